@@ -145,7 +145,8 @@ datasets = st.builds(
     network_name=st.none() | st.text(min_size=1, max_size=4),
     pan_id=st.none() | st.integers(0, 0xFFFF),
     pskc=st.none() | st.binary(min_size=16, max_size=16),
-    security_policy=st.none() | st.builds(SecurityPolicy, st.integers(1, 0xFFFF), st.binary(min_size=1, max_size=3)),
+    security_policy=st.none()
+    | st.builds(SecurityPolicy, st.integers(1, 0xFFFF), st.binary(min_size=1, max_size=3)),
     unknown=st.lists(
         st.tuples(st.integers(100, 254), st.binary(max_size=20)), max_size=3
     ).map(tuple),
