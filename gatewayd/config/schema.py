@@ -1,0 +1,248 @@
+"""The one configuration schema.
+
+Validation, the shipped ``config/gatewayd.toml``, ``docs/configuration.md`` and
+the gatewayd.toml(5) man page are all generated from the tables below, so a key
+documented anywhere is a key the daemon accepts, with the same default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gatewayd.config import types as t
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting.
+
+    ``secret`` keys also accept ``<name>_file`` naming a file that holds the
+    value, and are masked in logs and ``gatewayctl config``. ``live`` keys are
+    applied on SIGHUP; changing any other key is logged as needing a restart.
+    """
+
+    name: str
+    type: t.ValueType
+    default: Any
+    doc: str
+    secret: bool = False
+    live: bool = False
+    example: Any = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A TOML table (``[name]``), or an array of tables (``[[name]]``) when ``array``.
+
+    ``free`` sections take any key names whose values all have type ``free``
+    (e.g. per-component log levels, LwM2M resource mappings).
+    """
+
+    name: str
+    doc: str
+    keys: tuple[Key, ...] = ()
+    sections: tuple[Section, ...] = ()
+    array: bool = False
+    free: t.ValueType | None = None
+    free_names: tuple[str, ...] = ()
+    free_doc: str = ""
+    example: dict[str, Any] = field(default_factory=dict)
+
+    def key(self, name: str) -> Key | None:
+        for k in self.keys:
+            if k.name == name:
+                return k
+        return None
+
+    def section(self, name: str) -> Section | None:
+        for s in self.sections:
+            if s.name == name:
+                return s
+        return None
+
+
+COMPONENTS = ("daemon", "control", "ncp", "thread", "border", "nat64", "dns64", "lwm2m")
+
+SCHEMA = Section(
+    name="",
+    doc="gatewayd configuration",
+    sections=(
+        Section(
+            name="daemon",
+            doc="Process-wide settings.",
+            keys=(
+                Key("state_dir", t.Str(what="a directory path"), "/var/lib/gatewayd",
+                    "Where the daemon keeps state that must survive restarts (Thread dataset, ULA prefix, "
+                    "LwM2M registrations). Created with mode 0700."),
+                Key("stop_timeout", t.Float(min=0.5, max=60), 5.0,
+                    "Seconds an orderly stop (SIGTERM) may take before remaining components are abandoned.",
+                    live=True),
+                Key("retry_max_backoff", t.Float(min=1, max=3600), 60.0,
+                    "Longest wait, in seconds, between retries of a failed component.", live=True),
+            ),
+        ),
+        Section(
+            name="ncp",
+            doc="The Thread radio: an OpenThread NCP spoken to over Spinel.",
+            keys=(
+                Key("url", t.URL, "cascoda+uart:///dev/serial0?baudrate=1000000",
+                    "How to reach the NCP. spinel+hdlc+uart:///dev/ttyACM0?baudrate=115200"
+                    "&flow-control=none|rtscts for a plain UART or USB CDC NCP; "
+                    "cascoda+uart:///dev/serial0?baudrate=1000000 for a Cascoda Chili2 on the Pi's UART; "
+                    "spinel+hdlc+forkpty:///usr/bin/ot-ncp-ftd?args=1 to spawn a simulation NCP on a pty."),
+                Key("request_timeout", t.Float(min=0.1, max=60), 2.0,
+                    "Seconds to wait for the NCP to answer one request.", live=True),
+                Key("request_retries", t.Int(min=0, max=10), 2,
+                    "How often a timed-out property read is retried.", live=True),
+                Key("reconnect_max_backoff", t.Float(min=1, max=3600), 30.0,
+                    "Longest wait, in seconds, between attempts to reopen a lost NCP link.", live=True),
+            ),
+        ),
+        Section(
+            name="thread",
+            doc="The Thread network the border router forms or joins.",
+            keys=(
+                Key("interface", t.INTERFACE, "wpan0", "Name of the host network interface for the mesh."),
+                Key("network_name", t.Str(), "",
+                    'Network name used when forming a new network; "" gives gatewayd-XXXX.'),
+                Key("channel", t.Int(min=11, max=26), 15, "IEEE 802.15.4 channel used when forming."),
+                Key("dataset", t.HEX, b"",
+                    "Active operational dataset to join, as hex TLVs (what `ot-ctl dataset active -x` "
+                    'prints). "" forms a new network on first start and keeps it in state_dir.',
+                    secret=True),
+            ),
+        ),
+        Section(
+            name="border",
+            doc="Border routing between the mesh and the LAN.",
+            keys=(
+                Key("infra_interface", t.Str(what="an interface name, or \"\""), "eth0",
+                    'The LAN interface: Router Advertisements for the mesh prefix are sent here. "" '
+                    "disables LAN-side advertisement."),
+                Key("forwarding", t.Bool(), True,
+                    "Enable IPv6 forwarding on the mesh and LAN interfaces. Without it mesh devices "
+                    "cannot leave the mesh."),
+                Key("omr_prefix", t.IPV6_NETWORK_OR_EMPTY, "",
+                    'Off-mesh-routable /64 published to the mesh; "" derives one from a ULA /48 generated '
+                    "once and kept in state_dir."),
+                Key("router_advertisements", t.Bool(), True,
+                    "Send Router Advertisements with a Route Information Option for the mesh prefix."),
+            ),
+        ),
+        Section(
+            name="nat64",
+            doc="Stateful NAT64 so IPv6-only mesh devices reach IPv4 hosts.",
+            keys=(
+                Key("enabled", t.Bool(), True, "Translate traffic to the NAT64 prefix."),
+                Key("backend", t.Str(choices=("builtin", "tayga")), "builtin",
+                    "builtin: gatewayd's own translator on a TUN device. tayga: supervise Debian's tayga."),
+                Key("prefix", t.NAT64_PREFIX, "64:ff9b::/96",
+                    "NAT64 prefix (RFC 6052: /32, /40, /48, /56, /64 or /96), published into the mesh as "
+                    "an off-mesh route with the NAT64 flag."),
+                Key("interface", t.INTERFACE, "nat64", "Name of the translator's TUN interface."),
+                Key("pool", t.List(t.IPV4_NETWORK), ["192.168.255.1/32"],
+                    "IPv4 source addresses for translated traffic; mesh devices share them by port."),
+                Key("masquerade", t.Bool(), True,
+                    "Install an nftables masquerade for the pool on the uplink interface."),
+                Key("uplink", t.Str(what="an interface name, or \"\""), "",
+                    '"" uses the interface of the IPv4 default route.'),
+                Key("udp_timeout", t.Int(min=1), 300, "UDP session lifetime in seconds.", live=True),
+                Key("tcp_established_timeout", t.Int(min=1), 7440,
+                    "Established TCP session lifetime in seconds.", live=True),
+                Key("tcp_transitory_timeout", t.Int(min=1), 240,
+                    "Transitory (opening/closing) TCP session lifetime in seconds.", live=True),
+                Key("icmp_timeout", t.Int(min=1), 60, "ICMP echo session lifetime in seconds.", live=True),
+                Key("max_sessions", t.Int(min=1), 65536, "Cap on all sessions.", live=True),
+                Key("max_sessions_per_host", t.Int(min=1), 4096,
+                    "Cap on sessions of one IPv6 source address.", live=True),
+            ),
+        ),
+        Section(
+            name="dns64",
+            doc="DNS64 resolver for the mesh (RFC 6147).",
+            keys=(
+                Key("enabled", t.Bool(), True, "Answer DNS queries from the mesh."),
+                Key("listen", t.List(t.IP_ADDRESS), [],
+                    "Extra addresses to answer on, besides the border router's mesh addresses."),
+                Key("port", t.Int(min=1, max=65535), 53, "UDP and TCP port."),
+                Key("upstream", t.List(t.HOST_PORT), [],
+                    'Resolvers to forward to ("addr" or "addr:port"); [] uses /etc/resolv.conf.',
+                    live=True),
+                Key("allowed", t.List(t.IP_NETWORK), [],
+                    "Client prefixes served besides the mesh-local and OMR prefixes; others get REFUSED.",
+                    live=True),
+                Key("cache_size", t.Int(min=0), 10000, "Answers kept in the cache.", live=True),
+            ),
+        ),
+        Section(
+            name="lwm2m",
+            doc="LwM2M: the gateway's own client and virtual clients for mesh devices.",
+            keys=(
+                Key("enabled", t.Bool(), False, "Run the LwM2M engine."),
+                Key("models_dir", t.Str(what="a directory path, or \"\""), "",
+                    "Extra OMA DDF XML object definitions to load."),
+            ),
+            sections=(
+                Section(
+                    name="server",
+                    doc="The default upstream LwM2M server.",
+                    keys=(
+                        Key("uri", t.Str(what="a coap:// or coaps:// URI, or \"\""), "",
+                            "coap://host:5683 or coaps://host:5684."),
+                        Key("psk_identity", t.Str(), "", "DTLS-PSK identity (coaps only)."),
+                        Key("psk_key", t.HEX, b"", "DTLS-PSK key as hex (coaps only).", secret=True),
+                        Key("lifetime", t.Int(min=30), 300, "Registration lifetime in seconds."),
+                    ),
+                ),
+            ),
+        ),
+        Section(
+            name="control",
+            doc="The local control socket gatewayctl talks to.",
+            keys=(
+                Key("socket", t.Str(what="a socket path"), "/run/gatewayd/control.sock",
+                    "Path of the Unix socket."),
+                Key("mode", t.Int(min=0, max=0o777, octal=True), 0o660,
+                    "Permissions of the socket; members of its group may use gatewayctl."),
+            ),
+        ),
+        Section(
+            name="log",
+            doc="Logging. Under systemd records go to the journal with structured fields.",
+            keys=(
+                Key("level", t.LEVEL, "info", "Level for all components.", live=True),
+                Key("target", t.Str(choices=("auto", "journal", "stderr")), "auto",
+                    "auto: the journal when started by systemd, stderr otherwise."),
+                Key("rate_limit_interval", t.Float(min=0), 10.0,
+                    "Identical repeated errors within this many seconds are summarised as "
+                    '"repeated N times". 0 disables.', live=True),
+            ),
+            sections=(
+                Section(
+                    name="components",
+                    doc="Per-component levels, overriding level.",
+                    free=t.LEVEL,
+                    free_names=COMPONENTS,
+                    free_doc="component name (" + ", ".join(COMPONENTS) + ") = level",
+                    example={"ncp": "debug"},
+                ),
+            ),
+        ),
+    ),
+)
+
+
+def find(path: str) -> Key | Section | None:
+    """The schema entry for a dotted path such as ``ncp.url``."""
+    node: Section = SCHEMA
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        child = node.section(part)
+        if child is not None:
+            node = child
+            continue
+        if i == len(parts) - 1:
+            return node.key(part)
+        return None
+    return node

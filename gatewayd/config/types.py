@@ -1,0 +1,205 @@
+"""Value types for the configuration schema.
+
+Each type turns a TOML value into the value the daemon uses, or raises
+``ValueError`` with the "expected ..., got ..." half of the error message; the
+loader adds file, line and key path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def shown(value: Any) -> str:
+    """The value as the user wrote it, TOML-ish, for error messages."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return str(value)
+
+
+class ValueType:
+    """Base class: `expected` names the type in errors and in the documentation."""
+
+    expected: str = "a value"
+
+    def check(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def fail(self, value: Any, expected: str | None = None) -> ValueError:
+        return ValueError(f"expected {expected or self.expected}, got {shown(value)}")
+
+
+@dataclass(frozen=True)
+class Int(ValueType):
+    min: int | None = None
+    max: int | None = None
+    octal: bool = False
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        if self.min is not None and self.max is not None:
+            return f"an integer from {self.min} to {self.max}"
+        if self.min is not None:
+            return f"an integer ≥ {self.min}"
+        return "an integer"
+
+    def check(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(value)
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise self.fail(value)
+        return value
+
+
+@dataclass(frozen=True)
+class Float(ValueType):
+    min: float | None = None
+    max: float | None = None
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        if self.min is not None and self.max is not None:
+            return f"a number from {self.min:g} to {self.max:g}"
+        if self.min is not None:
+            return f"a number ≥ {self.min:g}"
+        return "a number"
+
+    def check(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(value)
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise self.fail(value)
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Bool(ValueType):
+    expected = "true or false"
+
+    def check(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(value)
+        return value
+
+
+@dataclass(frozen=True)
+class Str(ValueType):
+    choices: tuple[str, ...] = ()
+    validate: Callable[[str], Any] | None = None
+    what: str = "a string"
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        if self.choices:
+            return "one of " + ", ".join(f'"{c}"' for c in self.choices)
+        return self.what
+
+    def check(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise self.fail(value)
+        if self.choices and value not in self.choices:
+            raise self.fail(value)
+        if self.validate is not None:
+            try:
+                return self.validate(value)
+            except ValueError as exc:
+                raise ValueError(f"expected {self.what}, got {shown(value)} ({exc})") from None
+        return value
+
+
+@dataclass(frozen=True)
+class List(ValueType):
+    item: ValueType
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return f"an array of {self.item.expected.removeprefix('a ').removeprefix('an ')}s"
+
+    def check(self, value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(value)
+        out = []
+        for element in value:
+            try:
+                out.append(self.item.check(element))
+            except ValueError:
+                raise self.fail(element, f"{self.expected} (bad element)") from None
+        return out
+
+
+def _url(text: str) -> str:
+    parts = urlsplit(text)
+    if not parts.scheme:
+        raise ValueError("no scheme")
+    return text
+
+
+def _ipv6_network(text: str) -> ipaddress.IPv6Network:
+    return ipaddress.IPv6Network(text)
+
+
+def _nat64_prefix(text: str) -> ipaddress.IPv6Network:
+    prefix = ipaddress.IPv6Network(text)
+    if prefix.prefixlen not in (32, 40, 48, 56, 64, 96):
+        raise ValueError("RFC 6052 allows /32, /40, /48, /56, /64 or /96")
+    return prefix
+
+
+def _ipv6_network_or_empty(text: str) -> ipaddress.IPv6Network | None:
+    return ipaddress.IPv6Network(text) if text else None
+
+
+def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text)
+
+
+def _ip_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text)
+
+
+def _ipv4_network(text: str) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(text)
+
+
+def _hex(text: str) -> bytes:
+    cleaned = "".join(text.split())
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        raise ValueError("not hexadecimal") from None
+
+
+def _endpoint(text: str) -> str:
+    """host, host:port, [v6]:port or a bare IPv6 address."""
+    if not text or any(c.isspace() for c in text):
+        raise ValueError("empty or contains spaces")
+    return text
+
+
+def _interface(text: str) -> str:
+    if not 0 < len(text) < 16 or "/" in text or any(c.isspace() for c in text):
+        raise ValueError("1 to 15 characters, no / or space")
+    return text
+
+
+URL = Str(validate=_url, what="a URL such as spinel+hdlc+uart:///dev/ttyACM0")
+IPV6_NETWORK = Str(validate=_ipv6_network, what="an IPv6 prefix such as 64:ff9b::/96")
+NAT64_PREFIX = Str(validate=_nat64_prefix, what="an IPv6 prefix such as 64:ff9b::/96")
+IPV6_NETWORK_OR_EMPTY = Str(validate=_ipv6_network_or_empty, what='an IPv6 prefix, or "" for automatic')
+IPV4_NETWORK = Str(validate=_ipv4_network, what="an IPv4 address or prefix such as 192.168.255.1/32")
+IP_ADDRESS = Str(validate=_ip_address, what="an IP address")
+IP_NETWORK = Str(validate=_ip_network, what="an IP prefix such as fd00::/8")
+HEX = Str(validate=_hex, what="hexadecimal bytes")
+HOST_PORT = Str(validate=_endpoint, what='"address" or "address:port"')
+INTERFACE = Str(validate=_interface, what="an interface name")
+LEVEL = Str(choices=("debug", "info", "notice", "warning", "error"))

@@ -1,0 +1,104 @@
+"""Journal records and log rate limiting, checked on the wire the journal reads."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+from pathlib import Path
+
+from gatewayd.log import JournalHandler, RepeatLimiter, TextFormatter
+
+
+def parse_journal(data: bytes) -> dict[str, str]:
+    """Decode the journal's native datagram (both the KEY=VALUE and the binary form)."""
+    fields: dict[str, str] = {}
+    i = 0
+    while i < len(data):
+        end = data.index(b"\n", i)
+        line = data[i:end]
+        if b"=" in line:
+            key, value = line.split(b"=", 1)
+            i = end + 1
+        else:
+            key = line
+            (size,) = struct.unpack("<Q", data[end + 1:end + 9])
+            value = data[end + 9:end + 9 + size]
+            i = end + 9 + size + 1
+        fields[key.decode()] = value.decode()
+    return fields
+
+
+class Sink(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_journal_record_carries_component_and_event_fields(tmp_path: Path):
+    path = tmp_path / "journal.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    server.settimeout(2)
+    handler = JournalHandler(str(path))
+    logger = logging.getLogger("gatewayd.ncp.client")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        logger.warning("NCP link lost: %s", "EOF", extra={"fields": {"NCP_STATE": "LINK_LOST", "bad key": 1}})
+        fields = parse_journal(server.recv(65536))
+        try:
+            raise ValueError("boom\nsecond line")
+        except ValueError:
+            logger.exception("oops")
+        tb_fields = parse_journal(server.recv(65536))
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        server.close()
+    assert fields["MESSAGE"] == "NCP link lost: EOF"
+    assert fields["SYSLOG_IDENTIFIER"] == "gatewayd"
+    assert fields["GATEWAYD_COMPONENT"] == "ncp"
+    assert fields["NCP_STATE"] == "LINK_LOST"
+    assert fields["PRIORITY"] == "4"
+    assert "BAD KEY" not in fields
+    assert fields["CODE_FUNC"] == "test_journal_record_carries_component_and_event_fields"
+    assert tb_fields["PRIORITY"] == "3"
+    assert "second line" in tb_fields["TRACEBACK"]
+
+
+def test_repeated_errors_are_summarised():
+    now = [0.0]
+    sink = Sink()
+    limiter = RepeatLimiter(sink, interval=10, clock=lambda: now[0])
+    logger = logging.getLogger("gatewayd.nat64.test")
+    logger.addHandler(limiter)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        for _ in range(50):
+            logger.error("uplink %s is down", "eth1")
+            now[0] += 0.1
+        logger.error("a different error")
+        logger.info("info is never held back")
+        logger.info("info is never held back")
+        now[0] += 10
+        limiter.flush_expired()
+    finally:
+        logger.removeHandler(limiter)
+    messages = [r.getMessage() for r in sink.records]
+    assert messages[0] == "uplink eth1 is down"
+    assert messages.count("info is never held back") == 2
+    assert "a different error" in messages
+    summary = [m for m in messages if "repeated" in m]
+    assert summary == ["uplink eth1 is down (repeated 49 times in 5 s)"]
+
+
+def test_text_format_is_one_readable_line():
+    record = logging.LogRecord("gatewayd.thread", logging.WARNING, __file__, 1, "role %s", ("leader",), None)
+    record.fields = {"THREAD_ROLE": "leader"}
+    line = TextFormatter().format(record)
+    assert "thread" in line and "warning" in line and line.endswith("role leader  [THREAD_ROLE=leader]")
