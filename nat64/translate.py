@@ -63,7 +63,7 @@ _UNREACH_4TO6 = {
 _UNREACH_6TO4 = {0: (3, 1), 1: (3, 10), 2: (3, 1), 3: (3, 1), 4: (3, 3)}
 
 
-class Untranslatable(Exception):  # noqa: N818 - a drop reason, not a failure
+class Untranslatable(Exception):  # a drop reason, not a failure
     """An ICMP message RFC 7915 says to silently drop; ``reason`` is the counter name."""
 
     def __init__(self, reason: str) -> None:

@@ -90,7 +90,7 @@ class Output:
     packet: bytes
 
 
-class _Drop(Exception):  # noqa: N818 - control flow for a counted drop
+class _Drop(Exception):  # control flow for a counted drop
     def __init__(self, reason: str, outputs: list[Output] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason

@@ -1,0 +1,312 @@
+"""Builtin NAT64 backend: the :class:`~nat64.translator.Nat64` core on one TUN device.
+
+Both the NAT64 prefix and the IPv4 pool are routed into the TUN; packets read from it are told apart by
+their version nibble and the translated ones are written back to it, so the kernel routes them on. The
+runner does not install routes: :func:`required_routes` says what the daemon must add and
+:func:`install_routes` / :func:`remove_routes` do it with pyroute2. :func:`install_masquerade` adds an
+optional nftables masquerade of the pool on the uplink, in its own table so it goes away cleanly.
+
+Run it by hand (or from tests) as ``python -m nat64.backends.builtin --prefix P --pool A``; it reads
+``status``, ``mappings`` and ``counters`` lines on stdin and answers each with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
+
+from nat64.state import Caps, Timeouts
+from nat64.translator import Nat64
+
+__all__ = [
+    "NFT_TABLE",
+    "BuiltinNat64",
+    "Route",
+    "install_masquerade",
+    "install_routes",
+    "masquerade_ruleset",
+    "open_tun",
+    "remove_masquerade",
+    "remove_routes",
+    "required_routes",
+]
+
+log = logging.getLogger("gatewayd.nat64")
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+NFT_TABLE = "gatewayd_nat64"
+_READ_SIZE = 65535
+
+
+def open_tun(name: str = "nat64") -> int:
+    """Create (or attach to) TUN ``name`` with IFF_TUN|IFF_NO_PI; returns a non-blocking fd."""
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    dst: str  # network in CIDR form
+    ifname: str
+
+    @property
+    def family(self) -> int:
+        return 6 if ":" in self.dst else 4
+
+
+def required_routes(prefix: str, pool: Iterable[str] | str, ifname: str = "nat64") -> list[Route]:
+    """Routes the daemon must add so the kernel hands NAT64 traffic to the TUN."""
+    pools = [pool] if isinstance(pool, str) else list(pool)
+    routes = [Route(str(IPv6Network(prefix)), ifname)]
+    routes += [Route(str(IPv4Network(p)), ifname) for p in pools]
+    return routes
+
+
+def install_routes(routes: Iterable[Route], *, link_up: bool = True) -> None:
+    """Bring the TUN up and add the routes (idempotent: existing routes are replaced)."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        for r in routes:
+            idx = ipr.link_lookup(ifname=r.ifname)
+            if not idx:
+                raise OSError(f"no interface {r.ifname}")
+            if link_up:
+                ipr.link("set", index=idx[0], state="up")
+            ipr.route("replace", dst=r.dst, oif=idx[0])
+
+
+def remove_routes(routes: Iterable[Route]) -> None:
+    """Remove routes added by :func:`install_routes`; missing ones are ignored."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    with IPRoute() as ipr:
+        for r in routes:
+            idx = ipr.link_lookup(ifname=r.ifname)
+            if not idx:
+                continue
+            with contextlib.suppress(NetlinkError):
+                ipr.route("del", dst=r.dst, oif=idx[0])
+
+
+def masquerade_ruleset(pool: Iterable[str] | str, uplink: str) -> str:
+    """nftables ruleset masquerading traffic from the pool out of ``uplink`` (multi-line form)."""
+    pools = [pool] if isinstance(pool, str) else list(pool)
+    saddr = ", ".join(str(IPv4Network(p)) for p in pools)
+    return (
+        f"table ip {NFT_TABLE} {{\n"
+        "    chain postrouting {\n"
+        "        type nat hook postrouting priority srcnat; policy accept;\n"
+        f'        oifname "{uplink}" ip saddr {{ {saddr} }} masquerade\n'
+        "    }\n"
+        "}\n"
+    )
+
+
+def install_masquerade(pool: Iterable[str] | str, uplink: str) -> None:
+    remove_masquerade()
+    subprocess.run(["nft", "-f", "-"], input=masquerade_ruleset(pool, uplink), text=True, check=True,
+                   capture_output=True)
+
+
+def remove_masquerade() -> None:
+    subprocess.run(["nft", "delete", "table", "ip", NFT_TABLE], capture_output=True, check=False)
+
+
+class BuiltinNat64:
+    """Asyncio runner: reads the TUN, translates, writes back, expires sessions periodically."""
+
+    def __init__(self, nat: Nat64, ifname: str = "nat64", *, expire_interval: float = 1.0,
+                 clock=time.monotonic) -> None:
+        self.nat = nat
+        self.ifname = ifname
+        self.expire_interval = expire_interval
+        self._clock = clock
+        self._fd: int | None = None
+        self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.rx_packets = 0
+        self.tx_packets = 0
+        self.write_errors = 0
+        self.started_at: float | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._fd is not None
+
+    async def start(self) -> None:
+        if self._fd is not None:
+            return
+        self._fd = open_tun(self.ifname)
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._fd, self._on_readable)
+        self._task = asyncio.create_task(self._expiry(), name="nat64-expiry")
+        self.started_at = self._clock()
+        log.info("NAT64 running on %s for %s", self.ifname, self.nat.prefix.network)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._fd is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+    def _on_readable(self) -> None:
+        fd = self._fd
+        if fd is None:
+            return
+        nat = self.nat
+        for _ in range(64):  # bounded batch so expiry and other tasks still get the loop
+            try:
+                pkt = os.read(fd, _READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("TUN read failed: %s", exc)
+                return
+            if not pkt:
+                return
+            self.rx_packets += 1
+            now = self._clock()
+            version = pkt[0] >> 4
+            if version == 6:
+                outs = nat.from_v6(pkt, now)
+            elif version == 4:
+                outs = nat.from_v4(pkt, now)
+            else:
+                nat.counters.drop("bad_ip_version")
+                continue
+            for out in outs:
+                try:
+                    os.write(fd, out.packet)
+                    self.tx_packets += 1
+                except OSError:
+                    self.write_errors += 1
+
+    async def _expiry(self) -> None:
+        while True:
+            await asyncio.sleep(self.expire_interval)
+            self.nat.expire(self._clock())
+
+    def status(self) -> dict:
+        return {
+            "backend": "builtin",
+            "interface": self.ifname,
+            "running": self.running,
+            "uptime": round(self._clock() - self.started_at, 3) if self.started_at is not None else None,
+            "rx_packets": self.rx_packets,
+            "tx_packets": self.tx_packets,
+            "write_errors": self.write_errors,
+            **self.nat.status(),
+        }
+
+    def mappings(self) -> list[dict]:
+        return self.nat.mappings(self._clock())
+
+    def counters(self) -> dict:
+        return self.nat.counters.as_dict()
+
+
+# --- command line runner (used by tests and for running the translator without the daemon) ---------
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    d = Timeouts()
+    c = Caps()
+    p = argparse.ArgumentParser(prog="python -m nat64.backends.builtin", description=__doc__.split("\n")[0])
+    p.add_argument("--prefix", default="64:ff9b::/96")
+    p.add_argument("--pool", action="append", required=True, help="IPv4 pool address or network (repeatable)")
+    p.add_argument("--tun", default="nat64")
+    p.add_argument("--install-routes", action="store_true", help="bring the TUN up and route prefix and pool")
+    p.add_argument("--masquerade", metavar="UPLINK", help="nftables masquerade of the pool out of UPLINK")
+    p.add_argument("--ipv6-mtu", type=int, default=1280)
+    p.add_argument("--ipv4-mtu", type=int, default=1500)
+    p.add_argument("--udp-timeout", type=float, default=d.udp)
+    p.add_argument("--tcp-est-timeout", type=float, default=d.tcp_established)
+    p.add_argument("--tcp-trans-timeout", type=float, default=d.tcp_transitory)
+    p.add_argument("--icmp-timeout", type=float, default=d.icmp)
+    p.add_argument("--max-sessions", type=int, default=c.max_sessions)
+    p.add_argument("--max-sessions-per-source", type=int, default=c.max_sessions_per_source)
+    p.add_argument("--expire-interval", type=float, default=1.0)
+    p.add_argument("--endpoint-independent-filtering", action="store_true")
+    return p.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    timeouts = Timeouts(udp=args.udp_timeout, tcp_established=args.tcp_est_timeout,
+                        tcp_transitory=args.tcp_trans_timeout, icmp=args.icmp_timeout)
+    caps = Caps(max_sessions=args.max_sessions, max_sessions_per_source=args.max_sessions_per_source)
+    nat = Nat64(args.prefix, args.pool, timeouts, caps, ipv6_mtu=args.ipv6_mtu, ipv4_mtu=args.ipv4_mtu,
+                endpoint_independent_filtering=args.endpoint_independent_filtering)
+    runner = BuiltinNat64(nat, args.tun, expire_interval=args.expire_interval)
+    await runner.start()
+    routes = required_routes(args.prefix, args.pool, args.tun)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM unwinds through the finally below, removing routes and nft table
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        if args.install_routes:
+            install_routes(routes)
+        if args.masquerade:
+            install_masquerade(args.pool, args.masquerade)
+        print(json.dumps({"ready": True, **runner.status()}), flush=True)
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := await reader.readline():
+            cmd = line.decode(errors="replace").strip()
+            if cmd == "status":
+                reply: object = runner.status()
+            elif cmd == "mappings":
+                reply = runner.mappings()
+            elif cmd == "counters":
+                reply = runner.counters()
+            elif cmd in ("quit", "exit"):
+                break
+            else:
+                reply = {"error": f"unknown command {cmd!r}"}
+            print(json.dumps(reply), flush=True)
+    finally:
+        if args.masquerade:
+            remove_masquerade()
+        if args.install_routes:
+            remove_routes(routes)
+        await runner.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
+    args = _parse(argv)
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        asyncio.run(_serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
