@@ -42,8 +42,15 @@ __all__ = [
 ]
 
 _CODECS: dict[int, Codec] = {}
-for _codec in (TextCodec(), OpaqueCodec(), CborCodec(), SenMLJsonCodec(), SenMLCborCodec(), TlvCodec(),
-               LwM2MJsonCodec()):
+for _codec in (
+    TextCodec(),
+    OpaqueCodec(),
+    CborCodec(),
+    SenMLJsonCodec(),
+    SenMLCborCodec(),
+    TlvCodec(),
+    LwM2MJsonCodec(),
+):
     _CODECS[_codec.content_format] = _codec
 _CODECS[ContentFormat.OLD_TEXT] = _CODECS[ContentFormat.TEXT]
 _CODECS[ContentFormat.OLD_TLV] = _CODECS[ContentFormat.TLV]

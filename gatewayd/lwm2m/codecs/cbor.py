@@ -61,7 +61,7 @@ def from_cbor_item(rtype: ResourceType | None, item: Any, path: LwM2MPath) -> An
         except ValueError as exc:
             raise CodecError(str(exc)) from None
     if rtype is ResourceType.OBJLNK:
-        raise CodecError(f"{path}: Objlnk needs \"o:i\" text")
+        raise CodecError(f'{path}: Objlnk needs "o:i" text')
     return checked(rtype, item, path)
 
 

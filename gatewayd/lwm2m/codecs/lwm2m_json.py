@@ -48,8 +48,10 @@ def _field(rtype: ResourceType, value: Any) -> tuple[str, Any]:
 
 def _typed(key: str, raw: Any, rtype: ResourceType | None, path: LwM2MPath) -> Any:
     if key == "v":
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or (
-            isinstance(raw, float) and not math.isfinite(raw)
+        if (
+            isinstance(raw, bool)
+            or not isinstance(raw, int | float)
+            or (isinstance(raw, float) and not math.isfinite(raw))
         ):
             raise CodecError(f"{path}: v is not a finite number")
         if rtype is None:
@@ -120,7 +122,7 @@ class LwM2MJsonCodec(Codec):
     ) -> list[Entry]:
         doc = _json_loads(payload)
         if not isinstance(doc, dict) or not isinstance(doc.get("e"), list):
-            raise CodecError("LwM2M JSON needs an object with an \"e\" array")
+            raise CodecError('LwM2M JSON needs an object with an "e" array')
         bn = doc.get("bn", "")
         if not isinstance(bn, str):
             raise CodecError("bn is not a string")

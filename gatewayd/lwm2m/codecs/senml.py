@@ -33,8 +33,23 @@ from .base import (
 )
 from .cbor import loads_one
 
-CBOR_LABELS = {-1: "bver", -2: "bn", -3: "bt", -4: "bu", -5: "bv", -6: "bs", 0: "n", 1: "u", 2: "v",
-               3: "vs", 4: "vb", 5: "s", 6: "t", 7: "ut", 8: "vd"}
+CBOR_LABELS = {
+    -1: "bver",
+    -2: "bn",
+    -3: "bt",
+    -4: "bu",
+    -5: "bv",
+    -6: "bs",
+    0: "n",
+    1: "u",
+    2: "v",
+    3: "vs",
+    4: "vb",
+    5: "s",
+    6: "t",
+    7: "ut",
+    8: "vd",
+}
 CBOR_KEYS = {name: label for label, name in CBOR_LABELS.items()}
 VALUE_KEYS = ("v", "vs", "vb", "vd", "vlo")
 

@@ -178,8 +178,7 @@ class TlvCodec(Codec):
         assert path.resource is not None
         if isinstance(value, dict):
             inner = b"".join(
-                self._scalar(TlvKind.RESOURCE_INSTANCE, ri, path.child(ri), v, model)
-                for ri, v in sorted(value.items())
+                self._scalar(TlvKind.RESOURCE_INSTANCE, ri, path.child(ri), v, model) for ri, v in sorted(value.items())
             )
             return tlv(TlvKind.MULTIPLE_RESOURCE, path.resource, inner)
         return self._scalar(TlvKind.RESOURCE_VALUE, path.resource, path, value, model)
