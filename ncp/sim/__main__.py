@@ -1,0 +1,108 @@
+"""``python -m ncp.sim``: a simulated OpenThread NCP on stdin/stdout (run it on a pty, like hardware).
+
+Example, as the daemon's link URL would spawn it::
+
+    python -m ncp.sim --netns thread0 --own-netns --node sensor --node lamp:0011223344556677 \\
+        --control /run/ncp-sim.sock --state /var/lib/ncp-sim.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+
+from .app import SimApp
+from .control import ControlError, parse_eui64
+from .core import SimConfig, SimNcp
+
+
+def _node(text: str) -> tuple[str, bytes | None]:
+    name, _, eui = text.partition(":")
+    if not name:
+        raise argparse.ArgumentTypeError("node name missing")
+    try:
+        return name, parse_eui64(eui) if eui else None
+    except ControlError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _eui64(text: str) -> bytes:
+    try:
+        return parse_eui64(text)
+    except ControlError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ncp.sim", description=__doc__.splitlines()[0])
+    p.add_argument("--link", choices=("hdlc", "cascoda"), default="hdlc",
+                   help="raw HDLC-lite Spinel, or wrapped in Cascoda SOM/TLV messages")
+    p.add_argument("--eui64", type=_eui64, help="factory EUI-64 (HWADDR); random if not given")
+    p.add_argument("--netns", help="network namespace holding the mesh TUN (created if missing)")
+    p.add_argument("--tun", default="mesh0", help="TUN device name in the namespace")
+    p.add_argument("--own-netns", action="store_true", help="delete the namespace on exit")
+    p.add_argument("--node", action="append", type=_node, default=[], metavar="NAME[:EUI64]",
+                   help="a simulated Thread node (repeatable)")
+    p.add_argument("--control", help="Unix socket for JSON fault-injection commands")
+    p.add_argument("--state", help="file keeping the dataset across restarts (the NCP's flash)")
+    p.add_argument("--leader-delay", type=float, default=0.5, help="seconds from stack up to leader")
+    p.add_argument("--attach-delay", type=float, default=0.2, help="seconds for a node to attach")
+    p.add_argument("--mle-interval", type=float, default=10.0,
+                   help="seconds between MLE multicasts handed to the host (0: never)")
+    p.add_argument("--seed", type=int, help="seed for reproducible randomness")
+    p.add_argument("--log", help="log file (stderr is not used when it is the Spinel pty)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    # With forkpty, stderr may be the same pty as stdout: anything written there corrupts the stream.
+    shares_pty = os.isatty(2) and os.path.samestat(os.fstat(1), os.fstat(2))
+    target = args.log or (os.devnull if shares_pty else None)
+    if target is not None:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 2)
+        os.close(fd)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s ncp.sim[%(process)d] %(levelname)s %(message)s",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args)
+    persisted = None
+    if args.state and os.path.exists(args.state):
+        try:
+            with open(args.state) as f:
+                persisted = json.load(f)
+        except (OSError, ValueError) as exc:
+            logging.getLogger("gatewayd.sim").warning("cannot read state %s: %s", args.state, exc)
+    config = SimConfig(leader_delay=args.leader_delay, attach_delay=args.attach_delay,
+                       mle_interval=args.mle_interval, eui64=args.eui64, seed=args.seed)
+    core = SimNcp(config, persisted)
+    for name, eui in args.node:
+        core.add_node(name, eui, 0.0)
+    mesh = None
+    if args.netns:
+        from .mesh import MeshTun  # needs pyroute2 and root; only imported when a mesh is asked for
+
+        mesh = MeshTun(args.netns, args.tun, own_netns=args.own_netns)
+    try:
+        if mesh is not None:
+            mesh.open()
+        app = SimApp(core, mesh, link=args.link, control_path=args.control, state_path=args.state)
+        return asyncio.run(app.run())
+    finally:
+        if mesh is not None:
+            mesh.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

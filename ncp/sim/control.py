@@ -1,0 +1,76 @@
+"""The simulator's fault-injection control channel: one JSON object per line, answered by one line.
+
+Commands: ``reset``, ``drop`` (count), ``corrupt`` (count), ``stall`` (seconds), ``die``, ``node_add``
+(name, eui64 hex optional), ``node_remove`` (name), ``state``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+__all__ = ["COMMANDS", "ControlCommand", "ControlError", "parse_command", "reply"]
+
+COMMANDS = frozenset({"reset", "drop", "corrupt", "stall", "die", "node_add", "node_remove", "state"})
+
+
+class ControlError(ValueError):
+    """A control line that is not a valid command."""
+
+
+@dataclass(frozen=True)
+class ControlCommand:
+    cmd: str
+    count: int = 1
+    seconds: float = 0.0
+    name: str = ""
+    eui64: bytes | None = None
+
+
+def parse_command(line: bytes | str) -> ControlCommand:
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ControlError(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict) or obj.get("cmd") not in COMMANDS:
+        raise ControlError(f"unknown command; expected one of {sorted(COMMANDS)}")
+    cmd = obj["cmd"]
+    try:
+        if cmd in ("drop", "corrupt"):
+            count = int(obj.get("count", 1))
+            if count < 0:
+                raise ControlError("count must be >= 0")
+            return ControlCommand(cmd, count=count)
+        if cmd == "stall":
+            seconds = float(obj["seconds"])
+            if not 0 <= seconds <= 3600:
+                raise ControlError("seconds must be in 0..3600")
+            return ControlCommand(cmd, seconds=seconds)
+        if cmd in ("node_add", "node_remove"):
+            name = obj["name"]
+            if not isinstance(name, str) or not name:
+                raise ControlError("name must be a non-empty string")
+            eui64 = None
+            if cmd == "node_add" and obj.get("eui64"):
+                eui64 = parse_eui64(obj["eui64"])
+            return ControlCommand(cmd, name=name, eui64=eui64)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ControlError):
+            raise
+        raise ControlError(f"bad arguments for {cmd}: {exc}") from None
+    return ControlCommand(cmd)
+
+
+def parse_eui64(text: str) -> bytes:
+    """``0011223344556677`` or ``00:11:22:33:44:55:66:77``."""
+    try:
+        raw = bytes.fromhex(str(text).replace(":", "").replace("-", ""))
+    except ValueError:
+        raise ControlError(f"bad EUI-64 {text!r}") from None
+    if len(raw) != 8:
+        raise ControlError(f"EUI-64 must be 8 bytes: {text!r}")
+    return raw
+
+
+def reply(ok: bool = True, **fields: object) -> bytes:
+    return (json.dumps({"ok": ok, **fields}, sort_keys=True) + "\n").encode()

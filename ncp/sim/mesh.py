@@ -1,0 +1,122 @@
+"""The simulated mesh as seen by Linux: a TUN device inside a network namespace.
+
+Every simulated Thread node is a set of addresses on that TUN, so programs started with
+``ip netns exec NAME ...`` send and receive as Thread devices: what they send off-node is read from the
+TUN and reaches the host as STREAM_NET; what the host sends is written to the TUN and delivered to them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import logging
+import os
+import struct
+import subprocess
+
+from pyroute2.netns import popns, pushns
+
+from .core import MeshConfig
+
+__all__ = ["MeshError", "MeshTun"]
+
+log = logging.getLogger("gatewayd.sim")
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+MTU = 1280
+
+
+class MeshError(RuntimeError):
+    """Setting up the namespace or the TUN failed."""
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise MeshError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
+    return proc
+
+
+def netns_exists(name: str) -> bool:
+    return os.path.exists(f"/var/run/netns/{name}")
+
+
+class MeshTun:
+    """Owns the TUN (and, with ``own_netns``, the namespace it created)."""
+
+    def __init__(self, netns: str, tun: str = "mesh0", own_netns: bool = False) -> None:
+        self.netns = netns
+        self.tun = tun
+        self.own_netns = own_netns
+        self.created_netns = False
+        self.fd: int | None = None
+        self._addresses: set[ipaddress.IPv6Address] = set()
+        self._routes: set[ipaddress.IPv6Network] = set()
+
+    def open(self) -> int:
+        if not netns_exists(self.netns):
+            _ip("netns", "add", self.netns)
+            self.created_netns = True
+        # The TUN is created by whoever opens /dev/net/tun, in that thread's namespace.
+        pushns(self.netns)
+        try:
+            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+            try:
+                ifr = struct.pack("16sH22x", self.tun.encode(), IFF_TUN | IFF_NO_PI)
+                fcntl.ioctl(fd, TUNSETIFF, ifr)
+            except OSError:
+                os.close(fd)
+                raise
+        finally:
+            popns()
+        self.fd = fd
+        os.set_blocking(fd, False)
+        ns = ("-n", self.netns)
+        _ip(*ns, "link", "set", "lo", "up")
+        # No kernel link-local, router solicitations or DAD chatter: the nodes' addresses are all there is.
+        _ip(*ns, "link", "set", "dev", self.tun, "addrgenmode", "none", check=False)
+        _ip(*ns, "link", "set", "dev", self.tun, "mtu", str(MTU), "up")
+        log.info("mesh TUN %s up in namespace %s", self.tun, self.netns)
+        return fd
+
+    def apply(self, config: MeshConfig) -> None:
+        """Bring addresses and routes in the namespace in line with ``config``."""
+        ns = ("-n", self.netns)
+        for addr in sorted(self._addresses - config.addresses):
+            _ip(*ns, "-6", "addr", "del", f"{addr}/128", "dev", self.tun, check=False)
+        for addr in sorted(config.addresses - self._addresses):
+            _ip(*ns, "-6", "addr", "add", f"{addr}/128", "dev", self.tun, "nodad")
+        wanted = set(config.on_link) | set(config.routes)
+        for net in sorted(self._routes - wanted):
+            _ip(*ns, "-6", "route", "del", str(net), "dev", self.tun, check=False)
+        for net in sorted(wanted - self._routes):
+            _ip(*ns, "-6", "route", "replace", str(net), "dev", self.tun)
+        self._addresses = set(config.addresses)
+        self._routes = wanted
+
+    def write(self, packet: bytes) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.write(self.fd, packet)
+        except OSError as exc:  # a full queue or a packet the kernel refuses: drop it like a radio
+            log.debug("TUN write dropped: %s", exc)
+
+    def read(self) -> bytes | None:
+        if self.fd is None:
+            return None
+        try:
+            return os.read(self.fd, 65535)
+        except (BlockingIOError, InterruptedError):
+            return None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # a non-persistent TUN disappears with its last descriptor
+            self.fd = None
+        if self.own_netns and netns_exists(self.netns):
+            _ip("netns", "del", self.netns, check=False)
+        elif netns_exists(self.netns):
+            _ip("-n", self.netns, "link", "del", self.tun, check=False)
