@@ -169,7 +169,7 @@ class Dns64Server:
             for key in set(self._udp) - wanted:
                 await self._unbind(key)
             for addr, port in config.listen:
-                if (addr, port) not in self._udp or port == 0:
+                if (addr, port) not in self._udp:
                     await self._bind(addr, port)
         log.info("dns64 reloaded: prefix %s, %d upstreams", config.prefix, len(config.upstream_addresses()))
 

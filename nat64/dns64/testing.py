@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
+import socket
 import struct
+import subprocess
+import tempfile
 from collections import Counter
 
+import dns.asyncquery
 import dns.exception
 import dns.flags
 import dns.message
@@ -49,6 +55,7 @@ class ZoneServer:
         self.port = port
         self.mode = "answer"
         self.queries: Counter[tuple[str, str, str]] = Counter()
+        self.last_query: dns.message.Message | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
 
@@ -115,6 +122,7 @@ class ZoneServer:
         if not query.question:
             return None
         q = query.question[0]
+        self.last_query = query
         self.queries[(q.name.to_text().lower(), dns.rdatatype.to_text(q.rdtype), "tcp" if tcp else "udp")] += 1
         if self.mode == "drop":
             return None
@@ -164,3 +172,125 @@ class ZoneServer:
             zone = nxt
         soa = zone.find_rdataset(zone.origin, dns.rdatatype.SOA)
         response.authority.append(dns.rrset.from_rdata_list(zone.origin, min(soa.ttl, soa[0].minimum), list(soa)))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on *host* right now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(20):
+        with socket.socket(family, socket.SOCK_DGRAM) as u, socket.socket(family, socket.SOCK_STREAM) as t:
+            u.bind((host, 0))
+            port = u.getsockname()[1]
+            try:
+                t.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free port")
+
+
+class Unbound:
+    """Debian unbound on loopback forwarding everything to *forward* ("addr", port).
+
+    With *dns64_prefix* it runs its dns64 module ("dns64 iterator"); otherwise it is a
+    plain forwarding resolver. Needs the `unbound` binary (see `Unbound.available`).
+    """
+
+    def __init__(self, forward: tuple[str, int], dns64_prefix: str | None = None, host: str = "127.0.0.1") -> None:
+        self.forward = forward
+        self.dns64_prefix = dns64_prefix
+        self.host = host
+        self.port = 0
+        self._dir: tempfile.TemporaryDirectory | None = None
+        self._proc: subprocess.Popen | None = None
+
+    @staticmethod
+    def available() -> str | None:
+        return shutil.which("unbound") or next(
+            (p for p in ("/usr/sbin/unbound",) if os.access(p, os.X_OK)), None
+        )
+
+    def config_text(self) -> str:
+        modules = "dns64 iterator" if self.dns64_prefix else "iterator"
+        fwd_host, fwd_port = self.forward
+        lines = [
+            "server:",
+            f"  interface: {self.host}",
+            f"  port: {self.port}",
+            "  do-daemonize: no",
+            '  chroot: ""',
+            '  username: ""',
+            f'  directory: "{self._dir.name if self._dir else "/tmp"}"',
+            '  pidfile: ""',
+            "  use-syslog: no",
+            '  logfile: ""',
+            "  verbosity: 0",
+            "  num-threads: 1",
+            "  do-not-query-localhost: no",
+            "  access-control: 127.0.0.0/8 allow",
+            "  access-control: ::1/128 allow",
+            f'  module-config: "{modules}"',
+            "  msg-cache-size: 16m",
+            "  rrset-cache-size: 16m",
+            # RFC 6761 names (test., invalid., ...) are served locally by default; let them through.
+            '  local-zone: "test." nodefault',
+        ]
+        if self.dns64_prefix:
+            lines.append(f"  dns64-prefix: {self.dns64_prefix}")
+        lines += [
+            "remote-control:",
+            "  control-enable: no",
+            "forward-zone:",
+            '  name: "."',
+            f"  forward-addr: {fwd_host}@{fwd_port}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    async def start(self, timeout: float = 10.0) -> None:
+        binary = self.available()
+        if binary is None:
+            raise FileNotFoundError("unbound is not installed")
+        self._dir = tempfile.TemporaryDirectory(prefix="dns64-unbound-")
+        self.port = free_port(self.host)
+        conf = os.path.join(self._dir.name, "unbound.conf")
+        with open(conf, "w") as f:
+            f.write(self.config_text())
+        self._proc = subprocess.Popen(
+            [binary, "-d", "-p", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = asyncio.get_running_loop().time() + timeout
+        probe = dns.message.make_query(".", "SOA")
+        while True:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                await self.stop()
+                raise RuntimeError(f"unbound exited: {err.strip()}")
+            try:
+                await dns.asyncquery.udp(probe, self.host, port=self.port, timeout=0.2)
+                return
+            except (dns.exception.Timeout, OSError):
+                if asyncio.get_running_loop().time() > deadline:
+                    await self.stop()
+                    raise RuntimeError("unbound did not answer") from None
+
+    async def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                await asyncio.to_thread(self._proc.wait, 5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                await asyncio.to_thread(self._proc.wait)
+        if self._proc is not None and self._proc.stderr is not None:
+            self._proc.stderr.close()
+        self._proc = None
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    async def __aenter__(self) -> Unbound:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
