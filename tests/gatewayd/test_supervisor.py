@@ -1,0 +1,91 @@
+"""A failing optional component is retried with backoff and reported, not fatal."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gatewayd.component import Component, State, Supervisor
+from gatewayd.config import parse
+
+
+class Flaky(Component):
+    """Fails its first `failures` starts, like an NCP that is not plugged in yet."""
+
+    name = "ncp"
+
+    def __init__(self, failures: int):
+        super().__init__(parse(""))
+        self.failures = failures
+        self.starts = 0
+        self.stops = 0
+
+    async def start(self) -> None:
+        self.starts += 1
+        if self.starts <= self.failures:
+            raise OSError("no such device /dev/ttyACM0")
+
+    async def stop(self) -> None:
+        self.stops += 1
+
+    def status_line(self) -> str:
+        return "leader ch 15"
+
+
+class Hung(Component):
+    name = "nat64"
+
+    async def stop(self) -> None:
+        await asyncio.sleep(60)
+
+
+async def test_failed_component_is_retried_with_backoff_and_reported():
+    sup = Supervisor(max_backoff=0.2)
+    flaky = Flaky(failures=2)
+    sup.add(flaky)
+    await sup.start_all()
+    slot = sup.slot("ncp")
+    assert slot.state == State.FAILED
+    assert sup.status_line().startswith("ncp failed (no such device /dev/ttyACM0, retry in")
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if slot.state == State.RUNNING:
+            break
+    assert slot.state == State.RUNNING
+    assert flaky.starts == 3
+    assert sup.status_line() == "leader ch 15"
+    await sup.stop_all(1)
+
+
+async def test_runtime_failure_restarts_component():
+    sup = Supervisor(max_backoff=0.1)
+    flaky = Flaky(failures=0)
+    sup.add(flaky)
+    await sup.start_all()
+    flaky.failed(ConnectionError("link lost"))
+    assert sup.slot("ncp").state == State.FAILED
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if sup.slot("ncp").state == State.RUNNING:
+            break
+    assert flaky.starts == 2 and flaky.stops >= 1
+    await sup.stop_all(1)
+
+
+async def test_stop_is_bounded_by_timeout():
+    sup = Supervisor()
+    sup.add(Flaky(failures=0))
+    sup.add(Hung(parse("")))
+    await sup.start_all()
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await sup.stop_all(0.5)
+    assert loop.time() - began < 1.5
+    assert all(s.state == State.STOPPED for s in sup.slots)
+
+
+def test_backoff_grows_and_is_capped():
+    sup = Supervisor(max_backoff=30)
+    delays = [sup.backoff(n) for n in range(1, 10)]
+    assert 0.8 <= delays[0] <= 1.2
+    assert 3.2 <= delays[2] <= 4.8
+    assert all(d <= 36 for d in delays)
