@@ -54,7 +54,7 @@ def parse_command(line: bytes | str) -> ControlCommand:
             if cmd == "node_add" and obj.get("eui64"):
                 eui64 = parse_eui64(obj["eui64"])
             return ControlCommand(cmd, name=name, eui64=eui64)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         if isinstance(exc, ControlError):
             raise
         raise ControlError(f"bad arguments for {cmd}: {exc}") from None

@@ -14,7 +14,7 @@ import tty
 from pathlib import Path
 
 from ncp import hdlc
-from ncp.spinel import Command, Prop, SpinelFrame, pack_prop, unpack_prop
+from ncp.spinel import Command, SpinelFrame, pack_prop, unpack_prop
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -98,7 +98,9 @@ class SimProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        os.close(self.master)
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
         return self.proc.returncode
 
 
