@@ -42,7 +42,9 @@ def _all_types_ddf() -> str:
     )
     return (
         "<LWM2M><Object><Name>All Types</Name><ObjectID>32769</ObjectID><MultipleInstances>Multiple"
-        "</MultipleInstances><Mandatory>Optional</Mandatory><Resources>" + "".join(items) + "</Resources></Object></LWM2M>"
+        "</MultipleInstances><Mandatory>Optional</Mandatory><Resources>"
+        + "".join(items)
+        + "</Resources></Object></LWM2M>"
     )
 
 
