@@ -168,7 +168,7 @@ class CascodaParser:
 
     def tick(self, now: float) -> Incomplete | None:
         """Give up on a partial message that has been stalled too long."""
-        if self._started is not None and now - self._started >= self.incomplete_timeout:
+        if self._started is not None and now >= self._started + self.incomplete_timeout:
             event = Incomplete(len(self._buf))
             self._buf.clear()
             self._started = None
