@@ -83,7 +83,11 @@ def required_routes(prefix: str, pool: Iterable[str] | str, ifname: str = "nat64
 
 
 def install_routes(routes: Iterable[Route], *, link_up: bool = True) -> None:
-    """Bring the TUN up and add the routes (idempotent: existing routes are replaced)."""
+    """Bring the TUN up and add the routes (idempotent: existing routes are replaced).
+
+    Blocking (pyroute2's synchronous API refuses to run inside an event loop): from asyncio code call it
+    with ``await asyncio.to_thread(install_routes, routes)``; the same holds for the other helpers here.
+    """
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
@@ -273,9 +277,9 @@ async def _serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         if args.install_routes:
-            install_routes(routes)
+            await asyncio.to_thread(install_routes, routes)
         if args.masquerade:
-            install_masquerade(args.pool, args.masquerade)
+            await asyncio.to_thread(install_masquerade, args.pool, args.masquerade)
         print(json.dumps({"ready": True, **runner.status()}), flush=True)
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -294,9 +298,9 @@ async def _serve(args: argparse.Namespace) -> None:
             print(json.dumps(reply), flush=True)
     finally:
         if args.masquerade:
-            remove_masquerade()
+            await asyncio.to_thread(remove_masquerade)
         if args.install_routes:
-            remove_routes(routes)
+            await asyncio.to_thread(remove_routes, routes)
         await runner.stop()
 
 
