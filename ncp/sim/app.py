@@ -116,7 +116,8 @@ class SimApp:
         self._done = loop.create_future()
         if os.isatty(self.fd_in):
             with contextlib.suppress(termios.error):
-                tty.setraw(self.fd_in)  # no echo, no CR/LF mangling: bytes in, bytes out
+                # No echo, no CR/LF mangling; TCSANOW keeps what the host already wrote (TCSAFLUSH drops it).
+                tty.setraw(self.fd_in, termios.TCSANOW)
         if self.state_path is not None:
             self.core.on_persist = lambda state: save_state(self.state_path, state)  # type: ignore[arg-type]
         if self.mesh is not None and self.mesh.fd is not None:

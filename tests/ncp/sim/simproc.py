@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[3]
 class SimProcess:
     def __init__(self, *args: str, log: Path) -> None:
         master, slave = pty.openpty()
-        tty.setraw(master)
+        tty.setraw(slave)  # as the daemon's forkpty link does, before the child starts
         self.master = master
         self.log = log
         self.proc = subprocess.Popen(
