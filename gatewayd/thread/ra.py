@@ -1,0 +1,325 @@
+"""ICMPv6 Router Advertisement / Router Solicitation messages (RFC 4861 §4.1–4.2, §4.6) with the
+Route Information Option (RFC 4191 §2.3), sans-I/O.
+
+The border router tells LAN hosts that the mesh's OMR prefix is reachable through it with a Route
+Information Option in an RA whose Router Lifetime is 0: it is a router for that prefix, not a default
+router. `parse` also decodes RAs of other routers and RSs, so one module speaks both directions.
+
+Bytes here are the ICMPv6 message alone (what a raw ICMPv6 socket reads and writes). The checksum
+covers an IPv6 pseudo-header; the kernel fills and verifies it on raw ICMPv6 sockets, so it is only
+computed or checked here when the caller passes the source and destination addresses.
+
+Bad input raises `RaError` (a ValueError), never anything else.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import struct
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address, IPv6Network
+
+# ICMPv6 message types (RFC 4861 §4)
+ND_ROUTER_SOLICIT = 133
+ND_ROUTER_ADVERT = 134
+
+# Neighbor Discovery option types (RFC 4861 §4.6, RFC 4191 §2.3)
+ND_OPT_SOURCE_LINKADDR = 1
+ND_OPT_PREFIX_INFORMATION = 3
+ND_OPT_MTU = 5
+ND_OPT_ROUTE_INFORMATION = 24
+
+# Router constants (RFC 4861 §10)
+MAX_INITIAL_RTR_ADVERT_INTERVAL = 16.0
+MAX_INITIAL_RTR_ADVERTISEMENTS = 3
+MAX_FINAL_RTR_ADVERTISEMENTS = 3
+MIN_DELAY_BETWEEN_RAS = 3.0
+MAX_RA_DELAY_TIME = 0.5
+
+#: AdvDefaultLifetime upper bound (RFC 4861 §6.2.1).
+MAX_ROUTER_LIFETIME = 9000
+#: A lifetime of all ones means "forever" (RFC 4191 §2.3, RFC 4861 §4.6.2).
+INFINITY = 0xFFFFFFFF
+
+_RA_HEADER = struct.Struct("!BBHBBHII")  # type, code, checksum, cur hop limit, flags, router lifetime,
+#                                           reachable time, retrans timer
+_RS_HEADER = struct.Struct("!BBHI")  # type, code, checksum, reserved
+
+
+class RaError(ValueError):
+    """A Router Advertisement/Solicitation that cannot be decoded or built."""
+
+
+class RoutePreference(enum.IntEnum):
+    """RFC 4191 §2.1 2-bit preference, as its wire value (a two's-complement number)."""
+
+    MEDIUM = 0b00
+    HIGH = 0b01
+    RESERVED = 0b10  # received only: a RIO carrying it is to be ignored (RFC 4191 §2.3)
+    LOW = 0b11
+
+
+@dataclass(frozen=True)
+class RouteInformation:
+    """Route Information Option: `prefix` reachable through the sender, for `lifetime` seconds."""
+
+    prefix: IPv6Network
+    lifetime: int = 1800
+    preference: RoutePreference = RoutePreference.MEDIUM
+
+
+@dataclass(frozen=True)
+class PrefixInformation:
+    """Prefix Information Option (RFC 4861 §4.6.2); decoded so other routers' RAs can be read."""
+
+    prefix: IPv6Network
+    on_link: bool = True
+    autonomous: bool = True
+    valid_lifetime: int = 2592000
+    preferred_lifetime: int = 604800
+
+
+@dataclass(frozen=True)
+class RouterAdvertisement:
+    """RFC 4861 §4.2. Defaults describe a router that is not a default router (lifetime 0)."""
+
+    router_lifetime: int = 0
+    cur_hop_limit: int = 0
+    managed: bool = False
+    other: bool = False
+    router_preference: RoutePreference = RoutePreference.MEDIUM
+    reachable_time: int = 0
+    retrans_timer: int = 0
+    source_lladdr: bytes | None = None
+    mtu: int | None = None
+    routes: tuple[RouteInformation, ...] = ()
+    prefixes: tuple[PrefixInformation, ...] = ()
+    #: Options this module does not decode, as (type, body after the type and length bytes).
+    unknown_options: tuple[tuple[int, bytes], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class RouterSolicitation:
+    """RFC 4861 §4.1."""
+
+    source_lladdr: bytes | None = None
+    unknown_options: tuple[tuple[int, bytes], ...] = field(default=())
+
+
+# --- checksum -----------------------------------------------------------------------------------
+
+
+def icmpv6_checksum(src: IPv6Address | str, dst: IPv6Address | str, message: bytes) -> int:
+    """RFC 4443 §2.3 checksum over the pseudo-header and `message` (its checksum field taken as is)."""
+    src_b = IPv6Address(src).packed
+    dst_b = IPv6Address(dst).packed
+    data = src_b + dst_b + struct.pack("!I3xB", len(message), 58) + message
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _with_checksum(message: bytes, src: IPv6Address | str | None, dst: IPv6Address | str | None) -> bytes:
+    if src is None or dst is None:
+        return message
+    csum = icmpv6_checksum(src, dst, message[:2] + b"\0\0" + message[4:])
+    return message[:2] + struct.pack("!H", csum) + message[4:]
+
+
+# --- building -----------------------------------------------------------------------------------
+
+
+def _u32(value: int, what: str) -> int:
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise RaError(f"{what} {value} out of range 0..2^32-1")
+    return value
+
+
+def _option(opt_type: int, body: bytes) -> bytes:
+    """Type, length in units of 8 octets, body zero-padded to the unit."""
+    total = 2 + len(body)
+    units = (total + 7) // 8
+    if units > 255:
+        raise RaError(f"option {opt_type} too long ({total} bytes)")
+    return bytes((opt_type, units)) + body + b"\0" * (units * 8 - total)
+
+
+def route_information_option(route: RouteInformation) -> bytes:
+    """RFC 4191 §2.3: the prefix is sent in 0, 8 or 16 octets, as short as its length allows."""
+    prefix = route.prefix
+    if not isinstance(prefix, IPv6Network):
+        raise RaError(f"route prefix must be an IPv6Network, not {type(prefix).__name__}")
+    if route.preference == RoutePreference.RESERVED:
+        raise RaError("the reserved preference (10) must not be sent")
+    plen = prefix.prefixlen
+    size = 0 if plen == 0 else 8 if plen <= 64 else 16
+    body = struct.pack("!BBI", plen, (int(route.preference) & 0b11) << 3, _u32(route.lifetime, "route lifetime"))
+    return _option(ND_OPT_ROUTE_INFORMATION, body + prefix.network_address.packed[:size])
+
+
+def _prefix_information_option(pio: PrefixInformation) -> bytes:
+    flags = (0x80 if pio.on_link else 0) | (0x40 if pio.autonomous else 0)
+    body = struct.pack("!BBII4x", pio.prefix.prefixlen, flags, _u32(pio.valid_lifetime, "valid lifetime"),
+                       _u32(pio.preferred_lifetime, "preferred lifetime"))
+    return _option(ND_OPT_PREFIX_INFORMATION, body + pio.prefix.network_address.packed)
+
+
+def _lladdr_option(lladdr: bytes) -> bytes:
+    if not 1 <= len(lladdr) <= 254:
+        raise RaError(f"link-layer address of {len(lladdr)} bytes")
+    return _option(ND_OPT_SOURCE_LINKADDR, bytes(lladdr))
+
+
+def _unknown(options: tuple[tuple[int, bytes], ...]) -> bytes:
+    out = b""
+    for opt_type, body in options:
+        if not 0 <= opt_type <= 255:
+            raise RaError(f"option type {opt_type}")
+        out += _option(opt_type, body)
+    return out
+
+
+def build_ra(ra: RouterAdvertisement, *, src: IPv6Address | str | None = None,
+             dst: IPv6Address | str | None = None) -> bytes:
+    """Encode `ra`; the checksum is left 0 for the kernel unless both `src` and `dst` are given."""
+    if not 0 <= ra.router_lifetime <= 0xFFFF:
+        raise RaError(f"router lifetime {ra.router_lifetime} out of range")
+    if not 0 <= ra.cur_hop_limit <= 255:
+        raise RaError(f"cur hop limit {ra.cur_hop_limit} out of range")
+    if ra.router_preference == RoutePreference.RESERVED:
+        raise RaError("the reserved router preference (10) must not be sent")
+    # RFC 4191 §2.2: the preference is sent as medium when the router lifetime is 0.
+    prf = int(ra.router_preference) if ra.router_lifetime else 0
+    flags = (0x80 if ra.managed else 0) | (0x40 if ra.other else 0) | (prf << 3)
+    out = _RA_HEADER.pack(ND_ROUTER_ADVERT, 0, 0, ra.cur_hop_limit, flags, ra.router_lifetime,
+                          _u32(ra.reachable_time, "reachable time"), _u32(ra.retrans_timer, "retrans timer"))
+    if ra.source_lladdr is not None:
+        out += _lladdr_option(ra.source_lladdr)
+    if ra.mtu is not None:
+        out += _option(ND_OPT_MTU, struct.pack("!HI", 0, _u32(ra.mtu, "MTU")))
+    for pio in ra.prefixes:
+        out += _prefix_information_option(pio)
+    for route in ra.routes:
+        out += route_information_option(route)
+    out += _unknown(ra.unknown_options)
+    return _with_checksum(out, src, dst)
+
+
+def build_rs(rs: RouterSolicitation, *, src: IPv6Address | str | None = None,
+             dst: IPv6Address | str | None = None) -> bytes:
+    """Encode `rs` (checksum as for `build_ra`)."""
+    out = _RS_HEADER.pack(ND_ROUTER_SOLICIT, 0, 0, 0)
+    if rs.source_lladdr is not None:
+        out += _lladdr_option(rs.source_lladdr)
+    out += _unknown(rs.unknown_options)
+    return _with_checksum(out, src, dst)
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def _prefix(raw: bytes, plen: int) -> IPv6Network:
+    """Bits past the prefix length are reserved: ignored, as the receiver rules say."""
+    value = int.from_bytes(raw.ljust(16, b"\0"), "big")
+    mask = ((1 << plen) - 1) << (128 - plen) if plen else 0
+    return IPv6Network((value & mask, plen))
+
+
+def _parse_rio(body: bytes, units: int) -> RouteInformation:
+    plen, flags, lifetime = struct.unpack_from("!BBI", body)
+    if plen > 128:
+        raise RaError(f"route information prefix length {plen} > 128")
+    # RFC 4191 §2.3: Length 1, 2 or 3; >64 needs 3, >0 needs at least 2.
+    if units > 3 or (plen > 64 and units < 3) or (plen > 0 and units < 2):
+        raise RaError(f"route information length {units} does not fit prefix length {plen}")
+    return RouteInformation(_prefix(body[6:], plen), lifetime, RoutePreference((flags >> 3) & 0b11))
+
+
+def _parse_pio(body: bytes, units: int) -> PrefixInformation:
+    if units != 4:
+        raise RaError(f"prefix information length {units}, expected 4")
+    plen, flags, valid, preferred = struct.unpack_from("!BBII", body)
+    if plen > 128:
+        raise RaError(f"prefix information prefix length {plen} > 128")
+    return PrefixInformation(_prefix(body[14:30], plen), bool(flags & 0x80), bool(flags & 0x40), valid, preferred)
+
+
+def _options(data: bytes) -> list[tuple[int, int, bytes]]:
+    """Split the option area into (type, length in units, body after type/length)."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < 2:
+            raise RaError("truncated option header")
+        opt_type, units = data[pos], data[pos + 1]
+        if units == 0:
+            raise RaError(f"option {opt_type} with length 0")  # RFC 4861 §4.6: silently discard the packet
+        end = pos + units * 8
+        if end > len(data):
+            raise RaError(f"option {opt_type} runs past the end of the message")
+        out.append((opt_type, units, data[pos + 2 : end]))
+        pos = end
+    return out
+
+
+def parse(data: bytes, *, src: IPv6Address | str | None = None,
+          dst: IPv6Address | str | None = None) -> RouterAdvertisement | RouterSolicitation:
+    """Decode an RA or RS per the validity checks of RFC 4861 §6.1 that the bytes alone allow.
+
+    The checksum is verified only when `src` and `dst` are both given. Hop limit 255 and a link-local
+    source are properties of the IPv6 header, checked by whoever received the packet.
+    """
+    data = bytes(data)
+    if len(data) < 8:
+        raise RaError(f"{len(data)} bytes: too short for an ICMPv6 RS/RA")
+    msg_type, code = data[0], data[1]
+    if msg_type not in (ND_ROUTER_SOLICIT, ND_ROUTER_ADVERT):
+        raise RaError(f"ICMPv6 type {msg_type} is not a Router Solicitation/Advertisement")
+    if code != 0:
+        raise RaError(f"ICMPv6 code {code}, expected 0")
+    if src is not None and dst is not None:
+        try:
+            ok = icmpv6_checksum(src, dst, data) == 0
+        except ipaddress.AddressValueError as exc:
+            raise RaError(f"bad address for checksum: {exc}") from None
+        if not ok:
+            raise RaError("bad ICMPv6 checksum")
+    if msg_type == ND_ROUTER_SOLICIT:
+        lladdr = None
+        unknown = []
+        for opt_type, _units, body in _options(data[_RS_HEADER.size :]):
+            if opt_type == ND_OPT_SOURCE_LINKADDR:
+                lladdr = body
+            else:
+                unknown.append((opt_type, body))
+        return RouterSolicitation(lladdr, tuple(unknown))
+
+    if len(data) < _RA_HEADER.size:
+        raise RaError(f"{len(data)} bytes: too short for a Router Advertisement")
+    _, _, _, hop_limit, flags, lifetime, reachable, retrans = _RA_HEADER.unpack_from(data)
+    lladdr = None
+    mtu = None
+    routes: list[RouteInformation] = []
+    prefixes: list[PrefixInformation] = []
+    unknown = []
+    for opt_type, units, body in _options(data[_RA_HEADER.size :]):
+        if opt_type == ND_OPT_SOURCE_LINKADDR:
+            lladdr = body
+        elif opt_type == ND_OPT_MTU:
+            if units != 1:
+                raise RaError(f"MTU option length {units}, expected 1")
+            mtu = struct.unpack_from("!I", body, 2)[0]
+        elif opt_type == ND_OPT_ROUTE_INFORMATION:
+            routes.append(_parse_rio(body, units))
+        elif opt_type == ND_OPT_PREFIX_INFORMATION:
+            prefixes.append(_parse_pio(body, units))
+        else:
+            unknown.append((opt_type, body))
+    return RouterAdvertisement(
+        router_lifetime=lifetime, cur_hop_limit=hop_limit, managed=bool(flags & 0x80), other=bool(flags & 0x40),
+        router_preference=RoutePreference((flags >> 3) & 0b11), reachable_time=reachable, retrans_timer=retrans,
+        source_lladdr=lladdr, mtu=mtu, routes=tuple(routes), prefixes=tuple(prefixes), unknown_options=tuple(unknown))
