@@ -11,6 +11,7 @@ __all__ = [
     "UDP",
     "Ipv6Packet",
     "build_echo_reply",
+    "build_echo_request",
     "build_udp",
     "checksum",
     "parse",
@@ -87,3 +88,12 @@ def build_echo_reply(request: Ipv6Packet, src: ipaddress.IPv6Address | None = No
     csum = checksum(src, request.src, ICMPV6, body)
     body = body[:2] + struct.pack("!H", csum) + body[4:]
     return _header(src, request.src, ICMPV6, len(body), 64) + body
+
+
+def build_echo_request(
+    src: ipaddress.IPv6Address, dst: ipaddress.IPv6Address, ident: int, seq: int, data: bytes = b""
+) -> bytes:
+    body = struct.pack("!BBHHH", ICMPV6_ECHO_REQUEST, 0, 0, ident, seq) + data
+    csum = checksum(src, dst, ICMPV6, body)
+    body = body[:2] + struct.pack("!H", csum) + body[4:]
+    return _header(src, dst, ICMPV6, len(body), 64) + body

@@ -26,6 +26,7 @@ pytestmark = [
 OMR = ipaddress.IPv6Network("fd5a:1:2:3::/64")
 BR_ADDR = ipaddress.IPv6Address("fd5a:1:2:3::1")  # the host's own address in the OMR prefix
 NODE_EUI = "0011223344556677"
+NAT64_DST = ipaddress.IPv6Address("64:ff9b::6440:1")  # 100.64.0.1 behind the well-known prefix
 
 
 def ip(*args, check=True):
@@ -115,6 +116,7 @@ def test_udp_between_netns_program_and_host(sim, netns, tmp_path):
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         s.bind(("{node_addr}", 40000))
         s.settimeout(15)
+        s.sendto(b"dns via nat64", ("{NAT64_DST}", 53))
         s.sendto(b"ping from mesh", ("{BR_ADDR}", 5683))
         data, peer = s.recvfrom(2000)
         print(data.decode(), peer[0], peer[1], flush=True)
@@ -134,6 +136,11 @@ def test_udp_between_netns_program_and_host(sim, netns, tmp_path):
         assert pkt.payload[8:] == b"ping from mesh"
         assert ipv6.checksum(pkt.src, pkt.dst, ipv6.UDP, pkt.payload) == 0
 
+        # Traffic to a NAT64 address follows the default route to the border router as well.
+        nat64 = p.wait_for(lambda f: f.prop == Prop.STREAM_NET and
+                           ipv6.parse(unpack_prop(Prop.STREAM_NET, f.value)[0]).dst == NAT64_DST)
+        assert ipv6.parse(unpack_prop(Prop.STREAM_NET, nat64.value)[0]).payload[8:] == b"dns via nat64"
+
         answer = ipv6.build_udp(BR_ADDR, node_addr, 5683, 40000, b"pong from host", hlim=64)
         reply = p.request(Command.PROP_VALUE_SET, Prop.STREAM_NET, pack("dD", answer, b""))
         assert unpack_prop(Prop.LAST_STATUS, reply.value) == Status.OK
@@ -144,6 +151,15 @@ def test_udp_between_netns_program_and_host(sim, netns, tmp_path):
         if child.poll() is None:
             child.kill()
             child.wait()
+
+    # The host pings a node: the kernel in the namespace answers, the reply comes back as STREAM_NET.
+    request = ipv6.build_echo_request(BR_ADDR, node_addr, 0x4242, 7, b"are you there")
+    assert unpack_prop(Prop.LAST_STATUS, p.request(Command.PROP_VALUE_SET, Prop.STREAM_NET,
+                                                   pack("dD", request, b"")).value) == Status.OK
+    pong = p.wait_for(lambda f: f.prop == Prop.STREAM_NET and
+                      ipv6.parse(unpack_prop(Prop.STREAM_NET, f.value)[0]).icmp_type == 129)
+    pong = ipv6.parse(unpack_prop(Prop.STREAM_NET, pong.value)[0])
+    assert (pong.src, pong.dst) == (node_addr, BR_ADDR) and pong.payload.endswith(b"are you there")
 
     # The NCP's own MLE multicast also reached the host, from its link-local address.
     mle = p.wait_for(lambda f: f.prop == Prop.STREAM_NET and
