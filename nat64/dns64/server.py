@@ -253,8 +253,8 @@ class Dns64Server:
             stats.refused += 1
             return wire.error_reply(data, dns.rcode.REFUSED)
         if data[2] & 0x78:  # opcode other than QUERY
-            stats.notimp += 1
-            return wire.error_reply(data, dns.rcode.NOTIMP)
+            stats.notimp += 1  # other opcodes lay out sections differently: header only
+            return wire.error_reply(data, dns.rcode.NOTIMP, with_question=False)
         key = wire.query_key(data)
         if key is not None:
             entry = self._wire_cache.get(key.key)

@@ -120,23 +120,30 @@ def age_ttls(buf: bytearray, offsets: list[tuple[int, int]], age: int) -> None:
 
 
 def question_end(wire: bytes) -> int | None:
-    """End of the first question when the header says there is exactly one and it is intact."""
-    if len(wire) < 12 or HEADER.unpack_from(wire)[2] != 1:
+    """End of the only question when it is intact and uses no compression, else None."""
+    n = len(wire)
+    if n < 12 or HEADER.unpack_from(wire)[2] != 1:
         return None
-    try:
-        end = _skip_name(wire, 12) + 4
-    except Dns64WireError:
-        return None
-    if end > len(wire) or wire[12] & 0xC0:
-        return None
-    return end
+    pos = 12
+    while pos < n:
+        length = wire[pos]
+        if length == 0:
+            end = pos + 5
+            return end if end <= n and end - 12 <= 259 else None
+        if length > 63:
+            return None
+        pos += length + 1
+    return None
 
 
 def error_reply(wire: bytes, rcode: int, with_question: bool = True) -> bytes:
-    """Response carrying *rcode*, built from the query header (and its question if intact)."""
+    """Response carrying *rcode*, built from the query header (and its question if intact).
+
+    Only standard queries get their question back: other opcodes lay out sections differently.
+    """
     qid, flags = struct.unpack_from("!HH", wire)
     out_flags = QR | (flags & (OPCODE_MASK | RD)) | (rcode & 0xF)
-    qend = question_end(wire) if with_question else None
+    qend = question_end(wire) if with_question and not flags & OPCODE_MASK else None
     if qend is None:
         return HEADER.pack(qid, out_flags, 0, 0, 0, 0)
     return HEADER.pack(qid, out_flags, 1, 0, 0, 0) + wire[12:qend]
