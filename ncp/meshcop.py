@@ -63,7 +63,7 @@ def encode_tlvs(items: list[tuple[int, bytes]]) -> bytes:
     """Pack (type, value) pairs; values longer than 254 bytes are refused (no extended length here)."""
     out = bytearray()
     for typ, value in items:
-        if not 0 <= typ <= 0xFE or len(value) > 0xFE:
+        if not 0 <= typ <= 0xFF or len(value) > 0xFE:
             raise MeshCoPError(f"TLV {typ} too long or bad type")
         out += bytes((typ, len(value))) + value
     return bytes(out)
@@ -205,6 +205,7 @@ class Dataset:
 
         ``rng`` makes the result reproducible (tests); by default the secrets come from ``secrets``.
         """
+
         def rand(n: int) -> bytes:
             return rng.randbytes(n) if rng is not None else secrets.token_bytes(n)
 

@@ -67,6 +67,11 @@ def test_unknown_tlvs_survive_round_trip():
     assert ds.hex() == GOLDEN + extra
 
 
+def test_unknown_tlv_type_255_round_trips():
+    ds = Dataset.from_hex("ff0101")
+    assert ds.unknown == ((0xFF, b"\x01"),) and ds.hex() == "ff0101"
+
+
 def test_secrets_hidden_from_repr():
     ds = golden_dataset()
     text = repr(ds) + str(ds)
@@ -170,6 +175,6 @@ def test_decoder_only_raises_meshcop_error(data):
     assert Dataset.from_tlvs(ds.to_tlvs()) == ds
 
 
-@given(st.lists(st.tuples(st.integers(0, 254), st.binary(max_size=254)), max_size=5))
+@given(st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=254)), max_size=5))
 def test_tlv_list_round_trip(items):
     assert decode_tlvs(encode_tlvs(items)) == items
