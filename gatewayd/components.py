@@ -1,5 +1,9 @@
-"""The daemon's capabilities in start order. Each factory takes the configuration and
-returns a Component, or None when that capability is disabled."""
+"""The daemon's capabilities in start order.
+
+Each factory takes the configuration and the components built before it (by name) and
+returns a Component, or None when that capability is disabled. Imports are local so a
+disabled capability costs nothing at start-up.
+"""
 
 from __future__ import annotations
 
@@ -8,4 +12,23 @@ from collections.abc import Callable
 from gatewayd.component import Component
 from gatewayd.config import Config
 
-FACTORIES: list[Callable[[Config], Component | None]] = []
+Built = dict[str, Component]
+Factory = Callable[[Config, Built], Component | None]
+
+
+def ncp(config: Config, built: Built) -> Component:
+    from gatewayd.thread.ncp import NcpComponent
+
+    return NcpComponent(config)
+
+
+def thread(config: Config, built: Built) -> Component:
+    from gatewayd.thread.ncp import NcpComponent
+    from gatewayd.thread.network import ThreadNetwork
+
+    radio = built["ncp"]
+    assert isinstance(radio, NcpComponent)
+    return ThreadNetwork(config, radio)
+
+
+FACTORIES: list[Factory] = [ncp, thread]

@@ -23,7 +23,7 @@ from gatewayd.sdnotify import Notifier
 
 log = logging.getLogger("gatewayd.daemon")
 
-ComponentFactory = Callable[[Config], Component | None]
+ComponentFactory = Callable[[Config, dict[str, Component]], Component | None]
 
 
 def default_factories() -> list[ComponentFactory]:
@@ -79,9 +79,11 @@ class Daemon:
         for warning in self.config.warnings:
             log.warning("%s", warning)
         self._register_commands()
+        built: dict[str, Component] = {}
         for factory in self.factories:
-            component = factory(self.config)
+            component = factory(self.config, built)
             if component is not None:
+                built[component.name] = component
                 self.supervisor.add(component)
                 for command in component.commands():
                     self.control.register(command)

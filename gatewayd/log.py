@@ -160,7 +160,8 @@ class RepeatLimiter(logging.Handler):
                 del self._held[key]
                 if held.count:
                     summary = logging.makeLogRecord(held.record.__dict__)
-                    summary.msg = (f"{held.record.getMessage()} (repeated {held.count} times "
+                    times = "time" if held.count == 1 else "times"
+                    summary.msg = (f"{held.record.getMessage()} (repeated {held.count} {times} "
                                    f"in {held.last - held.start:.0f} s)")
                     summary.args = None
                     self.target.handle(summary)

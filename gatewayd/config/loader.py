@@ -193,13 +193,14 @@ class _Validator:
                 return key.default
             return self._from_file(key, data[file_key], f"{prefix}{file_key}")
         if key.name not in data:
-            return Secret(key.default) if key.secret else key.default
+            default = key.type.check(key.default)  # defaults are written as a user would write them
+            return Secret(default) if key.secret else default
         value = data[key.name]
         try:
             checked = key.type.check(value)
         except ValueError as exc:
             self.error(path, str(exc))
-            return key.default
+            return None
         if key.secret:
             if checked:
                 self.secrets_inline.append(path)

@@ -107,7 +107,7 @@ SCHEMA = Section(
                 Key("network_name", t.Str(), "",
                     'Network name used when forming a new network; "" gives gatewayd-XXXX.'),
                 Key("channel", t.Int(min=11, max=26), 15, "IEEE 802.15.4 channel used when forming."),
-                Key("dataset", t.HEX, b"",
+                Key("dataset", t.HEX, "",
                     "Active operational dataset to join, as hex TLVs (what `ot-ctl dataset active -x` "
                     'prints). "" forms a new network on first start and keeps it in state_dir.',
                     secret=True),
@@ -191,7 +191,7 @@ SCHEMA = Section(
                         Key("uri", t.Str(what="a coap:// or coaps:// URI, or \"\""), "",
                             "coap://host:5683 or coaps://host:5684."),
                         Key("psk_identity", t.Str(), "", "DTLS-PSK identity (coaps only)."),
-                        Key("psk_key", t.HEX, b"", "DTLS-PSK key as hex (coaps only).", secret=True),
+                        Key("psk_key", t.HEX, "", "DTLS-PSK key as hex (coaps only).", secret=True),
                         Key("lifetime", t.Int(min=30), 300, "Registration lifetime in seconds."),
                     ),
                 ),

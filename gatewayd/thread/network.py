@@ -1,0 +1,443 @@
+"""The Thread network component: form or join, follow the role, run wpan0, publish
+network data, and heal after NCP resets and link losses without a daemon restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import time
+from typing import Any
+
+from pyroute2 import AsyncIPRoute
+
+from gatewayd.component import Command, Component
+from gatewayd.config import Config
+from gatewayd.control import CommandError, Request
+from gatewayd.secrets import MASK
+from gatewayd.thread.ncp import NcpComponent
+from gatewayd.thread.netdata import ROUTE_FLAG_NAT64, ExternalRoute, NetdataPublisher, OnMeshPrefix
+from gatewayd.thread.state import ThreadState
+from gatewayd.thread.wpan import WpanInterface
+from ncp.client import Connected, LinkLost, NcpClient, NcpError, PropertyChanged, Reset
+from ncp.meshcop import Dataset
+from ncp.spinel import NetRole, Prop
+
+log = logging.getLogger("gatewayd.thread")
+
+ATTACHED = (NetRole.CHILD, NetRole.ROUTER, NetRole.LEADER)
+MONITOR_INTERVAL = 5.0
+RESET_WINDOW_DECAY = 15.0  # one unexpected reset forgiven every 15 s
+RESET_ALLOWANCE = 4
+
+
+class ResetThrottle:
+    """Runaway-reset guard: more than 4 unexpected resets in a window that decays by one
+    every 15 s makes the next recovery wait (n-4)²/2 seconds."""
+
+    def __init__(self, clock: Any = time.monotonic):
+        self.clock = clock
+        self.count = 0.0
+        self.last = clock()
+
+    def record(self) -> float:
+        now = self.clock()
+        self.count = max(0.0, self.count - (now - self.last) / RESET_WINDOW_DECAY) + 1
+        self.last = now
+        excess = self.count - RESET_ALLOWANCE
+        return excess * excess / 2 if excess > 0 else 0.0
+
+
+def role_name(role: int | None) -> str:
+    try:
+        return NetRole(role).name.lower() if role is not None else "unknown"
+    except ValueError:
+        return f"role {role}"
+
+
+class ThreadNetwork(Component):
+    name = "thread"
+
+    def __init__(self, config: Config, ncp: NcpComponent):
+        super().__init__(config)
+        self.ncp = ncp
+        self.state = ThreadState(config.daemon.state_dir)
+        self.dataset: Dataset | None = None
+        self.role: int | None = None
+        self.omr_prefix: ipaddress.IPv6Network | None = None
+        self.on_mesh: set[ipaddress.IPv6Network] = set()
+        self.children = 0
+        self.wpan: WpanInterface | None = None
+        self.netdata: NetdataPublisher | None = None
+        self.throttle = ResetThrottle()
+        self.recoveries = 0
+        self.last_recovery_s: float | None = None
+        self._client: NcpClient | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._recovery: asyncio.Task[None] | None = None
+        self._recover_again = False
+        self._monitor: asyncio.Task[None] | None = None
+        self._groups: set[ipaddress.IPv6Address] = set()
+        self._upstream_default = False
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        client = self.ncp.client
+        if client is None or not self.ncp.running:
+            raise NcpError("the NCP is not connected yet")
+        self._client = client
+        self.dataset = self._load_or_create_dataset()
+        self.omr_prefix = self._omr_prefix()
+        self.netdata = NetdataPublisher(client)
+        self.wpan = WpanInterface(self.config.thread.interface, self._to_mesh)
+        await self.wpan.open()
+        client.on_packet = lambda packet: self.wpan.deliver(packet.data) if self.wpan else None
+        client.add_event_handler(self._on_event)
+        try:
+            await self._bring_up()
+        except BaseException:
+            await self.stop()
+            raise
+        self._monitor = asyncio.create_task(self._monitor_loop(), name="thread-monitor")
+
+    async def stop(self) -> None:
+        for task in [self._monitor, self._recovery, *self._tasks]:
+            if task is not None:
+                task.cancel()
+        self._monitor = self._recovery = None
+        client = self._client
+        if client is not None:
+            client.remove_event_handler(self._on_event)
+            client.on_packet = None
+            if self.netdata is not None and self.ncp.running:
+                try:
+                    await asyncio.wait_for(self.netdata.withdraw(), 2)
+                    log.info("network data withdrawn")
+                except (NcpError, TimeoutError, OSError) as exc:
+                    log.warning("could not withdraw network data: %s", exc)
+        if self.wpan is not None:
+            self.wpan.close()
+            self.wpan = None
+        self._client = None
+        self.role = None
+
+    # ---- dataset -------------------------------------------------------------------------------
+    def _load_or_create_dataset(self) -> Dataset:
+        configured = self.config.thread.dataset.reveal()
+        if configured:
+            dataset = Dataset.from_tlvs(configured)
+            if not dataset.is_complete:
+                raise ValueError("thread.dataset is not a complete active dataset (ot-ctl dataset active -x)")
+            log.info("joining network %s from the configured dataset", dataset.network_name)
+            return dataset
+        stored = self.state.load_dataset()
+        if stored is not None:
+            log.info("rejoining network %s (channel %s) from %s", stored.network_name, stored.channel,
+                     self.state.dataset_path)
+            return stored
+        name = self.config.thread.network_name or None
+        dataset = Dataset.generate(name=name, channel=self.config.thread.channel)
+        self.state.save_dataset(dataset)
+        log.info("formed new network %s on channel %d; dataset kept in %s", dataset.network_name,
+                 dataset.channel, self.state.dataset_path)
+        return dataset
+
+    def _omr_prefix(self) -> ipaddress.IPv6Network:
+        configured = self.config.border.omr_prefix
+        if configured is not None:
+            return configured
+        ula = self.state.ula_prefix()
+        return next(ula.subnets(new_prefix=64))
+
+    # ---- bringing the NCP up -------------------------------------------------------------------
+    async def _bring_up(self) -> None:
+        client = self._require_client()
+        assert self.dataset is not None
+        await client.set(Prop.THREAD_ACTIVE_DATASET_TLVS, self.dataset.to_tlvs())
+        await client.set(Prop.NET_IF_UP, True)
+        await client.set(Prop.NET_STACK_UP, True)
+        self._set_role(await client.get(Prop.NET_ROLE))
+        await self._sync_addresses()
+        if self.role in ATTACHED:
+            await self._publish()
+
+    def _require_client(self) -> NcpClient:
+        if self._client is None:
+            raise NcpError("thread network is stopped")
+        return self._client
+
+    async def _publish(self) -> None:
+        if self.netdata is None or self.omr_prefix is None:
+            return
+        routes: set[ExternalRoute] = set()
+        if self.config.nat64.enabled:
+            routes.add(ExternalRoute(self.config.nat64.prefix, flags=ROUTE_FLAG_NAT64))
+        if self._upstream_default:
+            routes.add(ExternalRoute(ipaddress.IPv6Network("::/0")))
+        await self.netdata.publish({OnMeshPrefix(self.omr_prefix)}, routes)
+
+    async def _sync_addresses(self) -> None:
+        client = self._require_client()
+        await self._apply_address_table(await client.get(Prop.IPV6_ADDRESS_TABLE))
+        await self._apply_on_mesh(await client.get(Prop.THREAD_ON_MESH_NETS))
+
+    async def _apply_address_table(self, table: list[tuple[Any, ...]]) -> None:
+        if self.wpan is None:
+            return
+        wanted = {ipaddress.IPv6Interface(f"{entry[0]}/{entry[1]}") for entry in table}
+        await self.wpan.sync_addresses(wanted)
+
+    async def _apply_on_mesh(self, nets: list[tuple[Any, ...]]) -> None:
+        if self.wpan is None:
+            return
+        self.on_mesh = {ipaddress.IPv6Network(f"{entry[0]}/{entry[1]}") for entry in nets}
+        covered = {a.network for a in self.wpan.addresses}
+        await self.wpan.sync_routes(self.on_mesh - covered)
+        self.changed()
+
+    def _set_role(self, role: int) -> None:
+        if role == self.role:
+            return
+        old, self.role = self.role, role
+        log.info("Thread role %s", role_name(role), extra={"fields": {"THREAD_ROLE": role_name(role)}})
+        if self.wpan is not None:
+            self.wpan.set_attached(role in ATTACHED)
+        if role in ATTACHED and old not in ATTACHED:
+            self._spawn(self._publish_safely())
+        self.changed()
+
+    # ---- events from the NCP ------------------------------------------------------------------
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, PropertyChanged):
+            if event.prop == Prop.NET_ROLE:
+                self._set_role(event.value)
+            elif event.prop == Prop.IPV6_ADDRESS_TABLE:
+                self._spawn(self._apply_address_table(event.value))
+            elif event.prop == Prop.THREAD_ON_MESH_NETS:
+                self._spawn(self._apply_on_mesh(event.value))
+            elif event.prop == Prop.THREAD_CHILD_TABLE:
+                self.children = len(event.value)
+                self.changed()
+        elif isinstance(event, Reset):
+            self._schedule_recovery(f"NCP reset ({event.status})", unexpected=True)
+        elif isinstance(event, LinkLost):
+            log.warning("NCP link lost (%s); keeping %s down until it returns", event.reason,
+                        self.config.thread.interface)
+            if self.wpan is not None:
+                self.wpan.set_attached(False)
+            self.role = None
+            self.changed()
+        elif isinstance(event, Connected):
+            self._schedule_recovery("NCP link restored", unexpected=False)
+
+    def _schedule_recovery(self, reason: str, unexpected: bool) -> None:
+        delay = self.throttle.record() if unexpected else 0.0
+        if self._recovery is not None and not self._recovery.done():
+            self._recover_again = True
+            return
+        self._recovery = asyncio.create_task(self._recover(reason, delay), name="thread-recovery")
+
+    async def _recover(self, reason: str, delay: float) -> None:
+        if delay:
+            log.warning("NCP keeps resetting (%.0f unexpected resets recently); waiting %.1f s before "
+                        "recovering; check its power supply and firmware", self.throttle.count, delay,
+                        extra={"fields": {"NCP_STATE": "THROTTLED"}})
+            await asyncio.sleep(delay)
+        began = time.monotonic()
+        while True:
+            self._recover_again = False
+            log.info("recovering the Thread network after %s", reason)
+            if self.netdata is not None:
+                self.netdata.forget()
+            self.role = None
+            try:
+                await self._bring_up()
+            except (NcpError, OSError) as exc:
+                log.warning("recovery after %s failed: %s; waiting for the NCP", reason, exc)
+                return
+            if not self._recover_again:
+                break
+        self.recoveries += 1
+        self.last_recovery_s = round(time.monotonic() - began, 3)
+        log.info("Thread network restored in %.1f s (role %s)", self.last_recovery_s, role_name(self.role))
+
+    async def _publish_safely(self) -> None:
+        try:
+            await self._publish()
+        except (NcpError, OSError) as exc:
+            log.warning("publishing network data failed: %s; will retry", exc)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _to_mesh(self, packet: bytes) -> None:
+        client = self._client
+        if client is None:
+            return
+        try:
+            await client.send_packet(packet)
+        except (NcpError, OSError):
+            if self.wpan is not None:
+                self.wpan.counters.down_dropped += 1
+
+    # ---- periodic work -------------------------------------------------------------------------
+    async def _monitor_loop(self) -> None:
+        while True:
+            await asyncio.sleep(MONITOR_INTERVAL)
+            try:
+                await self._monitor_once()
+            except (NcpError, OSError) as exc:
+                log.debug("monitor: %s", exc)
+
+    async def _monitor_once(self) -> None:
+        client = self._client
+        if client is None or self.wpan is None or not self.ncp.running:
+            return
+        groups = self.wpan.multicast_groups()
+        for group in sorted(groups - self._groups):
+            await client.insert(Prop.IPV6_MULTICAST_ADDRESS_TABLE, group)
+            log.info("subscribed the mesh to %s", group)
+        for group in sorted(self._groups - groups):
+            with contextlib.suppress(NcpError):
+                await client.remove(Prop.IPV6_MULTICAST_ADDRESS_TABLE, group)
+        self._groups = groups
+        upstream = await self._has_upstream_default()
+        if upstream != self._upstream_default:
+            self._upstream_default = upstream
+            log.info("upstream IPv6 default route %s", "found: publishing ::/0" if upstream else "gone")
+            if self.role in ATTACHED:
+                await self._publish()
+
+    async def _has_upstream_default(self) -> bool:
+        assert self.wpan is not None
+        async with AsyncIPRoute() as ipr:
+            async for route in await ipr.get_default_routes(family=socket.AF_INET6):
+                if route.get_attr("RTA_OIF") not in (self.wpan.index, None):
+                    return True
+        return False
+
+    # ---- status and commands ------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": role_name(self.role), "children": self.children}
+        if self.dataset is not None:
+            out.update(network_name=self.dataset.network_name, channel=self.dataset.channel)
+        if self.omr_prefix is not None:
+            out["omr_prefix"] = str(self.omr_prefix)
+        return out
+
+    def status_line(self) -> str | None:
+        if self.dataset is None:
+            return None
+        children = f"{self.children} child" + ("ren" if self.children != 1 else "")
+        return f"{role_name(self.role)} ch {self.dataset.channel} · {children}"
+
+    def commands(self) -> list[Command]:
+        return [
+            Command("state", self._cmd_state, "Thread role and network identity"),
+            Command("dataset active", self._cmd_dataset, "the active dataset (-x: hex TLVs; "
+                    "--show-secrets: root only)", "[-x] [--show-secrets]"),
+            Command("child table", self._cmd_children, "the NCP's children"),
+            Command("neighbor table", self._cmd_neighbors, "the NCP's neighbors"),
+            Command("netdata show", self._cmd_netdata, "network data: on-mesh prefixes and routes"),
+            Command("counters", self._cmd_counters, "datapath, NCP link and NCP IP counters"),
+        ]
+
+    def _running_client(self) -> NcpClient:
+        if self._client is None:
+            raise CommandError("the Thread network is not running (see: gatewayctl status)")
+        return self._client
+
+    async def _cmd_state(self, request: Request) -> dict[str, Any]:
+        request.no_more_args()
+        out = self.status()
+        if self.dataset is not None:
+            out.update(pan_id=f"0x{self.dataset.pan_id:04x}", ext_pan_id=(self.dataset.extended_pan_id or b"").hex(),
+                       mesh_local_prefix=str(self.dataset.mesh_local_prefix))
+        if self.wpan is not None:
+            out.update(self.wpan.status())
+            out.pop("datapath", None)
+        out["recoveries"] = self.recoveries
+        if self.last_recovery_s is not None:
+            out["last_recovery_s"] = self.last_recovery_s
+        return out
+
+    async def _cmd_dataset(self, request: Request) -> Any:
+        as_hex = request.flag("-x")
+        show = request.flag("--show-secrets")
+        request.no_more_args()
+        if show:
+            request.require_root("--show-secrets")
+        if self.dataset is None:
+            raise CommandError("no active dataset yet")
+        if as_hex:
+            if not show:
+                raise CommandError("the hex dataset contains the network key: add --show-secrets (root only)")
+            return self.dataset.to_tlvs().hex()
+        d = self.dataset
+        return {
+            "active_timestamp": d.active_timestamp.seconds if d.active_timestamp else None,
+            "channel": d.channel,
+            "channel_mask": f"0x{(d.channel_mask or {}).get(0, 0):08x}",
+            "ext_pan_id": (d.extended_pan_id or b"").hex(),
+            "mesh_local_prefix": str(d.mesh_local_prefix),
+            "network_key": (d.network_key or b"").hex() if show else MASK,
+            "network_name": d.network_name,
+            "pan_id": f"0x{d.pan_id:04x}" if d.pan_id is not None else None,
+            "pskc": (d.pskc or b"").hex() if show else MASK,
+            "security_policy": d.security_policy.rotation_time if d.security_policy else None,
+        }
+
+    async def _cmd_children(self, request: Request) -> list[dict[str, Any]]:
+        request.no_more_args()
+        rows = await self._running_client().get(Prop.THREAD_CHILD_TABLE)
+        return [{"extaddr": r[0].hex(), "rloc16": f"0x{r[1]:04x}", "timeout": r[2], "age": r[3],
+                 "netdata_ver": r[4], "lqi_in": r[5], "avg_rssi": r[6], "mode": f"0x{r[7]:02x}",
+                 "last_rssi": r[8]} for r in rows]
+
+    async def _cmd_neighbors(self, request: Request) -> list[dict[str, Any]]:
+        request.no_more_args()
+        rows = await self._running_client().get(Prop.THREAD_NEIGHBOR_TABLE)
+        return [{"extaddr": r[0].hex(), "rloc16": f"0x{r[1]:04x}", "age": r[2], "lqi_in": r[3],
+                 "avg_rssi": r[4], "mode": f"0x{r[5]:02x}", "is_child": r[6], "link_frames": r[7],
+                 "mle_frames": r[8], "last_rssi": r[9]} for r in rows]
+
+    async def _cmd_netdata(self, request: Request) -> dict[str, Any]:
+        request.no_more_args()
+        client = self._running_client()
+        prefixes = await client.get(Prop.THREAD_ON_MESH_NETS)
+        routes = await client.get(Prop.THREAD_OFF_MESH_ROUTES)
+        return {
+            "prefixes": [{"prefix": f"{p[0]}/{p[1]}", "stable": p[2], "flags": _net_flags(p[3]),
+                          "local": p[4], "rloc16": f"0x{p[5]:04x}"} for p in prefixes],
+            "routes": [{"prefix": f"{r[0]}/{r[1]}", "stable": r[2],
+                        "nat64": bool(r[3] & ROUTE_FLAG_NAT64), "local": r[4], "rloc16": f"0x{r[6]:04x}"}
+                       for r in routes],
+        }
+
+    async def _cmd_counters(self, request: Request) -> dict[str, Any]:
+        request.no_more_args()
+        out: dict[str, Any] = {}
+        if self.wpan is not None:
+            out["datapath"] = self.wpan.status()["datapath"]
+        if self.ncp.client is not None:
+            out["ncp_link"] = self.ncp.client.status()["counters"]
+        ip: dict[str, Any] = {}
+        if self._client is not None:
+            for name, prop in (("tx_success", Prop.CNTR_IP_TX_SUCCESS), ("rx_success", Prop.CNTR_IP_RX_SUCCESS),
+                               ("tx_failure", Prop.CNTR_IP_TX_FAILURE), ("rx_failure", Prop.CNTR_IP_RX_FAILURE)):
+                with contextlib.suppress(NcpError):
+                    ip[name] = await self._client.get(prop)
+        if ip:
+            out["ncp_ip"] = ip
+        out["recoveries"] = self.recoveries
+        return out
+
+
+def _net_flags(flags: int) -> str:
+    """ot-ctl's letters: p preferred, a SLAAC, d DHCP, c configure, r default route, o on-mesh."""
+    letters = [("p", 1 << 5), ("a", 1 << 4), ("d", 1 << 3), ("c", 1 << 2), ("r", 1 << 1), ("o", 1 << 0)]
+    return "".join(ch for ch, bit in letters if flags & bit)

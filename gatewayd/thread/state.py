@@ -1,0 +1,56 @@
+"""What the border router must remember across restarts: the active dataset (so a restart
+rejoins the same network with the same key) and the ULA /48 its OMR prefix comes from."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+from pathlib import Path
+
+from ncp.meshcop import Dataset
+
+
+def write_private(path: Path, data: str) -> None:
+    """Atomically replace ``path`` with mode 0600 content: never a half-written secret."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class ThreadState:
+    """Files under the state directory, all mode 0600."""
+
+    def __init__(self, state_dir: str):
+        self.dir = Path(state_dir)
+        self.dataset_path = self.dir / "dataset.hex"
+        self.border_path = self.dir / "border.json"
+
+    def load_dataset(self) -> Dataset | None:
+        try:
+            text = self.dataset_path.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return Dataset.from_tlvs(bytes.fromhex(text))
+
+    def save_dataset(self, dataset: Dataset) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_private(self.dataset_path, dataset.to_tlvs().hex() + "\n")
+
+    def ula_prefix(self) -> ipaddress.IPv6Network:
+        """This router's ULA /48 (RFC 4193 random global ID), generated once."""
+        try:
+            data = json.loads(self.border_path.read_text())
+            return ipaddress.IPv6Network(data["ula_prefix"])
+        except (FileNotFoundError, KeyError, ValueError):
+            pass
+        prefix = ipaddress.IPv6Network((b"\xfd" + secrets.token_bytes(5) + bytes(10), 48))
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_private(self.border_path, json.dumps({"ula_prefix": str(prefix)}) + "\n")
+        return prefix
