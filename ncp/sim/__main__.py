@@ -39,20 +39,31 @@ def _eui64(text: str) -> bytes:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ncp.sim", description=__doc__.splitlines()[0])
-    p.add_argument("--link", choices=("hdlc", "cascoda"), default="hdlc",
-                   help="raw HDLC-lite Spinel, or wrapped in Cascoda SOM/TLV messages")
+    p.add_argument(
+        "--link",
+        choices=("hdlc", "cascoda"),
+        default="hdlc",
+        help="raw HDLC-lite Spinel, or wrapped in Cascoda SOM/TLV messages",
+    )
     p.add_argument("--eui64", type=_eui64, help="factory EUI-64 (HWADDR); random if not given")
     p.add_argument("--netns", help="network namespace holding the mesh TUN (created if missing)")
     p.add_argument("--tun", default="mesh0", help="TUN device name in the namespace")
     p.add_argument("--own-netns", action="store_true", help="delete the namespace on exit")
-    p.add_argument("--node", action="append", type=_node, default=[], metavar="NAME[:EUI64]",
-                   help="a simulated Thread node (repeatable)")
+    p.add_argument(
+        "--node",
+        action="append",
+        type=_node,
+        default=[],
+        metavar="NAME[:EUI64]",
+        help="a simulated Thread node (repeatable)",
+    )
     p.add_argument("--control", help="Unix socket for JSON fault-injection commands")
     p.add_argument("--state", help="file keeping the dataset across restarts (the NCP's flash)")
     p.add_argument("--leader-delay", type=float, default=0.5, help="seconds from stack up to leader")
     p.add_argument("--attach-delay", type=float, default=0.2, help="seconds for a node to attach")
-    p.add_argument("--mle-interval", type=float, default=10.0,
-                   help="seconds between MLE multicasts handed to the host (0: never)")
+    p.add_argument(
+        "--mle-interval", type=float, default=10.0, help="seconds between MLE multicasts handed to the host (0: never)"
+    )
     p.add_argument("--seed", type=int, help="seed for reproducible randomness")
     p.add_argument("--log", help="log file (stderr is not used when it is the Spinel pty)")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -84,8 +95,13 @@ def main(argv: list[str] | None = None) -> int:
                 persisted = json.load(f)
         except (OSError, ValueError) as exc:
             logging.getLogger("gatewayd.sim").warning("cannot read state %s: %s", args.state, exc)
-    config = SimConfig(leader_delay=args.leader_delay, attach_delay=args.attach_delay,
-                       mle_interval=args.mle_interval, eui64=args.eui64, seed=args.seed)
+    config = SimConfig(
+        leader_delay=args.leader_delay,
+        attach_delay=args.attach_delay,
+        mle_interval=args.mle_interval,
+        eui64=args.eui64,
+        seed=args.seed,
+    )
     core = SimNcp(config, persisted)
     for name, eui in args.node:
         core.add_node(name, eui, 0.0)

@@ -97,8 +97,15 @@ class SimApp:
         self.drop = 0
         self.corrupt = 0
         self.stalled_until = 0.0
-        self.counters = {"rx_frames": 0, "rx_bad_spinel": 0, "tx_frames": 0, "dropped": 0, "corrupted": 0,
-                         "mesh_in": 0, "mesh_out": 0}
+        self.counters = {
+            "rx_frames": 0,
+            "rx_bad_spinel": 0,
+            "tx_frames": 0,
+            "dropped": 0,
+            "corrupted": 0,
+            "mesh_in": 0,
+            "mesh_out": 0,
+        }
         self._out = bytearray()
         self._held: list[bytes] = []
         self._applied = MeshConfig()

@@ -221,8 +221,9 @@ class SimNcp:
     def own_slaac(self) -> list[ipaddress.IPv6Address]:
         salt = self.flash.ext_addr
         return [
-            ipaddress.IPv6Address(p.network_address.packed[:8] + hashlib.sha256(salt + p.network_address.packed)
-                                  .digest()[:8])
+            ipaddress.IPv6Address(
+                p.network_address.packed[:8] + hashlib.sha256(salt + p.network_address.packed).digest()[:8]
+            )
             for p in self.slaac_prefixes()
         ]
 
@@ -400,14 +401,19 @@ class SimNcp:
             Prop.IPV6_ADDRESS_TABLE: self._address_table,
             Prop.IPV6_MULTICAST_ADDRESS_TABLE: lambda: (
                 [(ipaddress.IPv6Address(a),) for a in ("ff02::1", "ff02::2", "ff03::1", "ff03::2")]
-                if self.if_up else []
+                if self.if_up
+                else []
             ),
             Prop.IPV6_ICMP_PING_OFFLOAD: lambda: self.ping_offload,
             Prop.IPV6_ICMP_PING_OFFLOAD_MODE: lambda: self.ping_offload_mode,
             Prop.UNSOL_UPDATE_FILTER: lambda: sorted(self.unsol_filter),
             Prop.UNSOL_UPDATE_LIST: lambda: [
-                Prop.NET_ROLE, Prop.THREAD_CHILD_TABLE, Prop.IPV6_ADDRESS_TABLE, Prop.THREAD_ON_MESH_NETS,
-                Prop.THREAD_OFF_MESH_ROUTES, Prop.THREAD_LEADER_NETWORK_DATA,
+                Prop.NET_ROLE,
+                Prop.THREAD_CHILD_TABLE,
+                Prop.IPV6_ADDRESS_TABLE,
+                Prop.THREAD_ON_MESH_NETS,
+                Prop.THREAD_OFF_MESH_ROUTES,
+                Prop.THREAD_LEADER_NETWORK_DATA,
             ],
         }
 
@@ -436,9 +442,7 @@ class SimNcp:
     def _leader_network_data(self) -> bytes:
         if self.role != NetRole.LEADER:
             return b""
-        return encode_leader_network_data(
-            list(self.net_prefixes.values()), list(self.net_routes.values()), self.rloc16
-        )
+        return encode_leader_network_data(list(self.net_prefixes.values()), list(self.net_routes.values()), self.rloc16)
 
     def _local_network_data(self) -> bytes:
         return encode_leader_network_data(
@@ -449,16 +453,35 @@ class SimNcp:
         return [n for n in self.nodes.values() if n.attached]
 
     def _child_entry(self, n: Node) -> tuple:
-        return (n.eui64, self.node_rloc16(n), 240, 1, self.netdata_version & 0xFF, n.link_quality, n.rssi,
-                CHILD_MODE, n.rssi)
+        return (
+            n.eui64,
+            self.node_rloc16(n),
+            240,
+            1,
+            self.netdata_version & 0xFF,
+            n.link_quality,
+            n.rssi,
+            CHILD_MODE,
+            n.rssi,
+        )
 
     def _child_table(self) -> list[tuple]:
         return [self._child_entry(n) for n in self._attached_nodes()]
 
     def _neighbor_table(self) -> list[tuple]:
         return [
-            (n.eui64, self.node_rloc16(n), 1, n.link_quality, n.rssi, CHILD_MODE, True, 100 + n.child_id,
-             10 + n.child_id, n.rssi)
+            (
+                n.eui64,
+                self.node_rloc16(n),
+                1,
+                n.link_quality,
+                n.rssi,
+                CHILD_MODE,
+                True,
+                100 + n.child_id,
+                10 + n.child_id,
+                n.rssi,
+            )
             for n in self._attached_nodes()
         ]
 
@@ -472,15 +495,31 @@ class SimNcp:
 
     # --- SET ----------------------------------------------------------------------------------------------
 
-    _STORED = frozenset({
-        Prop.THREAD_ROUTER_ROLE_ENABLED, Prop.THREAD_RLOC16_DEBUG_PASSTHRU, Prop.NET_REQUIRE_JOIN_EXISTING,
-        Prop.THREAD_LOCAL_LEADER_WEIGHT, Prop.THREAD_CHILD_TIMEOUT, Prop.PHY_TX_POWER, Prop.HOST_POWER_STATE,
-        Prop.THREAD_MODE, Prop.THREAD_PREFERRED_ROUTER_ID, Prop.MAC_DATA_POLL_PERIOD, Prop.PHY_ENABLED,
-    })
-    _NEEDS_DISABLED = frozenset({
-        Prop.PHY_CHAN, Prop.MAC_15_4_PANID, Prop.NET_NETWORK_NAME, Prop.NET_XPANID, Prop.NET_PSKC,
-        Prop.IPV6_ML_PREFIX,
-    })
+    _STORED = frozenset(
+        {
+            Prop.THREAD_ROUTER_ROLE_ENABLED,
+            Prop.THREAD_RLOC16_DEBUG_PASSTHRU,
+            Prop.NET_REQUIRE_JOIN_EXISTING,
+            Prop.THREAD_LOCAL_LEADER_WEIGHT,
+            Prop.THREAD_CHILD_TIMEOUT,
+            Prop.PHY_TX_POWER,
+            Prop.HOST_POWER_STATE,
+            Prop.THREAD_MODE,
+            Prop.THREAD_PREFERRED_ROUTER_ID,
+            Prop.MAC_DATA_POLL_PERIOD,
+            Prop.PHY_ENABLED,
+        }
+    )
+    _NEEDS_DISABLED = frozenset(
+        {
+            Prop.PHY_CHAN,
+            Prop.MAC_15_4_PANID,
+            Prop.NET_NETWORK_NAME,
+            Prop.NET_XPANID,
+            Prop.NET_PSKC,
+            Prop.IPV6_ML_PREFIX,
+        }
+    )
 
     def _set(self, tid: int, prop: int, value: bytes, now: float) -> None:
         if prop in (Prop.STREAM_NET, Prop.STREAM_NET_INSECURE):
@@ -636,8 +675,7 @@ class SimNcp:
 
     def _insert_remove(self, tid: int, prop: int, value: bytes, now: float, *, insert: bool) -> None:
         if prop not in (Prop.THREAD_ON_MESH_NETS, Prop.THREAD_OFF_MESH_ROUTES):
-            self._status(tid, Status.PROP_NOT_FOUND if self._get(prop) is None
-                         else Status.INVALID_COMMAND_FOR_PROP)
+            self._status(tid, Status.PROP_NOT_FOUND if self._get(prop) is None else Status.INVALID_COMMAND_FOR_PROP)
             return
         if not self.allow_local_change:
             self._status(tid, Status.INVALID_STATE)
@@ -702,8 +740,12 @@ class SimNcp:
         self._cancel(f"attach:{name}")
         if node.attached:
             node.attached = False
-            self._send(0, Command.PROP_VALUE_REMOVED, Prop.THREAD_CHILD_TABLE,
-                       pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True))
+            self._send(
+                0,
+                Command.PROP_VALUE_REMOVED,
+                Prop.THREAD_CHILD_TABLE,
+                pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True),
+            )
             self._push(Prop.THREAD_CHILD_TABLE)
 
     def _schedule_attach(self, node: Node, now: float) -> None:
@@ -714,8 +756,12 @@ class SimNcp:
             if self.role != NetRole.LEADER or self.nodes.get(node.name) is not node:
                 return
             node.attached = True
-            self._send(0, Command.PROP_VALUE_INSERTED, Prop.THREAD_CHILD_TABLE,
-                       pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True))
+            self._send(
+                0,
+                Command.PROP_VALUE_INSERTED,
+                Prop.THREAD_CHILD_TABLE,
+                pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True),
+            )
             self._push(Prop.THREAD_CHILD_TABLE)
 
         self._after(now, self.config.attach_delay, f"attach:{node.name}", attach)
@@ -798,9 +844,11 @@ class SimNcp:
                 for n in self.nodes.values()
             ],
             "netdata": {
-                "prefixes": [{"prefix": str(p.prefix), "flags": p.flags, "stable": p.stable}
-                             for p in self.net_prefixes.values()],
-                "routes": [{"prefix": str(r.prefix), "flags": r.flags, "stable": r.stable}
-                           for r in self.net_routes.values()],
+                "prefixes": [
+                    {"prefix": str(p.prefix), "flags": p.flags, "stable": p.stable} for p in self.net_prefixes.values()
+                ],
+                "routes": [
+                    {"prefix": str(r.prefix), "flags": r.flags, "stable": r.stable} for r in self.net_routes.values()
+                ],
             },
         }

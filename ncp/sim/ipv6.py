@@ -52,9 +52,7 @@ def parse(packet: bytes) -> Ipv6Packet | None:
     _vtf, plen, nh, hlim, src, dst = _HDR.unpack_from(packet)
     if 40 + plen > len(packet):
         return None
-    return Ipv6Packet(
-        ipaddress.IPv6Address(src), ipaddress.IPv6Address(dst), nh, hlim, bytes(packet[40 : 40 + plen])
-    )
+    return Ipv6Packet(ipaddress.IPv6Address(src), ipaddress.IPv6Address(dst), nh, hlim, bytes(packet[40 : 40 + plen]))
 
 
 def checksum(src: ipaddress.IPv6Address, dst: ipaddress.IPv6Address, nh: int, upper: bytes) -> int:

@@ -58,9 +58,7 @@ def _tlv(typ: int, stable: bool, value: bytes) -> bytes:
     return bytes(((typ << 1) | int(stable), len(value))) + value
 
 
-def encode_leader_network_data(
-    prefixes: list[OnMeshPrefix], routes: list[ExternalRoute], rloc16: int
-) -> bytes:
+def encode_leader_network_data(prefixes: list[OnMeshPrefix], routes: list[ExternalRoute], rloc16: int) -> bytes:
     """Network data TLVs for the given entries, all registered by ``rloc16``."""
     by_prefix: dict[ipaddress.IPv6Network, list[bytes]] = {}
     stable_of: dict[ipaddress.IPv6Network, bool] = {}

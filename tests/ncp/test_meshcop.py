@@ -19,16 +19,31 @@ from ncp.meshcop import (
 
 # Laid out by hand from the Thread spec TLV types, in the order `dataset active -x` prints.
 GOLDEN = (
-    "0e08" "000000000001" "0000"          # Active Timestamp (14): seconds=1, ticks=0, U=0
-    "0003" "00" "000f"                     # Channel (0): page 0, channel 15
-    "3506" "00" "04" "001fffe0"            # Channel Mask (53): page 0, 4 bytes, channels 11..26 (bit 31-n)
-    "0208" "dead00beef00cafe"              # Extended PAN ID (2)
-    "0708" "fddead00beef0000"              # Mesh-Local Prefix (7)
-    "0510" "00112233445566778899aabbccddeeff"  # Network Key (5)
-    "030f" + b"OpenThread-1234".hex() +    # Network Name (3)
-    "0102" "1234"                          # PAN ID (1)
-    "0410" "445f2b5ca6f2a93a55ce570a70efeecb"  # PSKc (4)
-    "0c04" "02a0" "f7f8"                   # Security Policy (12): 672 h, flags
+    "0e08"
+    "000000000001"
+    "0000"  # Active Timestamp (14): seconds=1, ticks=0, U=0
+    "0003"
+    "00"
+    "000f"  # Channel (0): page 0, channel 15
+    "3506"
+    "00"
+    "04"
+    "001fffe0"  # Channel Mask (53): page 0, 4 bytes, channels 11..26 (bit 31-n)
+    "0208"
+    "dead00beef00cafe"  # Extended PAN ID (2)
+    "0708"
+    "fddead00beef0000"  # Mesh-Local Prefix (7)
+    "0510"
+    "00112233445566778899aabbccddeeff"  # Network Key (5)
+    "030f"
+    + b"OpenThread-1234".hex()  # Network Name (3)
+    + "0102"
+    "1234"  # PAN ID (1)
+    "0410"
+    "445f2b5ca6f2a93a55ce570a70efeecb"  # PSKc (4)
+    "0c04"
+    "02a0"
+    "f7f8"  # Security Policy (12): 672 h, flags
 )
 
 
@@ -61,7 +76,7 @@ def test_golden_vector_decodes():
 
 def test_unknown_tlvs_survive_round_trip():
     # Wake-up channel (74) as newer stacks add it, plus a vendor TLV.
-    extra = "4a03000014" "f00201ff"
+    extra = "4a03000014f00201ff"
     ds = Dataset.from_hex(GOLDEN + extra)
     assert ds.unknown == ((0x4A, bytes.fromhex("000014")), (0xF0, b"\x01\xff"))
     assert ds.hex() == GOLDEN + extra
@@ -136,25 +151,20 @@ def test_meshcop_error_is_value_error():
 
 datasets = st.builds(
     Dataset,
-    active_timestamp=st.none() | st.builds(
-        Timestamp, st.integers(0, 2**48 - 1), st.integers(0, 2**15 - 1), st.booleans()
-    ),
+    active_timestamp=st.none()
+    | st.builds(Timestamp, st.integers(0, 2**48 - 1), st.integers(0, 2**15 - 1), st.booleans()),
     channel=st.none() | st.integers(0, 0xFFFF),
     channel_page=st.integers(0, 255),
     channel_mask=st.none() | st.dictionaries(st.integers(0, 255), st.integers(0, 2**32 - 1), min_size=1),
     extended_pan_id=st.none() | st.binary(min_size=8, max_size=8),
-    mesh_local_prefix=st.none() | st.binary(min_size=8, max_size=8).map(
-        lambda b: ipaddress.IPv6Network((b + bytes(8), 64))
-    ),
+    mesh_local_prefix=st.none()
+    | st.binary(min_size=8, max_size=8).map(lambda b: ipaddress.IPv6Network((b + bytes(8), 64))),
     network_key=st.none() | st.binary(min_size=16, max_size=16),
     network_name=st.none() | st.text(min_size=1, max_size=4),
     pan_id=st.none() | st.integers(0, 0xFFFF),
     pskc=st.none() | st.binary(min_size=16, max_size=16),
-    security_policy=st.none()
-    | st.builds(SecurityPolicy, st.integers(1, 0xFFFF), st.binary(min_size=1, max_size=3)),
-    unknown=st.lists(
-        st.tuples(st.integers(100, 254), st.binary(max_size=20)), max_size=3
-    ).map(tuple),
+    security_policy=st.none() | st.builds(SecurityPolicy, st.integers(1, 0xFFFF), st.binary(min_size=1, max_size=3)),
+    unknown=st.lists(st.tuples(st.integers(100, 254), st.binary(max_size=20)), max_size=3).map(tuple),
 )
 
 

@@ -83,8 +83,12 @@ class SimProcess:
 
     def wait_pushed(self, prop: int, predicate=lambda v: True, timeout: float = 10.0):
         frame = self.wait_for(
-            lambda f: f.tid == 0 and f.prop == prop and f.command == Command.PROP_VALUE_IS
-            and predicate(unpack_prop(prop, f.value)),
+            lambda f: (
+                f.tid == 0
+                and f.prop == prop
+                and f.command == Command.PROP_VALUE_IS
+                and predicate(unpack_prop(prop, f.value))
+            ),
             timeout,
         )
         return unpack_prop(prop, frame.value)

@@ -51,8 +51,7 @@ class CascodaHost:
 
 
 def test_spinel_inside_cascoda_messages(tmp_path):
-    p = SimProcess("--link", "cascoda", "--mle-interval", "0", "--eui64", "0011223344556677",
-                   log=tmp_path / "sim.log")
+    p = SimProcess("--link", "cascoda", "--mle-interval", "0", "--eui64", "0011223344556677", log=tmp_path / "sim.log")
     try:
         host = CascodaHost(p)
         # The device announces its boot (and is only then listening: no RXRDY is missed afterwards).

@@ -58,8 +58,11 @@ class Host:
         return frames
 
     def pushed_values(self, prop):
-        return [unpack_prop(prop, f.value) for f in self.pushed
-                if f.prop == prop and f.command == Command.PROP_VALUE_IS and f.tid == 0]
+        return [
+            unpack_prop(prop, f.value)
+            for f in self.pushed
+            if f.prop == prop and f.command == Command.PROP_VALUE_IS and f.tid == 0
+        ]
 
 
 def last_status(frame: SpinelFrame) -> int:
@@ -89,8 +92,11 @@ def publish_omr(host: Host) -> None:
     value = pack("6CbC", OMR.network_address, 64, True, OMR_FLAGS)
     reply = host.request(Command.PROP_VALUE_INSERT, Prop.THREAD_ON_MESH_NETS, value)
     assert reply.command == Command.PROP_VALUE_INSERTED
-    reply = host.request(Command.PROP_VALUE_INSERT, Prop.THREAD_OFF_MESH_ROUTES,
-                         pack("6CbC", ipaddress.IPv6Address("64:ff9b::"), 96, True, ROUTE_FLAG_NAT64))
+    reply = host.request(
+        Command.PROP_VALUE_INSERT,
+        Prop.THREAD_OFF_MESH_ROUTES,
+        pack("6CbC", ipaddress.IPv6Address("64:ff9b::"), 96, True, ROUTE_FLAG_NAT64),
+    )
     assert reply.command == Command.PROP_VALUE_INSERTED
     host.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, False)
 
@@ -162,8 +168,7 @@ def test_unknown_property_and_bad_values(host):
     assert last_status(host.request(Command.PROP_VALUE_GET, 0x3FFF)) == Status.PROP_NOT_FOUND
     assert last_status(host.set(0x3FFF, raw=b"\x01")) == Status.PROP_NOT_FOUND
     assert last_status(host.set(Prop.NET_NETWORK_KEY, raw=b"short")) == Status.PARSE_ERROR
-    assert last_status(host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, raw=b"\x0e\x08\x00")) == \
-        Status.INVALID_ARGUMENT
+    assert last_status(host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, raw=b"\x0e\x08\x00")) == Status.INVALID_ARGUMENT
     assert last_status(host.set(Prop.NET_STACK_UP, True)) == Status.INVALID_STATE  # interface down
 
 
@@ -209,15 +214,15 @@ def test_netdata_insert_publish_and_slaac(host):
     host.advance(1)
     # Before publishing: inserts need ALLOW_LOCAL_NET_DATA_CHANGE.
     value = pack("6CbC", OMR.network_address, 64, True, OMR_FLAGS)
-    assert last_status(host.request(Command.PROP_VALUE_INSERT, Prop.THREAD_ON_MESH_NETS, value)) == \
-        Status.INVALID_STATE
+    assert last_status(host.request(Command.PROP_VALUE_INSERT, Prop.THREAD_ON_MESH_NETS, value)) == Status.INVALID_STATE
     host.pushed.clear()
     host.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, True)
     reply = host.request(Command.PROP_VALUE_INSERT, Prop.THREAD_ON_MESH_NETS, value)
     assert reply.command == Command.PROP_VALUE_INSERTED and reply.value == value
     assert not host.pushed_values(Prop.THREAD_ON_MESH_NETS)  # not published yet
-    assert host.ncp.mesh_config().addresses == {a for a in host.ncp.mesh_config().addresses
-                                                if a in ds.mesh_local_prefix}
+    assert host.ncp.mesh_config().addresses == {
+        a for a in host.ncp.mesh_config().addresses if a in ds.mesh_local_prefix
+    }
     host.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, False)
     pushed = host.pushed_values(Prop.THREAD_ON_MESH_NETS)[-1]
     published = [row for row in pushed if not row[4]]
@@ -234,8 +239,12 @@ def test_netdata_insert_publish_and_slaac(host):
     host.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, True)
     reply = host.request(Command.PROP_VALUE_REMOVE, Prop.THREAD_ON_MESH_NETS, pack("6C", OMR.network_address, 64))
     assert reply.command == Command.PROP_VALUE_REMOVED
-    assert last_status(host.request(Command.PROP_VALUE_REMOVE, Prop.THREAD_ON_MESH_NETS,
-                                     pack("6C", OMR.network_address, 64))) == Status.ITEM_NOT_FOUND
+    assert (
+        last_status(
+            host.request(Command.PROP_VALUE_REMOVE, Prop.THREAD_ON_MESH_NETS, pack("6C", OMR.network_address, 64))
+        )
+        == Status.ITEM_NOT_FOUND
+    )
     host.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, False)
     assert host.pushed_values(Prop.THREAD_ON_MESH_NETS)[-1] == []
     assert not any(a in OMR for a in host.ncp.mesh_config().addresses)
@@ -264,8 +273,7 @@ def test_child_table_and_neighbors(host):
     host.ncp.remove_node("a", host.now)
     host.advance(0)
     assert [c[0] for c in host.get(Prop.THREAD_CHILD_TABLE)] == [bytes.fromhex("0000000000000002")]
-    assert next(f.command for f in host.pushed if f.prop == Prop.THREAD_CHILD_TABLE) == \
-        Command.PROP_VALUE_REMOVED
+    assert next(f.command for f in host.pushed if f.prop == Prop.THREAD_CHILD_TABLE) == Command.PROP_VALUE_REMOVED
 
 
 def test_stream_net_both_ways(host):

@@ -15,8 +15,10 @@ async def next_frame(link, decoder, pending):
 
 
 async def test_forkpty_url_spawns_simulator(tmp_path):
-    url = (f"spinel+hdlc+forkpty://{sys.executable}?args=-m&args=ncp.sim&args=--mle-interval&args=0"
-           f"&args=--log&args={tmp_path / 'sim.log'}")
+    url = (
+        f"spinel+hdlc+forkpty://{sys.executable}?args=-m&args=ncp.sim&args=--mle-interval&args=0"
+        f"&args=--log&args={tmp_path / 'sim.log'}"
+    )
     link = create_link(url)
     await link.open()
     try:

@@ -70,10 +70,16 @@ def bring_up_with_omr(p):
     p.wait_pushed(Prop.NET_ROLE, lambda r: r == NetRole.LEADER)
     p.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, True)
     flags = NET_FLAG_ON_MESH | NET_FLAG_SLAAC | NET_FLAG_PREFERRED | NET_FLAG_DEFAULT_ROUTE
-    assert p.request(Command.PROP_VALUE_INSERT, Prop.THREAD_ON_MESH_NETS,
-                     pack("6CbC", OMR.network_address, 64, True, flags)).command == Command.PROP_VALUE_INSERTED
-    assert p.request(Command.PROP_VALUE_INSERT, Prop.THREAD_OFF_MESH_ROUTES,
-                     pack("6CbC", "::", 0, True, 0)).command == Command.PROP_VALUE_INSERTED
+    assert (
+        p.request(
+            Command.PROP_VALUE_INSERT, Prop.THREAD_ON_MESH_NETS, pack("6CbC", OMR.network_address, 64, True, flags)
+        ).command
+        == Command.PROP_VALUE_INSERTED
+    )
+    assert (
+        p.request(Command.PROP_VALUE_INSERT, Prop.THREAD_OFF_MESH_ROUTES, pack("6CbC", "::", 0, True, 0)).command
+        == Command.PROP_VALUE_INSERTED
+    )
     p.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, False)
     p.wait_pushed(Prop.THREAD_ON_MESH_NETS, lambda rows: any(r[0] == OMR.network_address for r in rows))
     return ds
@@ -94,8 +100,22 @@ def wait_node_address(sock, name, network, timeout=10.0):
 
 def test_udp_between_netns_program_and_host(sim, netns, tmp_path):
     sock = str(tmp_path / "ctl.sock")
-    p = sim("--netns", netns, "--node", f"sensor:{NODE_EUI}", "--node", "lamp", "--control", sock,
-            "--leader-delay", "0.2", "--attach-delay", "0.1", "--mle-interval", "0.5")
+    p = sim(
+        "--netns",
+        netns,
+        "--node",
+        f"sensor:{NODE_EUI}",
+        "--node",
+        "lamp",
+        "--control",
+        sock,
+        "--leader-delay",
+        "0.2",
+        "--attach-delay",
+        "0.1",
+        "--mle-interval",
+        "0.5",
+    )
     ds = bring_up_with_omr(p)
     node_addr, _ = wait_node_address(sock, "sensor", OMR)
     ml_addr, _ = wait_node_address(sock, "sensor", ds.mesh_local_prefix)
@@ -121,9 +141,14 @@ def test_udp_between_netns_program_and_host(sim, netns, tmp_path):
         data, peer = s.recvfrom(2000)
         print(data.decode(), peer[0], peer[1], flush=True)
     """)
-    child = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-c", program],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", program],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def is_our_udp(frame):
             if frame.prop != Prop.STREAM_NET or frame.command != Command.PROP_VALUE_IS:
                 return False
@@ -137,8 +162,11 @@ def test_udp_between_netns_program_and_host(sim, netns, tmp_path):
         assert ipv6.checksum(pkt.src, pkt.dst, ipv6.UDP, pkt.payload) == 0
 
         # Traffic to a NAT64 address follows the default route to the border router as well.
-        nat64 = p.wait_for(lambda f: f.prop == Prop.STREAM_NET and
-                           ipv6.parse(unpack_prop(Prop.STREAM_NET, f.value)[0]).dst == NAT64_DST)
+        nat64 = p.wait_for(
+            lambda f: (
+                f.prop == Prop.STREAM_NET and ipv6.parse(unpack_prop(Prop.STREAM_NET, f.value)[0]).dst == NAT64_DST
+            )
+        )
         assert ipv6.parse(unpack_prop(Prop.STREAM_NET, nat64.value)[0]).payload[8:] == b"dns via nat64"
 
         answer = ipv6.build_udp(BR_ADDR, node_addr, 5683, 40000, b"pong from host", hlim=64)
@@ -154,24 +182,37 @@ def test_udp_between_netns_program_and_host(sim, netns, tmp_path):
 
     # The host pings a node: the kernel in the namespace answers, the reply comes back as STREAM_NET.
     request = ipv6.build_echo_request(BR_ADDR, node_addr, 0x4242, 7, b"are you there")
-    assert unpack_prop(Prop.LAST_STATUS, p.request(Command.PROP_VALUE_SET, Prop.STREAM_NET,
-                                                   pack("dD", request, b"")).value) == Status.OK
-    pong = p.wait_for(lambda f: f.prop == Prop.STREAM_NET and
-                      ipv6.parse(unpack_prop(Prop.STREAM_NET, f.value)[0]).icmp_type == 129)
+    assert (
+        unpack_prop(
+            Prop.LAST_STATUS, p.request(Command.PROP_VALUE_SET, Prop.STREAM_NET, pack("dD", request, b"")).value
+        )
+        == Status.OK
+    )
+    pong = p.wait_for(
+        lambda f: f.prop == Prop.STREAM_NET and ipv6.parse(unpack_prop(Prop.STREAM_NET, f.value)[0]).icmp_type == 129
+    )
     pong = ipv6.parse(unpack_prop(Prop.STREAM_NET, pong.value)[0])
     assert (pong.src, pong.dst) == (node_addr, BR_ADDR) and pong.payload.endswith(b"are you there")
 
     # The NCP's own MLE multicast also reached the host, from its link-local address.
-    mle = p.wait_for(lambda f: f.prop == Prop.STREAM_NET and
-                     ipv6.parse(unpack_prop(Prop.STREAM_NET, f.value)[0]).udp_ports == (19788, 19788))
+    mle = p.wait_for(
+        lambda f: (
+            f.prop == Prop.STREAM_NET
+            and ipv6.parse(unpack_prop(Prop.STREAM_NET, f.value)[0]).udp_ports == (19788, 19788)
+        )
+    )
     assert ipv6.parse(unpack_prop(Prop.STREAM_NET, mle.value)[0]).src == p.get(Prop.IPV6_LL_ADDR)
 
     # Ping from the namespace to the NCP's ML-EID is handed to the host.
     ncp_ml = p.get(Prop.IPV6_ML_ADDR)
-    subprocess.run(["ip", "netns", "exec", netns, "ping", "-6", "-c", "1", "-W", "1", "-I", str(ml_addr),
-                    str(ncp_ml)], capture_output=True, check=False)
-    echo = p.wait_for(lambda f: f.prop == Prop.STREAM_NET and
-                      ipv6.parse(unpack_prop(Prop.STREAM_NET, f.value)[0]).icmp_type == 128)
+    subprocess.run(
+        ["ip", "netns", "exec", netns, "ping", "-6", "-c", "1", "-W", "1", "-I", str(ml_addr), str(ncp_ml)],
+        capture_output=True,
+        check=False,
+    )
+    echo = p.wait_for(
+        lambda f: f.prop == Prop.STREAM_NET and ipv6.parse(unpack_prop(Prop.STREAM_NET, f.value)[0]).icmp_type == 128
+    )
     assert ipv6.parse(unpack_prop(Prop.STREAM_NET, echo.value)[0]).dst == ncp_ml
 
     # Nodes come and go at run time; their addresses follow.

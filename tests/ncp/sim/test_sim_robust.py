@@ -11,18 +11,27 @@ from ncp.sim.control import ControlError, parse_command
 from ncp.spinel import Command, Prop, SpinelFrame
 
 props = st.sampled_from(list(Prop)) | st.integers(0, 0x3FFF)
-commands = st.sampled_from([Command.PROP_VALUE_GET, Command.PROP_VALUE_SET, Command.PROP_VALUE_INSERT,
-                            Command.PROP_VALUE_REMOVE])
-frames = st.builds(lambda tid, cmd, prop, value: SpinelFrame(0, tid, cmd, prop, value),
-                   st.integers(1, 15), commands, props, st.binary(max_size=64))
+commands = st.sampled_from(
+    [Command.PROP_VALUE_GET, Command.PROP_VALUE_SET, Command.PROP_VALUE_INSERT, Command.PROP_VALUE_REMOVE]
+)
+frames = st.builds(
+    lambda tid, cmd, prop, value: SpinelFrame(0, tid, cmd, prop, value),
+    st.integers(1, 15),
+    commands,
+    props,
+    st.binary(max_size=64),
+)
 
 
 def _leader() -> SimNcp:
     ncp = SimNcp(SimConfig(leader_delay=0, attach_delay=0, mle_interval=1, seed=3))
     ncp.add_node("n", None, 0)
-    for prop, value in [(Prop.THREAD_ACTIVE_DATASET_TLVS, Dataset.generate(rng=random.Random(1)).to_tlvs()),
-                        (Prop.NET_IF_UP, b"\x01"), (Prop.NET_STACK_UP, b"\x01"),
-                        (Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, b"\x01")]:
+    for prop, value in [
+        (Prop.THREAD_ACTIVE_DATASET_TLVS, Dataset.generate(rng=random.Random(1)).to_tlvs()),
+        (Prop.NET_IF_UP, b"\x01"),
+        (Prop.NET_STACK_UP, b"\x01"),
+        (Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, b"\x01"),
+    ]:
         ncp.handle_frame(SpinelFrame(0, 1, Command.PROP_VALUE_SET, prop, value), 0)
     ncp.poll(1)
     ncp.take()
@@ -59,10 +68,17 @@ def test_control_parse_only_raises_control_error(line):
 def test_control_commands_parse():
     assert parse_command('{"cmd":"drop","count":3}').count == 3
     assert parse_command('{"cmd":"stall","seconds":1.5}').seconds == 1.5
-    assert parse_command('{"cmd":"node_add","name":"x","eui64":"00:11:22:33:44:55:66:77"}').eui64 == \
-        bytes.fromhex("0011223344556677")
-    for bad in ['{"cmd":"drop","count":-1}', '{"cmd":"stall"}', '{"cmd":"node_add","eui64":"00"}', "[]", "{",
-                '{"cmd":"drop","count":1e400}']:
+    assert parse_command('{"cmd":"node_add","name":"x","eui64":"00:11:22:33:44:55:66:77"}').eui64 == bytes.fromhex(
+        "0011223344556677"
+    )
+    for bad in [
+        '{"cmd":"drop","count":-1}',
+        '{"cmd":"stall"}',
+        '{"cmd":"node_add","eui64":"00"}',
+        "[]",
+        "{",
+        '{"cmd":"drop","count":1e400}',
+    ]:
         try:
             parse_command(bad)
         except ControlError:
