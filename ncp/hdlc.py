@@ -48,17 +48,21 @@ def fcs16(data: bytes, fcs: int = FCS_INIT) -> int:
     return _mirror16(binascii.crc_hqx(data.translate(_MIRROR8), _mirror16(fcs)))
 
 
+_crc_hqx = binascii.crc_hqx
+_GOOD_MIRRORED = _mirror16(FCS_GOOD)  # FCS_INIT is its own mirror image
+
 # Order matters: the escape byte itself must be escaped first.
 _ESCAPED = (ESCAPE, FLAG, XON, XOFF, VENDOR_SPECIAL)
 _ESCAPE_PAIRS = tuple((bytes([b]), bytes([ESCAPE, b ^ 0x20])) for b in _ESCAPED)
+_ESCAPED_SET = bytes(_ESCAPED)
 
 
 def encode(frame: bytes) -> bytes:
     """Wrap one Spinel frame: FCS appended, special bytes escaped, a flag at each end."""
-    fcs = fcs16(frame) ^ 0xFFFF
+    fcs = _mirror16(_crc_hqx(frame.translate(_MIRROR8), FCS_INIT)) ^ 0xFFFF
     body = bytes(frame) + bytes((fcs & 0xFF, fcs >> 8))
-    for raw, escaped in _ESCAPE_PAIRS:
-        if raw in body:
+    if len(body.translate(None, _ESCAPED_SET)) != len(body):
+        for raw, escaped in _ESCAPE_PAIRS:
             body = body.replace(raw, escaped)
     return _FLAG_B + body + _FLAG_B
 
@@ -117,10 +121,29 @@ class HdlcDecoder:
             return []
         frames: list[bytes] = []
         pieces = data.split(_FLAG_B)
-        self._append(pieces[0])
-        for piece in pieces[1:]:
-            self._close_frame(frames)
-            self._append(piece)
+        # The first piece ends the frame in progress.
+        first = pieces[0]
+        if not self._synced:
+            if first:
+                self.counters.garbage += 1
+            self._synced = True
+        elif self._overflow:
+            self._overflow = False
+        elif self._buf:
+            self._append(first)
+            if self._overflow:
+                self._overflow = False
+            else:
+                raw = bytes(self._buf)
+                self._buf.clear()
+                self._frame(raw, frames)
+        elif first:
+            self._frame(first, frames)
+        # Pieces between two flags of this chunk are complete frames.
+        for i in range(1, len(pieces) - 1):
+            if pieces[i]:
+                self._frame(pieces[i], frames)
+        self._append(pieces[-1])
         return frames
 
     def _append(self, piece: bytes) -> None:
@@ -137,24 +160,19 @@ class HdlcDecoder:
             self._overflow = True
             self.counters.oversize += 1
 
-    def _close_frame(self, frames: list[bytes]) -> None:
-        """A flag arrived: judge whatever lies between it and the previous flag."""
-        was_synced, self._synced = self._synced, True
-        if self._overflow:
-            self._overflow = False
+    def _frame(self, raw: bytes, frames: list[bytes]) -> None:
+        """Judge the bytes between two flags."""
+        if len(raw) > self._max_raw:
+            self.counters.oversize += 1
             return
-        if not was_synced or not self._buf:
-            return  # idle flags between frames are normal
-        raw = bytes(self._buf)
-        self._buf.clear()
-        data = _unescape(raw)
+        data = _unescape(raw) if ESCAPE in raw else raw
         if data is None or len(data) < 3:
             self.counters.garbage += 1
             return
         if len(data) - 2 > self.max_frame_size:
             self.counters.oversize += 1
             return
-        if fcs16(data) != FCS_GOOD:
+        if _crc_hqx(data.translate(_MIRROR8), FCS_INIT) != _GOOD_MIRRORED:
             self.counters.bad_fcs += 1
             return
         self.counters.frames += 1

@@ -89,6 +89,8 @@ def unpack_uint(data: bytes, pos: int = 0, end: int | None = None) -> tuple[int,
     """Decode a packed uint at ``pos``; return (value, position after it)."""
     if end is None:
         end = len(data)
+    if pos < end and data[pos] < 0x80:
+        return data[pos], pos + 1
     value = 0
     shift = 0
     while True:
@@ -191,6 +193,13 @@ def _as_bytes(value: Any, what: str) -> bytes:
 
 
 def _pack_item(item: Item, value: Any, out: bytearray) -> None:
+    if item == "D" and value.__class__ is bytes:
+        out += value
+        return
+    if item == "d" and value.__class__ is bytes and len(value) <= 0xFFFF:
+        out += _U16.pack(len(value))
+        out += value
+        return
     if isinstance(item, tuple):
         kind, inner = item
         if kind == "t":
@@ -270,7 +279,9 @@ def unpack(fmt: str, data: bytes) -> tuple:
     """Unpack ``data`` as ``fmt``; one tuple entry per top-level item.  Trailing bytes are ignored."""
     items = _compile(fmt)
     values: list[Any] = []
-    _unpack_items(items, bytes(data), 0, len(data), values)
+    if data.__class__ is not bytes:
+        data = bytes(data)
+    _unpack_items(items, data, 0, len(data), values)
     return tuple(values)
 
 
@@ -292,6 +303,18 @@ def _need(pos: int, n: int, end: int, what: str) -> None:
 
 
 def _unpack_item(item: Item, data: bytes, pos: int, end: int, values: list) -> int:
+    if item == "d":
+        if pos + 2 > end:
+            raise SpinelError("truncated 'd' length")
+        length = data[pos] | (data[pos + 1] << 8)
+        pos += 2
+        if pos + length > end:
+            raise SpinelError(f"truncated 'd' data: need {length} bytes, have {end - pos}")
+        values.append(data[pos : pos + length])
+        return pos + length
+    if item == "D":
+        values.append(data[pos:end])
+        return max(pos, end)
     if isinstance(item, tuple):
         kind, inner = item
         if kind == "t":

@@ -47,9 +47,12 @@ class SpinelFrame:
 
     def encode(self) -> bytes:
         """Frame bytes as carried inside HDLC (no flags, no FCS)."""
-        out = bytes((self.header,)) + pack_uint(self.command)
-        if self.prop is not None:
-            out += pack_uint(self.prop)
+        command, prop = self.command, self.prop
+        if command < 0x80 and prop is not None and prop < 0x80:
+            return bytes((HEADER_FLAG | (self.iid << 4) | self.tid, command, prop)) + self.value
+        out = bytes((HEADER_FLAG | (self.iid << 4) | self.tid,)) + pack_uint(command)
+        if prop is not None:
+            out += pack_uint(prop)
         return out + self.value
 
     @classmethod
@@ -65,13 +68,15 @@ class SpinelFrame:
         if command in PROP_COMMANDS:
             prop, pos = unpack_uint(data, pos)
             prop = as_prop(prop)
-        return cls(
-            (header >> 4) & 0x3,
-            header & 0xF,
-            _COMMANDS.get(command, command),
-            prop,
-            bytes(data[pos:]),
-        )
+        # Fields are valid by construction: skip __post_init__ on this hot path.
+        frame = object.__new__(cls)
+        _set = object.__setattr__
+        _set(frame, "iid", (header >> 4) & 0x3)
+        _set(frame, "tid", header & 0xF)
+        _set(frame, "command", _COMMANDS.get(command, command))
+        _set(frame, "prop", prop)
+        _set(frame, "value", bytes(data[pos:]))
+        return frame
 
     def __repr__(self) -> str:
         cmd = self.command.name if isinstance(self.command, Command) else str(self.command)

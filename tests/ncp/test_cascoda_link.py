@@ -212,9 +212,12 @@ async def test_incomplete_message_from_device_is_answered_with_rxfail(chili):
     link = create_link(f"cascoda+uart://{chili.path}")
     await link.open()
     try:
+        await asyncio.sleep(0.1)  # let the RXRDYs for the open sequence pass
         before = len(chili.received)
         chili.write(b"\xde\xb3\x10\x7e\x80")  # promises 16 bytes, sends 2
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(0.1)
+        assert Cmd.EVBME_RXFAIL not in [m.cmd for m in chili.received[before:]]  # not before 200 ms
+        await asyncio.sleep(0.25)
         assert [m.cmd for m in chili.received[before:]] == [Cmd.EVBME_RXFAIL]
         assert link.session.counters.incomplete == 1
     finally:
