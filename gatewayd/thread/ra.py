@@ -56,7 +56,7 @@ class RoutePreference(enum.IntEnum):
 
     MEDIUM = 0b00
     HIGH = 0b01
-    RESERVED = 0b10  # received only: a RIO carrying it is to be ignored (RFC 4191 §2.3)
+    RESERVED = 0b10  # never sent; received, it reads as medium (router) or voids the RIO (RFC 4191 §2.2-2.3)
     LOW = 0b11
 
 
@@ -229,14 +229,17 @@ def _prefix(raw: bytes, plen: int) -> IPv6Network:
     return IPv6Network((value & mask, plen))
 
 
-def _parse_rio(body: bytes, units: int) -> RouteInformation:
+def _parse_rio(body: bytes, units: int) -> RouteInformation | None:
     plen, flags, lifetime = struct.unpack_from("!BBI", body)
     if plen > 128:
         raise RaError(f"route information prefix length {plen} > 128")
     # RFC 4191 §2.3: Length 1, 2 or 3; >64 needs 3, >0 needs at least 2.
     if units > 3 or (plen > 64 and units < 3) or (plen > 0 and units < 2):
         raise RaError(f"route information length {units} does not fit prefix length {plen}")
-    return RouteInformation(_prefix(body[6:], plen), lifetime, RoutePreference((flags >> 3) & 0b11))
+    preference = RoutePreference((flags >> 3) & 0b11)
+    if preference == RoutePreference.RESERVED:
+        return None  # RFC 4191 §2.3: the option MUST be ignored
+    return RouteInformation(_prefix(body[6:], plen), lifetime, preference)
 
 
 def _parse_pio(body: bytes, units: int) -> PrefixInformation:
@@ -270,7 +273,9 @@ def parse(data: bytes, *, src: IPv6Address | str | None = None,
           dst: IPv6Address | str | None = None) -> RouterAdvertisement | RouterSolicitation:
     """Decode an RA or RS per the validity checks of RFC 4861 §6.1 that the bytes alone allow.
 
-    The checksum is verified only when `src` and `dst` are both given. Hop limit 255 and a link-local
+    Preferences are read as RFC 4191 §2.2-2.3 say: the router preference is medium when the router
+    lifetime is 0 or the value is reserved, and a Route Information Option with the reserved preference
+    is left out. The checksum is verified only when `src` and `dst` are both given. Hop limit 255 and a link-local
     source are properties of the IPv6 header, checked by whoever received the packet.
     """
     data = bytes(data)
@@ -301,6 +306,10 @@ def parse(data: bytes, *, src: IPv6Address | str | None = None,
     if len(data) < _RA_HEADER.size:
         raise RaError(f"{len(data)} bytes: too short for a Router Advertisement")
     _, _, _, hop_limit, flags, lifetime, reachable, retrans = _RA_HEADER.unpack_from(data)
+    # RFC 4191 §2.2: ignored when the router lifetime is 0; the reserved value reads as medium.
+    router_preference = RoutePreference((flags >> 3) & 0b11) if lifetime else RoutePreference.MEDIUM
+    if router_preference == RoutePreference.RESERVED:
+        router_preference = RoutePreference.MEDIUM
     lladdr = None
     mtu = None
     routes: list[RouteInformation] = []
@@ -314,12 +323,14 @@ def parse(data: bytes, *, src: IPv6Address | str | None = None,
                 raise RaError(f"MTU option length {units}, expected 1")
             mtu = struct.unpack_from("!I", body, 2)[0]
         elif opt_type == ND_OPT_ROUTE_INFORMATION:
-            routes.append(_parse_rio(body, units))
+            route = _parse_rio(body, units)
+            if route is not None:
+                routes.append(route)
         elif opt_type == ND_OPT_PREFIX_INFORMATION:
             prefixes.append(_parse_pio(body, units))
         else:
             unknown.append((opt_type, body))
     return RouterAdvertisement(
         router_lifetime=lifetime, cur_hop_limit=hop_limit, managed=bool(flags & 0x80), other=bool(flags & 0x40),
-        router_preference=RoutePreference((flags >> 3) & 0b11), reachable_time=reachable, retrans_timer=retrans,
+        router_preference=router_preference, reachable_time=reachable, retrans_timer=retrans,
         source_lladdr=lladdr, mtu=mtu, routes=tuple(routes), prefixes=tuple(prefixes), unknown_options=tuple(unknown))
