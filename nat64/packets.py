@@ -55,20 +55,19 @@ class PacketError(ValueError):
 
 
 def ones_sum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
-    """Unfolded 16-bit one's-complement sum of big-endian words; fold and invert with :func:`checksum`."""
+    """16-bit one's-complement sum of big-endian words; fold and invert with :func:`checksum`.
+
+    Since 2**16 ≡ 1 (mod 0xFFFF), the one's-complement sum of the words equals the whole buffer read as
+    one big integer modulo 0xFFFF (with 0xFFFF standing for a non-zero multiple). CPython does both the
+    conversion and the modulo in C, which beats any per-word loop by an order of magnitude.
+    """
     if len(data) & 1:
         data = bytes(data) + b"\x00"
-    # Summing a native-order "H" view is far faster in CPython than unpacking words; on a little-endian
-    # host every word is byte-swapped, and byte-swapping commutes with one's-complement addition, so one
-    # swap of the folded result fixes it (RFC 1071 §2(B)).
-    total = sum(memoryview(data).cast("H"))
-    if _LITTLE:
-        total = _fold(total)
-        total = ((total & 0xFF) << 8) | (total >> 8)
-    return initial + total
-
-
-_LITTLE = struct.pack("=H", 1) == b"\x01\x00"
+    n = int.from_bytes(data, "big")
+    s = n % 0xFFFF
+    if s == 0 and n:
+        s = 0xFFFF
+    return initial + s
 
 
 def _fold(total: int) -> int:
