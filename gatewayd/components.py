@@ -31,4 +31,13 @@ def thread(config: Config, built: Built) -> Component:
     return ThreadNetwork(config, radio)
 
 
-FACTORIES: list[Factory] = [ncp, thread]
+def border(config: Config, built: Built) -> Component:
+    from gatewayd.thread.border import BorderRouting
+    from gatewayd.thread.network import ThreadNetwork
+
+    network = built["thread"]
+    assert isinstance(network, ThreadNetwork)
+    return BorderRouting(config, network)
+
+
+FACTORIES: list[Factory] = [ncp, thread, border]

@@ -72,8 +72,10 @@ def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
 class DaemonProcess:
     """gatewayd run as a user would run it, with its own config, state and socket in tmp."""
 
-    def __init__(self, tmp: Path, extra_toml: str = "", env: dict[str, str] | None = None):
+    def __init__(self, tmp: Path, extra_toml: str = "", env: dict[str, str] | None = None,
+                 netns: str | None = None):
         self.tmp = tmp
+        self.netns = netns
         self.socket = tmp / "control.sock"
         self.config = tmp / "gatewayd.toml"
         self.write_config(extra_toml)
@@ -93,7 +95,8 @@ class DaemonProcess:
 
     def start(self, wait: bool = True) -> DaemonProcess:
         self._logf = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([PYTHON, "-m", "gatewayd", "-c", str(self.config)], cwd=ROOT,
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        self.proc = subprocess.Popen([*prefix, PYTHON, "-m", "gatewayd", "-c", str(self.config)], cwd=ROOT,
                                      env=self.env, stdout=self._logf, stderr=subprocess.STDOUT)
         if wait:
             self.wait_socket()
@@ -172,11 +175,24 @@ def daemon(tmp_path: Path) -> Iterator[callable]:
     """Factory: daemon(extra_toml, env=...) → a started DaemonProcess, stopped at teardown."""
     started: list[DaemonProcess] = []
 
-    def make(extra_toml: str = "", env: dict[str, str] | None = None, start: bool = True) -> DaemonProcess:
-        proc = DaemonProcess(tmp_path, extra_toml, env)
+    def make(extra_toml: str = "", env: dict[str, str] | None = None, start: bool = True,
+             netns: str | None = None) -> DaemonProcess:
+        proc = DaemonProcess(tmp_path, extra_toml, env, netns)
         started.append(proc)
         return proc.start() if start else proc
 
     yield make
     for proc in started:
         proc.stop()
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.1, what: str = "condition"):
+    """Poll predicate until it returns something truthy; that value, or AssertionError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(interval)

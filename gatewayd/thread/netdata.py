@@ -7,6 +7,7 @@ forgets them, so the publisher keeps the wanted set and can push it again.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ class NetdataPublisher:
         self.routes: set[ExternalRoute] = set()
         self.published_prefixes: set[OnMeshPrefix] = set()
         self.published_routes: set[ExternalRoute] = set()
+        self._lock = asyncio.Lock()  # one ALLOW_LOCAL_NET_DATA_CHANGE transaction at a time
 
     def forget(self) -> None:
         """The NCP reset: nothing of ours is in its network data any more."""
@@ -65,6 +67,10 @@ class NetdataPublisher:
 
     async def publish(self, prefixes: set[OnMeshPrefix], routes: set[ExternalRoute]) -> bool:
         """Make the NCP's local network data exactly ``prefixes`` and ``routes``; True if changed."""
+        async with self._lock:
+            return await self._publish(prefixes, routes)
+
+    async def _publish(self, prefixes: set[OnMeshPrefix], routes: set[ExternalRoute]) -> bool:
         self.prefixes, self.routes = set(prefixes), set(routes)
         add_p, del_p = prefixes - self.published_prefixes, self.published_prefixes - prefixes
         add_r, del_r = routes - self.published_routes, self.published_routes - routes

@@ -31,6 +31,7 @@ ATTACHED = (NetRole.CHILD, NetRole.ROUTER, NetRole.LEADER)
 MONITOR_INTERVAL = 5.0
 RESET_WINDOW_DECAY = 15.0  # one unexpected reset forgiven every 15 s
 RESET_ALLOWANCE = 4
+ATTACH_TIMEOUT = 30.0
 
 
 class ResetThrottle:
@@ -81,6 +82,7 @@ class ThreadNetwork(Component):
         self._monitor: asyncio.Task[None] | None = None
         self._groups: set[ipaddress.IPv6Address] = set()
         self._upstream_default = False
+        self._attached = asyncio.Event()
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -204,6 +206,10 @@ class ThreadNetwork(Component):
         log.info("Thread role %s", role_name(role), extra={"fields": {"THREAD_ROLE": role_name(role)}})
         if self.wpan is not None:
             self.wpan.set_attached(role in ATTACHED)
+        if role in ATTACHED:
+            self._attached.set()
+        else:
+            self._attached.clear()
         if role in ATTACHED and old not in ATTACHED:
             self._spawn(self._publish_safely())
         self.changed()
@@ -252,16 +258,23 @@ class ThreadNetwork(Component):
             if self.netdata is not None:
                 self.netdata.forget()
             self.role = None
+            self._attached.clear()
             try:
                 await self._bring_up()
+                await asyncio.wait_for(self._attached.wait(), ATTACH_TIMEOUT)
+                await self._publish()
             except (NcpError, OSError) as exc:
                 log.warning("recovery after %s failed: %s; waiting for the NCP", reason, exc)
+                return
+            except TimeoutError:
+                log.warning("the NCP did not attach within %.0f s after %s; still trying", ATTACH_TIMEOUT, reason)
                 return
             if not self._recover_again:
                 break
         self.recoveries += 1
         self.last_recovery_s = round(time.monotonic() - began, 3)
-        log.info("Thread network restored in %.1f s (role %s)", self.last_recovery_s, role_name(self.role))
+        log.info("Thread network restored in %.1f s (role %s, network data published)", self.last_recovery_s,
+                 role_name(self.role))
 
     async def _publish_safely(self) -> None:
         try:

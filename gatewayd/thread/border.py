@@ -1,0 +1,96 @@
+"""The LAN side of the border router: IPv6 forwarding between wpan0 and the infra
+interface, and Router Advertisements telling LAN hosts the mesh's OMR prefix is here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from gatewayd.component import Component
+from gatewayd.config import Config
+from gatewayd.thread.network import ThreadNetwork
+
+log = logging.getLogger("gatewayd.border")
+
+SYSCTL = Path("/proc/sys/net/ipv6/conf")
+
+
+class Sysctls:
+    """Sets IPv6 sysctls and puts back what was there before, so a stop undoes them."""
+
+    def __init__(self) -> None:
+        self.saved: dict[Path, str] = {}
+
+    def set(self, interface: str, key: str, value: str) -> None:
+        path = SYSCTL / interface / key
+        old = path.read_text().strip()
+        if old == value:
+            return
+        self.saved.setdefault(path, old)
+        path.write_text(value)
+
+    def restore(self) -> None:
+        for path, value in reversed(list(self.saved.items())):
+            with contextlib.suppress(OSError):
+                path.write_text(value)
+        self.saved.clear()
+
+
+class BorderRouting(Component):
+    name = "border"
+
+    def __init__(self, config: Config, thread: ThreadNetwork):
+        super().__init__(config)
+        self.thread = thread
+        self.sysctls = Sysctls()
+        self.advertiser: Any = None
+        self._watch: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        border = self.config.border
+        infra = border.infra_interface
+        if border.forwarding:
+            if infra:
+                # A router ignores RAs unless accept_ra=2: keep the Pi's own LAN address and default route.
+                self.sysctls.set(infra, "accept_ra", "2")
+            self.sysctls.set("all", "forwarding", "1")
+            log.info("IPv6 forwarding enabled between %s and %s (border.forwarding)",
+                     self.config.thread.interface, infra or "other interfaces")
+        else:
+            log.info("IPv6 forwarding left as it is (border.forwarding = false): mesh devices stay on the mesh")
+        if infra and border.router_advertisements:
+            from gatewayd.thread.advertiser import Advertiser
+
+            self.advertiser = Advertiser(infra)
+            await self.advertiser.start()
+            self._watch = asyncio.create_task(self._follow_prefix(), name="border-ra")
+
+    async def _follow_prefix(self) -> None:
+        """Advertise the OMR prefix once the Thread network has one, and follow changes."""
+        current = None
+        while True:
+            prefix = self.thread.omr_prefix
+            if prefix != current:
+                current = prefix
+                self.advertiser.update([prefix] if prefix is not None else [])
+                log.info("advertising route to %s on %s", prefix, self.config.border.infra_interface)
+            await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        if self.advertiser is not None:
+            await self.advertiser.stop()  # a final RA with zero lifetimes withdraws the route from LAN hosts
+            self.advertiser = None
+        self.sysctls.restore()
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"infra_interface": self.config.border.infra_interface,
+                               "forwarding": self.config.border.forwarding}
+        if self.advertiser is not None:
+            out["ra"] = self.advertiser.status()
+        return out
