@@ -125,7 +125,7 @@ def parse_ddf(document: bytes | str) -> list[ObjectDefinition]:
         raise DDFError("DOCTYPE/ENTITY declarations are refused")
     try:
         root = ET.fromstring(data)
-    except (ET.ParseError, ValueError, RecursionError) as exc:
+    except (ET.ParseError, ValueError, LookupError, RecursionError) as exc:
         raise DDFError(f"bad XML: {exc}") from None
     if root.tag != "LWM2M":
         raise DDFError(f"root element is <{root.tag}>, not <LWM2M>")

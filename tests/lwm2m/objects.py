@@ -56,4 +56,3 @@ def make_registry() -> ObjectRegistry:
     for definition in parse_ddf(ACCESS_CONTROL_DDF) + parse_ddf(_all_types_ddf()):
         registry.add(definition)
     return registry
-

@@ -65,7 +65,7 @@ def test_senml_cbor_uses_numeric_labels(registry):
     assert pack[0] == {-2: "/3/0/", 0: "0", 3: "Open Mobile Alliance"}
     assert pack[4] == {0: "6/0", 2: 1}
     assert pack[13] == {0: "13", 2: 1367491215}
-    labelled = [{ {-2: "bn", 0: "n", 2: "v", 3: "vs"}[k]: v for k, v in r.items()} for r in pack]
+    labelled = [{{-2: "bn", 0: "n", 2: "v", 3: "vs"}[k]: v for k, v in r.items()} for r in pack]
     assert labelled == json.loads(DEVICE_SENML)
     assert decode(SENML_CBOR, P(3, 0), payload, registry) == DEVICE_ENTRIES
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import cbor2
 
-from ..model import ObjectRegistry, ObjLnk, ResourceType
+from ..model import INT64_MIN, UINT64_MAX, ObjectRegistry, ObjLnk, ResourceType
 from ..paths import LwM2MPath
 from .base import Codec, CodecError, ContentFormat, Entry, checked, single_entry, single_target, value_type
 
@@ -40,6 +40,8 @@ def to_cbor_item(rtype: ResourceType, value: Any) -> Any:
 def from_cbor_item(rtype: ResourceType | None, item: Any, path: LwM2MPath) -> Any:
     """A typed scalar from a decoded CBOR item, accepting the encodings peers use for each type."""
     if rtype is None:
+        if isinstance(item, int) and not isinstance(item, bool) and not INT64_MIN <= item <= UINT64_MAX:
+            raise CodecError(f"{path}: {item} does not fit 64 bits")
         if isinstance(item, bool | int | float | str | bytes) and not (
             isinstance(item, float) and not math.isfinite(item)
         ):

@@ -104,6 +104,8 @@ def decode_links(payload: bytes) -> list[Link]:
         close = text.find(">", pos + 1)
         if close < 0:
             raise CodecError("unterminated link target")
+        if "<" in text[pos + 1 : close]:
+            raise CodecError(f"'<' inside the link target at {pos}")
         link = Link(text[pos + 1 : close])
         pos = close + 1
         skip_ws()

@@ -27,7 +27,7 @@ from .base import (
     resource_def,
     value_type,
 )
-from .senml import _json_loads, b64_any
+from .senml import _json_loads, b64_any, untyped_number
 
 VALUE_KEYS = ("v", "sv", "bv", "ov")
 
@@ -55,7 +55,7 @@ def _typed(key: str, raw: Any, rtype: ResourceType | None, path: LwM2MPath) -> A
         ):
             raise CodecError(f"{path}: v is not a finite number")
         if rtype is None:
-            return raw
+            return untyped_number(raw, path)
         if rtype is ResourceType.FLOAT:
             return checked(rtype, float(raw), path)
         if rtype in (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.TIME):

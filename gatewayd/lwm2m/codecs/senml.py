@@ -17,7 +17,7 @@ from typing import Any
 
 import cbor2
 
-from ..model import ObjectRegistry, ObjLnk, ResourceType
+from ..model import INT64_MIN, UINT64_MAX, ObjectRegistry, ObjLnk, ResourceType
 from ..paths import ROOT, LwM2MPath
 from .base import (
     Codec,
@@ -71,6 +71,13 @@ def _number(x: Any, what: str) -> float | int:
     return x
 
 
+def untyped_number(num: float | int, path: LwM2MPath) -> float | int:
+    """A number for a resource without a definition: it must fit an Integer or Unsigned Integer."""
+    if isinstance(num, int) and not INT64_MIN <= num <= UINT64_MAX:
+        raise CodecError(f"{path}: {num} does not fit 64 bits")
+    return num
+
+
 def b64_any(text: Any) -> bytes:
     """Bytes from base64 in either alphabet, padded or not."""
     if not isinstance(text, str) or not text.isascii():
@@ -87,7 +94,7 @@ def typed_value(key: str, raw: Any, rtype: ResourceType | None, path: LwM2MPath,
     if key == "v":
         num = _number(raw, f"{path} v")
         if rtype is None:
-            return num
+            return untyped_number(num, path)
         if rtype is ResourceType.FLOAT:
             return checked(rtype, float(num), path)
         if rtype in (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.TIME):
