@@ -1,0 +1,1 @@
+"""OpenThread NCP access: links (uart, cascoda, forkpty) → hdlc → spinel codec → async client."""

@@ -177,18 +177,24 @@ async def test_joined_uplink_messages_in_one_read(chili):
 async def test_withheld_rxrdy_delays_next_message_until_timeout(chili):
     link = create_link(f"cascoda+uart://{chili.path}")
     await link.open()
+
+    def downlinks() -> list[bytes]:
+        return [m.payload for m in chili.received if m.cmd == Cmd.OT_SERIAL_DOWNLINK]
+
     try:
-        link.session.ack_timeout = 0.3
+        link.session.ack_timeout = 0.5
         chili.withhold_rxrdy = 1
-        before = len(chili.received)
+        loop = asyncio.get_running_loop()
+        sent_at = loop.time()
         link.write(b"\x7eAAAA\x7e")
         link.write(b"\x7eBBBB\x7e")
-        await asyncio.sleep(0.15)
-        assert len(chili.received) == before + 1  # the second waits for an RXRDY that never comes
-        await asyncio.sleep(0.35)
-        assert len(chili.received) == before + 2
+        async with asyncio.timeout(3):
+            while len(downlinks()) < 2:
+                await asyncio.sleep(0.01)
+        # The second message waited for the RXRDY that never came.
+        assert loop.time() - sent_at >= 0.5
+        assert downlinks() == [b"\x7eAAAA\x7e", b"\x7eBBBB\x7e"]
         assert link.session.counters.ack_timeouts == 1
-        assert chili.received[-1].payload == b"\x7eBBBB\x7e"
     finally:
         await link.close()
 
