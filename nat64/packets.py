@@ -23,6 +23,8 @@ __all__ = [
     "build_ipv6",
     "checksum",
     "checksum_adjust",
+    "checksum_apply",
+    "checksum_delta",
     "ones_sum",
     "parse_ipv4",
     "parse_ipv6",
@@ -88,8 +90,17 @@ def checksum_adjust(old_checksum: int, old_sum: int, new_sum: int) -> int:
     fix a TCP/UDP checksum for a new pseudo-header and port without touching the payload (which may be
     absent in a non-first fragment or truncated in an ICMP error).
     """
-    total = (~old_checksum & 0xFFFF) + (~_fold(old_sum) & 0xFFFF) + _fold(new_sum)
-    return (~_fold(total)) & 0xFFFF
+    return checksum_apply(old_checksum, checksum_delta(old_sum, new_sum))
+
+
+def checksum_delta(old_sum: int, new_sum: int) -> int:
+    """The ``~m + m'`` part of RFC 1624 eqn. 3: constant for a flow, so it can be computed once."""
+    return (~_fold(old_sum) & 0xFFFF) + _fold(new_sum)
+
+
+def checksum_apply(old_checksum: int, delta: int) -> int:
+    """Apply a :func:`checksum_delta` to a checksum."""
+    return (~_fold((~old_checksum & 0xFFFF) + delta)) & 0xFFFF
 
 
 def pseudo_sum_v4(src: bytes, dst: bytes, proto: int, length: int) -> int:

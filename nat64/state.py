@@ -112,6 +112,9 @@ class Session:
     bytes_6to4: int = 0
     packets_4to6: int = 0
     bytes_4to6: int = 0
+    # Per-session checksum deltas (RFC 1624), cached by the translator: (IPv6 dst seen, delta), delta.
+    delta_6to4: tuple[bytes, int] | None = None
+    delta_4to6: int | None = None
 
     @property
     def proto(self) -> Proto:

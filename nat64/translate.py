@@ -18,6 +18,8 @@ from nat64.packets import (
     build_ipv6,
     checksum,
     checksum_adjust,
+    checksum_apply,
+    checksum_delta,
     ones_sum,
     pseudo_sum_v6,
 )
@@ -77,10 +79,6 @@ def l4_ports(proto: int, payload: bytes) -> tuple[int, int]:
     return struct.unpack_from("!HH", payload)
 
 
-def _ck_offset(proto: int) -> int:
-    return 16 if proto == IPPROTO_TCP else 6
-
-
 def rewrite_ports(
     proto: int, payload: bytes, old_addr_sum: int, new_addr_sum: int, sport: int, dport: int
 ) -> bytes:
@@ -89,16 +87,27 @@ def rewrite_ports(
     Only the addresses need to enter the sums: protocol and length are equal in both pseudo-headers.
     A payload too short to hold the checksum (truncated inner packet) just gets its ports.
     """
-    old_ports = payload[:4]
+    delta = port_rewrite_delta(payload, old_addr_sum, new_addr_sum, sport, dport)
+    return rewrite_ports_delta(proto, payload, sport, dport, delta)
+
+
+def port_rewrite_delta(payload: bytes, old_addr_sum: int, new_addr_sum: int, sport: int, dport: int) -> int:
+    """Checksum delta for rewriting addresses and ports; the same for every packet of a session."""
+    return checksum_delta(old_addr_sum + ((payload[0] << 8) | payload[1]) + ((payload[2] << 8) | payload[3]),
+                          new_addr_sum + sport + dport)
+
+
+def rewrite_ports_delta(proto: int, payload: bytes, sport: int, dport: int, delta: int) -> bytes:
+    """:func:`rewrite_ports` with a precomputed :func:`port_rewrite_delta`."""
     new_ports = struct.pack("!HH", sport, dport)
-    off = _ck_offset(proto)
+    off = 16 if proto == IPPROTO_TCP else 6
     if len(payload) < off + 2:
         return new_ports + payload[4:]
     old_ck = (payload[off] << 8) | payload[off + 1]
     if proto == IPPROTO_UDP and old_ck == 0:
         # No checksum (IPv4 only): the caller decides whether to compute one; leave it untouched here.
         return new_ports + payload[4:]
-    ck = checksum_adjust(old_ck, old_addr_sum + ones_sum(old_ports), new_addr_sum + ones_sum(new_ports))
+    ck = checksum_apply(old_ck, delta)
     if proto == IPPROTO_UDP and ck == 0:
         ck = 0xFFFF
     return new_ports + payload[4:off] + ck.to_bytes(2, "big") + payload[off + 2 :]

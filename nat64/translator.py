@@ -60,7 +60,9 @@ from nat64.translate import (
     icmp6_error_packet,
     icmp6_error_to_4,
     l4_ports,
+    port_rewrite_delta,
     rewrite_ports,
+    rewrite_ports_delta,
     udp_fill_checksum,
     verify_icmp4,
     verify_icmp6,
@@ -193,7 +195,7 @@ class Nat64:
 
     def _guard(self, fn, packet: bytes, now: float) -> list[Output]:
         try:
-            return fn(bytes(packet), now)
+            return fn(packet if type(packet) is bytes else bytes(packet), now)
         except _Drop as d:
             self.counters.drop(d.reason)
             return d.outputs
@@ -289,7 +291,14 @@ class Nat64:
         elif pl[6:8] == b"\0\0":
             raise _Drop("udp_zero_checksum")
         s = self._outbound(h, packet, proto, sport, dst4, dport, now, flags)
-        new = rewrite_ports(nh, pl, ones_sum(h.src + h.dst), ones_sum(s.bib.v4_addr + dst4), s.bib.v4_port, dport)
+        cached = s.delta_6to4
+        if cached is not None and cached[0] == h.dst:
+            delta = cached[1]
+        else:
+            delta = port_rewrite_delta(pl, ones_sum(h.src + h.dst), ones_sum(s.bib.v4_addr + dst4), s.bib.v4_port,
+                                       dport)
+            s.delta_6to4 = (h.dst, delta)
+        new = rewrite_ports_delta(nh, pl, s.bib.v4_port, dport, delta)
         out = self._emit4(h, packet, s, nh, dst4, new, now)
         self.table.touch(s, Direction.V6_TO_V4, len(packet), now, flags)
         self.counters.translated_6to4[_NAME[proto]] += 1
@@ -450,7 +459,11 @@ class Nat64:
             new = _set_ports(pl, sport, s.bib.v6_port)
             new = udp_fill_checksum(new, pseudo_sum_v6(src6, dst6, IPPROTO_UDP, len(new)))
         else:
-            new = rewrite_ports(proto, pl, ones_sum(h.src + h.dst), ones_sum(src6 + dst6), sport, s.bib.v6_port)
+            delta = s.delta_4to6
+            if delta is None:
+                delta = port_rewrite_delta(pl, ones_sum(h.src + h.dst), ones_sum(src6 + dst6), sport, s.bib.v6_port)
+                s.delta_4to6 = delta
+            new = rewrite_ports_delta(proto, pl, sport, s.bib.v6_port, delta)
         out = self._emit6(h, packet, s, src6, proto, new, now)
         self.table.touch(s, Direction.V4_TO_V6, len(packet), now, flags)
         self.counters.translated_4to6[_NAME[p]] += 1
