@@ -270,6 +270,10 @@ class ObjectInstance:
     def path(self) -> LwM2MPath:
         return LwM2MPath(self.object_id, self.instance_id)
 
+    def __repr__(self) -> str:
+        # values stay out: Security instances hold PSKs and private keys
+        return f"ObjectInstance(/{self.object_id}/{self.instance_id}, resources={sorted(self.values)})"
+
 
 def _err(code: ResponseCode, message: str) -> LwM2MError:
     return LwM2MError(code, message)
@@ -590,7 +594,9 @@ class ObjectStore:
         if not definition.multiple and insts:
             raise _err(ResponseCode.BAD_REQUEST, f"object {object_id} allows one instance")
         ipath = LwM2MPath(object_id, iid)
-        for p, _ in entries:
+        for p, v in entries:
+            if p.is_instance and v is None:
+                continue  # an instance TLV without resources
             if p.depth < 3:
                 raise _err(ResponseCode.BAD_REQUEST, f"{p} is not a resource")
             rdef = self._definition_or_404(p)

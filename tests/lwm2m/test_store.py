@@ -245,3 +245,28 @@ def test_callback_errors_do_not_break_the_store(store):
     assert store.set(P(3311, 0, 5850), True) is True
     unsubscribe = store.on_change(lambda paths, origin: None)
     unsubscribe()
+
+
+def test_response_codes_are_coap_codes():
+    from aiocoap.numbers.codes import Code
+
+    assert Code(int(C.NOT_FOUND)) is Code.NOT_FOUND
+    assert Code(int(C.UNSUPPORTED_CONTENT_FORMAT)) is Code.UNSUPPORTED_CONTENT_FORMAT
+    assert [c.dotted for c in (C.BAD_REQUEST, C.METHOD_NOT_ALLOWED, C.NOT_ACCEPTABLE, C.INTERNAL_SERVER_ERROR)] == [
+        "4.00",
+        "4.05",
+        "4.06",
+        "5.00",
+    ]
+    assert str(LwM2MError(C.NOT_FOUND, "/3/9")) == "4.04 /3/9"
+
+
+def test_secrets_stay_out_of_repr(store):
+    assert "secret" not in repr(store.instance(0, 0))
+    assert repr(store.instance(0, 0)) == "ObjectInstance(/0/0, resources=[0, 1, 2, 3, 4, 5, 10])"
+
+
+def test_create_from_an_empty_instance_tlv(store, registry):
+    entries = decode(ContentFormat.TLV, P(3303), bytes.fromhex("08 07 00"), registry)
+    assert entries == [(P(3303, 7), None)]
+    assert store.create(3303, entries) == 7

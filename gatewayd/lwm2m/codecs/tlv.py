@@ -206,8 +206,7 @@ class TlvCodec(Codec):
                     continue
                 by_instance.setdefault(path.instance, []).append((path, value))
             return b"".join(
-                tlv(TlvKind.OBJECT_INSTANCE, iid, self._resources(res, model))
-                for iid, res in by_instance.items()
+                tlv(TlvKind.OBJECT_INSTANCE, iid, self._resources(res, model)) for iid, res in by_instance.items()
             )
         if depth == 2:
             return self._resources([(p, v) for p, v in items if not p.is_instance], model)
