@@ -15,17 +15,18 @@ from typing import Any
 
 from ncp.client import NcpClient, NcpStatusError
 from ncp.spinel import Prop
+from ncp.spinel.props import (
+    NET_FLAG_DEFAULT_ROUTE,
+    NET_FLAG_ON_MESH,
+    NET_FLAG_PREFERRED,
+    NET_FLAG_SLAAC,
+    ROUTE_FLAG_NAT64,
+)
 
 log = logging.getLogger("gatewayd.thread")
 
-# spinel.h SPINEL_NET_FLAG_* (on-mesh prefixes) and SPINEL_ROUTE_FLAG_* (external routes).
-NET_FLAG_ON_MESH = 1 << 0
-NET_FLAG_DEFAULT_ROUTE = 1 << 1
-NET_FLAG_CONFIGURE = 1 << 2
-NET_FLAG_DHCP = 1 << 3
-NET_FLAG_SLAAC = 1 << 4
-NET_FLAG_PREFERRED = 1 << 5
-ROUTE_FLAG_NAT64 = 1 << 5
+__all__ = ["OMR_FLAGS", "ROUTE_FLAG_NAT64", "ExternalRoute", "NetdataPublisher", "OnMeshPrefix"]
+
 OMR_FLAGS = NET_FLAG_ON_MESH | NET_FLAG_DEFAULT_ROUTE | NET_FLAG_SLAAC | NET_FLAG_PREFERRED
 
 

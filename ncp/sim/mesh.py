@@ -7,14 +7,14 @@ TUN and reaches the host as STREAM_NET; what the host sends is written to the TU
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import logging
 import os
-import struct
 import subprocess
 
 from pyroute2.netns import popns, pushns
+
+from gatewayd.tun import open_tun
 
 from .core import MeshConfig
 
@@ -22,9 +22,6 @@ __all__ = ["MeshError", "MeshTun"]
 
 log = logging.getLogger("gatewayd.sim")
 
-TUNSETIFF = 0x400454CA
-IFF_TUN = 0x0001
-IFF_NO_PI = 0x1000
 MTU = 1280
 
 
@@ -62,17 +59,10 @@ class MeshTun:
         # The TUN is created by whoever opens /dev/net/tun, in that thread's namespace.
         pushns(self.netns)
         try:
-            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
-            try:
-                ifr = struct.pack("16sH22x", self.tun.encode(), IFF_TUN | IFF_NO_PI)
-                fcntl.ioctl(fd, TUNSETIFF, ifr)
-            except OSError:
-                os.close(fd)
-                raise
+            fd = open_tun(self.tun)
         finally:
             popns()
         self.fd = fd
-        os.set_blocking(fd, False)
         ns = ("-n", self.netns)
         _ip(*ns, "link", "set", "lo", "up")
         # No kernel link-local, router solicitations or DAD chatter: the nodes' addresses are all there is.

@@ -20,14 +20,13 @@ __all__ = [
     "encode_leader_network_data",
 ]
 
-# spinel.h SPINEL_NET_FLAG_* (the same bit layout as the Border Router sub-TLV's high flag byte).
-NET_FLAG_ON_MESH = 1 << 0
-NET_FLAG_DEFAULT_ROUTE = 1 << 1
-NET_FLAG_CONFIGURE = 1 << 2
-NET_FLAG_DHCP = 1 << 3
-NET_FLAG_SLAAC = 1 << 4
-NET_FLAG_PREFERRED = 1 << 5
-ROUTE_FLAG_NAT64 = 1 << 5
+from ..spinel.props import (
+    NET_FLAG_DEFAULT_ROUTE,
+    NET_FLAG_ON_MESH,
+    NET_FLAG_PREFERRED,
+    NET_FLAG_SLAAC,
+    ROUTE_FLAG_NAT64,
+)
 
 _TLV_PREFIX = 1
 _SUB_HAS_ROUTE = 0

@@ -14,6 +14,13 @@ from .format import element_format, pack_value, unpack_value
 
 __all__ = [
     "INTERFACE_TYPE_THREAD",
+    "NET_FLAG_CONFIGURE",
+    "NET_FLAG_DEFAULT_ROUTE",
+    "NET_FLAG_DHCP",
+    "NET_FLAG_ON_MESH",
+    "NET_FLAG_PREFERRED",
+    "NET_FLAG_SLAAC",
+    "ROUTE_FLAG_NAT64",
     "NetRole",
     "Prop",
     "pack_prop",
@@ -23,6 +30,16 @@ __all__ = [
 ]
 
 INTERFACE_TYPE_THREAD = 3  # SPINEL_PROTOCOL_TYPE_THREAD
+
+# SPINEL_NET_FLAG_* (flags of THREAD_ON_MESH_NETS entries; the Border Router sub-TLV's flag byte).
+NET_FLAG_ON_MESH = 1 << 0
+NET_FLAG_DEFAULT_ROUTE = 1 << 1
+NET_FLAG_CONFIGURE = 1 << 2
+NET_FLAG_DHCP = 1 << 3
+NET_FLAG_SLAAC = 1 << 4
+NET_FLAG_PREFERRED = 1 << 5
+# SPINEL_ROUTE_FLAG_* (flags of THREAD_OFF_MESH_ROUTES entries).
+ROUTE_FLAG_NAT64 = 1 << 5
 
 
 class NetRole(enum.IntEnum):
