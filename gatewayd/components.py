@@ -40,4 +40,20 @@ def border(config: Config, built: Built) -> Component:
     return BorderRouting(config, network)
 
 
-FACTORIES: list[Factory] = [ncp, thread, border]
+def nat64(config: Config, built: Built) -> Component | None:
+    if not config.nat64.enabled:
+        return None
+    from gatewayd.translator import Nat64Component
+
+    return Nat64Component(config, built.get("thread"))
+
+
+def dns64(config: Config, built: Built) -> Component | None:
+    if not config.dns64.enabled:
+        return None
+    from gatewayd.resolver import Dns64Component
+
+    return Dns64Component(config, built.get("thread"))
+
+
+FACTORIES: list[Factory] = [ncp, thread, border, nat64, dns64]

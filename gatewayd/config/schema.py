@@ -136,13 +136,17 @@ SCHEMA = Section(
             keys=(
                 Key("enabled", t.Bool(), True, "Translate traffic to the NAT64 prefix."),
                 Key("backend", t.Str(choices=("builtin", "tayga")), "builtin",
-                    "builtin: gatewayd's own translator on a TUN device. tayga: supervise Debian's tayga."),
+                    "builtin: gatewayd's own translator on a TUN device. tayga: run Debian's tayga as a "
+                    "supervised child (restarted when it dies), with its config and dynamic.map in the state "
+                    "directory. Jool is not supported (it needs a kernel module the Pi's kernel lacks)."),
                 Key("prefix", t.NAT64_PREFIX, "64:ff9b::/96",
                     "NAT64 prefix (RFC 6052: /32, /40, /48, /56, /64 or /96), published into the mesh as "
                     "an off-mesh route with the NAT64 flag."),
                 Key("interface", t.INTERFACE, "nat64", "Name of the translator's TUN interface."),
-                Key("pool", t.List(t.IPV4_NETWORK), ["192.168.255.1/32"],
-                    "IPv4 source addresses for translated traffic; mesh devices share them by port."),
+                Key("pool", t.List(t.IPV4_NETWORK), ["192.168.255.0/24"],
+                    "IPv4 source addresses for translated traffic, routed to the translator's interface. "
+                    "builtin: mesh devices share them by port; tayga: each mesh device gets an address of its "
+                    "own from the first network, so it must be a network (/30 or larger)."),
                 Key("masquerade", t.Bool(), True,
                     "Install an nftables masquerade for the pool on the uplink interface."),
                 Key("uplink", t.Str(what="an interface name, or \"\""), "",

@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 
+from gatewayd.tun import open_tun
 from nat64.state import Caps, Timeouts
 from nat64.translator import Nat64
 
@@ -46,22 +45,8 @@ __all__ = [
 
 log = logging.getLogger("gatewayd.nat64")
 
-TUNSETIFF = 0x400454CA
-IFF_TUN = 0x0001
-IFF_NO_PI = 0x1000
 NFT_TABLE = "gatewayd_nat64"
 _READ_SIZE = 65535
-
-
-def open_tun(name: str = "nat64") -> int:
-    """Create (or attach to) TUN ``name`` with IFF_TUN|IFF_NO_PI; returns a non-blocking fd."""
-    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,165 @@
+"""The DNS64 component: mesh devices resolve IPv4-only names to addresses in the NAT64 prefix.
+
+It answers on the border router's mesh-facing addresses, those of the Thread interface (wpan0),
+plus ``[dns64] listen``. wpan0's addresses exist only once the network has formed and change with
+it (re-attach, new mesh-local prefix, NCP recovery), so the component follows them and re-binds.
+Clients are served when they are in the mesh-local prefix, the OMR prefix or ``[dns64] allowed``;
+upstreams come from ``[dns64] upstream`` or /etc/resolv.conf; the synthesis prefix is ``[nat64] prefix``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+from typing import Any
+
+from gatewayd.component import Command, Component
+from gatewayd.config import Config
+from gatewayd.control import CommandError, Request
+
+FOLLOW_INTERVAL = 1.0
+
+
+class Dns64Component(Component):
+    name = "dns64"
+
+    def __init__(self, config: Config, thread: Any = None, *, follow_interval: float = FOLLOW_INTERVAL):
+        super().__init__(config)
+        self.thread = thread
+        self.follow_interval = follow_interval
+        self.server: Any = None
+        self._applied: Any = None
+        self._follow: asyncio.Task[None] | None = None
+
+    # ---- what to serve -------------------------------------------------------------------------
+    def mesh_addresses(self) -> list[str]:
+        """wpan0's addresses a mesh device can send to without a scope (link-local ones are left out)."""
+        wpan = getattr(self.thread, "wpan", None)
+        if wpan is None:
+            return []
+        return sorted(str(a.ip) for a in wpan.addresses if not a.ip.is_link_local and not a.ip.is_multicast)
+
+    def mesh_prefixes(self) -> list[ipaddress.IPv6Network]:
+        out = []
+        dataset = getattr(self.thread, "dataset", None)
+        if dataset is not None and dataset.mesh_local_prefix is not None:
+            out.append(dataset.mesh_local_prefix)
+        omr = getattr(self.thread, "omr_prefix", None)
+        if omr is not None:
+            out.append(omr)
+        return out
+
+    def dns64_config(self) -> Any:
+        from nat64.dns64 import Dns64Config
+
+        d = self.config.dns64
+        port = int(d.port)
+        addresses = dict.fromkeys([*self.mesh_addresses(), *(str(a) for a in d.listen)])
+        return Dns64Config(
+            prefix=self.config.nat64.prefix,
+            upstreams=[str(u) for u in d.upstream],
+            listen=[(a, port) for a in addresses],
+            allowed=[*self.mesh_prefixes(), *d.allowed],
+            cache_size=int(d.cache_size),
+        )
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        from nat64.dns64 import Dns64Server
+
+        wanted = self.dns64_config()
+        self.server = Dns64Server(wanted)
+        try:
+            await self.server.start()
+        except BaseException:
+            self.server = None
+            raise
+        self._applied = wanted
+        self._follow = asyncio.create_task(self._follow_mesh(), name="dns64-follow")
+        self._log_serving()
+
+    async def stop(self) -> None:
+        if self._follow is not None:
+            self._follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow
+            self._follow = None
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+        self._applied = None
+
+    async def reload(self, config: Config) -> None:
+        self.config = config
+        await self._apply()
+
+    async def _follow_mesh(self) -> None:
+        while True:
+            await asyncio.sleep(self.follow_interval)
+            try:
+                await self._apply()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an address gone between looking and binding: next round fixes it
+                self.log.warning("dns64 could not follow the mesh addresses: %s", exc)
+
+    async def _apply(self) -> None:
+        if self.server is None:
+            return
+        wanted = self.dns64_config()
+        if wanted == self._applied:
+            return
+        try:
+            await self.server.reload(wanted)
+        except BaseException:
+            # The server took the new config before binding failed: hand it the last good one so the
+            # next attempt sees a difference and binds again.
+            self.server.config = self._applied
+            raise
+        self._applied = wanted
+        self._log_serving()
+        self.changed()
+
+    def _log_serving(self) -> None:
+        assert self._applied is not None
+        where = ", ".join(a for a, _ in self._applied.listen) or "no address yet (waiting for the mesh)"
+        self.log.info("DNS64 answering on %s port %d for %s", where, int(self.config.dns64.port),
+                      ", ".join(str(n) for n in self._applied.allowed) or "nobody yet")
+
+    # ---- status and commands -------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        if self.server is None:
+            return {}
+        return {"listen": [f"[{a}]:{p}" if ":" in a else f"{a}:{p}" for a, p in self.server.addresses],
+                "prefix": str(self.server.config.prefix),
+                "allowed": [str(n) for n in self.server.config.allowed]}
+
+    def status_line(self) -> str | None:
+        if self.server is None:
+            return None
+        n = len(self.server.addresses)
+        return f"DNS64 on {n} address" + ("" if n == 1 else "es")
+
+    def commands(self) -> list[Command]:
+        return [
+            Command("dns64 cache", self._cmd_cache, "DNS64 cached answers"),
+            Command("dns64 counters", self._cmd_counters, "DNS64 query, cache and upstream counters"),
+        ]
+
+    def _running(self) -> Any:
+        if self.server is None:
+            raise CommandError("DNS64 is not running")
+        return self.server
+
+    async def _cmd_cache(self, request: Request) -> list[dict[str, Any]]:
+        request.no_more_args()
+        rows = []
+        for e in self._running().cache_entries():
+            rows.append({"name": e["name"], "type": e["type"], "rcode": e["rcode"], "ttl": e["ttl"],
+                         "hits": e["hits"], "answer": " ".join(r.split()[-1] for r in e["records"]) or "-"})
+        return rows
+
+    async def _cmd_counters(self, request: Request) -> dict[str, Any]:
+        request.no_more_args()
+        return dict(self._running().counters())

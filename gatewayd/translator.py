@@ -1,0 +1,268 @@
+"""The NAT64 component: lets IPv6-only mesh devices reach IPv4 hosts through the border router.
+
+Two backends behind one config key, ``[nat64] backend``:
+
+- ``builtin``: gatewayd's own stateful translator (:mod:`nat64`) on the TUN ``[nat64] interface``.
+- ``tayga``: Debian's tayga on that TUN, as a supervised child restarted with backoff when it dies.
+
+Either way the component routes the NAT64 prefix and the IPv4 pool into the TUN (the pool route
+brings the replies back), turns IPv4 forwarding on (and IPv6 forwarding, which the mesh side needs)
+and puts both back on stop, and with ``masquerade = true`` masquerades the pool on the uplink
+(``[nat64] uplink``, or the interface of the IPv4 default route). Jool is not supported: it is a kernel
+module, and neither the Pi's kernel nor these machines ship it.
+
+The Thread component publishes the prefix into the mesh as a NAT64 route; this one only translates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from ipaddress import IPv6Address
+from pathlib import Path
+from typing import Any
+
+from gatewayd.component import Command, Component
+from gatewayd.config import Config
+from gatewayd.control import CommandError, Request
+
+PROC_SYS = Path("/proc/sys/net")
+FORWARDING = (PROC_SYS / "ipv4" / "ip_forward", PROC_SYS / "ipv6" / "conf" / "all" / "forwarding")
+
+
+class ProcSettings:
+    """Writes /proc/sys files and puts back what was there, so stop() undoes start()."""
+
+    def __init__(self) -> None:
+        self.saved: dict[Path, str] = {}
+
+    def set(self, path: Path, value: str) -> None:
+        old = path.read_text().strip()
+        if old != value:
+            self.saved.setdefault(path, old)
+            path.write_text(value)
+
+    def restore(self) -> None:
+        for path, value in reversed(list(self.saved.items())):
+            with contextlib.suppress(OSError):
+                path.write_text(value)
+        self.saved.clear()
+
+
+def timeouts_from(config: Config) -> Any:
+    from nat64.state import Timeouts
+
+    c = config.nat64
+    return Timeouts(udp=float(c.udp_timeout), tcp_established=float(c.tcp_established_timeout),
+                    tcp_transitory=float(c.tcp_transitory_timeout), icmp=float(c.icmp_timeout))
+
+
+def caps_from(config: Config) -> Any:
+    from nat64.state import Caps
+
+    c = config.nat64
+    return Caps(max_sessions=c.max_sessions, max_sessions_per_source=c.max_sessions_per_host)
+
+
+def default_uplink() -> str | None:
+    """The interface of the IPv4 default route (blocking: call it in a thread)."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        for route in ipr.get_default_routes(family=socket.AF_INET):
+            oif = route.get_attr("RTA_OIF")
+            if oif is None:
+                multipath = route.get_attr("RTA_MULTIPATH") or []
+                oif = multipath[0]["oif"] if multipath else None
+            if oif is not None:
+                links = ipr.get_links(oif)
+                if links:
+                    return links[0].get_attr("IFLA_IFNAME")
+    return None
+
+
+class Nat64Component(Component):
+    name = "nat64"
+
+    def __init__(self, config: Config, thread: Any = None, *, wait_interval: float = 0.5):
+        super().__init__(config)
+        self.thread = thread
+        self.wait_interval = wait_interval
+        self.backend = config.nat64.backend
+        self.runner: Any = None
+        self.routes: list[Any] = []
+        self.uplink: str | None = None
+        self.settings = ProcSettings()
+        self._waiting: asyncio.Task[None] | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Translate once the mesh interface exists: before that there is nobody to translate for, and
+        the host's routes and forwarding stay untouched (a daemon whose radio never came up)."""
+        if self.thread is None or getattr(self.thread, "wpan", None) is not None:
+            await self._bring_up()
+            return
+        self.log.info("NAT64 waits for the Thread interface")
+        self._waiting = asyncio.create_task(self._wait_for_mesh(), name="nat64-wait")
+
+    async def _wait_for_mesh(self) -> None:
+        while getattr(self.thread, "wpan", None) is None:
+            await asyncio.sleep(self.wait_interval)
+        self._waiting = None
+        try:
+            await self._bring_up()
+        except Exception as exc:
+            self.failed(exc)
+            return
+        self.changed()
+
+    async def _bring_up(self) -> None:
+        from nat64.backends.builtin import install_masquerade, install_routes, required_routes
+
+        c = self.config.nat64
+        self.backend = c.backend
+        prefix, pools = str(c.prefix), [str(p) for p in c.pool]
+        try:
+            routes = required_routes(prefix, pools, c.interface)
+            if self.backend == "tayga":
+                self.runner = self._tayga()
+                routes += self.runner.config.extra_routes()
+            else:
+                self.runner = self._builtin()
+            await self.runner.start()
+            self.routes = routes
+            await asyncio.to_thread(install_routes, routes)
+            for path in FORWARDING:
+                self.settings.set(path, "1")
+            if c.masquerade:
+                uplink = c.uplink or await asyncio.to_thread(default_uplink)
+                if not uplink:
+                    raise OSError("no IPv4 default route to masquerade the pool on: set [nat64] uplink")
+                await asyncio.to_thread(install_masquerade, pools, uplink)
+                self.uplink = uplink
+        except BaseException:
+            await self.stop()
+            raise
+        self.log.info("NAT64 (%s) translating %s with pool %s%s", self.backend, prefix, ", ".join(pools),
+                      f", masqueraded on {self.uplink}" if self.uplink else "",
+                      extra={"fields": {"NAT64_BACKEND": self.backend}})
+
+    def _builtin(self) -> Any:
+        from nat64.backends.builtin import BuiltinNat64
+        from nat64.translator import Nat64
+
+        c = self.config.nat64
+        nat = Nat64(str(c.prefix), [str(p) for p in c.pool], timeouts_from(self.config), caps_from(self.config))
+        return BuiltinNat64(nat, c.interface)
+
+    def _tayga(self) -> Any:
+        from nat64.backends.tayga import TaygaConfig, TaygaNat64
+
+        c = self.config.nat64
+        state = Path(self.config.daemon.state_dir) / "tayga"
+        conf = TaygaConfig.for_pool(c.prefix, list(c.pool), c.interface, state)
+        return TaygaNat64(conf, state / "tayga.conf", on_failure=self.failed)
+
+    async def stop(self) -> None:
+        from nat64.backends.builtin import remove_masquerade, remove_routes
+
+        if self._waiting is not None:
+            self._waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._waiting
+            self._waiting = None
+
+        if self.uplink is not None:
+            await asyncio.to_thread(remove_masquerade)
+            self.uplink = None
+        self.settings.restore()
+        if self.routes:
+            await asyncio.to_thread(remove_routes, self.routes)
+            self.routes = []
+        if self.runner is not None:
+            await self.runner.stop()
+            self.runner = None
+
+    async def reload(self, config: Config) -> None:
+        """Timeouts and caps apply to the running builtin translator; tayga has neither."""
+        self.config = config
+        if self.backend == "builtin" and self.runner is not None:
+            table = self.runner.nat.table
+            caps = caps_from(config)
+            table.timeouts = timeouts_from(config)
+            table.caps = caps
+            table.bib.caps = caps
+            self.log.info("NAT64 timeouts and caps updated")
+
+    # ---- status --------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        if self.runner is None:
+            return {"backend": self.backend, "waiting_for": "the Thread interface" if self._waiting else None}
+        out = dict(self.runner.status())
+        out["uplink"] = self.uplink
+        if self.backend == "tayga":
+            maps = self.runner.mappings()
+            out["mappings"] = len(maps) if maps is not None else None
+        return out
+
+    def status_line(self) -> str | None:
+        if self.runner is None:
+            return "NAT64 waiting for the mesh" if self._waiting else None
+        if self.backend == "builtin":
+            n = len(self.runner.nat.table)
+            return f"NAT64 {n} session" + ("" if n == 1 else "s")
+        maps = self.runner.mappings()
+        return "NAT64 tayga" + (f" {len(maps)} mappings" if maps is not None else "")
+
+    def commands(self) -> list[Command]:
+        return [
+            Command("nat64 mappings", self._cmd_mappings, "NAT64 sessions (builtin) or dynamic maps (tayga)"),
+            Command("nat64 counters", self._cmd_counters, "NAT64 packets translated and dropped, by reason"),
+        ]
+
+    def _running(self) -> Any:
+        if self.runner is None:
+            raise CommandError("NAT64 is not running")
+        return self.runner
+
+    async def _cmd_mappings(self, request: Request) -> list[dict[str, Any]]:
+        request.no_more_args()
+        runner = self._running()
+        if self.backend == "builtin":
+            return [_session_row(i, m) for i, m in enumerate(runner.mappings(), 1)]
+        maps = runner.mappings()
+        if maps is None:
+            raise CommandError("nat64 mappings: not available with tayga until it has written its dynamic.map")
+        now = time.time()
+        return [{"ipv6": str(m.ipv6), "ipv4": str(m.ipv4),
+                 "idle": "-" if m.last_use is None else f"{max(0, int(now - m.last_use))}s"} for m in maps]
+
+    async def _cmd_counters(self, request: Request) -> dict[str, Any]:
+        request.no_more_args()
+        runner = self._running()
+        if self.backend == "builtin":
+            status = runner.status()
+            return {"backend": "builtin", "sessions": status["sessions"], "bib_entries": status["bib_entries"],
+                    "tun_rx_packets": runner.rx_packets, "tun_tx_packets": runner.tx_packets,
+                    "write_errors": runner.write_errors, **runner.counters()}
+        return {"backend": "tayga", **runner.counters()}
+
+
+def _session_row(index: int, m: dict[str, Any]) -> dict[str, Any]:
+    """One session as ot-ctl's nat64 mappings shows it: who, as whom, to where, how long, how much."""
+    v6 = IPv6Address(m["v6_src"])
+    return {
+        "id": index,
+        "proto": m["protocol"].lower(),
+        "ipv6": f"[{v6}]:{m['v6_src_port']}",
+        "ipv4": f"{m['v4_pool']}:{m['v4_pool_port']}",
+        "remote": f"{m['dst']}:{m['dst_port']}",
+        "state": m["state"],
+        "expiry": f"{max(0, int(m['expires_in']))}s",
+        "4to6_packets": m["packets_4to6"],
+        "4to6_bytes": m["bytes_4to6"],
+        "6to4_packets": m["packets_6to4"],
+        "6to4_bytes": m["bytes_6to4"],
+    }
