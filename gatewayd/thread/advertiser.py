@@ -204,7 +204,7 @@ class Advertiser:
     def update(self, prefixes: Iterable[IPv6Network | str]) -> None:
         """Advertise exactly `prefixes` from now on; a change goes out promptly."""
         new = dict.fromkeys(IPv6Network(p) for p in prefixes)
-        if list(new) == list(self._prefixes):
+        if new.keys() == self._prefixes.keys():
             return
         for gone in self._prefixes.keys() - new.keys():
             self._withdrawn[gone] = None
@@ -387,6 +387,8 @@ class Advertiser:
             return False
         if not flags & IFF_UP:
             return self._set_unusable(f"interface {self.interface} is down")
+        if not flags & IFF_RUNNING:
+            return self._set_unusable(f"interface {self.interface} has no carrier")
         source = self._link_local()
         if source is None:
             return self._set_unusable(f"{self.interface} has no usable link-local address yet")

@@ -337,6 +337,13 @@ async def test_interface_missing_down_and_recreated(link: Link, advertisers: lis
     ras = [await link.next_ra(10), await link.next_ra(3)]  # a fresh initial phase, not minutes of silence
     assert ras[1].at - ras[0].at == pytest.approx(0.6, abs=0.2)
 
+    sh("ip", "-n", link.lan, "link", "set", "host0", "down")  # the cable is pulled at the other end
+    await wait_for(lambda: "no carrier" in (adv.status()["problem"] or ""), 5, "noticing the carrier loss")
+    assert adv.status()["state"] == "waiting"
+    sh("ip", "-n", link.lan, "link", "set", "host0", "up")
+    await link.next_ra(10)
+    assert adv.status()["state"] == "advertising"
+
     sh("ip", "-n", link.lan, "link", "del", "host0")  # deletes both ends
     await wait_for(lambda: adv.status()["state"] == "waiting", 5, "noticing the interface is gone")
     link.connect()
