@@ -423,12 +423,14 @@ class ThreadNetwork(Component):
         client = self._running_client()
         prefixes = await client.get(Prop.THREAD_ON_MESH_NETS)
         routes = await client.get(Prop.THREAD_OFF_MESH_ROUTES)
+        # The NCP lists the leader's entries and then its own local ones: show each prefix once, like
+        # ot-ctl, marking those this border router publishes.
         return {
-            "prefixes": [{"prefix": f"{p[0]}/{p[1]}", "stable": p[2], "flags": _net_flags(p[3]),
-                          "local": p[4], "rloc16": f"0x{p[5]:04x}"} for p in prefixes],
-            "routes": [{"prefix": f"{r[0]}/{r[1]}", "stable": r[2],
-                        "nat64": bool(r[3] & ROUTE_FLAG_NAT64), "local": r[4], "rloc16": f"0x{r[6]:04x}"}
-                       for r in routes],
+            "prefixes": _merge_local([{"prefix": f"{p[0]}/{p[1]}", "stable": p[2], "flags": _net_flags(p[3]),
+                                       "local": p[4], "rloc16": f"0x{p[5]:04x}"} for p in prefixes]),
+            "routes": _merge_local([{"prefix": f"{r[0]}/{r[1]}", "stable": r[2],
+                                     "nat64": bool(r[3] & ROUTE_FLAG_NAT64), "local": r[4],
+                                     "rloc16": f"0x{r[6]:04x}"} for r in routes]),
         }
 
     async def _cmd_counters(self, request: Request) -> dict[str, Any]:
@@ -448,6 +450,14 @@ class ThreadNetwork(Component):
             out["ncp_ip"] = ip
         out["recoveries"] = self.recoveries
         return out
+
+
+def _merge_local(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        seen = merged.setdefault(row["prefix"], row)
+        seen["local"] = seen["local"] or row["local"]
+    return list(merged.values())
 
 
 def _net_flags(flags: int) -> str:

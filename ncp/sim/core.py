@@ -147,6 +147,7 @@ class SimNcp:
         self.ping_offload = True
         self.ping_offload_mode = 1  # unicast only: echo to own unicast addresses still go to the host
         self.unsol_filter: set[int] = set()
+        self.host_groups: set[ipaddress.IPv6Address] = set()  # multicast groups the host subscribed
         self.extra_props: dict[int, bytes] = {}
         self._timers = []
         for node in self.nodes.values():
@@ -401,6 +402,7 @@ class SimNcp:
             Prop.IPV6_ADDRESS_TABLE: self._address_table,
             Prop.IPV6_MULTICAST_ADDRESS_TABLE: lambda: (
                 [(ipaddress.IPv6Address(a),) for a in ("ff02::1", "ff02::2", "ff03::1", "ff03::2")]
+                + [(g,) for g in sorted(self.host_groups)]
                 if self.if_up
                 else []
             ),
@@ -674,6 +676,9 @@ class SimNcp:
     # --- network data -------------------------------------------------------------------------------------
 
     def _insert_remove(self, tid: int, prop: int, value: bytes, now: float, *, insert: bool) -> None:
+        if prop == Prop.IPV6_MULTICAST_ADDRESS_TABLE:
+            self._multicast(tid, value, insert=insert)
+            return
         if prop not in (Prop.THREAD_ON_MESH_NETS, Prop.THREAD_OFF_MESH_ROUTES):
             self._status(tid, Status.PROP_NOT_FOUND if self._get(prop) is None else Status.INVALID_COMMAND_FOR_PROP)
             return
@@ -704,6 +709,25 @@ class SimNcp:
                 self._status(tid, Status.ITEM_NOT_FOUND)
                 return
             self._send(tid, Command.PROP_VALUE_REMOVED, prop, bytes(value))
+
+    def _multicast(self, tid: int, value: bytes, *, insert: bool) -> None:
+        """The host subscribing the mesh interface to a group (or leaving it), as OpenThread allows."""
+        try:
+            (group,) = unpack("6", value)
+        except SpinelError:
+            self._status(tid, Status.PARSE_ERROR)
+            return
+        if not group.is_multicast:
+            self._status(tid, Status.INVALID_ARGUMENT)
+            return
+        if insert:
+            self.host_groups.add(group)
+            self._send(tid, Command.PROP_VALUE_INSERTED, Prop.IPV6_MULTICAST_ADDRESS_TABLE, bytes(value))
+        elif group in self.host_groups:
+            self.host_groups.discard(group)
+            self._send(tid, Command.PROP_VALUE_REMOVED, Prop.IPV6_MULTICAST_ADDRESS_TABLE, bytes(value))
+        else:
+            self._status(tid, Status.ITEM_NOT_FOUND)
 
     def _publish(self, now: float) -> None:
         """Register the local network data with the leader (ourselves) and tell the host."""
@@ -833,6 +857,7 @@ class SimNcp:
             "rloc16": self.rloc16,
             "eui64": self.eui64.hex(),
             "addresses": [str(a) for a in self.own_addresses()],
+            "multicast": sorted(str(g) for g in self.host_groups),
             "nodes": [
                 {
                     "name": n.name,

@@ -11,9 +11,6 @@ import pytest
 from gatewayd.testbed import Testbed
 from tests.conftest import DaemonProcess
 
-if os.geteuid() != 0:
-    pytest.skip("needs root (network namespaces, TUN devices)", allow_module_level=True)
-
 
 class Topology(Testbed):
     def __init__(self, tmp: Path):
@@ -34,6 +31,8 @@ class Topology(Testbed):
 
 @pytest.fixture
 def topo(tmp_path: Path) -> Iterator[Topology]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces, TUN devices)")
     topology = Topology(tmp_path)
     try:
         topology.setup()

@@ -164,3 +164,21 @@ while True:
         i += n
     print(json.dumps({"src": src[0], "hop_limit": hops, "rio": rio}), flush=True)
 """
+
+
+def test_host_multicast_groups_reach_the_ncp(topo: Topology):
+    gw = topo.start_daemon()
+    leader(gw)
+    join = ("import socket,struct,time\n"
+            "s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n"
+            "g=socket.inet_pton(socket.AF_INET6,'ff05::fd')\n"
+            "s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_JOIN_GROUP,g+struct.pack('@I',socket.if_nametoindex('wpan0')))\n"
+            "print('joined',flush=True); time.sleep(60)\n")
+    member = topo.spawn(topo.br, PYTHON, "-u", "-c", join)
+    assert member.stdout.readline().strip() == b"joined"
+    wait_until(lambda: "ff05::fd" in topo.sim("state")["multicast"], timeout=15,
+               what="the NCP subscribed to the host's multicast group")
+    member.kill()
+    member.wait()
+    wait_until(lambda: "ff05::fd" not in topo.sim("state")["multicast"], timeout=15,
+               what="the group left again")

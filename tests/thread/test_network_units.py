@@ -1,0 +1,64 @@
+"""Pieces of the Thread network component that need no namespaces."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from gatewayd.thread.netdata import OMR_FLAGS
+from gatewayd.thread.network import ResetThrottle, _merge_local, _net_flags
+from gatewayd.thread.state import ThreadState
+from gatewayd.thread.wpan import is_mle
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_reset_throttle_allows_four_then_waits_quadratically():
+    clock = Clock()
+    throttle = ResetThrottle(clock)
+    waits = [throttle.record() for _ in range(7)]  # a burst of resets at the same instant
+    assert waits[:4] == [0, 0, 0, 0]
+    assert waits[4:] == [0.5, 2.0, 4.5]  # (n-4)²/2 for n = 5, 6, 7
+
+
+def test_reset_throttle_window_decays_one_per_15_s():
+    clock = Clock()
+    throttle = ResetThrottle(clock)
+    for _ in range(6):
+        throttle.record()
+    clock.now += 30  # two resets forgiven
+    assert throttle.record() == 0.5  # n = 6 - 2 + 1 = 5
+    clock.now += 15 * 10
+    assert throttle.record() == 0
+
+
+def test_omr_flags_read_like_ot_ctl():
+    assert _net_flags(OMR_FLAGS) == "paro"
+
+
+def test_netdata_entries_listed_once_marked_local():
+    rows = [{"prefix": "fd00::/64", "local": False}, {"prefix": "fd00::/64", "local": True},
+            {"prefix": "fd01::/64", "local": False}]
+    assert _merge_local(rows) == [{"prefix": "fd00::/64", "local": True}, {"prefix": "fd01::/64", "local": False}]
+
+
+def test_mle_is_recognised_and_host_udp_is_not():
+    header = bytes([0x60, 0, 0, 0, 0, 16, 17, 255]) + bytes(32)
+    mle = header + (19788).to_bytes(2, "big") + (19788).to_bytes(2, "big") + bytes(4)
+    coap = header + (5683).to_bytes(2, "big") + (5683).to_bytes(2, "big") + bytes(4)
+    assert is_mle(mle)
+    assert not is_mle(coap)
+    assert not is_mle(b"\x60")
+
+
+def test_state_files_are_private_and_stable(tmp_path):
+    state = ThreadState(str(tmp_path / "state"))
+    prefix = state.ula_prefix()
+    assert prefix.prefixlen == 48 and prefix.subnet_of(ipaddress.IPv6Network("fd00::/8"))
+    assert state.ula_prefix() == prefix, "generated once, then kept"
+    assert (tmp_path / "state" / "border.json").stat().st_mode & 0o777 == 0o600
