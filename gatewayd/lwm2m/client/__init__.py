@@ -1,0 +1,17 @@
+"""The LwM2M client engine: registration state machine, server operations, many clients per process."""
+
+from .engine import LwM2MEngine
+from .operations import OpRequest, OpResponse, ServerOperations
+from .registration import ClientSettings, LwM2MClient, Registration, RegistrationRejected, RegistrationState
+
+__all__ = [
+    "ClientSettings",
+    "LwM2MClient",
+    "LwM2MEngine",
+    "OpRequest",
+    "OpResponse",
+    "Registration",
+    "RegistrationRejected",
+    "RegistrationState",
+    "ServerOperations",
+]

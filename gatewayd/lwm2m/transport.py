@@ -1,0 +1,255 @@
+"""aiocoap glue: one Context (one UDP socket) per client and server, NoSec or DTLS-PSK.
+
+The server reaches the client at the address it registered from, so the client serves the server's
+requests on the very socket it sends from (``ctx.serversite``). aiocoap keeps DTLS sessions in a weak
+pool; :attr:`ClientTransport.session` holds the session of the last answered request so it stays up
+for as long as the registration does (a collected session sends close_notify and the server's requests
+go unanswered). One Context per client also keeps source ports and PSK identities apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiocoap
+from aiocoap import interfaces
+from aiocoap.numbers.codes import Code
+
+from .client.operations import OpRequest, OpResponse
+
+log = logging.getLogger("gatewayd.lwm2m")
+COAP_LOGGER = "gatewayd.lwm2m.coap"
+
+Handler = Callable[[OpRequest, Any], OpResponse]
+ObserveHook = Callable[[OpRequest, Any, Callable[[], None]], Callable[[], None] | None]
+
+
+class TransportError(Exception):
+    """A request got no answer (timeout, unreachable, DTLS handshake failure)."""
+
+
+class _HideDtlsIdentity(logging.Filter):
+    """aiocoap's DTLS transport logs the PSK identity when it opens a session; keep that out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("No DTLS connection active"):
+            record.msg, record.args = "opening a DTLS session", ()
+        return True
+
+
+_coap_log = logging.getLogger(COAP_LOGGER)
+_coap_log.addFilter(_HideDtlsIdentity())
+
+
+@dataclass(slots=True)
+class Response:
+    code: int
+    payload: bytes = b""
+    content_format: int | None = None
+    location: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.code >> 5 == 2
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.code >> 5}.{self.code & 0x1F:02d}"
+
+
+def op_request(message: aiocoap.Message) -> OpRequest:
+    """The LwM2M view of an incoming aiocoap request."""
+    method = {
+        Code.GET: "GET",
+        Code.POST: "POST",
+        Code.PUT: "PUT",
+        Code.DELETE: "DELETE",
+        Code.FETCH: "FETCH",
+        Code.iPATCH: "iPATCH",
+        Code.PATCH: "PATCH",
+    }.get(message.code, str(message.code))
+    cf = message.opt.content_format
+    accept = message.opt.accept
+    return OpRequest(
+        method=method,
+        uri_path=tuple(message.opt.uri_path),
+        query=tuple(message.opt.uri_query),
+        content_format=None if cf is None else int(cf),
+        accept=None if accept is None else int(accept),
+        payload=bytes(message.payload),
+        observe=message.opt.observe,
+    )
+
+
+def coap_message(resp: OpResponse) -> aiocoap.Message:
+    msg = aiocoap.Message(code=Code(resp.code), payload=resp.payload)
+    if resp.content_format is not None:
+        msg.opt.content_format = resp.content_format
+    if resp.location:
+        msg.opt.location_path = resp.location
+    return msg
+
+
+class ClientSite(interfaces.Resource):
+    """Serves the server's requests that arrive on a client's socket.
+
+    ``handler(request, remote)`` answers one request; ``observe(request, remote, notify)`` is asked first
+    for a request carrying Observe 0 and returns a cancel callback if it will call ``notify()`` whenever
+    a notification is due (the request is then answered again). Observe sequence numbers start at 1:
+    some servers drop a first notification numbered 0. Notifications go out non-confirmable.
+    """
+
+    def __init__(self, handler: Handler, observe: ObserveHook) -> None:
+        super().__init__()
+        self.handler = handler
+        self.observe = observe
+        self._sequence = 0
+
+    async def needs_blockwise_assembly(self, request: aiocoap.Message) -> bool:
+        return True
+
+    async def render(self, request: aiocoap.Message) -> aiocoap.Message:
+        return coap_message(self.handler(op_request(request), request.remote))
+
+    def _next_sequence(self) -> int:
+        self._sequence = self._sequence % 0xFFFFFF + 1
+        return self._sequence
+
+    async def render_to_pipe(self, pipe: Any) -> None:
+        request = pipe.request
+        if request.opt.observe != 0:
+            await self._render_to_pipe(pipe)
+            return
+        op = op_request(request)
+        due = asyncio.Event()
+        cancel = self.observe(op, request.remote, lambda: due.set())
+        try:
+            resp = self.handler(op, request.remote)
+            if cancel is None or not resp.ok:
+                pipe.add_response(coap_message(resp), is_last=True)
+                return
+            first = True
+            while True:
+                msg = coap_message(resp)
+                msg.opt.observe = self._next_sequence()
+                if not first:
+                    # NON: a CON notification the server never acknowledges would hold back every
+                    # later message to it (NSTART 1), Updates and Deregister included
+                    msg.mtype = aiocoap.NON
+                first = False
+                pipe.add_response(msg, is_last=False)
+                await due.wait()
+                due.clear()
+                resp = self.handler(op, request.remote)
+                if not resp.ok:
+                    pipe.add_response(coap_message(resp), is_last=True)
+                    return
+        finally:
+            if cancel is not None:
+                cancel()
+
+
+@dataclass
+class Security:
+    """DTLS-PSK credentials; the key never shows in a repr or log line."""
+
+    identity: bytes = field(repr=False)
+    key: bytes = field(repr=False)
+
+
+class ClientTransport:
+    """One client's socket towards one server URI (``coap://`` or ``coaps://`` with a PSK)."""
+
+    def __init__(
+        self, server_uri: str, site: ClientSite | None, security: Security | None = None, timeout: float = 30.0
+    ) -> None:
+        parts = urlsplit(server_uri)
+        if parts.scheme not in ("coap", "coaps"):
+            raise ValueError(f"server URI {server_uri!r} is not coap:// or coaps://")
+        if parts.scheme == "coaps" and security is None:
+            raise ValueError("a coaps:// server needs DTLS-PSK credentials")
+        self.server_uri = f"{parts.scheme}://{parts.netloc}"
+        self.secure = parts.scheme == "coaps"
+        self.site = site
+        self.security = security
+        self.timeout = timeout
+        self.context: aiocoap.Context | None = None
+        #: the DTLS session (or UDP remote) the registration lives on; held so it is not collected
+        self.session: Any = None
+
+    async def open(self) -> None:
+        if self.context is not None:
+            return
+        ctx = await aiocoap.Context.create_client_context(
+            loggername=COAP_LOGGER, transports=["tinydtls" if self.secure else "udp6"]
+        )
+        ctx.serversite = self.site
+        if self.secure:
+            from aiocoap.credentials import DTLS
+
+            assert self.security is not None
+            ctx.client_credentials[f"{self.server_uri}/*"] = DTLS(self.security.key, self.security.identity)
+        self.context = ctx
+
+    async def request(
+        self,
+        method: Code,
+        path: tuple[str, ...],
+        query: tuple[str, ...] = (),
+        payload: bytes = b"",
+        content_format: int | None = None,
+        timeout: float | None = None,
+        keep_session: bool = False,
+    ) -> Response:
+        """Send one request and wait for its answer (TransportError on no answer)."""
+        await self.open()
+        assert self.context is not None
+        msg = aiocoap.Message(code=method, uri=self.server_uri, payload=payload)
+        msg.opt.uri_path = path
+        if query:
+            msg.opt.uri_query = query
+        if content_format is not None:
+            msg.opt.content_format = content_format
+        req = self.context.request(msg, handle_blockwise=True)
+        try:
+            resp = await asyncio.wait_for(req.response, timeout if timeout is not None else self.timeout)
+        except TimeoutError:
+            raise TransportError(f"no answer from {self.server_uri}") from None
+        except aiocoap.error.Error as exc:
+            raise TransportError(f"{self.server_uri}: {type(exc).__name__}: {exc}") from None
+        except OSError as exc:
+            raise TransportError(f"{self.server_uri}: {exc}") from None
+        if keep_session:
+            self.session = resp.remote
+        cf = resp.opt.content_format
+        return Response(
+            int(resp.code), bytes(resp.payload), None if cf is None else int(cf), tuple(resp.opt.location_path)
+        )
+
+    async def close(self) -> None:
+        ctx, self.context, self.session = self.context, None, None
+        if ctx is not None:
+            try:
+                await asyncio.wait_for(ctx.shutdown(), 3)
+            except Exception as exc:  # a failing shutdown must not stop the caller's own cleanup
+                log.debug("closing the CoAP context failed: %s", exc)
+
+    @property
+    def local_port(self) -> int | None:
+        """The UDP port the server sees this client on (for status output)."""
+        ctx = self.context
+        if ctx is None:
+            return None
+        for ri in ctx.request_interfaces:
+            mi = getattr(getattr(ri, "token_interface", None), "message_interface", None)
+            transport = getattr(mi, "transport", None) or getattr(mi, "_transport", None)
+            if transport is not None:
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    return sock.getsockname()[1]
+        return None
