@@ -14,6 +14,7 @@ import dns.rcode
 import dns.rdatatype
 
 from nat64.dns64.synthesis import negative_ttl
+from nat64.dns64.wire import age_ttls
 
 MAX_TTL = 86400  # keep nothing longer than a day whatever upstream says
 CacheKey = tuple[bytes, int, int, bool, bool]  # qname (lowercased wire), qtype, qclass, DO, CD
@@ -111,10 +112,23 @@ class MessageCache:
 
 @dataclass(slots=True)
 class WireEntry:
+    """A rendered answer; `answer()` ages its TTLs, re-rendering at most once a second."""
+
     wire: bytes
     ttls: list[tuple[int, int]]
     stored: float
     expires: float
+    limit: int  # largest UDP answer the clients sending this key accept
+    aged: bytes = b""
+    aged_by: int = -1
+
+    def answer(self, now: float) -> bytes:
+        age = int(now - self.stored)
+        if age != self.aged_by:
+            buf = bytearray(self.wire)
+            age_ttls(buf, self.ttls, age)
+            self.aged, self.aged_by = bytes(buf), age
+        return self.aged
 
 
 @dataclass

@@ -79,7 +79,8 @@ class Dns64Config:
 
     upstreams: "addr" or "addr:port" strings (or (addr, port) tuples); empty means the
     nameservers of `resolv_conf`. allowed: client networks served; everyone else gets
-    REFUSED. exclude: IPv4 networks never mapped into the prefix.
+    REFUSED. exclude: IPv4 networks never mapped into the prefix. fast_path: answer
+    repeated queries from rendered wire answers (off only to measure or debug).
     """
 
     prefix: IPv6Network = WELL_KNOWN_PREFIX
@@ -92,6 +93,7 @@ class Dns64Config:
     tcp_idle_timeout: float = 10.0
     tcp_max_connections: int = 64
     max_pending: int = 1024
+    fast_path: bool = True
     resolv_conf: Path = RESOLV_CONF
 
     def __post_init__(self) -> None:

@@ -33,10 +33,10 @@ class QueryKey:
 
 
 def query_key(wire: bytes) -> QueryKey | None:
-    """Key of a one-question query with at most an option-less OPT record, else None.
+    """Key of a one-question query with at most an OPT record, else None.
 
-    Anything unusual (compression in the question, EDNS options, extra records) goes
-    the slow path, which parses properly.
+    Anything unusual (compression in the question, extra records) goes the slow path,
+    which parses properly.
     """
     n = len(wire)
     if n < 17 or n > 512:
@@ -60,15 +60,25 @@ def query_key(wire: bytes) -> QueryKey | None:
         if qend != n:
             return None
         limit = 512
+        key = wire[2:12] + wire[12:qname_end].lower() + wire[qname_end:]
     else:
-        # OPT: root name, type 41, class = payload, ttl = ext-rcode/version/flags, rdlen 0.
-        if n != qend + 11 or wire[qend] != 0:
+        # OPT: root name, type 41, class = payload, ttl = ext-rcode/version/flags, rdlen.
+        # Its options (cookies, padding, ...) do not change the answer, so they are not
+        # part of the key; they must still be well formed.
+        if n < qend + 11 or wire[qend] != 0:
             return None
         rtype, payload, _ext, version, _flags, rdlen = struct.unpack_from("!HHBBHH", wire, qend + 1)
-        if rtype != TYPE_OPT or version != 0 or rdlen != 0:
+        if rtype != TYPE_OPT or version != 0 or n != qend + 11 + rdlen:
+            return None
+        pos = qend + 11
+        while pos < n:
+            if pos + 4 > n:
+                return None
+            pos += 4 + struct.unpack_from("!H", wire, pos + 2)[0]
+        if pos != n:
             return None
         limit = max(512, payload)
-    key = wire[2:12] + wire[12:qname_end].lower() + wire[qname_end:]
+        key = wire[2:12] + wire[12:qname_end].lower() + wire[qname_end : qend + 9] + b"\0\0"
     return QueryKey(key, qend, limit)
 
 
