@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -206,8 +207,11 @@ class TaygaNat64:
     # --- the child ----------------------------------------------------------------------------------
 
     async def _spawn(self) -> None:
+        # tayga's debug output goes to a block-buffered stdout: line-buffer it so maps show up at once.
+        stdbuf = shutil.which("stdbuf")
+        prefix = [stdbuf, "-oL"] if stdbuf else []
         self._proc = await asyncio.create_subprocess_exec(
-            self.executable, "-d", "--config", str(self.conf_path),
+            *prefix, self.executable, "-d", "--config", str(self.conf_path),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         self._child.started_at = self._clock()
         self._reader = asyncio.create_task(self._read_output(self._proc), name="tayga-output")
