@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
-from nat64.dns64._rfc6052 import PREFIX_LENGTHS
+from nat64.rfc6052 import WELL_KNOWN_PREFIX, Nat64Prefix, Rfc6052Error
 
 log = logging.getLogger("gatewayd.dns64")
 
-WELL_KNOWN_PREFIX = IPv6Network("64:ff9b::/96")
 RESOLV_CONF = Path("/etc/resolv.conf")
 
 Network = IPv4Network | IPv6Network
@@ -97,9 +96,10 @@ class Dns64Config:
     resolv_conf: Path = RESOLV_CONF
 
     def __post_init__(self) -> None:
-        self.prefix = IPv6Network(self.prefix)
-        if self.prefix.prefixlen not in PREFIX_LENGTHS:
-            raise Dns64ConfigError(f"prefix length must be one of {PREFIX_LENGTHS}: {self.prefix}")
+        try:
+            self.prefix = Nat64Prefix(IPv6Network(self.prefix)).network
+        except (Rfc6052Error, ValueError) as e:
+            raise Dns64ConfigError(str(e)) from e
         self.allowed = [ipaddress.ip_network(n, strict=False) for n in self.allowed]
         self.exclude = [IPv4Network(n, strict=False) for n in self.exclude]
         self.listen = [(str(ipaddress.ip_address(a)), int(p)) for a, p in self.listen]

@@ -18,8 +18,7 @@ import dns.rdatatype
 import dns.rdtypes.IN.AAAA
 import dns.rrset
 
-from nat64.dns64._rfc6052 import embed, extract
-from nat64.dns64.config import WELL_KNOWN_PREFIX
+from nat64.rfc6052 import WELL_KNOWN_PREFIX, Nat64Prefix, Rfc6052Error
 
 # §5.1.4: AAAA records in these ranges do not count as usable.
 DEFAULT_AAAA_EXCLUDE = (IPv6Network("::ffff:0:0/96"),)
@@ -36,6 +35,14 @@ class Dns64Policy:
     prefix: IPv6Network = WELL_KNOWN_PREFIX
     exclude: tuple[IPv4Network, ...] = ()
     aaaa_exclude: tuple[IPv6Network, ...] = field(default=DEFAULT_AAAA_EXCLUDE)
+    nat64: Nat64Prefix = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nat64", Nat64Prefix(self.prefix))
+
+    def embed(self, v4: IPv4Address) -> IPv6Address:
+        """*v4* under the prefix; callers check `maps` first."""
+        return IPv6Address(self.nat64.embed_packed(v4.packed, check=False))
 
     def maps(self, v4: IPv4Address) -> bool:
         """Whether *v4* may be represented under the prefix (exclusions, RFC 6052 §3.1)."""
@@ -196,7 +203,7 @@ def synthesize(
         a_rrset = next((r for r in a.answer if _is_answer_type(r, dns.rdatatype.A) and r.name == owner), None)
         if a_rrset is not None:
             v4s = [IPv4Address(rd.address) for rd in a_rrset]
-            mapped = [embed(policy.prefix, v4) for v4 in v4s if policy.maps(v4)]
+            mapped = [policy.embed(v4) for v4 in v4s if policy.maps(v4)]
             if mapped:
                 ttl = a_rrset.ttl
                 neg = negative_ttl(aaaa) if aaaa is not None else None
@@ -226,8 +233,9 @@ def ptr_target(qname: dns.name.Name, prefix: IPv6Network) -> dns.name.Name | Non
         v6 = IPv6Address(int(digits, 16))
     except (UnicodeDecodeError, ValueError):
         return None
-    v4 = extract(prefix, v6)
-    if v4 is None:
+    try:
+        v4 = Nat64Prefix(prefix).extract(v6)
+    except Rfc6052Error:  # outside the prefix, or an address the prefix may not carry
         return None
     return dns.name.from_text(v4.reverse_pointer + ".")
 

@@ -11,7 +11,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from nat64.dns64 import _rfc6052, synthesis
+from nat64 import rfc6052
+from nat64.dns64 import synthesis
 from nat64.dns64.synthesis import Dns64Policy
 
 WKP = Dns64Policy()
@@ -155,7 +156,7 @@ def test_non_global_ipv4_is_not_mapped_under_well_known_prefix(v4):
     assert records(synthesis.synthesize(query("p.example."), NODATA, a, WKP), "AAAA") == []
     # A network-specific prefix may carry it.
     out = synthesis.synthesize(query("p.example."), NODATA, a, NSP)
-    assert records(out, "AAAA")[0][2] == str(_rfc6052.embed(NSP.prefix, IPv4Address(v4)))
+    assert records(out, "AAAA")[0][2] == str(rfc6052.embed(NSP.prefix, IPv4Address(v4)))
 
 
 def test_mixed_global_and_private_keeps_global_only():
@@ -196,7 +197,7 @@ def test_ptr_under_prefix_maps_to_in_addr_arpa():
 
 def test_ptr_under_64_prefix_skips_u_octet():
     prefix = IPv6Network("2001:db8:122:344::/64")
-    addr = _rfc6052.embed(prefix, IPv4Address("192.0.2.33"))
+    addr = rfc6052.embed(prefix, IPv4Address("192.0.2.33"))
     assert synthesis.ptr_target(ip6_arpa(str(addr)), prefix) == dns.name.from_text("33.2.0.192.in-addr.arpa.")
 
 
@@ -226,9 +227,17 @@ RFC6052_EXAMPLES = [
 ]
 
 
-@pytest.mark.parametrize(("prefix", "expected"), RFC6052_EXAMPLES)
-def test_rfc6052_embedding_matches_rfc_examples(prefix, expected):
-    net = IPv6Network(prefix)
-    v4 = IPv4Address("192.0.2.33")
-    assert _rfc6052.embed(net, v4) == IPv6Address(expected)
-    assert _rfc6052.extract(net, IPv6Address(expected)) == v4
+@pytest.mark.parametrize(("prefix", "expected"), RFC6052_EXAMPLES[:-1])
+def test_synthesis_embeds_per_rfc6052_examples_and_ptr_reverses_it(prefix, expected):
+    policy = Dns64Policy(prefix=IPv6Network(prefix))
+    a = response("v4.example.", "A", ["v4.example. 300 IN A 192.0.2.33"])
+    out = synthesis.synthesize(query("v4.example."), NODATA, a, policy)
+    assert records(out, "AAAA") == [("v4.example.", 60, str(IPv6Address(expected)))]
+    target = synthesis.ptr_target(ip6_arpa(expected), policy.prefix)
+    assert target == dns.name.from_text("33.2.0.192.in-addr.arpa.")
+
+
+def test_documentation_address_is_not_mapped_under_well_known_prefix():
+    a = response("v4.example.", "A", ["v4.example. 300 IN A 192.0.2.33"])
+    assert records(synthesis.synthesize(query("v4.example."), NODATA, a, WKP), "AAAA") == []
+    assert synthesis.ptr_target(ip6_arpa("64:ff9b::192.0.2.33"), WKP.prefix) is None
