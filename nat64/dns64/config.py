@@ -109,8 +109,14 @@ class Dns64Config:
     def upstream_addresses(self) -> list[tuple[str, int]]:
         """Upstreams as (addr, port), falling back to resolv.conf when none are set."""
         if not self.upstreams:
-            return resolv_conf_nameservers(self.resolv_conf)
-        return [u if isinstance(u, tuple) else parse_upstream(u) for u in self.upstreams]
+            found = resolv_conf_nameservers(self.resolv_conf)
+        else:
+            found = [(str(u[0]), int(u[1])) if isinstance(u, tuple) else parse_upstream(u) for u in self.upstreams]
+        own = set(self.listen)
+        for u in found:
+            if u in own:  # e.g. resolv.conf naming this very server: forwarding would loop
+                log.warning("dns64 ignores upstream %s port %d: it is one of its own listen addresses", *u)
+        return [u for u in found if u not in own]
 
     @property
     def well_known(self) -> bool:

@@ -209,3 +209,56 @@ async def test_server_wire_path_ages_ttls_from_fast_path(zone):
     clock.now += 40  # past the TTL: resolved again
     await server.handle_wire(q, ("::1", 5353))
     assert zone.count("v4only.example.test", "A") == 2
+
+
+async def test_fast_path_echoes_each_clients_name_spelling(zone):
+    server = Dns64Server(
+        Dns64Config(upstreams=["127.0.0.1:9"], allowed=["::1/128"]), forward=in_memory_upstream(zone), clock=Clock()
+    )
+    for name in ["V4ONLY.Example.TEST", "v4only.example.test", "v4ONLY.example.test"]:
+        q = dns.message.make_query(name, "AAAA")
+        r = dns.message.from_wire(await server.handle_wire(q.to_wire(), ("::1", 1)))
+        assert q.is_response(r)
+        assert r.question[0].name.to_text() == name + "."
+        assert [rd.address for rr in r.answer for rd in rr] == ["64:ff9b::5db8:d822"]
+    assert server.counters()["fastpath_hits"] == 2
+    assert zone.count("v4only.example.test", "AAAA") == 1
+
+
+async def test_edns_options_ride_the_fast_path_and_are_not_echoed(zone):
+    server = Dns64Server(
+        Dns64Config(upstreams=["127.0.0.1:9"], allowed=["::1/128"]), forward=in_memory_upstream(zone), clock=Clock()
+    )
+    plain = dns.message.make_query("dual.example.test", "AAAA", use_edns=0, payload=1232)
+    cookie = dns.message.make_query(
+        "dual.example.test", "AAAA", use_edns=0, payload=1232, options=[dns.edns.GenericOption(10, b"8bytes!!")]
+    )
+    first = dns.message.from_wire(await server.handle_wire(cookie.to_wire(), ("::1", 1)))
+    second = dns.message.from_wire(await server.handle_wire(plain.to_wire(), ("::1", 1)))
+    third = dns.message.from_wire(await server.handle_wire(cookie.to_wire(), ("::1", 1)))
+    assert server.counters()["fastpath_hits"] == 2
+    for r in (first, second, third):
+        assert r.edns == 0 and r.payload == 1232 and r.options == ()
+        assert [rd.address for rr in r.answer for rd in rr] == ["2001:db8::35"]
+
+
+def test_upstream_parsing_and_resolv_conf_fallback(tmp_path):
+    from nat64.dns64.config import Dns64ConfigError, parse_upstream
+
+    assert parse_upstream("192.0.2.1") == ("192.0.2.1", 53)
+    assert parse_upstream("192.0.2.1:5353") == ("192.0.2.1", 5353)
+    assert parse_upstream("2001:db8::1") == ("2001:db8::1", 53)
+    assert parse_upstream("[2001:db8::1]:5353") == ("2001:db8::1", 5353)
+    for bad in ["resolver.example", "192.0.2.1:0", "[2001:db8::1", "1.2.3.4:x"]:
+        with pytest.raises(Dns64ConfigError):
+            parse_upstream(bad)
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("# comment\nsearch lan\nnameserver 192.0.2.53\nnameserver fd00::53 # v6\nnameserver bogus\n")
+    cfg = Dns64Config(resolv_conf=conf)
+    assert cfg.upstream_addresses() == [("192.0.2.53", 53), ("fd00::53", 53)]
+    assert Dns64Config(upstreams=["192.0.2.9:5300"], resolv_conf=conf).upstream_addresses() == [("192.0.2.9", 5300)]
+    with pytest.raises(Dns64ConfigError):
+        Dns64Config(prefix="2001:db8::/80")
+    # A resolv.conf naming this server itself would make it forward to itself.
+    conf.write_text("nameserver ::1\nnameserver 192.0.2.53\n")
+    assert Dns64Config(listen=[("::1", 53)], resolv_conf=conf).upstream_addresses() == [("192.0.2.53", 53)]
