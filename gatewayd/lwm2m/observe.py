@@ -19,7 +19,7 @@ from .paths import LwM2MPath
 ATTRIBUTE_NAMES = ("pmin", "pmax", "gt", "lt", "st", "epmin", "epmax")
 INTEGER_ATTRIBUTES = frozenset({"pmin", "pmax", "epmin", "epmax"})
 NUMERIC_ATTRIBUTES = frozenset({"gt", "lt", "st"})
-NUMERIC_TYPES = frozenset({ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.FLOAT})
+NUMERIC_TYPES = frozenset({ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.FLOAT, ResourceType.TIME})
 
 Attributes = dict[str, float]
 

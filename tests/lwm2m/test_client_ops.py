@@ -1,0 +1,293 @@
+"""Client behaviour against a LwM2M 1.1 test server: formats, DM operations, attributes, observe, Send."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import cbor2
+import pytest
+from aiocoap.numbers.codes import Code
+
+from gatewayd.lwm2m.client import ClientSettings, LwM2MClient, RegistrationState
+from gatewayd.lwm2m.codecs import ContentFormat, decode, decode_links, encode
+from gatewayd.lwm2m.paths import LwM2MPath
+
+from .aioserver import LwM2MTestServer
+from .servers import REGISTRY, device_store, free_udp_port
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def server():
+    srv = LwM2MTestServer(free_udp_port())
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+@pytest.fixture
+async def clients():
+    made: list[LwM2MClient] = []
+    yield made
+    for c in made:
+        await c.stop()
+
+
+async def registered(server: LwM2MTestServer, clients: list, ep: str = "ep-1", **settings) -> LwM2MClient:
+    store = device_store(server.uri, lifetime=settings.pop("lifetime", 60))
+    store.add_object(4)
+    client = LwM2MClient(ep, store, ClientSettings(**settings))
+    clients.append(client)
+    await client.start()
+    await server.wait_until(lambda: ep in server.registrations and client.state == RegistrationState.REGISTERED)
+    return client
+
+
+async def test_register_query_and_object_list(server, clients) -> None:
+    await registered(server, clients)
+    reg = server.registrations["ep-1"]
+    assert reg.query == {"ep": "ep-1", "lt": "60", "lwm2m": "1.1", "b": "U"}
+    links = {link.target: link.attributes for link in decode_links(reg.links.encode())}
+    assert links["/"] == {"rt": "oma.lwm2m", "ct": "11542"}
+    assert "/3/0" in links and "/1/0" in links and "/4" in links
+    assert not any(t.startswith("/0") for t in links), "the Security object is never registered"
+    assert links["/1"] == {"ver": "1.1"}
+
+
+async def test_queue_mode_binding(server, clients) -> None:
+    await registered(server, clients, "q10", lwm2m_version="1.0", queue_mode=True)
+    await registered(server, clients, "q11", queue_mode=True)
+    assert server.registrations["q10"].query["b"] == "UQ"
+    assert server.registrations["q11"].query["b"] == "U" and "Q" in server.registrations["q11"].query
+
+
+@pytest.mark.parametrize("accept", [None, ContentFormat.TLV, ContentFormat.OLD_TLV, ContentFormat.SENML_JSON,
+                                    ContentFormat.SENML_CBOR, ContentFormat.LWM2M_JSON, ContentFormat.OLD_JSON])
+async def test_read_instance_in_every_hierarchical_format(server, clients, accept) -> None:
+    client = await registered(server, clients)
+    resp = await server.op("ep-1", Code.GET, "/3/0", accept=accept)
+    assert resp.code == Code.CONTENT
+    cf = int(resp.opt.content_format)
+    assert cf == (accept if accept is not None else ContentFormat.TLV)
+    entries = dict(decode(cf, LwM2MPath(3, 0), resp.payload, REGISTRY))
+    assert entries[LwM2MPath(3, 0, 0)] == "gatewayd tests"
+    assert entries[LwM2MPath(3, 0, 11)] == {0: 0}
+    assert entries == dict(client.store.read(LwM2MPath(3, 0)))
+
+
+async def test_read_levels_and_single_value_formats(server, clients) -> None:
+    await registered(server, clients)
+    resp = await server.op("ep-1", Code.GET, "/3/0/1")
+    assert (resp.code, int(resp.opt.content_format), resp.payload) == (Code.CONTENT, 0, b"model-1")
+    resp = await server.op("ep-1", Code.GET, "/3/0/1", accept=ContentFormat.OLD_TEXT)
+    assert (int(resp.opt.content_format), resp.payload) == (1541, b"model-1")
+    resp = await server.op("ep-1", Code.GET, "/3/0/13", accept=ContentFormat.CBOR)
+    assert cbor2.loads(resp.payload) == 1_700_000_000
+    resp = await server.op("ep-1", Code.GET, "/3/0/11/0", accept=ContentFormat.SENML_JSON)
+    assert json.loads(resp.payload) == [{"bn": "/3/0/11/0", "v": 0}]
+    resp = await server.op("ep-1", Code.GET, "/3", accept=ContentFormat.SENML_JSON)
+    names = {r.get("n") for r in json.loads(resp.payload)}
+    assert "0/0" in names and "0/11/0" in names
+
+
+@pytest.mark.parametrize(("code", "path", "kwargs", "expected"), [
+    (Code.GET, "/3/0/99", {}, Code.NOT_FOUND),
+    (Code.GET, "/3/7", {}, Code.NOT_FOUND),
+    (Code.GET, "/42", {}, Code.NOT_FOUND),
+    (Code.GET, "/not/a/path", {}, Code.NOT_FOUND),
+    (Code.GET, "/3/0/4", {}, Code.METHOD_NOT_ALLOWED),  # Reboot is executable, not readable
+    (Code.GET, "/0/0", {}, Code.UNAUTHORIZED),  # Security is for the Bootstrap-Server only
+    (Code.GET, "/3/0/1", {"accept": 9999}, Code.NOT_ACCEPTABLE),
+    (Code.GET, "/3/0", {"accept": ContentFormat.TEXT}, Code.NOT_ACCEPTABLE),
+    (Code.PUT, "/3/0/14", {"payload": b"\xff", "content_format": ContentFormat.TLV}, Code.BAD_REQUEST),
+    (Code.PUT, "/3/0/14", {"payload": b"+02", "content_format": 4711}, Code.UNSUPPORTED_CONTENT_FORMAT),
+    (Code.PUT, "/3/0/0", {"payload": b"x", "content_format": ContentFormat.TEXT}, Code.METHOD_NOT_ALLOWED),
+    (Code.POST, "/3/0/0", {}, Code.METHOD_NOT_ALLOWED),
+    (Code.DELETE, "/3/0/0", {}, Code.METHOD_NOT_ALLOWED),
+    (Code.PUT, "/3/0/13", {"query": ("pmin=abc",)}, Code.BAD_REQUEST),
+    (Code.PUT, "/3/0", {"query": ("gt=5",)}, Code.BAD_REQUEST),
+])
+async def test_errors_map_to_coap_codes(server, clients, code, path, kwargs, expected) -> None:
+    await registered(server, clients)
+    resp = await server.op("ep-1", code, path, **kwargs)
+    assert resp.code == expected, resp.payload
+
+
+async def test_write_replace_partial_and_execute(server, clients) -> None:
+    client = await registered(server, clients)
+    store = client.store
+    resp = await server.op("ep-1", Code.PUT, "/3/0/14", b"+05", ContentFormat.TEXT)
+    assert resp.code == Code.CHANGED and store.get(LwM2MPath(3, 0, 14)) == "+05"
+    payload = encode(ContentFormat.SENML_CBOR, LwM2MPath(3, 0), [(LwM2MPath(3, 0, 15), "Europe/Berlin")], REGISTRY)
+    resp = await server.op("ep-1", Code.POST, "/3/0", payload, ContentFormat.SENML_CBOR)
+    assert resp.code == Code.CHANGED
+    assert store.get(LwM2MPath(3, 0, 15)) == "Europe/Berlin" and store.get(LwM2MPath(3, 0, 14)) == "+05"
+    payload = encode(ContentFormat.TLV, LwM2MPath(1, 0), [(LwM2MPath(1, 0, 1), 90), (LwM2MPath(1, 0, 6), True),
+                                                         (LwM2MPath(1, 0, 7), "U")], REGISTRY)
+    resp = await server.op("ep-1", Code.PUT, "/1/0", payload, ContentFormat.TLV)
+    assert resp.code == Code.CHANGED and store.get(LwM2MPath(1, 0, 6)) is True
+    # a new lifetime goes to the server in an Update
+    await server.wait_until(lambda: any(u["query"].get("lt") == "90" for u in server.registrations["ep-1"].updates))
+
+    calls: list[bytes] = []
+    store.set_execute_handler(3, 4, lambda path, args: calls.append(args))
+    resp = await server.op("ep-1", Code.POST, "/3/0/4", b"0='now',1")
+    assert resp.code == Code.CHANGED and calls == [b"0='now',1"]
+
+
+async def test_create_delete_and_update_with_new_object_list(server, clients) -> None:
+    client = await registered(server, clients)
+    client.store.add_object(3311)
+    client.trigger_update()  # declaring an object is no store change; the gateway says so
+    reg = server.registrations["ep-1"]
+    await server.wait_until(lambda: any("</3311>" in u["payload"] for u in reg.updates))
+    payload = encode(ContentFormat.TLV, LwM2MPath(3311), [(LwM2MPath(3311, 0, 5850), True),
+                                                         (LwM2MPath(3311, 0, 5851), 40)], REGISTRY)
+    resp = await server.op("ep-1", Code.POST, "/3311", payload, ContentFormat.TLV)
+    assert resp.code == Code.CREATED and tuple(resp.opt.location_path) == ("3311", "0")
+    assert client.store.get(LwM2MPath(3311, 0, 5851)) == 40
+    await server.wait_until(lambda: "</3311/0>" in reg.updates[-1]["payload"])
+    resp = await server.op("ep-1", Code.POST, "/3311", b"", ContentFormat.TLV)
+    assert resp.code == Code.BAD_REQUEST, "On/Off is mandatory"
+    resp = await server.op("ep-1", Code.DELETE, "/3311/0")
+    assert resp.code == Code.DELETED and client.store.instance(3311, 0) is None
+    await server.wait_until(lambda: "</3311>" in reg.updates[-1]["payload"]
+                            and "</3311/0>" not in reg.updates[-1]["payload"])
+
+
+async def test_write_attributes_and_discover(server, clients) -> None:
+    await registered(server, clients)
+    resp = await server.op("ep-1", Code.PUT, "/3/0/13", query=("pmin=2", "pmax=30", "st=5"))
+    assert resp.code == Code.CHANGED
+    resp = await server.op("ep-1", Code.PUT, "/3/0", query=("pmax=60",))
+    assert resp.code == Code.CHANGED
+    resp = await server.op("ep-1", Code.GET, "/3/0", accept=ContentFormat.LINK_FORMAT)
+    assert resp.code == Code.CONTENT
+    links = {link.target: link.attributes for link in decode_links(resp.payload)}
+    assert links["/3/0"] == {"pmax": "60"}
+    assert links["/3/0/13"] == {"pmin": "2", "pmax": "30", "st": "5"}
+    assert links["/3/0/11"] == {"dim": "1"}
+    # clearing an attribute
+    await server.op("ep-1", Code.PUT, "/3/0/13", query=("st",))
+    resp = await server.op("ep-1", Code.GET, "/3/0/13", accept=ContentFormat.LINK_FORMAT)
+    assert decode_links(resp.payload)[0].attributes == {"pmin": "2", "pmax": "30"}
+    # pmax below pmin is refused and nothing changes
+    resp = await server.op("ep-1", Code.PUT, "/3/0/13", query=("pmax=1",))
+    assert resp.code == Code.BAD_REQUEST
+
+
+async def test_observe_change_thresholds_and_cancel(server, clients) -> None:
+    client = await registered(server, clients)
+    store = client.store
+    await server.op("ep-1", Code.PUT, "/3/0/10", query=("gt=100", "lt=10"))
+    store.set(LwM2MPath(3, 0, 10), 50)
+    obs = server.observe("ep-1", "/3/0/10")
+    first = await obs.first()
+    assert first.code == Code.CONTENT and first.payload == b"50" and first.opt.observe is not None
+    store.set(LwM2MPath(3, 0, 10), 60)  # between the thresholds: no notification
+    store.set(LwM2MPath(3, 0, 10), 150)  # crosses gt
+    note = await obs.next()
+    assert note.payload == b"150"
+    store.set(LwM2MPath(3, 0, 10), 160)
+    store.set(LwM2MPath(3, 0, 10), 5)  # crosses lt (and back under gt)
+    note = await obs.next()
+    assert note.payload == b"5"
+    assert obs.notifications.empty()
+    assert len(client.observations) == 1
+    # Observe with Observe=1 on the same token ends it (RFC 7641 deregistration)
+    obs.cancel()
+    await server.op("ep-1", Code.GET, "/3/0/10")  # any message exchange lets the cancel settle
+    store.set(LwM2MPath(3, 0, 10), 500)
+    await asyncio.sleep(0.2)
+    assert obs.notifications.empty()
+
+
+async def test_observe_pmin_pmax_timing(server, clients) -> None:
+    client = await registered(server, clients)
+    store = client.store
+    await server.op("ep-1", Code.PUT, "/3/0/13", query=("pmin=1", "pmax=2"))
+    obs = server.observe("ep-1", "/3/0/13")
+    await obs.first()
+    t0 = time.monotonic()
+    store.set(LwM2MPath(3, 0, 13), 1_700_000_001)
+    store.set(LwM2MPath(3, 0, 13), 1_700_000_002)
+    note = await obs.next()
+    waited = time.monotonic() - t0
+    assert note.payload == b"1700000002", "changes within pmin are folded into one notification"
+    assert 0.8 <= waited <= 1.6, waited
+    note = await obs.next(timeout=4)  # nothing changes: pmax forces one
+    assert note.payload == b"1700000002"
+    assert 1.8 <= time.monotonic() - t0 - waited <= 2.8
+    obs.cancel()
+
+
+async def test_read_and_observe_composite(server, clients) -> None:
+    client = await registered(server, clients)
+    paths = json.dumps([{"n": "/3/0/0"}, {"n": "/3/0/13"}, {"n": "/1/0/1"}]).encode()
+    resp = await server.op("ep-1", Code.FETCH, "/", paths, ContentFormat.SENML_JSON, accept=ContentFormat.SENML_CBOR)
+    assert resp.code == Code.CONTENT and int(resp.opt.content_format) == ContentFormat.SENML_CBOR
+    got = dict(decode(ContentFormat.SENML_CBOR, LwM2MPath(), resp.payload, REGISTRY))
+    assert got == {LwM2MPath(3, 0, 0): "gatewayd tests", LwM2MPath(3, 0, 13): 1_700_000_000,
+                   LwM2MPath(1, 0, 1): 60}
+    obs = server.observe("ep-1", "/", code=Code.FETCH, payload=paths, content_format=ContentFormat.SENML_JSON)
+    first = await obs.first()
+    assert first.code == Code.CONTENT
+    client.store.set(LwM2MPath(3, 0, 13), 1_700_000_999)
+    note = await obs.next()
+    got = dict(decode(ContentFormat.SENML_JSON, LwM2MPath(), note.payload, REGISTRY))
+    assert got[LwM2MPath(3, 0, 13)] == 1_700_000_999 and got[LwM2MPath(3, 0, 0)] == "gatewayd tests"
+    obs.cancel()
+
+
+async def test_write_composite(server, clients) -> None:
+    client = await registered(server, clients)
+    payload = encode(ContentFormat.SENML_JSON, LwM2MPath(), [(LwM2MPath(3, 0, 14), "+03"),
+                                                            (LwM2MPath(1, 0, 1), 120)], REGISTRY)
+    resp = await server.op("ep-1", Code.iPATCH, "/", payload, ContentFormat.SENML_JSON)
+    assert resp.code == Code.CHANGED
+    assert client.store.get(LwM2MPath(3, 0, 14)) == "+03" and client.store.get(LwM2MPath(1, 0, 1)) == 120
+
+
+async def test_send(server, clients) -> None:
+    client = await registered(server, clients)
+    before = time.time()
+    resp = await client.send([LwM2MPath(3, 0, 13), LwM2MPath(3, 0, 11)])
+    assert resp.code == Code.CHANGED
+    (ep, cf, payload), = server.sent
+    assert ep == "ep-1" and cf == ContentFormat.SENML_CBOR
+    records = cbor2.loads(payload)
+    got = dict(decode(ContentFormat.SENML_CBOR, LwM2MPath(), payload, REGISTRY))
+    assert got == {LwM2MPath(3, 0, 13): 1_700_000_000, LwM2MPath(3, 0, 11): {0: 0}}
+    times = [r.get(6, 0) + r.get(-3, 0) for r in records]
+    assert all(before - 1 <= t <= time.time() + 1 for t in times), times
+
+
+async def test_updates_before_lifetime_and_for_keepalive(server, clients) -> None:
+    await registered(server, clients, "short", lifetime=4, update_margin=2, keepalive=0)
+    reg = server.registrations["short"]
+    t0 = time.monotonic()
+    await server.wait_until(lambda: len(reg.updates) >= 1, timeout=5)
+    assert 1.0 <= time.monotonic() - t0 <= 3.5
+    assert reg.updates[0]["payload"] == "" and reg.updates[0]["query"] == {}, "nothing changed: a bare Update"
+    await registered(server, clients, "nat", lifetime=300, keepalive=0.5)
+    reg = server.registrations["nat"]
+    await server.wait_until(lambda: len(reg.updates) >= 3, timeout=5)
+
+
+async def test_registration_update_trigger(server, clients) -> None:
+    await registered(server, clients)
+    resp = await server.op("ep-1", Code.POST, "/1/0/8")
+    assert resp.code == Code.CHANGED
+    await server.wait_until(lambda: server.count("update", "ep-1") >= 1, timeout=3)
+
+
+async def test_deregister_on_stop(server, clients) -> None:
+    client = await registered(server, clients)
+    await client.stop()
+    assert "ep-1" not in server.registrations and server.count("deregister", "ep-1") == 1
+    assert client.state == RegistrationState.DEREGISTERED
