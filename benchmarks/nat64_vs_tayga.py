@@ -1,0 +1,266 @@
+"""gatewayd's NAT64 and DNS64 against Tayga and unbound, in the same run on the same topology.
+
+The end-to-end testbed (mesh ns ←Spinel pty→ br ns running gatewayd ←veth→ IPv4-only inet ns) runs
+gatewayd twice, ``[nat64] backend = "builtin"`` then ``"tayga"``. Traffic starts in the br namespace
+(the Spinel pty would be the bottleneck otherwise) and is translated by whichever backend runs:
+
+- NAT64 CPU per translated packet: CPU time of the translating process (gatewayd for builtin, tayga
+  for tayga) over a bounded UDP flood, divided by the packets it translated; and packets/s delivered
+  at an IPv4 sink. Ratio builtin/tayga (target: at most 2x Tayga's CPU per packet).
+- Added latency: p50/p99 round trip of a UDP echo through NAT64 less the same over plain IPv4.
+- DNS64: cached AAAA answers/s from gatewayd's DNS64 against unbound with its dns64 module (same
+  prefix, same upstream in the inet namespace, same query set and load generator as
+  benchmarks/dns64.py), after checking both give the same AAAA sets. Ratio (target at least 0.5).
+
+Run as root: ``.venv/bin/python benchmarks/nat64_vs_tayga.py [--count N] [--pings N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PY = sys.executable
+SINK_PORT = 9999
+DNS_LISTEN = "127.0.0.53"
+DNS_PORT = 5300
+
+SINK = textwrap.dedent("""
+    import socket, time
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    s.bind(("0.0.0.0", SINK_PORT))
+    print("ready", flush=True)
+    s.settimeout(30)
+    n, first, last = 0, None, None
+    while True:
+        try:
+            s.recv(2048)
+        except TimeoutError:
+            break
+        last = time.monotonic()
+        if first is None:
+            first = last
+            s.settimeout(1.0)
+        n += 1
+    print(n, (last - first) if n > 1 else 0.0, flush=True)
+""").replace("SINK_PORT", str(SINK_PORT))
+
+FLOOD = textwrap.dedent("""
+    import socket, sys, time
+    dst, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.connect((dst, SINK_PORT))
+    data = b"f" * size
+    t0 = time.monotonic()
+    for i in range(count):
+        try:
+            s.send(data)
+        except OSError:
+            pass
+    print(count / (time.monotonic() - t0), flush=True)
+""").replace("SINK_PORT", str(SINK_PORT))
+
+RTT = textwrap.dedent("""
+    import json, socket, sys, time
+    dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(1)
+    s.connect((dst, port))
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        s.send(b"rtt %d" % i)
+        try:
+            s.recv(100)
+        except TimeoutError:
+            continue
+        out.append(time.perf_counter() - t0)
+    print(json.dumps(out))
+""")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], p: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(p / 100 * len(v)))]
+
+
+def dns64_bench():
+    path = ROOT / "benchmarks" / "dns64.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("dns64_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+# --- the DNS64 half runs inside the br namespace ------------------------------------------------------
+
+async def dns_child(upstream: str, prefix: str, count: int, seconds: float, rounds: int) -> dict:
+    from nat64.dns64.testing import Unbound
+
+    bench = dns64_bench()
+    host, port = upstream.rsplit(":", 1)
+    async with Unbound((host, int(port)), dns64_prefix=prefix) as unbound:
+        ours = await bench.answers(DNS_LISTEN, DNS_PORT)
+        theirs = await bench.answers("127.0.0.1", unbound.port)
+        same = sum(ours[n] == theirs[n] for n in bench.NAMES)
+        differs = {n: (sorted(ours[n]), sorted(theirs[n])) for n in bench.NAMES if ours[n] != theirs[n]}
+        wires = bench.queries()
+        bench.load(DNS_LISTEN, DNS_PORT, wires, len(wires), 5)
+        bench.load("127.0.0.1", unbound.port, wires, len(wires), 5)
+        best = {"dns64": 0.0, "unbound": 0.0}
+        for _ in range(rounds):
+            for label, (h, p) in (("dns64", (DNS_LISTEN, DNS_PORT)), ("unbound", ("127.0.0.1", unbound.port))):
+                qps, _bad = bench.load(h, p, wires, count, seconds)
+                best[label] = max(best[label], qps)
+    return {"names": len(bench.NAMES), "same": same, "differs": differs, **best}
+
+
+# --- orchestration --------------------------------------------------------------------------------------
+
+def run(args: argparse.Namespace) -> int:
+    from tests.conftest import wait_until
+    from tests.e2e_nat64.conftest import INET4, INET6, PREFIX, UDP_PORT, Nat64Topology, nat64_toml
+
+    bench = dns64_bench()
+    with tempfile.TemporaryDirectory() as tmp:
+        topo = Nat64Topology(Path(tmp))
+        try:
+            topo.setup()
+            if bench is not None:  # the benchmark's zone, served next to the test zone's server
+                zone = topo.spawn(topo.inet, PY, "-c", "import asyncio,sys\n"
+                                  f"sys.path.insert(0, {str(ROOT)!r})\n"
+                                  "from nat64.dns64.testing import ZoneServer\n"
+                                  f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+                                  "import dns64\n"
+                                  "async def main():\n"
+                                  f"    async with ZoneServer({{'example.test.': dns64.ZONE}}, '{INET4}', 5353):\n"
+                                  "        print('ready', flush=True); await asyncio.Event().wait()\n"
+                                  "asyncio.run(main())\n")
+                assert zone.stdout.readline().strip() == b"ready"
+            sink_rtt_direct = None
+            results: dict[str, dict] = {}
+            for backend in ("builtin", "tayga"):
+                extra = (f'listen = ["{DNS_LISTEN}"]\nport = {DNS_PORT}\nallowed = ["127.0.0.0/8"]\n'
+                         f'upstream = ["{INET4}:5353"]\n')
+                gw = topo.start_daemon(nat64_toml(backend).replace(f'upstream = ["{INET4}"]\n', extra))
+                try:
+                    wait_until(lambda gw=gw: json.loads(gw.ctl("--json", "status").stdout)["components"]
+                               .get("nat64", {}).get("running"), timeout=30, what=f"{backend} NAT64 running")
+                    status = json.loads(gw.ctl("--json", "status").stdout)["components"]["nat64"]
+                    pid = gw.proc.pid if backend == "builtin" else status["pid"]
+                    topo.run(topo.br, PY, "-c", FLOOD, INET6, "200", "64")  # warm-up: the mapping exists
+                    results[backend] = flood(topo, gw, backend, pid, INET6, args.count)
+                    rtt = json.loads(topo.run(topo.br, PY, "-c", RTT, INET6, str(UDP_PORT), str(args.pings),
+                                              timeout=120).stdout)
+                    if sink_rtt_direct is None:
+                        sink_rtt_direct = json.loads(topo.run(topo.br, PY, "-c", RTT, INET4, str(UDP_PORT),
+                                                              str(args.pings), timeout=120).stdout)
+                    results[backend]["rtt"] = rtt
+                    if backend == "builtin" and bench is not None:
+                        out = topo.run(topo.br, PY, __file__, "--dns-child", f"{INET4}:5353", PREFIX,
+                                       str(args.dns_count), str(args.dns_seconds), str(args.dns_rounds),
+                                       timeout=600).stdout
+                        results["dns"] = json.loads(out.strip().splitlines()[-1])
+                finally:
+                    gw.signal(signal.SIGTERM)
+                    gw.proc.wait(15)
+        finally:
+            topo.close()
+    report(results, sink_rtt_direct or [])
+    return 0
+
+
+def flood(topo, gw, backend: str, pid: int, dst: str, count: int) -> dict:
+    def translated() -> int:
+        c = json.loads(gw.ctl("--json", "nat64", "counters").stdout)
+        return sum(c["translated"]["6to4"].values()) if backend == "builtin" else c["tun_rx_packets"]
+
+    sink = topo.spawn(topo.inet, PY, "-c", SINK)
+    assert sink.stdout is not None and sink.stdout.readline().strip() == b"ready"
+    before_pkts, before_cpu = translated(), cpu_seconds(pid)
+    offered = float(topo.run(topo.br, PY, "-c", FLOOD, dst, str(count), "64", timeout=300).stdout)
+    n, secs = sink.stdout.readline().split()
+    sink.wait(10)
+    time.sleep(0.2)
+    pkts, cpu = translated() - before_pkts, cpu_seconds(pid) - before_cpu
+    return {"offered": offered, "delivered": int(n), "pps": int(n) / float(secs) if float(secs) else 0.0,
+            "cpu_per_packet": cpu / pkts if pkts else float("nan"), "translated": pkts}
+
+
+def report(r: dict, direct: list[float]) -> None:
+    b, t = r["builtin"], r["tayga"]
+    print("NAT64, 64-byte UDP flood from the border router to the IPv4-only namespace")
+    print("(offered: sender's rate; translated: packets the backend turned into IPv4, the rest the kernel dropped"
+          " at the TUN queue; delivered/s: received at the IPv4 sink)")
+    print(f"{'backend':<10}{'offered/s':>11}{'translated':>12}{'delivered/s':>13}{'CPU µs/pkt':>12}")
+    for name, x in (("builtin", b), ("tayga", t)):
+        print(f"{name:<10}{x['offered']:>11.0f}{x['translated']:>12}{x['pps']:>13.0f}"
+              f"{x['cpu_per_packet'] * 1e6:>12.2f}")
+    ratio = b["cpu_per_packet"] / t["cpu_per_packet"]
+    print(f"CPU per packet builtin/tayga: {ratio:.2f}x (target <= 2.0) -> {'met' if ratio <= 2 else 'MISSED'}")
+    print(f"packets/s builtin/tayga: {b['pps'] / t['pps']:.2f}x")
+    if direct:
+        d50, d99 = pct(direct, 50), pct(direct, 99)
+        print(f"added latency (UDP echo RTT through NAT64 less plain IPv4 p50 {d50 * 1e6:.0f} µs, "
+              f"p99 {d99 * 1e6:.0f} µs):")
+        for name, x in (("builtin", b), ("tayga", t)):
+            p50, p99 = (pct(x["rtt"], 50) - d50) * 1e6, (pct(x["rtt"], 99) - d99) * 1e6
+            print(f"  {name:<8} p50 +{p50:.0f} µs   p99 +{p99:.0f} µs   ({len(x['rtt'])} echoes)")
+    dns = r.get("dns")
+    if dns is None:
+        print("DNS64: skipped (benchmarks/dns64.py not found)")
+        return
+    print(f"DNS64: {dns['same']}/{dns['names']} names give the same AAAA set as unbound's dns64")
+    for name, (ours, theirs) in dns["differs"].items():
+        print(f"  differs: {name}: gatewayd={ours} unbound={theirs}")
+    dratio = dns["dns64"] / dns["unbound"]
+    print(f"DNS64 cached answers/s: gatewayd {dns['dns64']:.0f}, unbound {dns['unbound']:.0f}, ratio {dratio:.2f} "
+          f"(target >= 0.5) -> {'met' if dratio >= 0.5 else 'MISSED'}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=50000, help="datagrams per flood")
+    ap.add_argument("--pings", type=int, default=2000, help="UDP echoes per latency measurement")
+    ap.add_argument("--dns-count", type=int, default=20000)
+    ap.add_argument("--dns-seconds", type=float, default=10.0)
+    ap.add_argument("--dns-rounds", type=int, default=3)
+    ap.add_argument("--dns-child", nargs=5, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.dns_child:
+        import asyncio
+
+        upstream, prefix, count, seconds, rounds = args.dns_child
+        print(json.dumps(asyncio.run(dns_child(upstream, prefix, int(count), float(seconds), int(rounds)))))
+        return 0
+    if os.geteuid() != 0:
+        print("needs root (network namespaces, TUN devices)")
+        return 1
+    if not shutil.which("tayga"):
+        print("tayga is not installed (scripts/setup.sh installs it)")
+        return 1
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
