@@ -13,20 +13,21 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiocoap
 from aiocoap import interfaces
 from aiocoap.numbers.codes import Code
 
-from .client.operations import OpRequest, OpResponse
+if TYPE_CHECKING:  # the client package imports this module
+    from .client.operations import OpRequest, OpResponse
 
 log = logging.getLogger("gatewayd.lwm2m")
 COAP_LOGGER = "gatewayd.lwm2m.coap"
 
-Handler = Callable[[OpRequest, Any], OpResponse]
-ObserveHook = Callable[[OpRequest, Any, Callable[[], None]], Callable[[], None] | None]
+Handler = Callable[["OpRequest", Any], "OpResponse"]
+ObserveHook = Callable[["OpRequest", Any, Callable[[], None]], Callable[[], None] | None]
 
 
 class TransportError(Exception):
@@ -64,6 +65,7 @@ class Response:
 
 def op_request(message: aiocoap.Message) -> OpRequest:
     """The LwM2M view of an incoming aiocoap request."""
+    from .client.operations import OpRequest
     method = {
         Code.GET: "GET",
         Code.POST: "POST",
