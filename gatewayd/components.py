@@ -56,4 +56,12 @@ def dns64(config: Config, built: Built) -> Component | None:
     return Dns64Component(config, built.get("thread"))
 
 
-FACTORIES: list[Factory] = [ncp, thread, border, nat64, dns64]
+def lwm2m(config: Config, built: Built) -> Component | None:
+    if not config.lwm2m.enabled:
+        return None
+    from gatewayd.lwm2m.component import LwM2MComponent
+
+    return LwM2MComponent(config, built.get("ncp"))
+
+
+FACTORIES: list[Factory] = [ncp, thread, border, nat64, dns64, lwm2m]

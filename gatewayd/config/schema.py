@@ -186,17 +186,48 @@ SCHEMA = Section(
                 Key("enabled", t.Bool(), False, "Run the LwM2M engine."),
                 Key("models_dir", t.Str(what="a directory path, or \"\""), "",
                     "Extra OMA DDF XML object definitions to load."),
+                Key("lwm2m_version", t.Str(choices=("1.0", "1.1")), "1.1",
+                    "LwM2M version clients register with (1.0 servers accept 1.1 clients' 1.0 subset)."),
+                Key("queue_mode", t.Bool(), False,
+                    "Register in queue mode (b=UQ for 1.0, Q for 1.1): the server holds requests until the "
+                    "client's next Update."),
+                Key("update_margin", t.Float(min=1, max=3600), 15.0,
+                    "Seconds before the registration lifetime ends that the Update goes out."),
+                Key("keepalive", t.Float(min=0, max=3600), 60.0,
+                    "Send an Update at least this often (seconds) so UDP NAT bindings, which die after about "
+                    "5 minutes idle, keep the server able to reach the client. 0 turns this off."),
+                Key("request_timeout", t.Float(min=1, max=300), 30.0,
+                    "Seconds to wait for the server to answer Register, Update or Bootstrap-Request."),
+                Key("retry_max_backoff", t.Float(min=1, max=86400), 300.0,
+                    "Longest wait, in seconds, between registration attempts (exponential backoff with jitter)."),
+                Key("bootstrap_after", t.Int(min=0, max=100), 3,
+                    "Failed registration attempts before falling back to the Bootstrap-Server, if one is "
+                    "configured. 0: never."),
             ),
             sections=(
                 Section(
                     name="server",
-                    doc="The default upstream LwM2M server.",
+                    doc="The default upstream LwM2M server (factory bootstrap).",
                     keys=(
                         Key("uri", t.Str(what="a coap:// or coaps:// URI, or \"\""), "",
                             "coap://host:5683 or coaps://host:5684."),
                         Key("psk_identity", t.Str(), "", "DTLS-PSK identity (coaps only)."),
                         Key("psk_key", t.HEX, "", "DTLS-PSK key as hex (coaps only).", secret=True),
                         Key("lifetime", t.Int(min=30), 300, "Registration lifetime in seconds."),
+                        Key("bootstrap", t.Bool(), False,
+                            "The URI names a LwM2M Bootstrap-Server: clients request bootstrap (POST /bs) and "
+                            "register with the server it writes."),
+                    ),
+                ),
+                Section(
+                    name="gateway",
+                    doc="The gateway's own LwM2M client (Device, Connectivity Monitoring, Server, Security).",
+                    keys=(
+                        Key("enabled", t.Bool(), True, "Register the gateway itself with [lwm2m.server]."),
+                        Key("endpoint", t.Str(), "",
+                            "Endpoint client name; \"\" makes urn:dev:ops:gatewayd-<NCP EUI-64>."),
+                        Key("manufacturer", t.Str(), "", "Device manufacturer; \"\" uses the NCP's platform string."),
+                        Key("model", t.Str(), "", "Device model number; \"\" uses the NCP's platform string."),
                     ),
                 ),
             ),

@@ -1,0 +1,139 @@
+"""The daemon's LwM2M component: the client engine, the gateway's own client, gatewayctl commands.
+
+Reboot (/3/0/4) restarts the daemon in order: SIGTERM to ourselves (components stop, clients
+deregister), then the process exits with :data:`EXIT_RESTART` instead of 0 so systemd's
+``Restart=on-failure`` starts it again.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from gatewayd.component import Command, Component
+from gatewayd.config import Config
+from gatewayd.control import CommandError, Request
+
+from .bootstrap import factory_bootstrap
+from .client import ClientSettings, LwM2MEngine
+from .ddf import load_registry
+from .gateway import GatewayDevice
+from .persist import StateStore
+
+EXIT_RESTART = 75  # EX_TEMPFAIL: not a clean exit, so systemd restarts the unit
+
+
+def restart_daemon() -> None:
+    """Orderly stop, then a non-zero exit."""
+    atexit.register(os._exit, EXIT_RESTART)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def settings_from_config(config: Config) -> ClientSettings:
+    lw = config.lwm2m
+    return ClientSettings(
+        lifetime=lw.server.lifetime,
+        queue_mode=lw.queue_mode,
+        lwm2m_version=lw.lwm2m_version,
+        update_margin=lw.update_margin,
+        keepalive=lw.keepalive,
+        request_timeout=lw.request_timeout,
+        backoff_max=lw.retry_max_backoff,
+        bootstrap_after=lw.bootstrap_after,
+    )
+
+
+class LwM2MComponent(Component):
+    name = "lwm2m"
+
+    def __init__(self, config: Config, ncp: Any = None) -> None:
+        super().__init__(config)
+        self.ncp = ncp
+        self.engine: LwM2MEngine | None = None
+        self.gateway: GatewayDevice | None = None
+        self.gateway_endpoint = ""
+
+    def _ncp_info(self) -> dict[str, Any]:
+        client = getattr(self.ncp, "client", None)
+        return dict(getattr(client, "info", {}) or {})
+
+    async def start(self) -> None:
+        lw = self.config.lwm2m
+        registry = load_registry([lw.models_dir] if lw.models_dir else [])
+        state = StateStore(Path(self.config.daemon.state_dir) / "lwm2m")
+        self.engine = LwM2MEngine(state, settings_from_config(self.config))
+        if lw.gateway.enabled and lw.server.uri:
+            gateway = GatewayDevice(registry, manufacturer=lw.gateway.manufacturer, model=lw.gateway.model,
+                                    ncp_info=self._ncp_info, on_reboot=restart_daemon)
+            server = lw.server
+            factory_bootstrap(gateway.store, server.uri, identity=server.psk_identity.encode(),
+                              key=server.psk_key.reveal() if server.psk_key else b"",
+                              bootstrap=server.bootstrap, lifetime=server.lifetime)
+            self.gateway_endpoint = lw.gateway.endpoint or f"urn:dev:ops:gatewayd-{gateway.eui64 or 'unknown'}"
+            gateway.start()
+            self.gateway = gateway
+            await self.engine.add(self.gateway_endpoint, gateway.store)
+        self.changed()
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.stop(deregister=True)
+            self.engine = None
+        if self.gateway is not None:
+            await self.gateway.stop()
+            self.gateway = None
+
+    def status(self) -> dict[str, Any]:
+        if self.engine is None:
+            return {}
+        return {"clients": len(self.engine.clients), **self.engine.counts()}
+
+    def status_line(self) -> str | None:
+        if self.engine is None or not self.engine.clients:
+            return None
+        counts = self.engine.counts()
+        registered = counts.get("registered", 0) + counts.get("updating", 0)
+        return f"LwM2M {registered}/{len(self.engine.clients)} registered"
+
+    def commands(self) -> list[Command]:
+        return [
+            Command("lwm2m clients", self._cmd_clients, "LwM2M clients with their registration state"),
+            Command("lwm2m show", self._cmd_show, "One LwM2M client: registration, counters, objects", "EP"),
+            Command("lwm2m observations", self._cmd_observations, "Observations servers hold on our clients"),
+        ]
+
+    def _engine(self) -> LwM2MEngine:
+        if self.engine is None:
+            raise CommandError("the LwM2M engine is not running (see: gatewayctl status)")
+        return self.engine
+
+    async def _cmd_clients(self, request: Request) -> list[dict[str, Any]]:
+        request.no_more_args()
+        return self._engine().rows()
+
+    async def _cmd_show(self, request: Request) -> dict[str, Any]:
+        if len(request.args) != 1:
+            raise CommandError("usage: lwm2m show EP")
+        endpoint = request.args[0]
+        client = self._engine().clients.get(endpoint)
+        if client is None:
+            raise CommandError(f"no LwM2M client {endpoint!r} (see: gatewayctl lwm2m clients)")
+        out = client.info()
+        objects, _ = client.store.registered_objects()
+        out["objects"] = " ".join(f"/{o}" + (f"/{','.join(map(str, i))}" if i else "")
+                                  for o, i in sorted(objects.items()))
+        out.update(client.counters)
+        if client.transport is not None:
+            out["local_port"] = client.transport.local_port
+            out["dtls"] = client.transport.secure
+        return out
+
+    async def _cmd_observations(self, request: Request) -> list[dict[str, Any]]:
+        request.no_more_args()
+        rows: list[dict[str, Any]] = []
+        for client in self._engine().clients.values():
+            rows.extend(client.observation_rows())
+        return rows

@@ -1,0 +1,112 @@
+"""The daemon's LwM2M component: the gateway's own client registers, answers, shows in gatewayctl."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import SimpleNamespace
+
+import pytest
+from aiocoap.numbers.codes import Code
+
+from gatewayd.components import lwm2m as lwm2m_factory
+from gatewayd.config.loader import parse
+from gatewayd.control import CommandError, Request
+from gatewayd.lwm2m.codecs import ContentFormat, decode
+from gatewayd.lwm2m.component import LwM2MComponent
+from gatewayd.lwm2m.gateway import split_ncp_version
+from gatewayd.lwm2m.paths import LwM2MPath
+
+from .aioserver import LwM2MTestServer
+from .servers import REGISTRY, free_udp_port
+
+pytestmark = pytest.mark.timeout(60)
+NCP_INFO = {"ncp_version": "OPENTHREAD/1.3.0; CASCODA-CA8211; Jan  1 2024", "hwaddr": "18b4300000000042"}
+
+
+@pytest.fixture
+async def server():
+    srv = LwM2MTestServer(free_udp_port())
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+def config(tmp_path, uri: str, extra: str = ""):
+    return parse(f"""
+[daemon]
+state_dir = "{tmp_path}"
+[lwm2m]
+enabled = true
+keepalive = 0
+[lwm2m.server]
+uri = "{uri}"
+lifetime = 60
+{extra}
+""", base_dir=tmp_path)
+
+
+async def test_factory_is_off_unless_enabled(tmp_path) -> None:
+    assert lwm2m_factory(parse(f'[daemon]\nstate_dir = "{tmp_path}"\n'), {}) is None
+
+
+async def test_gateway_client_registers_and_reports_ncp_identity(server, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="gatewayd.lwm2m")
+    ncp = SimpleNamespace(client=SimpleNamespace(info=NCP_INFO))
+    comp = lwm2m_factory(config(tmp_path, server.uri), {"ncp": ncp})
+    assert isinstance(comp, LwM2MComponent)
+    await comp.start()
+    ep = "urn:dev:ops:gatewayd-18b4300000000042"
+    try:
+        await server.wait_until(lambda: ep in server.registrations)
+        resp = await server.op(ep, Code.GET, "/3/0", accept=ContentFormat.SENML_JSON)
+        dev = dict(decode(ContentFormat.SENML_JSON, LwM2MPath(3, 0), resp.payload, REGISTRY))
+        assert dev[LwM2MPath(3, 0, 0)] == "OPENTHREAD" and dev[LwM2MPath(3, 0, 1)] == "CASCODA-CA8211"
+        assert dev[LwM2MPath(3, 0, 2)] == "18b4300000000042" and dev[LwM2MPath(3, 0, 3)].startswith("OPENTHREAD/1.3.0")
+        assert dev[LwM2MPath(3, 0, 21)] > dev[LwM2MPath(3, 0, 10)] > 0
+        resp = await server.op(ep, Code.GET, "/4/0/0")
+        assert resp.payload == b"41"
+
+        await asyncio.sleep(0.05)
+        rows = await comp._cmd_clients(Request([]))
+        assert rows[0]["endpoint"] == ep and rows[0]["state"] == "registered"
+        shown = await comp._cmd_show(Request([ep]))
+        assert shown["server"] == server.uri and "/3/0" in shown["objects"] and shown["registers"] == 1
+        with pytest.raises(CommandError):
+            await comp._cmd_show(Request(["nope"]))
+        obs = server.observe(ep, "/3/0/13")
+        await obs.first()
+        rows = await comp._cmd_observations(Request([]))
+        assert rows and rows[0]["paths"] == "/3/0/13"
+        note = await obs.next(timeout=3)  # the current time ticks
+        assert int(note.payload) > 1_700_000_000
+        obs.cancel()
+        assert comp.status_line() == "LwM2M 1/1 registered"
+    finally:
+        await comp.stop()
+    assert server.count("deregister", ep) == 1
+    fields = [r.fields for r in caplog.records if hasattr(r, "fields") and "LWM2M_STATE" in r.fields]
+    assert [f["LWM2M_STATE"] for f in fields] == ["registering", "registered", "deregistered"]
+    assert all(f["LWM2M_ENDPOINT"] == ep and f["LWM2M_SERVER"] == server.uri for f in fields)
+
+
+async def test_reboot_requests_a_restart(server, tmp_path, monkeypatch) -> None:
+    restarted = asyncio.Event()
+    monkeypatch.setattr("gatewayd.lwm2m.component.restart_daemon", restarted.set)
+    comp = lwm2m_factory(config(tmp_path, server.uri, '[lwm2m.gateway]\nendpoint = "gw"'), {})
+    await comp.start()
+    try:
+        await server.wait_until(lambda: "gw" in server.registrations)
+        resp = await server.op("gw", Code.POST, "/3/0/4")
+        assert resp.code == Code.CHANGED and not restarted.is_set(), "answered before restarting"
+        await asyncio.wait_for(restarted.wait(), 3)
+    finally:
+        await comp.stop()
+
+
+def test_split_ncp_version() -> None:
+    assert split_ncp_version("OPENTHREAD/20191113-00534-gc6a258e3; SIMULATION; Apr  4 2020 12:00:00") == (
+        "OPENTHREAD", "SIMULATION")
+    assert split_ncp_version("") == ("", "")
