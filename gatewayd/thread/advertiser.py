@@ -8,7 +8,9 @@ MAX_RA_DELAY_TIME, and multicast RAs are at least MIN_DELAY_BETWEEN_RAS apart. A
 advertised set restarts the initial phase, so hosts hear about it within seconds.
 
 The interface may be missing, down or still without a link-local address (DAD): the advertiser logs
-the condition once, retries every `retry_interval` seconds and never raises out of its task.
+the condition once, looks again every `retry_interval` seconds (also while advertising, so a lost
+interface shows in `status()` promptly) and never raises out of its task. With nothing to advertise
+it stays quiet.
 
 Interface facts (index, flags, link-layer address) are read with ioctls on the advertiser's own socket,
 so they come from the network namespace the socket was created in; `socket_factory` lets a caller
@@ -224,7 +226,7 @@ class Advertiser:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._sock is not None:
-            if self._check_link():
+            if self._has_news() and self._check_link():
                 final = self._advertisement(final=True)
                 if self._send(final, ALL_NODES):
                     log.info("withdrew routes on %s", self.interface)
@@ -290,7 +292,11 @@ class Advertiser:
             return self.retry_interval
         if now >= self._schedule.next or (self._solicited_due is not None and now >= self._solicited_due):
             solicited = now < self._schedule.next
-            if self._send(self._advertisement(), ALL_NODES):
+            if not self._has_news():  # nothing to tell hosts: an empty RA would only be noise
+                self._schedule.sent(now, solicited=solicited)
+                self._solicited_waiting = 0
+                self._solicited_due = None
+            elif self._send(self._advertisement(), ALL_NODES):
                 self._withdrawn.clear()
                 self._schedule.sent(now, solicited=solicited)
                 self.counters["rs_answered"] += self._solicited_waiting
@@ -303,14 +309,18 @@ class Advertiser:
         for addr, (due, waiting) in list(self._unicast_due.items()):
             if now >= due:
                 del self._unicast_due[addr]
-                if self._send(self._advertisement(), addr):
+                if self._has_news() and self._send(self._advertisement(), addr):
                     self._unicast_last[addr] = now
                     self.counters["rs_answered"] += int(waiting)
                     self.counters["ra_sent_solicited"] += 1
         dues = [self._schedule.next, *(due for due, _ in self._unicast_due.values())]
         if self._solicited_due is not None:
             dues.append(self._solicited_due)
-        return min(dues) - now
+        # Look at the link again before long: a vanished interface should not wait for the next RA to show.
+        return min(min(dues) - now, self.retry_interval)
+
+    def _has_news(self) -> bool:
+        return bool(self._prefixes or self._withdrawn or self.router_lifetime)
 
     # --- link state ---------------------------------------------------------------------------------
 

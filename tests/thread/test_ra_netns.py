@@ -351,3 +351,19 @@ async def test_interface_missing_down_and_recreated(link: Link, advertisers: lis
     assert ra.src == link.link_local(link.infra, "infra0")
     assert adv.status()["state"] == "advertising" and adv.status()["ifindex"] is not None
     assert any("resumed" in r.getMessage() for r in caplog.records)
+
+
+async def test_quiet_until_there_is_a_prefix(link: Link, advertisers: list[Advertiser]):
+    link.connect()
+    adv = link.advertiser()
+    advertisers.append(adv)
+    await adv.start()  # the Thread network has no OMR prefix yet
+    await wait_for(lambda: adv.status()["state"] == "advertising", 10, "the link becoming usable")
+    await link.no_ra(2.0)  # an RA without routes would tell hosts nothing
+    link.send_rs()
+    await link.no_ra(1.0)
+    t0 = time.monotonic()
+    adv.update([OMR])
+    ra = await link.next_ra(2)
+    assert ra.at - t0 < 0.5 and [r.prefix for r in ra.ra.routes] == [OMR]
+    assert adv.status()["rs_received"] == 1 and adv.status()["rs_answered"] == 0
