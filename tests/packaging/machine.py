@@ -1,0 +1,174 @@
+"""A real systemd to test the package under: a debootstrapped Debian bookworm, cached, booted
+with systemd-nspawn.
+
+The root file system is built once per (architecture, package list, runner unit) and kept in
+``$GATEWAYD_TEST_CACHE`` (default ``/var/cache/gatewayd-test``); booting it with the tree
+read-only and a tmpfs overlay (``--volatile=overlay``) leaves the cache untouched. The console
+is not usable, so the container runs ``/out/run-test`` from a bind-mounted directory through a
+unit baked into the image, and powers off when it finishes; results come back through ``/out``.
+
+``python -m tests.packaging.machine [--arch arm64]`` builds (or finds) the cached tree and prints
+its path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+SUITE = "bookworm"
+MIRROR = os.environ.get("GATEWAYD_TEST_MIRROR", "http://deb.debian.org/debian")
+CACHE = Path(os.environ.get("GATEWAYD_TEST_CACHE", "/var/cache/gatewayd-test"))
+
+# systemd itself, and the .deb's Depends, so the package installs without a network.
+PACKAGES = (
+    "systemd", "systemd-sysv", "dbus", "python3", "python3-systemd",
+    "python3-pyroute2", "python3-dnspython", "python3-serial", "python3-cbor2",
+    "iproute2", "nftables", "procps",
+)
+
+RUNNER_UNIT = """\
+[Unit]
+Description=Run the test script handed in through /out
+ConditionPathExists=/out/run-test
+After=multi-user.target
+SuccessAction=poweroff
+FailureAction=poweroff
+
+[Service]
+Type=oneshot
+ExecStart=/out/run-test
+StandardOutput=append:/out/run-test.log
+StandardError=append:/out/run-test.log
+TimeoutStartSec=900
+
+[Install]
+WantedBy=multi-user.target
+"""
+RUNNER_NAME = "gatewayd-test-runner.service"
+
+
+def host_arch() -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
+def cache_key(arch: str, packages: tuple[str, ...] = PACKAGES) -> str:
+    text = "\n".join([SUITE, arch, MIRROR, " ".join(sorted(packages)), RUNNER_UNIT])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def enable_foreign(arch: str) -> None:
+    """Let the host run another architecture's binaries through qemu-user (binfmt_misc)."""
+    if arch == host_arch():
+        return
+    misc = Path("/proc/sys/fs/binfmt_misc")
+    if not (misc / "register").exists():
+        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(misc)], check=True)
+    qemu = {"arm64": "qemu-aarch64", "armhf": "qemu-arm"}[arch]
+    if not (misc / qemu).exists():
+        subprocess.run(["update-binfmts", "--enable", qemu], check=True)
+
+
+def rootfs(arch: str | None = None, log: Path | None = None) -> Path:
+    """The cached bookworm tree for ``arch``, built with debootstrap when missing."""
+    arch = arch or host_arch()
+    target = CACHE / f"rootfs-{SUITE}-{arch}-{cache_key(arch)}"
+    with _locked(CACHE / f"rootfs-{arch}.lock"):
+        if (target / ".complete").exists():
+            return target
+        enable_foreign(arch)
+        tmp = target.with_name(target.name + ".tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        cmd = ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={','.join(PACKAGES)}",
+               SUITE, str(tmp), MIRROR]
+        with open(log or os.devnull, "ab") as out:
+            subprocess.run(cmd, check=True, stdout=out, stderr=subprocess.STDOUT)
+        unit = tmp / "etc/systemd/system" / RUNNER_NAME
+        unit.write_text(RUNNER_UNIT)
+        wants = tmp / "etc/systemd/system/multi-user.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / RUNNER_NAME).symlink_to(f"/etc/systemd/system/{RUNNER_NAME}")
+        for deb in (tmp / "var/cache/apt/archives").glob("*.deb"):
+            deb.unlink()
+        (tmp / ".complete").write_text(" ".join(cmd) + "\n")
+        tmp.rename(target)
+        return target
+
+
+class BootError(RuntimeError):
+    pass
+
+
+def boot(root: Path, out: Path, timeout: float, log: Path) -> float:
+    """Boot ``root`` with ``out`` bound at /out until it powers itself off; seconds taken.
+
+    The container has no network (only its own loopback). It is always killed, and its mounts
+    gone, when this returns or raises.
+    """
+    cmd = ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--directory", str(root),
+           "--volatile=overlay", "--private-network", "--boot", "--console=pipe",
+           f"--machine=gwtest-{os.getpid()}", f"--bind={out}:/out"]
+    started = time.monotonic()
+    with open(log, "ab") as logf:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            rc = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise BootError(f"the container did not power off within {timeout:.0f} s") from None
+        finally:
+            stop(proc)
+    if rc != 0:
+        raise BootError(f"systemd-nspawn exited with {rc} (log: {log})")
+    return time.monotonic() - started
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM asks nspawn for an orderly container shutdown; SIGKILL the whole group if it lingers."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(15)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.packaging.machine", description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default=host_arch())
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    path = rootfs(args.arch, log=CACHE / f"debootstrap-{args.arch}.log")
+    print(f"{path} ({time.monotonic() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
