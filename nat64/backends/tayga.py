@@ -166,6 +166,8 @@ class TaygaNat64:
 
     async def start(self) -> None:
         c = self.config
+        if shutil.which(self.executable) is None:
+            raise OSError(f"{self.executable} is not installed (apt install tayga), or pick [nat64] backend = builtin")
         c.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.conf_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.conf_path.write_text(c.render())

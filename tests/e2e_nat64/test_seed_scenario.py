@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 
@@ -111,6 +112,7 @@ def test_builtin_backend(topo: Nat64Topology):
     assert topo.run(topo.br, "ip", "link", "show", "nat64", check=False).returncode != 0
 
 
+@pytest.mark.skipif(shutil.which("tayga") is None, reason="tayga is not installed (scripts/setup.sh installs it)")
 def test_tayga_backend(topo: Nat64Topology):
     gw = topo.start_daemon(nat64_toml("tayga"))
     the_node_talks_to_the_ipv4_server(topo, gw)
