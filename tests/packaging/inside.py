@@ -45,7 +45,10 @@ level = "info"
 RELOADED = GOOD.replace("request_timeout = 2.0", "request_timeout = 3.0")
 BROKEN = GOOD + '\n[daemon]\nstop_timeout = "soon"\n'
 
-results: dict[str, object] = {"started": time.time()}
+# Waits scale with how much slower this machine is than a native one (qemu-user emulation).
+SLOW = float((OUT / "slowdown").read_text()) if (OUT / "slowdown").exists() else 1.0
+
+results: dict[str, object] = {"started": time.time(), "slowdown": SLOW}
 
 
 def save() -> None:
@@ -67,6 +70,7 @@ def step(fn: Callable[[dict[str, object]], None]) -> None:
 
 
 def run(*cmd: str, timeout: float = 120) -> dict[str, object]:
+    timeout *= SLOW
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
@@ -80,7 +84,7 @@ def show(*props: str) -> dict[str, str]:
 
 
 def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOW
     while time.monotonic() < deadline:
         if check():
             return True

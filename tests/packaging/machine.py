@@ -37,6 +37,13 @@ PACKAGES = (
     "iproute2", "nftables", "procps",
 )
 
+# What dpkg-buildpackage needs (packaging/debian/control Build-Depends), for building in a foreign-arch tree.
+BUILD_PACKAGES = (
+    *PACKAGES, "build-essential", "debhelper", "dh-python", "pybuild-plugin-pyproject", "python3-all", "python3-dev",
+    "python3-setuptools", "python3-wheel", "python3-pip", "cython3", "autoconf", "automake", "libtool",
+    "pkg-config", "fakeroot",
+)
+
 RUNNER_UNIT = """\
 [Unit]
 Description=Run the test script handed in through /out
@@ -90,10 +97,10 @@ def enable_foreign(arch: str) -> None:
         subprocess.run(["update-binfmts", "--enable", qemu], check=True)
 
 
-def rootfs(arch: str | None = None, log: Path | None = None) -> Path:
-    """The cached bookworm tree for ``arch``, built with debootstrap when missing."""
+def rootfs(arch: str | None = None, log: Path | None = None, packages: tuple[str, ...] = PACKAGES) -> Path:
+    """The cached bookworm tree for ``arch`` with ``packages``, built with debootstrap when missing."""
     arch = arch or host_arch()
-    target = CACHE / f"rootfs-{SUITE}-{arch}-{cache_key(arch)}"
+    target = CACHE / f"rootfs-{SUITE}-{arch}-{cache_key(arch, packages)}"
     with _locked(CACHE / f"rootfs-{arch}.lock"):
         if (target / ".complete").exists():
             return target
@@ -101,7 +108,7 @@ def rootfs(arch: str | None = None, log: Path | None = None) -> Path:
         tmp = target.with_name(target.name + ".tmp")
         if tmp.exists():
             shutil.rmtree(tmp)
-        cmd = ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={','.join(PACKAGES)}",
+        cmd = ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={','.join(packages)}",
                SUITE, str(tmp), MIRROR]
         with open(log or os.devnull, "ab") as out:
             subprocess.run(cmd, check=True, stdout=out, stderr=subprocess.STDOUT)
@@ -145,6 +152,24 @@ def boot(root: Path, out: Path, timeout: float, log: Path) -> float:
     return time.monotonic() - started
 
 
+def run(root: Path, bind: Path, command: list[str], log: Path, timeout: float) -> None:
+    """Run one command (not a boot) in a throw-away overlay of ``root``, ``bind`` at /build."""
+    cmd = ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--directory", str(root),
+           "--volatile=overlay", "--private-network", "--console=pipe", f"--bind={bind}:/build",
+           "--chdir=/build", *command]
+    with open(log, "ab") as logf:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            rc = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise BootError(f"{' '.join(command)} did not finish within {timeout:.0f} s") from None
+        finally:
+            stop(proc)
+    if rc != 0:
+        raise BootError(f"{' '.join(command)} exited with {rc} (log: {log})")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM asks nspawn for an orderly container shutdown; SIGKILL the whole group if it lingers."""
     if proc.poll() is not None:
@@ -163,9 +188,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.packaging.machine", description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default=host_arch())
+    parser.add_argument("--build-deps", action="store_true", help="the tree for building the package")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    path = rootfs(args.arch, log=CACHE / f"debootstrap-{args.arch}.log")
+    path = rootfs(args.arch, log=CACHE / f"debootstrap-{args.arch}.log",
+                  packages=BUILD_PACKAGES if args.build_deps else PACKAGES)
     print(f"{path} ({time.monotonic() - started:.0f} s)")
     return 0
 

@@ -31,22 +31,32 @@ NET_CAPS = (1 << 10) | (1 << 12) | (1 << 13)
 
 
 @pytest.fixture(scope="module")
-def box(deb: Path) -> Iterator[dict[str, Any]]:
-    """The results of one container run (see inside.py), with the logs for failure messages."""
+def box(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """The results of one container run (see inside.py), with the logs for failure messages.
+
+    GATEWAYD_TEST_ARCH (e.g. arm64, under qemu-user) and GATEWAYD_TEST_DEB (a .deb built for it)
+    run the same checks on another architecture: scripts/test-arm64.sh."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (systemd-nspawn)")
     if lacking := missing("systemd-nspawn", "debootstrap"):
         pytest.skip(f"needs {', '.join(lacking)} (apt-get install systemd-container debootstrap)")
+    arch = os.environ.get("GATEWAYD_TEST_ARCH", machine.host_arch())
+    given = os.environ.get("GATEWAYD_TEST_DEB")
+    deb = Path(given) if given else request.getfixturevalue("deb")
+    slowdown = 1.0 if arch == machine.host_arch() else 10.0
     started = time.monotonic()
-    root = machine.rootfs(log=machine.CACHE / "debootstrap.log")
+    root = machine.rootfs(arch, log=machine.CACHE / f"debootstrap-{arch}.log")
     rootfs_seconds = time.monotonic() - started
     out = Path(tempfile.mkdtemp(prefix="gatewayd-nspawn-"))
     try:
         shutil.copy(deb, out / "gatewayd.deb")
         shutil.copy(HERE / "inside.py", out / "run-test")
         os.chmod(out / "run-test", 0o755)
+        (out / "slowdown").write_text(f"{slowdown}\n")
         boot_log = out / "nspawn.log"
         error = None
         try:
-            boot_seconds = machine.boot(root, out, timeout=900, log=boot_log)
+            boot_seconds = machine.boot(root, out, timeout=900 * slowdown, log=boot_log)
         except machine.BootError as exc:
             error, boot_seconds = str(exc), None
         logs = "".join(f"\n--- {p.name}:\n{p.read_text(errors='replace')[-6000:]}"
