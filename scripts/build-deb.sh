@@ -4,7 +4,10 @@
 # becomes debian/, the vendored PyPI sources (aiocoap, DTLSSocket) are fetched
 # once into a cache, and dpkg-buildpackage runs offline on the copy.
 #
-#   scripts/build-deb.sh [--worktree] [--keep] OUTDIR
+#   scripts/build-deb.sh [--worktree] [--keep] [--tree-only] OUTDIR
+#
+# --tree-only stops before dpkg-buildpackage and leaves the prepared tree in OUTDIR/gatewayd
+# (scripts/test-arm64.sh builds it inside an arm64 root).
 #
 # Env: GATEWAYD_VENDOR_CACHE (default /var/cache/gatewayd-test/vendor-src).
 # Needs: debhelper dh-python pybuild-plugin-pyproject python3-all-dev
@@ -13,16 +16,17 @@
 # packaging/debian/control).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-source=head keep=0
+source=head keep=0 tree_only=0
 while [ $# -gt 1 ]; do
     case $1 in
         --worktree) source=worktree ;;
         --keep) keep=1 ;;
+        --tree-only) tree_only=1 ;;
         *) echo "build-deb: unknown option $1" >&2; exit 2 ;;
     esac
     shift
 done
-[ $# -eq 1 ] || { echo "usage: $0 [--worktree] [--keep] OUTDIR" >&2; exit 2; }
+[ $# -eq 1 ] || { echo "usage: $0 [--worktree] [--keep] [--tree-only] OUTDIR" >&2; exit 2; }
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 
@@ -57,6 +61,11 @@ rm -rf "$src/debian"
 cp -a "$src/packaging/debian" "$src/debian"
 mkdir -p "$src/vendor-src"
 cp "$vendor"/*.whl "$vendor"/*.tar.gz "$src/vendor-src/"
+if [ "$tree_only" = 1 ]; then
+    rm -rf "$out/gatewayd" && mv "$src" "$out/gatewayd"
+    echo "$out/gatewayd"
+    exit 0
+fi
 
 echo "build-deb: dpkg-buildpackage in $src"
 (cd "$src" && env -u PYTHONPATH -u VIRTUAL_ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin \
