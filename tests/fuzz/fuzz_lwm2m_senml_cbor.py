@@ -1,15 +1,9 @@
-"""Fuzz target: LwM2M SenML CBOR (112) decoder; only CodecError may escape.
+"""Fuzz target: LwM2M SenML CBOR (112) decoder; only CodecError may escape."""
 
-The first byte picks the request path, the rest is the payload. What decodes must re-encode and decode
-to the same entries.
-"""
-
-from gatewayd.lwm2m.codecs import CodecError, ContentFormat, decode, encode
-from gatewayd.lwm2m.ddf import load_registry
+from gatewayd.lwm2m.codecs import ContentFormat
 from gatewayd.lwm2m.paths import LwM2MPath
+from tests.fuzz.lwm2m_roundtrip import fuzz, roundtrip_target
 
-FORMAT = ContentFormat.SENML_CBOR
-REGISTRY = load_registry()
 PATHS = [
     LwM2MPath(3),
     LwM2MPath(3, 0),
@@ -22,24 +16,7 @@ PATHS = [
     LwM2MPath(9999, 0),
 ]
 
-
-def TestOneInput(data: bytes) -> None:
-    if not data:
-        return
-    path = PATHS[data[0] % len(PATHS)]
-    try:
-        entries = decode(FORMAT, path, data[1:], REGISTRY, default_instance=0)
-    except CodecError:
-        return
-    again = decode(FORMAT, path, encode(FORMAT, path, entries, REGISTRY), REGISTRY, default_instance=0)
-    if again != entries:
-        raise AssertionError(f"{entries!r} changed across a re-encode: {again!r}")
-
+TestOneInput = roundtrip_target(ContentFormat.SENML_CBOR, PATHS)
 
 if __name__ == "__main__":
-    import sys
-
-    import atheris
-
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    fuzz(TestOneInput)
