@@ -65,7 +65,7 @@ def the_node_talks_to_the_ipv4_server(topo: Nat64Topology, gw) -> None:
 
 
 def test_builtin_backend(topo: Nat64Topology):
-    gw = topo.start_daemon(nat64_toml("builtin", "udp_timeout = 3\nicmp_timeout = 3\ntcp_transitory_timeout = 3\n"))
+    gw = topo.start_daemon(nat64_toml("builtin", "udp_timeout = 8\nicmp_timeout = 8\ntcp_transitory_timeout = 8\n"))
     the_node_talks_to_the_ipv4_server(topo, gw)
 
     # gatewayctl: mappings like ot-ctl's, as a table and as JSON
@@ -88,8 +88,8 @@ def test_builtin_backend(topo: Nat64Topology):
     dns = ctl(gw, "dns64", "counters")
     assert dns["queries"] >= 3 and dns["refused"] == 0
 
-    # sessions expire (3 s timeouts here)
-    wait_until(lambda: ctl(gw, "nat64", "mappings") == [], timeout=15, what="sessions expiring")
+    # sessions expire (8 s timeouts here)
+    wait_until(lambda: ctl(gw, "nat64", "mappings") == [], timeout=25, what="sessions expiring")
     assert ctl(gw, "nat64", "counters")["sessions_expired"] >= 4
 
     # caps are live keys: two sessions per host, then new flows are refused and old ones keep working
