@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -90,6 +92,20 @@ def load(host: str, port: int, wires: list[bytes], count: int, seconds: float, w
     return got / elapsed, bad
 
 
+def dnsperf(port: int, seconds: float) -> float:
+    """Queries/s dnsperf reaches on the same query set (a C load generator, as a cross-check)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+        f.write("".join(f"{name}.example.test AAAA\n" for name in NAMES))
+        f.flush()
+        cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", f.name, "-l", str(seconds), "-e", "-q", "64"]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    for line in run.stdout.splitlines():
+        if "Queries per second:" in line and float(line.split(":")[1]) > 0:
+            return float(line.split(":")[1])
+    print(f"  dnsperf failed on port {port}: {run.stdout[-400:]} {run.stderr[-400:]}")
+    return 0.0
+
+
 async def answers(host: str, port: int) -> dict[str, frozenset[str]]:
     out = {}
     for name in NAMES:
@@ -141,7 +157,7 @@ async def main(args: argparse.Namespace) -> int:
                         print(f"  differs: {n}: dns64={sorted(a[n])} unbound={sorted(b[n])}")
                 wires = queries()
                 for port in (ours, parsed, unbound.port):  # warm the EDNS variants into every cache
-                    load("127.0.0.1", port, wires, len(wires), 5)
+                    await asyncio.to_thread(load, "127.0.0.1", port, wires, len(wires), 5)
                 results: dict[str, list[float]] = {"dns64": [], "dns64-no-fast-path": [], "unbound": []}
                 for _ in range(args.rounds):
                     for label, port in (("dns64", ours), ("unbound", unbound.port), ("dns64-no-fast-path", parsed)):
@@ -150,6 +166,10 @@ async def main(args: argparse.Namespace) -> int:
                         if bad:
                             print(f"  {label}: {bad} answers with an error RCODE")
                         results[label].append(qps)
+                perf = {}
+                if shutil.which("dnsperf"):
+                    for label, port in (("dns64", ours), ("unbound", unbound.port)):
+                        perf[label] = await asyncio.to_thread(dnsperf, port, min(args.seconds, 5.0))
             for k, v in results.items():
                 rounds = " ".join(f"{x:.0f}" for x in v)
                 print(f"{k:19s} {max(v):8.0f} queries/s best (rounds: {rounds})")
@@ -157,6 +177,11 @@ async def main(args: argparse.Namespace) -> int:
             ratio = best["dns64"] / best["unbound"]
             print(f"ratio dns64/unbound (cached AAAA over UDP, same load generator): {ratio:.2f} (target >= 0.5)")
             print(f"fast path speed-up over the parsed cache path: {best['dns64'] / best['dns64-no-fast-path']:.1f}x")
+            if perf:
+                print(f"dnsperf: dns64 {perf['dns64']:.0f} q/s, unbound {perf['unbound']:.0f} q/s, "
+                      f"ratio {perf['dns64'] / max(perf['unbound'], 1):.2f}")
+            else:
+                print("dnsperf not installed: skipped its cross-check")
             return 0 if same == len(NAMES) else 2
         finally:
             for c in children:
