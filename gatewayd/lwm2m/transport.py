@@ -219,7 +219,9 @@ class ClientTransport:
             msg.opt.content_format = content_format
         req = self.context.request(msg, handle_blockwise=True)
         try:
-            resp = await asyncio.wait_for(req.response, timeout if timeout is not None else self.timeout)
+            # shielded: a late answer must find its future uncancelled (aiocoap sets it unconditionally)
+            limit = timeout if timeout is not None else self.timeout
+            resp = await asyncio.wait_for(asyncio.shield(req.response), limit)
         except TimeoutError:
             raise TransportError(f"no answer from {self.server_uri}") from None
         except aiocoap.error.Error as exc:
