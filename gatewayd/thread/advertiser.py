@@ -148,7 +148,13 @@ class Schedule:
 
 
 class Advertiser:
-    """Advertises `prefixes` as routes on `interface`; see the module docstring for the behaviour."""
+    """Advertises the prefixes given to `update` as routes on `interface` (module docstring: behaviour).
+
+    `preference` and `route_lifetime` go into every Route Information Option; `router_lifetime` > 0 would
+    also make this a default router. `unicast_solicited` answers an RS from a known address by unicast
+    instead of the usual multicast. `socket_factory(family, type, proto)` creates the sockets (e.g. in
+    another network namespace); `rng` makes the jitter reproducible.
+    """
 
     def __init__(self, interface: str, *, initial_interval: float = MAX_INITIAL_RTR_ADVERT_INTERVAL,
                  min_interval: float = 150.0, max_interval: float = 210.0,

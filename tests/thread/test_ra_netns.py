@@ -242,7 +242,7 @@ async def test_first_three_advertisements_come_at_the_initial_interval(link: Lin
     for _ in range(3):
         ras.append(await link.next_ra(5))
     gap = [b.at - a.at for a, b in itertools.pairwise(ras)]
-    assert gap[0] == pytest.approx(0.7, abs=0.2) and gap[1] == pytest.approx(0.7, abs=0.2)
+    assert gap[0] == pytest.approx(0.7, abs=0.25) and gap[1] == pytest.approx(0.7, abs=0.25)
     assert 2.5 - 0.1 <= gap[2] <= 3.0 + 0.3  # then min..max interval
     assert adv.status()["ra_sent"] == 4
 
@@ -259,7 +259,7 @@ async def test_router_solicitations_are_answered_with_rate_limit(link: Link, adv
     link.send_rs(lladdr=link.mac(link.lan, "host0"))
     answer = await link.next_ra(6)
     # MIN_DELAY_BETWEEN_RAS after the last multicast RA, plus up to MAX_RA_DELAY_TIME
-    assert 3.0 - 0.1 <= answer.at - first.at <= 3.5 + 0.3
+    assert 3.0 - 0.1 <= answer.at - first.at <= 3.5 + 0.5
     assert answer.dst == IPv6Address("ff02::1") and answer.hop_limit == 255
     assert [r.prefix for r in answer.ra.routes] == [OMR]
 
@@ -267,7 +267,7 @@ async def test_router_solicitations_are_answered_with_rate_limit(link: Link, adv
     t0 = time.monotonic()
     link.send_rs()  # from the host's link-local address, no option
     answer = await link.next_ra(3)
-    assert answer.at - t0 <= 0.5 + 0.3
+    assert answer.at - t0 <= 0.5 + 0.5
 
     link.send_rs(hop_limit=64)  # not from the link: RFC 4861 §6.1.1 says discard
     await link.no_ra(4.0)
@@ -335,7 +335,7 @@ async def test_interface_missing_down_and_recreated(link: Link, advertisers: lis
         pass
     sh("ip", "-n", link.infra, "link", "set", "infra0", "up")
     ras = [await link.next_ra(10), await link.next_ra(3)]  # a fresh initial phase, not minutes of silence
-    assert ras[1].at - ras[0].at == pytest.approx(0.6, abs=0.2)
+    assert ras[1].at - ras[0].at == pytest.approx(0.6, abs=0.25)
 
     sh("ip", "-n", link.lan, "link", "set", "host0", "down")  # the cable is pulled at the other end
     await wait_for(lambda: "no carrier" in (adv.status()["problem"] or ""), 5, "noticing the carrier loss")
@@ -365,5 +365,5 @@ async def test_quiet_until_there_is_a_prefix(link: Link, advertisers: list[Adver
     t0 = time.monotonic()
     adv.update([OMR])
     ra = await link.next_ra(2)
-    assert ra.at - t0 < 0.5 and [r.prefix for r in ra.ra.routes] == [OMR]
+    assert ra.at - t0 < 1.0 and [r.prefix for r in ra.ra.routes] == [OMR]
     assert adv.status()["rs_received"] == 1 and adv.status()["rs_answered"] == 0
