@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from gatewayd.control import Request
 
 
+EXIT_RESTART = 75  # EX_TEMPFAIL: not a clean exit, so systemd starts the unit again
+
+
 class State(enum.StrEnum):
     STOPPED = "stopped"
     STARTING = "starting"
@@ -55,6 +58,7 @@ class Component:
         self.log = logging.getLogger(f"gatewayd.{self.name}")
         self._on_failure: Callable[[Component, BaseException], None] | None = None
         self._on_change: Callable[[], None] | None = None
+        self._on_restart: Callable[[str], None] | None = None
 
     async def start(self) -> None:
         """Bring the capability up; raise to have the supervisor retry later."""
@@ -87,6 +91,12 @@ class Component:
         if self._on_change is not None:
             self._on_change()
 
+    def restart_daemon(self, reason: str) -> None:
+        """Ask for an orderly stop followed by a restart (e.g. LwM2M Reboot): the daemon exits
+        with EXIT_RESTART, which systemd's Restart=on-failure turns into a new start."""
+        if self._on_restart is not None:
+            self._on_restart(reason)
+
 
 @dataclass
 class Slot:
@@ -111,16 +121,19 @@ class Slot:
 
 
 class Supervisor:
-    def __init__(self, max_backoff: float = 60.0, on_change: Callable[[], None] | None = None):
+    def __init__(self, max_backoff: float = 60.0, on_change: Callable[[], None] | None = None,
+                 on_restart: Callable[[str], None] | None = None):
         self.slots: list[Slot] = []
         self.max_backoff = max_backoff
         self.on_change = on_change or (lambda: None)
+        self.on_restart = on_restart
         self.log = logging.getLogger("gatewayd.daemon")
         self._stopping = False
 
     def add(self, component: Component) -> None:
         component._on_failure = self._runtime_failure
         component._on_change = self.on_change
+        component._on_restart = self.on_restart
         self.slots.append(Slot(component))
 
     def slot(self, name: str) -> Slot | None:

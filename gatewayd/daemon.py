@@ -14,7 +14,7 @@ from typing import Any
 
 from gatewayd import __version__
 from gatewayd import log as logsetup
-from gatewayd.component import Command, Component, Supervisor
+from gatewayd.component import EXIT_RESTART, Command, Component, Supervisor
 from gatewayd.config import Config, ConfigError, flatten, load
 from gatewayd.config.render import dump
 from gatewayd.config.schema import Key, Section, find
@@ -56,7 +56,9 @@ class Daemon:
         self.config = config
         self.factories = list(default_factories() if factories is None else factories)
         self.notifier = notifier or Notifier()
-        self.supervisor = Supervisor(config.daemon.retry_max_backoff, on_change=self._status_changed)
+        self.supervisor = Supervisor(config.daemon.retry_max_backoff, on_change=self._status_changed,
+                                     on_restart=self.request_restart)
+        self.exit_code = 0
         self.control = ControlServer(config.control.socket, config.control.mode)
         self.started = time.monotonic()
         self._stop = asyncio.Event()
@@ -110,9 +112,15 @@ class Daemon:
             await self.shutdown()
             for task in tasks:
                 task.cancel()
-        return 0
+        return self.exit_code
 
     def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_restart(self, reason: str) -> None:
+        """Orderly stop, then exit with EXIT_RESTART so systemd starts gatewayd again."""
+        log.warning("restarting: %s", reason, extra={"fields": {"GATEWAYD_EVENT": "restart"}})
+        self.exit_code = EXIT_RESTART
         self._stop.set()
 
     def request_reload(self) -> None:

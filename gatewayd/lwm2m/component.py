@@ -1,15 +1,11 @@
 """The daemon's LwM2M component: the client engine, the gateway's own client, gatewayctl commands.
 
-Reboot (/3/0/4) restarts the daemon in order: SIGTERM to ourselves (components stop, clients
-deregister), then the process exits with :data:`EXIT_RESTART` instead of 0 so systemd's
-``Restart=on-failure`` starts it again.
+Reboot (/3/0/4) restarts the daemon in order (Component.restart_daemon): components stop, clients
+deregister, then the process exits non-zero so systemd's ``Restart=on-failure`` starts it again.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +18,6 @@ from .client import ClientSettings, LwM2MEngine
 from .ddf import load_registry
 from .gateway import GatewayDevice
 from .persist import StateStore
-
-EXIT_RESTART = 75  # EX_TEMPFAIL: not a clean exit, so systemd restarts the unit
-
-
-def restart_daemon() -> None:
-    """Orderly stop, then a non-zero exit."""
-    atexit.register(os._exit, EXIT_RESTART)
-    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def settings_from_config(config: Config) -> ClientSettings:
@@ -67,7 +55,8 @@ class LwM2MComponent(Component):
         self.engine = LwM2MEngine(state, settings_from_config(self.config))
         if lw.gateway.enabled and lw.server.uri:
             gateway = GatewayDevice(registry, manufacturer=lw.gateway.manufacturer, model=lw.gateway.model,
-                                    ncp_info=self._ncp_info, on_reboot=restart_daemon)
+                                    ncp_info=self._ncp_info,
+                                    on_reboot=lambda: self.restart_daemon("LwM2M Reboot (/3/0/4)"))
             server = lw.server
             factory_bootstrap(gateway.store, server.uri, identity=server.psk_identity.encode(),
                               key=server.psk_key.reveal() if server.psk_key else b"",
