@@ -453,7 +453,7 @@ class NcpClient:
             delay = min(delay * 2, self.backoff_max)
             try:
                 await self._connect()
-            except (OSError, NcpError, SpinelError) as exc:  # LinkLost is an OSError
+            except (OSError, NcpError, SpinelError) as exc:  # LinkDown is an OSError
                 log.warning("reconnecting to the NCP failed: %s; next try in %.1f s", exc, delay)
                 if self.state is not NcpState.INCOMPATIBLE:
                     self._set_state(NcpState.LINK_LOST)
@@ -480,7 +480,7 @@ class NcpClient:
                 chunk = await self.link.read()
                 for payload in self._decoder.feed(chunk):
                     self._on_frame(payload)
-        except _links.LinkLost as exc:
+        except _links.LinkDown as exc:
             self._on_link_lost(str(exc))
         except OSError as exc:
             self._on_link_lost(f"read error: {exc}")

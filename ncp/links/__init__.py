@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Link, LinkLost
+from .base import Link, LinkDown
 from .url import LinkUrl, create_link, parse_link_url
 
-__all__ = ["Link", "LinkLost", "LinkUrl", "create_link", "parse_link_url"]
+__all__ = ["Link", "LinkDown", "LinkUrl", "create_link", "parse_link_url"]

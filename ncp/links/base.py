@@ -8,12 +8,12 @@ import logging
 import os
 from typing import Any
 
-__all__ = ["FdLink", "Link", "LinkLost"]
+__all__ = ["FdLink", "Link", "LinkDown"]
 
 log = logging.getLogger("gatewayd.ncp")
 
 
-class LinkLost(ConnectionError):
+class LinkDown(ConnectionError):
     """The link to the NCP is gone (EOF, serial error, child exited); reopen it to continue."""
 
 
@@ -21,7 +21,7 @@ class Link:
     """Base class: a byte pipe to the NCP carrying the HDLC-lite stream.
 
     Subclasses call ``_deliver(chunk)`` for received stream bytes and ``_set_lost(reason)`` once when the
-    link dies; ``read()`` then raises :class:`LinkLost` after the buffered chunks are consumed.
+    link dies; ``read()`` then raises :class:`LinkDown` after the buffered chunks are consumed.
     """
 
     supports_hard_reset = False
@@ -52,11 +52,11 @@ class Link:
         return False
 
     async def read(self) -> bytes:
-        """Next chunk of received stream bytes; raises LinkLost once the link is gone."""
+        """Next chunk of received stream bytes; raises LinkDown once the link is gone."""
         chunk = await self._rx.get()
         if chunk is None:
             self._rx.put_nowait(None)  # keep raising for later readers
-            raise LinkLost(self._lost_reason or "link closed")
+            raise LinkDown(self._lost_reason or "link closed")
         return chunk
 
     @property
@@ -135,7 +135,7 @@ class FdLink(Link):
 
     def _write_raw(self, data: bytes) -> None:
         if self._fd is None or self.lost:
-            raise LinkLost(self._lost_reason or "link is not open")
+            raise LinkDown(self._lost_reason or "link is not open")
         if self._wbuf:
             self._wbuf += data
             return
@@ -145,7 +145,7 @@ class FdLink(Link):
             n = 0
         except OSError as exc:
             self._fail(f"write error: {exc}")
-            raise LinkLost(f"write error: {exc}") from exc
+            raise LinkDown(f"write error: {exc}") from exc
         if n < len(data):
             self._wbuf += data[n:]
             assert self._loop is not None

@@ -16,7 +16,7 @@ import serial
 
 from .. import cascoda
 from ..cascoda import Attribute, CascodaMessage, CascodaSession, Cmd
-from .base import FdLink, LinkLost
+from .base import FdLink, LinkDown
 from .uart import open_serial
 
 __all__ = ["CascodaLink"]
@@ -88,7 +88,7 @@ class CascodaLink(FdLink):
                 self._serial.close()
             self._serial = None
         if self._confirm is not None and not self._confirm.done():
-            self._confirm.set_exception(LinkLost("closed"))
+            self._confirm.set_exception(LinkDown("closed"))
         self._set_lost("closed", quiet=True)
 
     async def hard_reset(self) -> bool:
@@ -101,7 +101,7 @@ class CascodaLink(FdLink):
     # -- stream ---------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
         if self._fd is None or self.lost:
-            raise LinkLost(self._lost_reason or "link is not open")
+            raise LinkDown(self._lost_reason or "link is not open")
         self.session.send_stream(data, self._now())
         self._flush()
 
@@ -116,7 +116,7 @@ class CascodaLink(FdLink):
     def _flush(self) -> None:
         out = self.session.data_to_send()
         if out and self._fd is not None and not self.lost:
-            with contextlib.suppress(LinkLost):
+            with contextlib.suppress(LinkDown):
                 self._write_raw(out)
         self._arm_timer()
 
@@ -169,9 +169,9 @@ class CascodaLink(FdLink):
             try:
                 self._send(message)
                 return await asyncio.wait_for(self._confirm, self.evbme_timeout)
-            except (TimeoutError, LinkLost):
+            except (TimeoutError, LinkDown):
                 if self.lost:
-                    raise LinkLost(self._lost_reason or "link lost") from None
+                    raise LinkDown(self._lost_reason or "link lost") from None
                 return None
             finally:
                 self._confirm = None

@@ -14,7 +14,7 @@ import os
 import signal
 import tty
 
-from .base import FdLink, LinkLost
+from .base import FdLink, LinkDown
 
 __all__ = ["ForkptyLink"]
 
@@ -47,7 +47,7 @@ class ForkptyLink(FdLink):
             )
         except OSError as exc:
             os.close(master)
-            raise LinkLost(f"cannot start {self.program}: {exc}") from exc
+            raise LinkDown(f"cannot start {self.program}: {exc}") from exc
         finally:
             os.close(slave)
         self.spawn_count += 1

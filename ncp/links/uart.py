@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import serial
 
-from .base import FdLink, LinkLost
+from .base import FdLink, LinkDown
 
 __all__ = ["UartLink", "open_serial"]
 
 
 def open_serial(path: str, baudrate: int, rtscts: bool = False) -> serial.Serial:
-    """Open a serial port (or pty) 8N1, non-blocking; raises LinkLost when it cannot be opened."""
+    """Open a serial port (or pty) 8N1, non-blocking; raises LinkDown when it cannot be opened."""
     try:
         return serial.Serial(path, baudrate=baudrate, rtscts=rtscts, timeout=0, write_timeout=0)
     except (serial.SerialException, OSError, ValueError) as exc:
-        raise LinkLost(f"cannot open {path}: {exc}") from exc
+        raise LinkDown(f"cannot open {path}: {exc}") from exc
 
 
 class UartLink(FdLink):

@@ -242,8 +242,8 @@ async def test_hard_reset_uses_resetrf(chili):
 
 
 async def test_serial_port_that_does_not_exist_gives_link_error():
-    from ncp.links import LinkLost
+    from ncp.links import LinkDown
 
     link = create_link("cascoda+uart:///dev/does-not-exist")
-    with pytest.raises(LinkLost, match="does-not-exist"):
+    with pytest.raises(LinkDown, match="does-not-exist"):
         await link.open()

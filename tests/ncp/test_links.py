@@ -9,7 +9,7 @@ import tty
 
 import pytest
 
-from ncp.links import LinkLost, create_link, parse_link_url
+from ncp.links import LinkDown, create_link, parse_link_url
 from ncp.links.cascoda import CascodaLink
 from ncp.links.forkpty import ForkptyLink
 from ncp.links.uart import UartLink
@@ -61,9 +61,9 @@ async def test_uart_link_moves_bytes_both_ways_and_reports_eof():
         assert await asyncio.wait_for(link.read(), 1) == b"\x7e\x80\x06\x00\x70\xee\x74\x7e"
         os.close(master)
         master = -1
-        with pytest.raises(LinkLost):
+        with pytest.raises(LinkDown):
             await asyncio.wait_for(link.read(), 1)
-        with pytest.raises(LinkLost):
+        with pytest.raises(LinkDown):
             link.write(b"x")
     finally:
         await link.close()
@@ -114,7 +114,7 @@ async def test_forkpty_runs_program_in_raw_mode_with_args_and_restarts():
                 got += await link.read()
         assert got == b"\x7e\x0a\x0d\x03\x7e"
         link.process.kill()
-        with pytest.raises(LinkLost):
+        with pytest.raises(LinkDown):
             async with asyncio.timeout(3):
                 while True:
                     await link.read()
@@ -127,5 +127,5 @@ async def test_forkpty_runs_program_in_raw_mode_with_args_and_restarts():
 
 async def test_forkpty_missing_program_is_a_link_error():
     link = create_link("spinel+hdlc+forkpty:///nonexistent/ncp")
-    with pytest.raises(LinkLost, match="cannot start"):
+    with pytest.raises(LinkDown, match="cannot start"):
         await link.open()
