@@ -7,7 +7,7 @@
    IPv6-only namespace through a gateway namespace running either the builtin backend or Tayga (both on a
    TUN, same routes), counting datagrams delivered per second at an IPv4-only sink.
 
-Run: ``.venv/bin/python benchmarks/nat64.py [--count N] [--no-netns]``.
+Run: ``.venv/bin/python benchmarks/nat64_translator.py [--count N] [--no-netns]``.
 """
 
 from __future__ import annotations
