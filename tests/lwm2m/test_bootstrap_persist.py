@@ -70,6 +70,7 @@ async def test_client_initiated_bootstrap_then_register_and_resume_without_boots
     assert links["/0/1"] == {"ssid": "7", "uri": dm.uri} and links["/1/0"] == {"ssid": "7"}
     assert links["/0/0"] == {"uri": bs.uri}, "Bootstrap-Delete of / keeps the Bootstrap-Server account"
     assert "/3/0" in links, "and the Device object"
+    assert f'</0/1>;ssid=7;uri="{dm.uri}"' in discover, "uri= is a quoted string, as in the spec's examples"
     assert dm.registrations["bs-ep"].query["lt"] == "45"
     assert client.store.get(LwM2MPath(1, 0, 0)) == 7
     await wait_state(client, RegistrationState.REGISTERED)
@@ -88,6 +89,16 @@ async def test_client_initiated_bootstrap_then_register_and_resume_without_boots
     await wait_state(again, RegistrationState.REGISTERED)
     assert bs.count("bootstrap-request", "bs-ep") == 1, "no second bootstrap"
     assert dm.count("register", "bs-ep") == 1, "the registration resumed with an Update"
+
+
+def test_bootstrap_discover_quotes_the_server_uri() -> None:
+    from gatewayd.lwm2m.client import ServerOperations
+    from gatewayd.lwm2m.client.operations import OpRequest
+    from gatewayd.lwm2m.codecs import ContentFormat
+
+    store = device_store("coap://lwm2m.example.com:5683")
+    resp = ServerOperations(store).handle(OpRequest("GET", ("0",), accept=ContentFormat.LINK_FORMAT), bootstrap=True)
+    assert resp.payload == b'</>;lwm2m=1.1,</0>,</0/0>;ssid=1;uri="coap://lwm2m.example.com:5683"'
 
 
 async def test_bootstrap_finish_refused_without_server_account(servers, clients) -> None:

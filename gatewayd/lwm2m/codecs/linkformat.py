@@ -17,7 +17,8 @@ from .base import CodecError, ContentFormat
 
 _PTOKEN = re.compile(r"[!#$%&'()*+\-.:<=>?@\[\]^_`{|}~/0-9A-Za-z]+")
 _PARMNAME = re.compile(r"[!#$&+\-.^_`|~0-9A-Za-z*]+")
-QUOTED_ATTRS = frozenset({"rt", "if", "title", "anchor", "rel", "rev", "hreflang", "media", "type"})
+# uri: Bootstrap-Discover (LwM2M 1.1 §5.2.7.3) shows the server URI as a quoted string
+QUOTED_ATTRS = frozenset({"rt", "if", "title", "anchor", "rel", "rev", "hreflang", "media", "type", "uri"})
 MAX_PAYLOAD = 64 * 1024
 CONTENT_FORMAT = ContentFormat.LINK_FORMAT
 
