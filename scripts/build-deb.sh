@@ -37,10 +37,11 @@ vendor=$cache/$key
 if [ ! -f "$vendor/.complete" ]; then
     echo "build-deb: downloading $vendor_pkgs into $vendor"
     rm -rf "$vendor.tmp" && mkdir -p "$vendor.tmp"
-    # aiocoap is pure Python (its wheel); DTLSSocket is only published as source and is compiled in the build.
+    # aiocoap and pyroute2 are pure Python (their wheels); DTLSSocket is only published as source and is
+    # compiled in the build.
     # shellcheck disable=SC2086
     /usr/bin/python3 -m pip download -q --disable-pip-version-check --no-deps \
-        --no-binary DTLSSocket --only-binary aiocoap -d "$vendor.tmp" $vendor_pkgs
+        --no-binary DTLSSocket --only-binary aiocoap,pyroute2 -d "$vendor.tmp" $vendor_pkgs
     touch "$vendor.tmp/.complete"
     rm -rf "$vendor" && mv "$vendor.tmp" "$vendor"
 fi

@@ -163,8 +163,9 @@ def install(d: dict[str, object]) -> None:
     # The entry point's private vendor dir: aiocoap's DTLS transport must import on this Python.
     probe = ("import runpy, sys\nsys.argv = ['gatewayd', '--version']\ntry:\n"
              "    runpy.run_path('/usr/bin/gatewayd', run_name='gatewayd_entry')\nexcept SystemExit:\n    pass\n"
-             "import DTLSSocket.dtls, aiocoap, aiocoap.transports.tinydtls\n"
-             "print(DTLSSocket.dtls.__file__); print(aiocoap.__file__)\n")
+             "import DTLSSocket.dtls, aiocoap, aiocoap.transports.tinydtls, pyroute2\n"
+             "from pyroute2 import AsyncIPRoute\n"
+             "print(DTLSSocket.dtls.__file__); print(aiocoap.__file__); print(pyroute2.__file__)\n")
     d["vendor"] = run("python3", "-c", probe)
 
 

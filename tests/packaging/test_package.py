@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
-DEBIAN_DEPENDS = ("python3-pyroute2", "python3-dnspython", "python3-systemd", "python3-serial", "python3-cbor2",
+DEBIAN_DEPENDS = ("python3-dnspython", "python3-systemd", "python3-serial", "python3-cbor2",
                   "iproute2", "nftables")
 
 
@@ -49,8 +49,9 @@ def test_depends_on_debian_python_packages_and_suggests_tayga(deb: Path):
 def test_vendored_modules_are_private(deb: Path):
     files = contents(deb)
     assert any(p.startswith("/usr/lib/gatewayd/vendor/aiocoap/") for p in files)
+    assert any(p.startswith("/usr/lib/gatewayd/vendor/pyroute2/") for p in files)
     assert any(re.match(r"/usr/lib/gatewayd/vendor/DTLSSocket/dtls\..*\.so$", p) for p in files)
-    system_site = [p for p in files if re.match(r"/usr/lib/python3/dist-packages/(aiocoap|DTLSSocket)", p)]
+    system_site = [p for p in files if re.match(r"/usr/lib/python3/dist-packages/(aiocoap|DTLSSocket|pyroute2)", p)]
     assert not system_site, f"vendored modules leaked into the system site-packages: {system_site}"
     for module in ("gatewayd", "ncp", "nat64"):
         assert f"/usr/lib/python3/dist-packages/{module}/__init__.py" in files
