@@ -223,6 +223,8 @@ def watchdog(d: dict[str, object]) -> None:
     props = show("MainPID", "NRestarts", "WatchdogUSec")
     d["before"] = props
     pid = int(props["MainPID"])
+    if pid <= 0:  # kill(0, ...) would stop this script's own process group
+        raise RuntimeError(f"gatewayd is not running: {props}")
     mark = cursor()
     os.kill(pid, 19)  # SIGSTOP: the event loop, and with it WATCHDOG=1, stops
     started = time.monotonic()

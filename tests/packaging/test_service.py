@@ -56,7 +56,7 @@ def box(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         boot_log = out / "nspawn.log"
         error = None
         try:
-            boot_seconds = machine.boot(root, out, timeout=900 * slowdown, log=boot_log)
+            boot_seconds = machine.boot(root, out, timeout=600 * slowdown, log=boot_log)
         except machine.BootError as exc:
             error, boot_seconds = str(exc), None
         logs = "".join(f"\n--- {p.name}:\n{p.read_text(errors='replace')[-6000:]}"
