@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ log = logging.getLogger("gatewayd.lwm2m")
 COAP_LOGGER = "gatewayd.lwm2m.coap"
 
 Handler = Callable[["OpRequest", Any], "OpResponse"]
+Prepare = Callable[["OpRequest", Any], Awaitable["OpResponse | None"]]
 ObserveHook = Callable[["OpRequest", Any, Callable[[], None]], Callable[[], None] | None]
 
 
@@ -104,19 +105,26 @@ class ClientSite(interfaces.Resource):
     for a request carrying Observe 0 and returns a cancel callback if it will call ``notify()`` whenever
     a notification is due (the request is then answered again). Observe sequence numbers start at 1:
     some servers drop a first notification numbered 0. Notifications go out non-confirmable.
+
+    ``prepare(request, remote)`` (optional) is awaited before ``handler``: it may bring values up to date
+    from somewhere slow (a proxied device) or answer the request itself; an answer it gives to an
+    Observe ends the request without an observation.
     """
 
-    def __init__(self, handler: Handler, observe: ObserveHook) -> None:
+    def __init__(self, handler: Handler, observe: ObserveHook, prepare: Prepare | None = None) -> None:
         super().__init__()
         self.handler = handler
         self.observe = observe
+        self.prepare = prepare
         self._sequence = 0
 
     async def needs_blockwise_assembly(self, request: aiocoap.Message) -> bool:
         return True
 
     async def render(self, request: aiocoap.Message) -> aiocoap.Message:
-        return coap_message(self.handler(op_request(request), request.remote))
+        op = op_request(request)
+        early = await self.prepare(op, request.remote) if self.prepare is not None else None
+        return coap_message(early if early is not None else self.handler(op, request.remote))
 
     def _next_sequence(self) -> int:
         self._sequence = self._sequence % 0xFFFFFF + 1
@@ -128,6 +136,10 @@ class ClientSite(interfaces.Resource):
             await self._render_to_pipe(pipe)
             return
         op = op_request(request)
+        early = await self.prepare(op, request.remote) if self.prepare is not None else None
+        if early is not None:
+            pipe.add_response(coap_message(early), is_last=True)
+            return
         due = asyncio.Event()
         cancel = self.observe(op, request.remote, lambda: due.set())
         try:

@@ -17,7 +17,7 @@ import enum
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,8 +132,13 @@ class LwM2MClient:
         self.transport: ClientTransport | None = None
         self.last_error = ""
         self.ops = ServerOperations(store, AttributeStore(), self.settings.preferred_format)
-        self.site = ClientSite(self._handle, self._observe)
+        self.site = ClientSite(self._handle, self._observe, self._prepare)
         self.observations: list[_ActiveObservation] = []
+        #: awaited before the store answers a server's request: may refresh values from a proxied
+        #: device (read-through) or answer the request itself (a Write or Execute forwarded to it)
+        self.request_hook: Callable[[OpRequest], Awaitable[OpResponse | None]] | None = None
+        #: called whenever an observation starts or ends (a proxy then observes or polls its device)
+        self.on_observations: Callable[[], None] | None = None
         self.counters = {"registers": 0, "updates": 0, "requests": 0, "notifications": 0, "bootstraps": 0}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -440,6 +445,14 @@ class LwM2MClient:
             self._attributes_changed()
         return resp
 
+    async def _prepare(self, req: OpRequest, remote: Any) -> OpResponse | None:
+        if self.request_hook is None or self._bootstrapping:
+            return None
+        resp = await self.request_hook(req)
+        if resp is not None:
+            self.counters["requests"] += 1
+        return resp
+
     def _observe(self, req: OpRequest, remote: Any, notify: Callable[[], None]
                  ) -> Callable[[], None] | None:
         if self._bootstrapping or req.method not in ("GET", "FETCH") or req.accept == ContentFormat.LINK_FORMAT:
@@ -459,14 +472,23 @@ class LwM2MClient:
         active = _ActiveObservation(obs, req, notify, attribute_path=attr_path)
         self.observations.append(active)
         self._schedule(active)
+        self._observations_changed()
         return lambda: self._drop_observation(active)
 
     def _drop_observation(self, active: _ActiveObservation) -> None:
         if active.timer is not None:
             active.timer.cancel()
             active.timer = None
-        with contextlib.suppress(ValueError):
+        if active in self.observations:
             self.observations.remove(active)
+            self._observations_changed()
+
+    def _observations_changed(self) -> None:
+        if self.on_observations is not None:
+            try:
+                self.on_observations()
+            except Exception:
+                log.exception("%s: observation hook failed", self.endpoint)
 
     def _snapshot(self, paths: tuple[LwM2MPath, ...]) -> Any:
         values = []

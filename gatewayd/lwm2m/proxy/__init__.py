@@ -1,0 +1,1 @@
+"""LwM2M proxy: non-LwM2M devices as virtual LwM2M clients."""

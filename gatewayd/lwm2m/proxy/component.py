@@ -1,0 +1,183 @@
+"""The proxy inside the LwM2M component: one virtual client (one registration) per device.
+
+:class:`LwM2MProxy` turns ``[[lwm2m.device]]`` entries and ``[lwm2m.thread_devices]`` into virtual
+clients on the component's engine, and on reload adds, removes and replaces exactly the devices whose
+entry changed; the others keep their registration. Devices behind the gateway could instead be
+instances of the LwM2M Gateway object (25) under the gateway's own registration; that mode would
+be a third adapter kind here (see docs/lwm2m-proxy.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from typing import Any
+
+import aiocoap
+
+from ..client import ClientSettings, LwM2MEngine
+from ..model import ObjectRegistry
+from .coap_adapter import CoapDevice, CoapDeviceConfig
+from .mapping import MappingError, parse_mappings
+from .thread_adapter import NcpTables, ThreadDevices, ThreadDevicesConfig
+from .virtual import UpstreamAccount
+
+log = logging.getLogger("gatewayd.lwm2m.proxy")
+
+
+class ProxyConfigError(ValueError):
+    """A ``[[lwm2m.device]]`` entry the proxy cannot use; names the entry."""
+
+
+def _account(lw: Any, dev: Any) -> UpstreamAccount:
+    server = lw.server
+    if dev is not None and dev.server:
+        key = dev.psk_key.reveal() if dev.psk_key else b""
+        return UpstreamAccount(dev.server, dev.psk_identity, key, dev.lifetime or server.lifetime)
+    key = server.psk_key.reveal() if server.psk_key else b""
+    identity = server.psk_identity
+    if dev is not None and dev.psk_identity:  # the device's own PSK toward the default server
+        identity, key = dev.psk_identity, dev.psk_key.reveal() if dev.psk_key else b""
+    lifetime = (dev.lifetime if dev is not None else 0) or server.lifetime
+    return UpstreamAccount(server.uri, identity, key, lifetime)
+
+
+def device_configs(config: Any, registry: ObjectRegistry) -> tuple[list[CoapDeviceConfig], list[str]]:
+    """The usable ``[[lwm2m.device]]`` entries, and one error line for each unusable one."""
+    lw = config.lwm2m
+    out: list[CoapDeviceConfig] = []
+    errors: list[str] = []
+    seen: set[str] = set()
+    for i, dev in enumerate(lw.device):
+        where = f"lwm2m.device[{i}]"
+        try:
+            if not dev.endpoint:
+                raise ProxyConfigError("endpoint is empty")
+            if dev.endpoint in seen:
+                raise ProxyConfigError(f"endpoint {dev.endpoint!r} is used twice")
+            account = _account(lw, dev)
+            if not account.uri:
+                raise ProxyConfigError("no server: set server here or [lwm2m.server] uri")
+            if account.uri.startswith("coaps://") and not (account.identity and account.key):
+                raise ProxyConfigError("a coaps:// server needs psk_identity and psk_key")
+            if bool(dev.address) == bool(dev.eui64):
+                raise ProxyConfigError("give exactly one of address and eui64")
+            resources = parse_mappings(dev.resources, registry)
+        except (ProxyConfigError, MappingError) as exc:
+            errors.append(f"{where} ({dev.endpoint or '?'}): {exc}")
+            continue
+        seen.add(dev.endpoint)
+        out.append(CoapDeviceConfig(
+            endpoint=dev.endpoint, account=account, resources=resources, address=str(dev.address or ""),
+            eui64=dev.eui64.hex() if dev.eui64 else "", port=dev.port, timeout=dev.timeout,
+            queue_mode=dev.queue_mode))
+    return out, errors
+
+
+def thread_config(config: Any) -> ThreadDevicesConfig:
+    td = config.lwm2m.thread_devices
+    return ThreadDevicesConfig(enabled=td.enabled, prefix=td.prefix, absence_timeout=td.absence_timeout,
+                               poll_interval=td.poll_interval, account=_account(config.lwm2m, None))
+
+
+class LwM2MProxy:
+    """Virtual clients for the devices of the configuration, on ``engine``."""
+
+    def __init__(self, engine: LwM2MEngine, registry: ObjectRegistry, settings: ClientSettings,
+                 ncp: Any = None) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.settings = settings
+        self.ncp = ncp
+        self.devices: dict[str, CoapDevice] = {}
+        self.tables = NcpTables(self._ncp_client)
+        self.thread: ThreadDevices | None = None
+        self.errors: list[str] = []
+        self._context: aiocoap.Context | None = None
+
+    def _ncp_client(self) -> Any:
+        return getattr(self.ncp, "client", None)
+
+    def wanted(self, config: Any) -> bool:
+        lw = config.lwm2m
+        return bool(lw.device) or bool(lw.thread_devices.enabled)
+
+    async def context(self) -> aiocoap.Context:
+        if self._context is None:
+            self._context = await aiocoap.Context.create_client_context(loggername="gatewayd.lwm2m.proxy.coap",
+                                                                         transports=["udp6"])
+        return self._context
+
+    # --- devices ----------------------------------------------------------------------------------------
+    async def apply(self, config: Any) -> None:
+        """Make the running virtual clients match ``config``; unchanged devices are left alone."""
+        configs, self.errors = device_configs(config, self.registry)
+        for line in self.errors:
+            log.error("LwM2M proxy: %s; skipping this device", line)
+        wanted = {c.endpoint: c for c in configs}
+        for endpoint, device in list(self.devices.items()):
+            if wanted.get(endpoint) != device.config:
+                await self.remove_device(endpoint)
+        for endpoint, cfg in wanted.items():
+            if endpoint not in self.devices:
+                await self.add_device(cfg)
+        await self._apply_thread(thread_config(config))
+
+    async def add_device(self, cfg: CoapDeviceConfig) -> CoapDevice:
+        if cfg.endpoint in self.engine.clients:
+            raise ProxyConfigError(f"endpoint {cfg.endpoint!r} is already a client")
+        device = CoapDevice(cfg, self.registry, await self.context(), self.tables.address_of)
+        settings = dataclasses.replace(self.settings, queue_mode=cfg.queue_mode, lifetime=cfg.account.lifetime)
+        client = await self.engine.add(cfg.endpoint, device.store, settings)
+        device.attach(client)
+        device.start()
+        self.devices[cfg.endpoint] = device
+        log.info("LwM2M proxy: %s for CoAP device %s", cfg.endpoint, cfg.target,
+                 extra={"fields": {"LWM2M_ENDPOINT": cfg.endpoint}})
+        return device
+
+    async def remove_device(self, endpoint: str) -> None:
+        device = self.devices.pop(endpoint)
+        await device.stop()
+        if endpoint in self.engine.clients:
+            await self.engine.remove(endpoint, deregister=True, forget=True)
+        log.info("LwM2M proxy: %s removed", endpoint, extra={"fields": {"LWM2M_ENDPOINT": endpoint}})
+
+    async def _apply_thread(self, cfg: ThreadDevicesConfig) -> None:
+        if self.thread is not None and self.thread.config != cfg:
+            await self.thread.stop()
+            self.thread = None
+        if self.thread is None and cfg.enabled and cfg.account.uri:
+            self.thread = ThreadDevices(cfg, self.engine, self.registry, self.settings, self.tables)
+            self.thread.start()
+
+    async def stop(self) -> None:
+        if self.thread is not None:
+            await self.thread.stop()
+            self.thread = None
+        for endpoint in list(self.devices):
+            with contextlib.suppress(Exception):
+                await self.remove_device(endpoint)
+        ctx, self._context = self._context, None
+        if ctx is not None:
+            with contextlib.suppress(Exception):
+                await ctx.shutdown()
+
+    # --- status -------------------------------------------------------------------------------------------
+    def info(self, endpoint: str) -> dict[str, Any] | None:
+        """Adapter, device address, reachability and last contact of a virtual client."""
+        device = self.devices.get(endpoint)
+        if device is not None:
+            return device.info()
+        if self.thread is not None:
+            return self.thread.info(endpoint)
+        return None
+
+    def show(self, endpoint: str) -> dict[str, Any] | None:
+        device = self.devices.get(endpoint)
+        if device is not None:
+            return device.show()
+        if self.thread is not None:
+            return self.thread.info(endpoint)
+        return None

@@ -1,0 +1,269 @@
+"""Thread nodes the NCP knows as virtual LwM2M clients, and EUI-64 → address lookups for CoAP devices.
+
+:class:`NcpTables` reads the NCP's child table (``SPINEL_PROP_THREAD_CHILD_TABLE``), neighbor table and
+router table, and the addresses each child registered (``SPINEL_PROP_THREAD_CHILD_TABLE_ADDRESSES``,
+0x1521, format ``A(t(ESA(6)))``). The child table itself carries no IPv6 address; the child-addresses
+table is what an OpenThread FTD NCP offers for that (the simulator implements it too). Routers register
+no addresses with us, so a CoAP device that is a router must be configured by address.
+
+The "EUI-64" of these tables is the node's IEEE 802.15.4 extended address. OpenThread derives it
+randomly per network unless the product sets it to the factory EUI-64; endpoint names and
+``eui64 =`` device keys use the value the tables show.
+
+:class:`ThreadDevices` gives every node a virtual client ``<prefix><eui64>`` exposing Device (3:
+serial number = EUI-64, model = child or router) and Connectivity Monitoring (4: Radio Signal Strength
+= average RSSI, Link Quality = Thread link quality in (0..3), IP Addresses, Router IP Addresses = the
+parent's RLOC address for a child, Cell ID = router id for a router), refreshed every
+``poll_interval`` seconds. A node missing from the tables for ``absence_timeout`` seconds is
+deregistered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ncp.spinel.format import unpack_value
+from ncp.spinel.props import Prop
+
+from ..client import ClientSettings, LwM2MEngine
+from ..model import ObjectRegistry, ObjectStore
+from ..paths import LwM2MPath
+from .virtual import UpstreamAccount, virtual_store
+
+log = logging.getLogger("gatewayd.lwm2m.proxy")
+
+PROP_THREAD_CHILD_TABLE_ADDRESSES = 0x1521  # SPINEL_PROP_THREAD_EXT__BEGIN + 33
+CHILD_TABLE_ADDRESSES_FORMAT = "A(t(ESA(6)))"
+TABLE_MAX_AGE = 1.0
+
+
+@dataclass
+class ThreadNode:
+    """One node as the NCP's tables show it."""
+
+    eui64: str
+    rloc16: int
+    is_child: bool
+    link_quality: int = 0
+    rssi: int = 0
+    addresses: list[str] = field(default_factory=list)
+
+    @property
+    def router_id(self) -> int:
+        return self.rloc16 >> 10
+
+    @property
+    def parent_rloc16(self) -> int:
+        return self.rloc16 & 0xFC00
+
+
+def _is_rloc_or_aloc(addr: ipaddress.IPv6Address) -> bool:
+    return addr.packed[8:14] == b"\x00\x00\x00\xff\xfe\x00"
+
+
+def preferred_address(addresses: list[str], mesh_local: ipaddress.IPv6Network | None) -> str | None:
+    """The address to reach a node at: its mesh-local EID if listed, else its first routable one."""
+    usable = []
+    for text in addresses:
+        addr = ipaddress.IPv6Address(text)
+        if addr.is_link_local or addr.is_multicast or _is_rloc_or_aloc(addr):
+            continue
+        usable.append(addr)
+    for addr in usable:
+        if mesh_local is not None and addr in mesh_local:
+            return str(addr)
+    return str(usable[0]) if usable else None
+
+
+class NcpTables:
+    """The NCP's view of the mesh, read at most once a second however many callers ask."""
+
+    def __init__(self, client: Callable[[], Any]) -> None:
+        self.client = client
+        self.nodes: dict[str, ThreadNode] = {}
+        self.mesh_local: ipaddress.IPv6Network | None = None
+        self.rloc16: int | None = None
+        self.read_at = 0.0
+        self.ok = False
+        self._lock = asyncio.Lock()
+
+    async def refresh(self, max_age: float = TABLE_MAX_AGE) -> bool:
+        """Read the tables unless they are younger than ``max_age``; False if the NCP did not answer."""
+        async with self._lock:
+            if time.monotonic() - self.read_at < max_age:
+                return self.ok
+            self.read_at = time.monotonic()
+            ncp = self.client()
+            if ncp is None:
+                self.ok = False
+                return False
+            try:
+                self.nodes = await self._read(ncp)
+                self.ok = True
+            except Exception as exc:  # NCP down, timed out, or a table it does not support
+                log.debug("reading the NCP's tables failed: %s", exc)
+                self.ok = False
+            return self.ok
+
+    async def _read(self, ncp: Any) -> dict[str, ThreadNode]:
+        nodes: dict[str, ThreadNode] = {}
+        with contextlib.suppress(Exception):
+            prefix, length = await ncp.get(Prop.IPV6_ML_PREFIX)
+            self.mesh_local = ipaddress.IPv6Network(f"{prefix}/{length}", strict=False)
+        with contextlib.suppress(Exception):
+            self.rloc16 = int(await ncp.get(Prop.THREAD_RLOC16))
+        for entry in await ncp.get(Prop.THREAD_CHILD_TABLE):
+            ext, rloc16, _timeout, _age, _version, lqi, avg_rssi, _mode, _last_rssi = entry
+            nodes[bytes(ext).hex()] = ThreadNode(bytes(ext).hex(), rloc16, True, lqi, avg_rssi)
+        for entry in await ncp.get(Prop.THREAD_NEIGHBOR_TABLE):
+            ext, rloc16, _age, lqi, avg_rssi, _mode, is_child = entry[:7]
+            key = bytes(ext).hex()
+            if not is_child and key not in nodes:
+                nodes[key] = ThreadNode(key, rloc16, False, lqi, avg_rssi)
+        with contextlib.suppress(Exception):
+            for entry in await ncp.get(Prop.THREAD_ROUTER_TABLE):
+                ext, rloc16 = bytes(entry[0]).hex(), entry[1]
+                lq_in = entry[5]
+                if rloc16 != self.rloc16 and ext not in nodes:
+                    nodes[ext] = ThreadNode(ext, rloc16, False, lq_in, 0)
+        with contextlib.suppress(Exception):
+            raw = await ncp.get(PROP_THREAD_CHILD_TABLE_ADDRESSES)
+            for ext, _rloc16, addresses in unpack_value(CHILD_TABLE_ADDRESSES_FORMAT, bytes(raw)):
+                node = nodes.get(bytes(ext).hex())
+                if node is not None:
+                    node.addresses = [str(a) for a in addresses]
+        return nodes
+
+    async def address_of(self, eui64: str) -> str | None:
+        """Where the node with this EUI-64 (hex) can be reached now, if the NCP knows."""
+        await self.refresh()
+        node = self.nodes.get(eui64.lower())
+        return preferred_address(node.addresses, self.mesh_local) if node is not None else None
+
+    def rloc_address(self, rloc16: int) -> str | None:
+        if self.mesh_local is None:
+            return None
+        raw = self.mesh_local.network_address.packed[:8] + b"\x00\x00\x00\xff\xfe\x00" + rloc16.to_bytes(2, "big")
+        return str(ipaddress.IPv6Address(raw))
+
+
+@dataclass(frozen=True)
+class ThreadDevicesConfig:
+    enabled: bool = False
+    prefix: str = "thread-"
+    absence_timeout: float = 120.0
+    poll_interval: float = 10.0
+    account: UpstreamAccount = field(default_factory=lambda: UpstreamAccount(""))
+
+
+@dataclass
+class _NodeClient:
+    node: ThreadNode
+    store: ObjectStore
+    last_seen: float
+    first_seen: float = field(default_factory=time.time)
+
+
+class ThreadDevices:
+    """Keeps one virtual client per node in the NCP's tables."""
+
+    adapter = "thread"
+
+    def __init__(self, config: ThreadDevicesConfig, engine: LwM2MEngine, registry: ObjectRegistry,
+                 settings: ClientSettings, tables: NcpTables) -> None:
+        self.config = config
+        self.engine = engine
+        self.registry = registry
+        self.settings = settings
+        self.tables = tables
+        self.nodes: dict[str, _NodeClient] = {}  # by endpoint
+        self._task: asyncio.Task[None] | None = None
+
+    def endpoint(self, eui64: str) -> str:
+        return f"{self.config.prefix}{eui64}"
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="lwm2m thread devices")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for endpoint in list(self.nodes):
+            await self._remove(endpoint, "proxy stopped")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Thread device poll failed")
+            await asyncio.sleep(self.config.poll_interval)
+
+    async def poll(self) -> None:
+        """One look at the tables: new nodes get a client, known ones fresh values, gone ones leave."""
+        if not await self.tables.refresh(max_age=min(TABLE_MAX_AGE, self.config.poll_interval / 2)):
+            return  # the NCP did not answer: that says nothing about the nodes
+        now = time.monotonic()
+        for node in self.tables.nodes.values():
+            endpoint = self.endpoint(node.eui64)
+            known = self.nodes.get(endpoint)
+            if known is None:
+                await self._add(node, now)
+            else:
+                known.node, known.last_seen = node, now
+                self._update(known.store, node)
+        for endpoint, nc in list(self.nodes.items()):
+            if now - nc.last_seen >= self.config.absence_timeout:
+                await self._remove(endpoint, f"absent for {now - nc.last_seen:.0f} s")
+
+    async def _add(self, node: ThreadNode, now: float) -> None:
+        endpoint = self.endpoint(node.eui64)
+        if endpoint in self.engine.clients:
+            return
+        store = virtual_store(self.registry, self.config.account, manufacturer="Thread",
+                              model="child" if node.is_child else "router", serial=node.eui64)
+        self._update(store, node)
+        self.nodes[endpoint] = _NodeClient(node, store, now)
+        await self.engine.add(endpoint, store, self.settings)
+        log.info("LwM2M proxy: %s for Thread %s %s", endpoint, "child" if node.is_child else "router",
+                 node.eui64, extra={"fields": {"LWM2M_ENDPOINT": endpoint}})
+
+    def _update(self, store: ObjectStore, node: ThreadNode) -> None:
+        store.set(LwM2MPath(4, 0, 2), int(node.rssi))
+        store.set(LwM2MPath(4, 0, 3), int(node.link_quality))
+        store.set(LwM2MPath(4, 0, 4), dict(enumerate(node.addresses)))
+        if node.is_child:
+            parent = self.tables.rloc_address(node.parent_rloc16)
+            if parent is not None:
+                store.set(LwM2MPath(4, 0, 5), {0: parent})
+        else:
+            store.set(LwM2MPath(4, 0, 8), node.router_id)
+
+    async def _remove(self, endpoint: str, why: str) -> None:
+        self.nodes.pop(endpoint, None)
+        if endpoint in self.engine.clients:
+            await self.engine.remove(endpoint, deregister=True, forget=True)
+        log.info("LwM2M proxy: %s deregistered (%s)", endpoint, why, extra={"fields": {"LWM2M_ENDPOINT": endpoint}})
+
+    def info(self, endpoint: str) -> dict[str, Any] | None:
+        nc = self.nodes.get(endpoint)
+        if nc is None:
+            return None
+        n = nc.node
+        return {"adapter": self.adapter, "device": ", ".join(n.addresses) or f"rloc16 0x{n.rloc16:04x}",
+                "rloc16": f"0x{n.rloc16:04x}", "role": "child" if n.is_child else "router",
+                "link_quality": n.link_quality, "rssi": n.rssi,
+                "last_contact_ago": round(time.monotonic() - nc.last_seen, 1)}

@@ -1,0 +1,156 @@
+"""Plain CoAP test devices (aiocoap servers) for the proxy tests, in-process or as a script.
+
+A :class:`Sensor` serves ``/sensors/temp`` (text, observable unless ``observable=False``, Max-Age
+``max_age``), ``/sensors/env`` (JSON ``{"rh": ..}``), ``/actuators/led`` (PUT text) and ``/reboot``
+(POST). As a script (``python sensors.py HOST PORT [--no-observe]``, e.g. inside a namespace) it prints
+"ready", takes ``temp 22.5`` / ``rh 40`` lines on stdin and prints one JSON line per request it got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import aiocoap
+import aiocoap.resource as resource
+from aiocoap.numbers.codes import Code
+
+
+class _Temp(resource.ObservableResource):
+    def __init__(self, sensor: Sensor) -> None:
+        super().__init__()
+        self.sensor = sensor
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.sensor.record("GET", "/sensors/temp", request)
+        msg = aiocoap.Message(payload=f"{self.sensor.temp}".encode(), content_format=0)
+        msg.opt.max_age = self.sensor.max_age
+        return msg
+
+
+class _PlainTemp(resource.Resource):
+    """Like _Temp, but the device cannot observe it."""
+
+    def __init__(self, sensor: Sensor) -> None:
+        super().__init__()
+        self.sensor = sensor
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.sensor.record("GET", "/sensors/temp", request)
+        msg = aiocoap.Message(payload=f"{self.sensor.temp}".encode(), content_format=0)
+        msg.opt.max_age = self.sensor.max_age
+        return msg
+
+
+class _Env(resource.Resource):
+    def __init__(self, sensor: Sensor) -> None:
+        super().__init__()
+        self.sensor = sensor
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.sensor.record("GET", "/sensors/env", request)
+        msg = aiocoap.Message(payload=json.dumps({"rh": self.sensor.rh, "unit": "%"}).encode(),
+                              content_format=50)
+        msg.opt.max_age = self.sensor.max_age
+        return msg
+
+
+class _Led(resource.Resource):
+    def __init__(self, sensor: Sensor) -> None:
+        super().__init__()
+        self.sensor = sensor
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.sensor.record("GET", "/actuators/led", request)
+        return aiocoap.Message(payload=b"true" if self.sensor.led else b"false", content_format=0)
+
+    async def render_put(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.sensor.record("PUT", "/actuators/led", request)
+        text = request.payload.decode().strip().lower()
+        if text not in ("true", "false"):
+            return aiocoap.Message(code=Code.BAD_REQUEST)
+        self.sensor.led = text == "true"
+        return aiocoap.Message(code=Code.CHANGED)
+
+
+class _Reboot(resource.Resource):
+    def __init__(self, sensor: Sensor) -> None:
+        super().__init__()
+        self.sensor = sensor
+
+    async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.sensor.record("POST", "/reboot", request)
+        return aiocoap.Message(code=Code.CHANGED)
+
+
+class Sensor:
+    def __init__(self, host: str, port: int, *, observable: bool = True, max_age: int = 60,
+                 on_request: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.host, self.port = host, port
+        self.temp = 21.5
+        self.rh = 40
+        self.led = False
+        self.max_age = max_age
+        self.requests: list[dict[str, Any]] = []
+        self.on_request = on_request
+        self.ctx: aiocoap.Context | None = None
+        self._temp: resource.Resource = _Temp(self) if observable else _PlainTemp(self)
+
+    def record(self, method: str, path: str, request: aiocoap.Message) -> None:
+        entry = {"method": method, "path": path, "payload": request.payload.decode("utf-8", "replace"),
+                 "observe": request.opt.observe}
+        self.requests.append(entry)
+        if self.on_request is not None:
+            self.on_request(entry)
+
+    def count(self, method: str, path: str) -> int:
+        return sum(1 for r in self.requests if r["method"] == method and r["path"] == path)
+
+    def set_temp(self, value: float) -> None:
+        self.temp = value
+        if isinstance(self._temp, resource.ObservableResource):
+            self._temp.updated_state()
+
+    async def start(self) -> None:
+        site = resource.Site()
+        site.add_resource(["sensors", "temp"], self._temp)
+        site.add_resource(["sensors", "env"], _Env(self))
+        site.add_resource(["actuators", "led"], _Led(self))
+        site.add_resource(["reboot"], _Reboot(self))
+        self.ctx = await aiocoap.Context.create_server_context(site, bind=(self.host, self.port),
+                                                               transports=["udp6"])
+
+    async def stop(self) -> None:
+        ctx, self.ctx = self.ctx, None
+        if ctx is not None:
+            await ctx.shutdown()
+
+
+async def _main(args: argparse.Namespace) -> None:
+    sensor = Sensor(args.host, args.port, observable=not args.no_observe, max_age=args.max_age,
+                    on_request=lambda e: print(json.dumps(e), flush=True))
+    await sensor.start()
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        name, _, value = line.decode().strip().partition(" ")
+        if name == "temp":
+            sensor.set_temp(float(value))
+        elif name == "rh":
+            sensor.rh = int(value)
+    await sensor.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("host")
+    parser.add_argument("port", type=int)
+    parser.add_argument("--no-observe", action="store_true")
+    parser.add_argument("--max-age", type=int, default=60)
+    asyncio.run(_main(parser.parse_args()))

@@ -1,0 +1,187 @@
+"""The CoAP adapter on loopback: aiocoap test devices proxied to the aiocoap LwM2M test server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+from aiocoap.numbers.codes import Code
+
+from gatewayd.lwm2m import load_registry
+from gatewayd.lwm2m.client import ClientSettings, LwM2MEngine, RegistrationState
+from gatewayd.lwm2m.codecs import ContentFormat
+from gatewayd.lwm2m.proxy.coap_adapter import CoapDeviceConfig
+from gatewayd.lwm2m.proxy.component import LwM2MProxy
+from gatewayd.lwm2m.proxy.mapping import parse_mappings
+from gatewayd.lwm2m.proxy.virtual import UpstreamAccount
+from tests.lwm2m.aioserver import LwM2MTestServer
+from tests.lwm2m.servers import free_udp_port
+
+from .sensors import Sensor
+
+pytestmark = pytest.mark.timeout(60)
+REGISTRY = load_registry()
+MAPPING = {
+    "/3303/0/5700": {"get": "/sensors/temp", "type": "float"},
+    "/3304/0/5700": {"get": "/sensors/env", "format": "json", "pointer": "/rh"},
+    "/3311/0/5850": {"get": "/actuators/led", "put": "/actuators/led"},
+    "/3/0/4": {"post": "/reboot"},
+}
+
+
+@pytest.fixture
+async def server():
+    srv = LwM2MTestServer(free_udp_port())
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+@pytest.fixture
+async def proxy():
+    engine = LwM2MEngine(None, ClientSettings(lifetime=60))
+    px = LwM2MProxy(engine, REGISTRY, ClientSettings(lifetime=60))
+    try:
+        yield px
+    finally:
+        await px.stop()
+        await engine.stop()
+
+
+@pytest.fixture
+async def sensors():
+    made: list[Sensor] = []
+
+    async def make(**kw) -> Sensor:
+        sensor = Sensor("127.0.0.1", free_udp_port(), **kw)
+        await sensor.start()
+        made.append(sensor)
+        return sensor
+
+    yield make
+    for s in made:
+        await s.stop()
+
+
+async def proxied(server: LwM2MTestServer, proxy: LwM2MProxy, ep: str, port: int, timeout: float = 5.0,
+                  observe: bool = True):
+    mapping = {k: dict(v, observe=observe) if "get" in v else v for k, v in MAPPING.items()}
+    cfg = CoapDeviceConfig(ep, UpstreamAccount(server.uri, lifetime=60), parse_mappings(mapping, REGISTRY),
+                           address="127.0.0.1", port=port, timeout=timeout)
+    device = await proxy.add_device(cfg)
+    await server.wait_until(lambda: ep in server.registrations
+                            and proxy.engine.clients[ep].state == RegistrationState.REGISTERED)
+    return device
+
+
+def watch(device, path: str = "/3303/0/5700") -> str:
+    return next(v["watch"] for v in device.show()["values"] if v["path"] == path)
+
+
+async def read(server, ep, path):
+    resp = await server.op(ep, Code.GET, path)
+    return resp.code, resp.payload.decode()
+
+
+async def test_each_device_registers_its_mapped_objects(server, proxy, sensors) -> None:
+    a, b = await sensors(), await sensors()
+    await proxied(server, proxy, "dev-a", a.port)
+    await proxied(server, proxy, "dev-b", b.port)
+    links = server.registrations["dev-a"].links
+    for target in ("</3/0>", "</4/0>", "</3303/0>", "</3304/0>", "</3311/0>"):
+        assert target in links
+    assert set(server.registrations) == {"dev-a", "dev-b"}
+
+
+async def test_read_is_served_from_the_cache_while_max_age_lasts(server, proxy, sensors) -> None:
+    fresh = await sensors(max_age=60)
+    stale = await sensors(max_age=0)
+    await proxied(server, proxy, "fresh", fresh.port)
+    await proxied(server, proxy, "stale", stale.port)
+    fresh.set_temp(19.25)
+    stale.set_temp(19.25)
+    # the prefetch at start cached 21.5 for 60 s on the first device; the second one is asked every time
+    assert await read(server, "fresh", "/3303/0/5700") == (Code.CONTENT, "21.5")
+    assert await read(server, "stale", "/3303/0/5700") == (Code.CONTENT, "19.25")
+    gets = stale.count("GET", "/sensors/temp")
+    assert await read(server, "stale", "/3303/0/5700") == (Code.CONTENT, "19.25")
+    assert stale.count("GET", "/sensors/temp") == gets + 1
+    assert fresh.count("GET", "/sensors/temp") == 1
+    # a JSON pointer picks the value out of the document
+    assert await read(server, "fresh", "/3304/0/5700") == (Code.CONTENT, "40.0")
+
+
+async def test_write_and_execute_reach_the_device(server, proxy, sensors) -> None:
+    s = await sensors()
+    await proxied(server, proxy, "dev", s.port)
+    resp = await server.op("dev", Code.PUT, "/3311/0/5850", b"1", ContentFormat.TEXT)
+    assert resp.code == Code.CHANGED
+    assert s.led is True and s.requests[-1]["payload"] == "true"
+    assert await read(server, "dev", "/3311/0/5850") == (Code.CONTENT, "1")
+    # a value the device refuses is refused upstream with the device's code, and the store keeps the old one
+    resp = await server.op("dev", Code.POST, "/3/0/4", b"")
+    assert resp.code == Code.CHANGED and s.count("POST", "/reboot") == 1
+    # not writable in the object model: the device never hears of it
+    resp = await server.op("dev", Code.PUT, "/3303/0/5700", b"3", ContentFormat.TEXT)
+    assert resp.code == Code.METHOD_NOT_ALLOWED
+
+
+async def test_observe_follows_the_device_observation(server, proxy, sensors) -> None:
+    s = await sensors()
+    device = await proxied(server, proxy, "obs", s.port)
+    obs = server.observe("obs", "/3303/0/5700")
+    first = await obs.first()
+    assert first.payload == b"21.5"
+    await asyncio.sleep(0.3)
+    assert any(r["observe"] == 0 for r in s.requests), "the gateway observes the device's resource"
+    s.set_temp(23.0)
+    note = await obs.next()
+    assert note.payload == b"23.0"
+    s.set_temp(24.5)
+    assert (await obs.next()).payload == b"24.5"
+    assert device.counters["notifications_in"] >= 2, "notifications came from the device's observation"
+    assert watch(device) == "observing"
+    obs.cancel()
+    # once the LwM2M observation is gone the gateway stops observing the device
+    client = proxy.engine.clients["obs"]
+    for active in list(client.observations):
+        client._drop_observation(active)
+    await asyncio.sleep(0.1)
+    assert watch(device) == "" and not device._watchers
+
+
+async def test_a_device_that_cannot_observe_is_polled_and_notified_at_pmax(server, proxy, sensors) -> None:
+    s = await sensors(observable=False, max_age=0)
+    device = await proxied(server, proxy, "poll", s.port)
+    resp = await server.op("poll", Code.PUT, "/3303/0/5700", query=("pmax=2",))
+    assert resp.code == Code.CHANGED
+    obs = server.observe("poll", "/3303/0/5700")
+    assert (await obs.first()).payload == b"21.5"
+    start = time.monotonic()
+    note = await obs.next(timeout=5)
+    assert note.payload == b"21.5" and 1.5 < time.monotonic() - start < 3.5, "pmax notification"
+    s.set_temp(30.0)
+    note = await obs.next(timeout=5)
+    while note.payload != b"30.0":
+        note = await obs.next(timeout=5)
+    assert watch(device) == "polling"
+    assert s.count("GET", "/sensors/temp") >= 3
+    obs.cancel()
+
+
+async def test_a_silent_device_gives_a_bounded_503_and_shows_unreachable(server, proxy) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hole:
+        hole.bind(("127.0.0.1", 0))
+        await proxied(server, proxy, "silent", hole.getsockname()[1], timeout=1.0)
+        start = time.monotonic()
+        code, text = await read(server, "silent", "/3303/0/5700")
+        assert code == Code.SERVICE_UNAVAILABLE and "did not answer" in text
+        assert time.monotonic() - start < 3.0
+        assert await read(server, "silent", "/3/0/11/0") == (Code.CONTENT, "7")
+        assert await read(server, "silent", "/4/0/3") == (Code.CONTENT, "0")
+        info = proxy.info("silent")
+        assert info["adapter"] == "coap" and info["reachable"] is False and info["last_contact"] == ""
