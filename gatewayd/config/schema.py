@@ -220,6 +220,69 @@ SCHEMA = Section(
                     ),
                 ),
                 Section(
+                    name="device",
+                    doc="A non-LwM2M device behind the gateway, registered upstream as a LwM2M client of its own "
+                        "(one registration per device). Devices added, removed or changed here are applied on "
+                        "reload without disturbing the others. See docs/lwm2m-proxy.md.",
+                    array=True,
+                    keys=(
+                        Key("endpoint", t.Str(), "", "Endpoint client name of the device (required, unique).",
+                            live=True),
+                        Key("adapter", t.Str(choices=("coap",)), "coap",
+                            "How the gateway talks to the device: coap (plain CoAP over UDP).", live=True),
+                        Key("address", t.IPV6_ADDRESS_OR_EMPTY, "",
+                            "The device's IPv6 address (or give eui64).", live=True),
+                        Key("eui64", t.EUI64_OR_EMPTY, "",
+                            "The device's Thread extended address, resolved to its current IPv6 address through "
+                            "the NCP's child table, so a device that changes address keeps its client.",
+                            live=True),
+                        Key("port", t.Int(min=1, max=65535), 5683, "The device's CoAP port.", live=True),
+                        Key("timeout", t.Float(min=0.5, max=60), 5.0,
+                            "Seconds a device request may take; a Read it does not answer in time fails with "
+                            "5.03 Service Unavailable.", live=True),
+                        Key("server", t.Str(what="a coap:// or coaps:// URI, or \"\""), "",
+                            '"" registers with [lwm2m.server]; a URI names another LwM2M server for this device.',
+                            live=True),
+                        Key("psk_identity", t.Str(), "", "The device's own DTLS-PSK identity (coaps only).",
+                            live=True),
+                        Key("psk_key", t.HEX, "", "The device's own DTLS-PSK key as hex (coaps only).",
+                            secret=True, live=True),
+                        Key("lifetime", t.Int(min=0), 0,
+                            "Registration lifetime in seconds; 0 uses [lwm2m.server] lifetime.", live=True),
+                        Key("queue_mode", t.Bool(), False, "Register this device in queue mode.", live=True),
+                        Key("resources", t.Table(
+                            t.InlineTable((
+                                ("get", t.COAP_PATH), ("put", t.COAP_PATH), ("post", t.COAP_PATH),
+                                ("type", t.Str(choices=("float", "integer", "unsigned", "boolean", "string",
+                                                        "opaque", "time"))),
+                                ("format", t.Str(choices=("text", "json", "cbor"))),
+                                ("pointer", t.JSON_POINTER), ("observe", t.Bool()),
+                            )),
+                            key=t.LWM2M_RESOURCE_PATH, what_key="LwM2M resource path"), {},
+                            'Mapping of LwM2M resources to the device\'s CoAP resources, e.g. '
+                            '"/3303/0/5700" = { get = "/sensors/temp", type = "float" }: get serves Read '
+                            "(cached for the response's Max-Age), put (else post) Write, post Execute; type "
+                            "defaults to the object model's; format text, json or cbor (default: by "
+                            "Content-Format) with pointer, a JSON pointer into the document; observe = false "
+                            "when the device cannot observe the resource (it is polled instead).", live=True),
+                    ),
+                ),
+                Section(
+                    name="thread_devices",
+                    doc="Every Thread node the NCP knows (children and routers) as a virtual LwM2M client "
+                        "<prefix><eui64> with Device and Connectivity Monitoring objects, registered with "
+                        "[lwm2m.server].",
+                    keys=(
+                        Key("enabled", t.Bool(), False, "Register Thread nodes.", live=True),
+                        Key("prefix", t.Str(), "thread-", "Endpoint name prefix.", live=True),
+                        Key("absence_timeout", t.Float(min=1), 120.0,
+                            "Seconds a node may be missing from the NCP's tables before it is deregistered.",
+                            live=True),
+                        Key("poll_interval", t.Float(min=0.5, max=3600), 10.0,
+                            "Seconds between reads of the NCP's child, neighbor and router tables.", live=True),
+                    ),
+                ),
+                Section(
                     name="gateway",
                     doc="The gateway's own LwM2M client (Device, Connectivity Monitoring, Server, Security).",
                     keys=(

@@ -137,6 +137,65 @@ class List(ValueType):
         return out
 
 
+@dataclass(frozen=True)
+class InlineTable(ValueType):
+    """A TOML inline table with known fields, e.g. ``{ get = "/sensors/temp", type = "float" }``."""
+
+    fields: tuple[tuple[str, ValueType], ...]
+    what: str = "an inline table"
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return f"{self.what} with fields " + ", ".join(name for name, _ in self.fields)
+
+    def check(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(value)
+        types = dict(self.fields)
+        out = {}
+        for name, item in value.items():
+            if name not in types:
+                import difflib
+
+                close = difflib.get_close_matches(name, list(types), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ValueError(f"unknown field {name!r}{hint}; fields are " + ", ".join(types))
+            try:
+                out[name] = types[name].check(item)
+            except ValueError as exc:
+                raise ValueError(f"field {name}: {exc}") from None
+        return out
+
+
+@dataclass(frozen=True)
+class Table(ValueType):
+    """A table whose key names are free (each checked by ``key``) and whose values all have type ``value``."""
+
+    value: ValueType
+    key: Callable[[str], Any] | None = None
+    what_key: str = "name"
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return f"a table of {self.what_key} = {self.value.expected}"
+
+    def check(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(value)
+        out = {}
+        for name, item in value.items():
+            if self.key is not None:
+                try:
+                    self.key(name)
+                except ValueError as exc:
+                    raise ValueError(f"{name!r}: expected a {self.what_key} ({exc})") from None
+            try:
+                out[name] = self.value.check(item)
+            except ValueError as exc:
+                raise ValueError(f"{name!r}: {exc}") from None
+        return out
+
+
 def _url(text: str) -> str:
     parts = urlsplit(text)
     if not parts.scheme:
@@ -192,6 +251,39 @@ def _interface(text: str) -> str:
     return text
 
 
+def _lwm2m_resource_path(text: str) -> str:
+    from gatewayd.lwm2m.paths import LwM2MPath
+
+    if not LwM2MPath.parse(text).is_resource:
+        raise ValueError("not /object/instance/resource")
+    return text
+
+
+def _coap_path(text: str) -> str:
+    if not text.startswith("/") or any(c.isspace() for c in text):
+        raise ValueError("starts with / and has no spaces")
+    return text
+
+
+def _json_pointer(text: str) -> str:
+    if text and not text.startswith("/"):
+        raise ValueError('"" or starting with /')
+    return text
+
+
+def _ipv6_address_or_empty(text: str) -> str:
+    if text:
+        ipaddress.IPv6Address(text)
+    return text
+
+
+def _eui64_or_empty(text: str) -> bytes:
+    raw = bytes.fromhex(text.replace(":", "").replace("-", "")) if text else b""
+    if text and len(raw) != 8:
+        raise ValueError("8 bytes")
+    return raw
+
+
 URL = Str(validate=_url, what="a URL such as spinel+hdlc+uart:///dev/ttyACM0")
 IPV6_NETWORK = Str(validate=_ipv6_network, what="an IPv6 prefix such as 64:ff9b::/96")
 NAT64_PREFIX = Str(validate=_nat64_prefix, what="an IPv6 prefix such as 64:ff9b::/96")
@@ -202,4 +294,9 @@ IP_NETWORK = Str(validate=_ip_network, what="an IP prefix such as fd00::/8")
 HEX = Str(validate=_hex, what="hexadecimal bytes")
 HOST_PORT = Str(validate=_endpoint, what='"address" or "address:port"')
 INTERFACE = Str(validate=_interface, what="an interface name")
+LWM2M_RESOURCE_PATH = _lwm2m_resource_path
+COAP_PATH = Str(validate=_coap_path, what='a CoAP path such as "/sensors/temp"')
+JSON_POINTER = Str(validate=_json_pointer, what='a JSON pointer such as "/temp"')
+IPV6_ADDRESS_OR_EMPTY = Str(validate=_ipv6_address_or_empty, what='an IPv6 address, or ""')
+EUI64_OR_EMPTY = Str(validate=_eui64_or_empty, what='an EUI-64 such as "0011223344556677", or ""')
 LEVEL = Str(choices=("debug", "info", "notice", "warning", "error"))

@@ -43,6 +43,9 @@ class LwM2MComponent(Component):
         self.engine: LwM2MEngine | None = None
         self.gateway: GatewayDevice | None = None
         self.gateway_endpoint = ""
+        self.registry: Any = None
+        #: virtual clients for non-LwM2M devices ([[lwm2m.device]], [lwm2m.thread_devices]), see .proxy
+        self.proxy: Any = None
 
     def _ncp_info(self) -> dict[str, Any]:
         client = getattr(self.ncp, "client", None)
@@ -50,7 +53,7 @@ class LwM2MComponent(Component):
 
     async def start(self) -> None:
         lw = self.config.lwm2m
-        registry = load_registry([lw.models_dir] if lw.models_dir else [])
+        registry = self.registry = load_registry([lw.models_dir] if lw.models_dir else [])
         state = StateStore(Path(self.config.daemon.state_dir) / "lwm2m")
         self.engine = LwM2MEngine(state, settings_from_config(self.config))
         if lw.gateway.enabled and lw.server.uri:
@@ -65,9 +68,29 @@ class LwM2MComponent(Component):
             gateway.start()
             self.gateway = gateway
             await self.engine.add(self.gateway_endpoint, gateway.store)
+        await self._apply_proxy()
+        self.changed()
+
+    async def _apply_proxy(self) -> None:
+        from .proxy.component import LwM2MProxy
+
+        if self.proxy is None and self.engine is not None:
+            proxy = LwM2MProxy(self.engine, self.registry, settings_from_config(self.config), self.ncp)
+            if not proxy.wanted(self.config):
+                return
+            self.proxy = proxy
+        if self.proxy is not None:
+            await self.proxy.apply(self.config)
+
+    async def reload(self, config: Config) -> None:
+        self.config = config
+        await self._apply_proxy()
         self.changed()
 
     async def stop(self) -> None:
+        if self.proxy is not None:
+            await self.proxy.stop()
+            self.proxy = None
         if self.engine is not None:
             await self.engine.stop(deregister=True)
             self.engine = None
@@ -101,7 +124,11 @@ class LwM2MComponent(Component):
 
     async def _cmd_clients(self, request: Request) -> list[dict[str, Any]]:
         request.no_more_args()
-        return self._engine().rows()
+        rows = self._engine().rows()
+        for row in rows:
+            extra = self.proxy.info(row["endpoint"]) if self.proxy is not None else None
+            row.update(extra or {"adapter": "gateway" if row["endpoint"] == self.gateway_endpoint else ""})
+        return rows
 
     async def _cmd_show(self, request: Request) -> dict[str, Any]:
         if len(request.args) != 1:
@@ -115,6 +142,8 @@ class LwM2MComponent(Component):
         out["objects"] = " ".join(f"/{o}" + (f"/{','.join(map(str, i))}" if i else "")
                                   for o, i in sorted(objects.items()))
         out.update(client.counters)
+        if self.proxy is not None:
+            out.update(self.proxy.show(endpoint) or {})
         if client.transport is not None:
             out["local_port"] = client.transport.local_port
             out["dtls"] = client.transport.secure
