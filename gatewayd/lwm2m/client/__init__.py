@@ -2,6 +2,7 @@
 
 from .engine import LwM2MEngine
 from .operations import OpRequest, OpResponse, ServerOperations
+from .ramp import RegisterRamp
 from .registration import ClientSettings, LwM2MClient, Registration, RegistrationRejected, RegistrationState
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "LwM2MEngine",
     "OpRequest",
     "OpResponse",
+    "RegisterRamp",
     "Registration",
     "RegistrationRejected",
     "RegistrationState",

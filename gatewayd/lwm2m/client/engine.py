@@ -7,22 +7,30 @@ from typing import Any
 
 from ..model import ObjectStore
 from ..persist import StateStore
+from .ramp import DEFAULT_CONCURRENCY, DEFAULT_FIRST_JITTER, RegisterRamp
 from .registration import ClientSettings, LwM2MClient
 
 
 class LwM2MEngine:
-    """Owns the clients; each has its own socket, registration task and saved state file."""
+    """Owns the clients; each has its own socket, registration task and saved state file.
 
-    def __init__(self, state: StateStore | None = None, settings: ClientSettings | None = None) -> None:
+    At most ``register_concurrency`` of them register (or request bootstrap) at once, each after a
+    random delay of up to ``first_jitter`` seconds; see :mod:`.ramp`.
+    """
+
+    def __init__(self, state: StateStore | None = None, settings: ClientSettings | None = None,
+                 register_concurrency: int = DEFAULT_CONCURRENCY,
+                 first_jitter: float = DEFAULT_FIRST_JITTER) -> None:
         self.state = state
         self.settings = settings or ClientSettings()
         self.clients: dict[str, LwM2MClient] = {}
+        self.ramp = RegisterRamp(register_concurrency, first_jitter)
 
     async def add(self, endpoint: str, store: ObjectStore, settings: ClientSettings | None = None) -> LwM2MClient:
         """Create and start a client for ``store`` (whose Security/Server objects name its server)."""
         if endpoint in self.clients:
             raise KeyError(f"endpoint {endpoint!r} already exists")
-        client = LwM2MClient(endpoint, store, settings or self.settings, self.state)
+        client = LwM2MClient(endpoint, store, settings or self.settings, self.state, self.ramp)
         self.clients[endpoint] = client
         await client.start()
         return client

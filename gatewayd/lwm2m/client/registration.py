@@ -38,6 +38,7 @@ from ..paths import LwM2MPath
 from ..persist import PersistError, StateStore, encode_value, restore_instances, restore_values, snapshot_instances
 from ..transport import ClientSite, ClientTransport, Response, Security, TransportError
 from .operations import CHANGED, OpRequest, OpResponse, ServerOperations, error_response, parse_path
+from .ramp import RegisterRamp
 
 log = logging.getLogger("gatewayd.lwm2m")
 
@@ -112,7 +113,8 @@ class LwM2MClient:
 
     The Security and Server objects of ``store`` say where to register (see
     :func:`~gatewayd.lwm2m.bootstrap.factory_bootstrap`); ``state`` (optional) keeps the registration and
-    what servers wrote across restarts.
+    what servers wrote across restarts; ``ramp`` (optional, shared by an engine's clients) caps the
+    Registers in flight and delays the first one by a random fraction of a second.
     """
 
     def __init__(
@@ -121,8 +123,10 @@ class LwM2MClient:
         store: ObjectStore,
         settings: ClientSettings | None = None,
         state: StateStore | None = None,
+        ramp: RegisterRamp | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.ramp = ramp
         self.store = store
         self.settings = settings or ClientSettings()
         self.state_store = state
@@ -226,8 +230,13 @@ class LwM2MClient:
         return rows
 
     # --- the registration task ----------------------------------------------------------------------
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.ramp.slot() if self.ramp is not None else contextlib.nullcontext()
+
     async def _run(self) -> None:
         attempt = 0
+        if self.ramp is not None:
+            await self.ramp.first_attempt()
         while True:
             try:
                 if self._bootstrap_requested:
@@ -246,9 +255,10 @@ class LwM2MClient:
                     await self._bootstrap()
                     attempt = 0
                     continue
-                await self._use_server(account)
-                if not await self._resume():
-                    await self._register()
+                async with self._slot():
+                    await self._use_server(account)
+                    if not await self._resume():
+                        await self._register()
                 attempt = 0
                 await self._registered()
             except asyncio.CancelledError:
@@ -409,7 +419,8 @@ class LwM2MClient:
             query = [f"ep={self.endpoint}"]
             if self.settings.lwm2m_version != "1.0":
                 query.append(f"pct={self.settings.preferred_format}")
-            resp = await self.transport.request(Code.POST, ("bs",), tuple(query), keep_session=True)
+            async with self._slot():
+                resp = await self.transport.request(Code.POST, ("bs",), tuple(query), keep_session=True)
             if not resp.ok:
                 raise RegistrationRejected("Bootstrap-Request", resp)
             try:
