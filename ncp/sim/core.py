@@ -33,6 +33,7 @@ from ncp.spinel import (
     unpack,
     unpack_prop,
 )
+from ncp.spinel.format import pack_value
 
 from . import ipv6
 from .netdata import ExternalRoute, OnMeshPrefix, encode_leader_network_data
@@ -51,6 +52,10 @@ ALL_NODES = ipaddress.IPv6Address("ff02::1")
 PING_OFFLOAD_ALL = 3  # SPINEL_IPV6_ICMP_PING_OFFLOAD_ALL
 CHILD_MODE = 0x0D  # rx-on-when-idle, secure data requests, full network data (an MTD child)
 INFINITE = 0xFFFFFFFF
+
+# SPINEL_PROP_THREAD_CHILD_TABLE_ADDRESSES (THREAD_EXT__BEGIN + 33): the addresses each child registered.
+PROP_THREAD_CHILD_TABLE_ADDRESSES = 0x1521
+CHILD_TABLE_ADDRESSES_FORMAT = "A(t(ESA(6)))"
 
 # ICMPv6 types a kernel emits on its own (ND, MLD) that never cross a Thread border router.
 _LOCAL_ICMP = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
@@ -350,6 +355,8 @@ class SimNcp:
     # --- GET ----------------------------------------------------------------------------------------------
 
     def _get(self, prop: int) -> bytes | None:
+        if prop == PROP_THREAD_CHILD_TABLE_ADDRESSES:  # not in the property table: packed here
+            return pack_value(CHILD_TABLE_ADDRESSES_FORMAT, self._child_addresses())
         getter = self._getters().get(prop)
         if getter is not None:
             return pack_prop(prop, getter())
@@ -469,6 +476,9 @@ class SimNcp:
 
     def _child_table(self) -> list[tuple]:
         return [self._child_entry(n) for n in self._attached_nodes()]
+
+    def _child_addresses(self) -> list[tuple]:
+        return [(n.eui64, self.node_rloc16(n), self.node_addresses(n)) for n in self._attached_nodes()]
 
     def _neighbor_table(self) -> list[tuple]:
         return [

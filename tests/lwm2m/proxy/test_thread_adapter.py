@@ -1,0 +1,145 @@
+"""Thread nodes as virtual clients, driven by the simulator's protocol core (no namespaces)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+
+import pytest
+from aiocoap.numbers.codes import Code
+
+from gatewayd.lwm2m import load_registry
+from gatewayd.lwm2m.client import ClientSettings, LwM2MEngine, RegistrationState
+from gatewayd.lwm2m.codecs import ContentFormat, decode
+from gatewayd.lwm2m.paths import LwM2MPath
+from gatewayd.lwm2m.proxy.thread_adapter import (
+    PROP_THREAD_CHILD_TABLE_ADDRESSES,
+    NcpTables,
+    ThreadDevices,
+    ThreadDevicesConfig,
+    preferred_address,
+)
+from gatewayd.lwm2m.proxy.virtual import UpstreamAccount
+from ncp.meshcop import Dataset
+from ncp.sim import SimConfig, SimNcp
+from ncp.spinel import Command, Prop, SpinelFrame, unpack_prop
+from tests.lwm2m.aioserver import LwM2MTestServer
+from tests.lwm2m.servers import free_udp_port
+
+pytestmark = pytest.mark.timeout(60)
+REGISTRY = load_registry()
+SENSOR = "1122334455667788"
+
+
+class SimNcpClient:
+    """What the proxy needs of an NcpClient (``get``), answered by the simulator core with a fake clock."""
+
+    def __init__(self) -> None:
+        self.core = SimNcp(SimConfig(leader_delay=0.1, attach_delay=0.1, mle_interval=0, seed=3))
+        self.now = 0.0
+        self.tid = 0
+        self.core.boot(0.0)
+        self.core.take()
+        self.request(Command.PROP_VALUE_SET, Prop.THREAD_ACTIVE_DATASET_TLVS,
+                     Dataset.generate(rng=random.Random(5)).to_tlvs())
+        self.request(Command.PROP_VALUE_SET, Prop.NET_IF_UP, b"\x01")
+        self.request(Command.PROP_VALUE_SET, Prop.NET_STACK_UP, b"\x01")
+        self.advance(1.0)
+
+    def request(self, command: int, prop: int, value: bytes = b"") -> SpinelFrame:
+        self.tid = self.tid % 15 + 1
+        self.core.handle_frame(SpinelFrame(0, self.tid, command, prop, value), self.now)
+        frames, _ = self.core.take()
+        return next(f for f in frames if f.tid == self.tid)
+
+    def advance(self, seconds: float) -> None:
+        end = self.now + seconds
+        while (deadline := self.core.next_deadline()) is not None and deadline <= end:
+            self.now = deadline
+            self.core.poll(self.now)
+        self.now = end
+        self.core.take()
+
+    async def get(self, prop: int):
+        reply = self.request(Command.PROP_VALUE_GET, prop)
+        return unpack_prop(prop, reply.value)
+
+
+@pytest.fixture
+async def server():
+    srv = LwM2MTestServer(free_udp_port())
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+async def test_child_table_addresses_resolve_an_eui64() -> None:
+    ncp = SimNcpClient()
+    ncp.core.add_node("sensor", bytes.fromhex(SENSOR), ncp.now)
+    ncp.advance(0.5)
+    node = ncp.core.nodes["sensor"]
+    expected = [str(a) for a in ncp.core.node_addresses(node)]
+    raw = await ncp.get(PROP_THREAD_CHILD_TABLE_ADDRESSES)
+    assert isinstance(raw, bytes) and raw, "the simulator answers SPINEL_PROP_THREAD_CHILD_TABLE_ADDRESSES"
+    tables = NcpTables(lambda: ncp)
+    assert await tables.refresh(max_age=0)
+    assert tables.nodes[SENSOR].addresses == expected and tables.nodes[SENSOR].is_child
+    # the mesh-local EID is preferred; an unknown node has no address
+    assert await tables.address_of(SENSOR) == expected[0]
+    assert ipaddress.IPv6Address(expected[0]) in tables.mesh_local
+    assert await tables.address_of("0000000000000000") is None
+
+
+def test_preferred_address_skips_link_local_and_rloc() -> None:
+    ml = ipaddress.IPv6Network("fd00:db8::/64")
+    assert preferred_address(["fe80::1", "fd00:db8::ff:fe00:1c01", "fd11::5", "fd00:db8::7"], ml) == "fd00:db8::7"
+    assert preferred_address(["fe80::1", "fd11::5"], ml) == "fd11::5"
+    assert preferred_address(["fe80::1"], ml) is None
+
+
+async def test_nodes_come_and_go_as_virtual_clients(server) -> None:
+    ncp = SimNcpClient()
+    engine = LwM2MEngine(None, ClientSettings(lifetime=60))
+    tables = NcpTables(lambda: ncp)
+    cfg = ThreadDevicesConfig(enabled=True, prefix="thread-", absence_timeout=1.5, poll_interval=0.5,
+                              account=UpstreamAccount(server.uri, lifetime=60))
+    devices = ThreadDevices(cfg, engine, REGISTRY, ClientSettings(lifetime=60), tables)
+    ep = f"thread-{SENSOR}"
+    try:
+        await devices.poll()
+        assert ep not in engine.clients
+        ncp.core.add_node("sensor", bytes.fromhex(SENSOR), ncp.now)
+        ncp.advance(0.5)
+        tables.read_at = 0
+        await devices.poll()
+        await server.wait_until(lambda: ep in server.registrations
+                                and engine.clients[ep].state == RegistrationState.REGISTERED)
+        resp = await server.op(ep, Code.GET, "/3/0/2")
+        assert resp.payload.decode() == SENSOR
+        resp = await server.op(ep, Code.GET, "/4/0", accept=ContentFormat.SENML_JSON)
+        values = dict(decode(ContentFormat.SENML_JSON, LwM2MPath(4, 0), resp.payload, REGISTRY))
+        node = ncp.core.nodes["sensor"]
+        assert values[LwM2MPath(4, 0, 2)] == node.rssi and values[LwM2MPath(4, 0, 3)] == node.link_quality
+        assert set(values[LwM2MPath(4, 0, 4)].values()) == {str(a) for a in ncp.core.node_addresses(node)}
+        parent = values[LwM2MPath(4, 0, 5)][0]
+        assert parent.endswith(f"ff:fe00:{ncp.core.node_rloc16(node) & 0xFC00:x}")
+        assert devices.info(ep)["role"] == "child"
+
+        tables.read_at = 0
+        await devices.poll()  # seen just now
+        ncp.core.remove_node("sensor", ncp.now)
+        tables.read_at = 0
+        await devices.poll()
+        assert ep in engine.clients, "still within the absence timeout"
+        await asyncio.sleep(1.6)
+        tables.read_at = 0
+        await devices.poll()
+        assert ep not in engine.clients
+        await server.wait_until(lambda: ep not in server.registrations)
+        assert ("deregister", ep) in server.log
+    finally:
+        await devices.stop()
+        await engine.stop()
