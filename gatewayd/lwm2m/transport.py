@@ -5,12 +5,18 @@ requests on the very socket it sends from (``ctx.serversite``). aiocoap keeps DT
 pool; :attr:`ClientTransport.session` holds the session of the last answered request so it stays up
 for as long as the registration does (a collected session sends close_notify and the server's requests
 go unanswered). One Context per client also keeps source ports and PSK identities apart.
+
+The DTLS stack can raise out of its datagram callback (see :func:`_contain_dtls_faults`); such faults
+are caught there, counted in :data:`dtls_faults` and charged to the client whose session it was, so
+they never reach the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -168,6 +174,68 @@ class ClientSite(interfaces.Resource):
                 cancel()
 
 
+#: DTLS stack faults contained in this process, by kind (``SystemError<InvalidStateError>``)
+dtls_faults: collections.Counter[str] = collections.Counter()
+_dtls_owners: weakref.WeakKeyDictionary[Any, ClientTransport] = weakref.WeakKeyDictionary()
+
+
+def _fault_kind(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    return f"{type(exc).__name__}<{type(cause).__name__}>" if cause is not None else type(exc).__name__
+
+
+def _dtls_fault(connection: Any, exc: BaseException) -> None:
+    """Count a fault of ``connection``'s DTLS stack; fail the session if its handshake is unfinished."""
+    kind = _fault_kind(exc)
+    dtls_faults[kind] += 1
+    owner = None
+    try:
+        owner = _dtls_owners.get(connection.coaptransport.ctx.token_manager.context)
+    except (AttributeError, TypeError):
+        pass
+    where = owner.server_uri if owner is not None else "an unknown session"
+    # the kind and the server only: exception texts of the DTLS stack may carry session details
+    level = logging.WARNING if owner is None or owner.faults == 0 else logging.DEBUG
+    log.log(level, "DTLS stack fault on %s contained: %s", where, kind, extra={"fields": {"LWM2M_DTLS_FAULT": kind}})
+    if owner is not None:
+        owner.faults += 1
+        if owner.on_fault is not None:
+            owner.on_fault(kind)
+    connecting = getattr(connection, "_connecting", None)
+    if connection is not None and not (connecting is not None and connecting.done()):
+        # mid-handshake the session's state is unknown: fail its requests so the client starts afresh
+        try:
+            connection._inject_error(TransportError(f"DTLS stack fault: {kind}"))
+        except Exception as again:  # the session is beyond repair; its requests time out instead
+            log.debug("failing the DTLS session after a fault failed too: %s", type(again).__name__)
+
+
+def _contain_dtls_faults() -> None:
+    """Keep exceptions of the DTLS stack's datagram callback away from the event loop.
+
+    DTLSSocket turns an exception raised in one of its callbacks into a SystemError out of
+    ``handleMessage``; aiocoap's handshake callback raises InvalidStateError when tinydtls reports a
+    session connected twice, which a storm of concurrent handshakes with retransmitted final flights
+    provokes. Raised in asyncio's datagram callback, that is an unhandled error with the datagram lost;
+    an established session is fine after it (the peer's CoAP retransmission delivers the datagram).
+    """
+    from aiocoap.transports import tinydtls
+
+    protocol = tinydtls.DTLSClientConnection.SingleConnection
+    original = protocol.datagram_received
+    if getattr(original, "_gatewayd_contained", False):
+        return
+
+    def datagram_received(self: Any, data: bytes, addr: Any) -> None:
+        try:
+            original(self, data, addr)
+        except Exception as exc:
+            _dtls_fault(self.parent(), exc)
+
+    datagram_received._gatewayd_contained = True  # type: ignore[attr-defined]
+    protocol.datagram_received = datagram_received
+
+
 @dataclass
 class Security:
     """DTLS-PSK credentials; the key never shows in a repr or log line."""
@@ -180,7 +248,8 @@ class ClientTransport:
     """One client's socket towards one server URI (``coap://`` or ``coaps://`` with a PSK)."""
 
     def __init__(
-        self, server_uri: str, site: ClientSite | None, security: Security | None = None, timeout: float = 30.0
+        self, server_uri: str, site: ClientSite | None, security: Security | None = None, timeout: float = 30.0,
+        on_fault: Callable[[str], None] | None = None,
     ) -> None:
         parts = urlsplit(server_uri)
         if parts.scheme not in ("coap", "coaps"):
@@ -195,6 +264,12 @@ class ClientTransport:
         self.context: aiocoap.Context | None = None
         #: the DTLS session (or UDP remote) the registration lives on; held so it is not collected
         self.session: Any = None
+        #: DTLS stack faults on this client's sessions; ``on_fault(kind)`` hears of each
+        self.faults = 0
+        self.on_fault = on_fault
+
+    def __repr__(self) -> str:
+        return f"ClientTransport({self.server_uri!r}, secure={self.secure})"
 
     async def open(self) -> None:
         if self.context is not None:
@@ -207,6 +282,8 @@ class ClientTransport:
             from aiocoap.credentials import DTLS
 
             assert self.security is not None
+            _contain_dtls_faults()
+            _dtls_owners[ctx] = self
             ctx.client_credentials[f"{self.server_uri}/*"] = DTLS(self.security.key, self.security.identity)
         self.context = ctx
 
@@ -240,6 +317,10 @@ class ClientTransport:
             raise TransportError(f"{self.server_uri}: {type(exc).__name__}: {exc}") from None
         except OSError as exc:
             raise TransportError(f"{self.server_uri}: {exc}") from None
+        except TransportError:
+            raise
+        except Exception as exc:  # what the DTLS stack raised, handed on by aiocoap
+            raise TransportError(f"{self.server_uri}: {_fault_kind(exc)}") from None
         if keep_session:
             self.session = resp.remote
         cf = resp.opt.content_format

@@ -129,3 +129,50 @@ async def test_session_survives_while_registered(dtls_server, clients) -> None:
     assert not [e for e in srv.events if e.get("event") == "alert"]
     assert client.state == RegistrationState.REGISTERED
 
+
+class _FailingOnce:
+    """Stands in for a session's DTLS socket and fails the next datagram the way DTLSSocket does when
+    one of its callbacks raised (a SystemError chained to the callback's exception)."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.armed = True
+
+    def handleMessage(self, session, data):  # DTLSSocket's name
+        if self.armed:
+            self.armed = False
+            try:
+                raise asyncio.InvalidStateError("invalid state")
+            except asyncio.InvalidStateError as exc:
+                raise SystemError("handleMessage returned a result with an exception set") from exc
+        return self.real.handleMessage(session, data)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+async def test_a_dtls_stack_fault_is_contained_counted_and_survived(dtls_server, clients, caplog) -> None:
+    from gatewayd.lwm2m.transport import dtls_faults
+
+    srv = dtls_server
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    try:
+        client = await registered_client(srv, clients, "dtls-fault")
+        before = dtls_faults["SystemError<InvalidStateError>"]
+        session = client.transport.session
+        session._dtls_socket = _FailingOnce(session._dtls_socket)
+        # the server's Read hits the fault; its CoAP retransmission a second later gets through
+        resp = await srv.request("dtls-fault", "GET", "/3/0/0", timeout=6)
+        assert (resp["code"], resp["payload"]) == ("2.05", b"gatewayd tests")
+        assert client.counters["dtls_faults"] == 1 and client.transport.faults == 1
+        assert dtls_faults["SystemError<InvalidStateError>"] == before + 1
+        assert client.state == RegistrationState.REGISTERED
+        client.trigger_update()
+        await srv.wait_event(lambda e: e.get("event") == "update" and e["ep"] == "dtls-fault")
+    finally:
+        loop.set_exception_handler(previous)
+    assert unhandled == [], "nothing reached the event loop"
+    assert "DTLS stack fault on coaps://127.0.0.1" in caplog.text

@@ -143,7 +143,8 @@ class LwM2MClient:
         self.request_hook: Callable[[OpRequest], Awaitable[OpResponse | None]] | None = None
         #: called whenever an observation starts or ends (a proxy then observes or polls its device)
         self.on_observations: Callable[[], None] | None = None
-        self.counters = {"registers": 0, "updates": 0, "requests": 0, "notifications": 0, "bootstraps": 0}
+        self.counters = {"registers": 0, "updates": 0, "requests": 0, "notifications": 0, "bootstraps": 0,
+                         "dtls_faults": 0, "errors": 0}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._objects_changed = False
@@ -263,11 +264,20 @@ class LwM2MClient:
                 await self._registered()
             except asyncio.CancelledError:
                 raise
-            except (TransportError, RegistrationRejected, LwM2MError, ValueError) as exc:
+            except Exception as exc:
+                if not isinstance(exc, (TransportError, RegistrationRejected, LwM2MError, ValueError)):
+                    # a bug or a third-party stack's fault: this client backs off, the others go on
+                    self.counters["errors"] += 1
+                    log.error("%s: unexpected %s in the registration task", self.endpoint, type(exc).__name__,
+                              exc_info=exc)
+                    exc = TransportError(f"internal error ({type(exc).__name__})")
                 attempt += 1
                 delay = backoff_delay(attempt, self.settings.backoff_initial, self.settings.backoff_max)
                 self._fail(f"{exc}; retry {attempt} in {delay:.0f} s")
                 await self._wait_wake(delay)
+
+    def _dtls_fault(self, kind: str) -> None:
+        self.counters["dtls_faults"] += 1
 
     def _can_bootstrap(self) -> bool:
         return bootstrap_server(self.store) is not None
@@ -285,7 +295,8 @@ class LwM2MClient:
             await t.close()
         self.server = account
         self._apply_server_defaults(account)
-        self.transport = ClientTransport(account.uri, self.site, security, self.settings.request_timeout)
+        self.transport = ClientTransport(account.uri, self.site, security, self.settings.request_timeout,
+                                         on_fault=self._dtls_fault)
         await self.transport.open()
 
     def _apply_server_defaults(self, account: ServerAccount) -> None:
