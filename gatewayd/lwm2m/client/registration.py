@@ -5,7 +5,9 @@ with exponential backoff and jitter; once registered, an Update goes out before 
 (``update_margin`` seconds early), when the object list changes, and every ``keepalive`` seconds so the
 UDP NAT binding the server reaches us through never idles out. A server that forgot us (4.04 on
 Update) gets a new Register; after ``bootstrap_after`` failed attempts the client falls back to its
-Bootstrap-Server if it has one. Every state transition is logged with LWM2M_ENDPOINT, LWM2M_STATE and
+Bootstrap-Server if it has one. Executing Disable (/1/x/4) on the current server's instance answers,
+deregisters, closes the socket and stays away for the Disable Timeout (/1/x/5, default a day), then
+registers again. Every state transition is logged with LWM2M_ENDPOINT, LWM2M_STATE and
 LWM2M_SERVER journal fields.
 """
 
@@ -49,6 +51,7 @@ class RegistrationState(enum.StrEnum):
     REGISTERED = "registered"
     UPDATING = "updating"
     DEREGISTERED = "deregistered"
+    DISABLED = "disabled"
     FAILED = "failed"
 
 
@@ -71,6 +74,10 @@ class ClientSettings:
     bootstrap_after: int = 3
     bootstrap_timeout: float = 60.0
     preferred_format: int = ContentFormat.TLV
+
+
+#: Disable Timeout (/1/x/5) when the Server instance has none (LwM2M 1.1 Appendix E.2)
+DEFAULT_DISABLE_TIMEOUT = 86400
 
 
 class RegistrationRejected(Exception):
@@ -150,6 +157,9 @@ class LwM2MClient:
         self._objects_changed = False
         self._lifetime_changed = False
         self._bootstrap_requested = False
+        self._disable_requested = False
+        #: wall-clock time until which the server account is disabled (Disable, /1/x/4)
+        self.disabled_until: float | None = None
         self._bootstrapping = False
         self._bootstrap_done: asyncio.Future[None] | None = None
         self._written: set[LwM2MPath] = set()
@@ -195,6 +205,13 @@ class LwM2MClient:
         """Send an Update now (Registration Update Trigger)."""
         self._wake.set()
 
+    def request_disable(self, server_instance: int | None = None) -> None:
+        """Deregister and stay away for the Disable Timeout (Execute on /1/x/4 of the current server)."""
+        if server_instance is not None and (self.server is None or self.server.server_instance != server_instance):
+            return  # another server's account: this client registers with one server only
+        self._disable_requested = True
+        self._wake.set()
+
     def request_bootstrap(self) -> None:
         """Drop the registration and bootstrap again (Bootstrap-Request Trigger)."""
         self._bootstrap_requested = True
@@ -214,6 +231,8 @@ class LwM2MClient:
         }
         if self.last_error:
             out["error"] = self.last_error
+        if self.disabled_until is not None:
+            out["disabled_for"] = max(0, round(self.disabled_until - time.time()))
         return out
 
     def observation_rows(self) -> list[dict[str, Any]]:
@@ -240,6 +259,8 @@ class LwM2MClient:
             await self.ramp.first_attempt()
         while True:
             try:
+                if self._disable_requested or self.disabled_until is not None:
+                    await self._disable()
                 if self._bootstrap_requested:
                     self._bootstrap_requested = False
                     await self._bootstrap()
@@ -403,7 +424,7 @@ class LwM2MClient:
         """Stay registered: Update on time, on change and on trigger, until something fails."""
         while True:
             await self._wait_wake(self._next_update_in())
-            if self._bootstrap_requested:
+            if self._bootstrap_requested or self._disable_requested:
                 return
             await self._update()
 
@@ -413,6 +434,42 @@ class LwM2MClient:
             await asyncio.wait_for(self._wake.wait(), timeout)
         except TimeoutError:
             pass
+
+    # --- Disable (/1/x/4) ----------------------------------------------------------------------------------
+    def _disable_timeout(self) -> float:
+        iid = self.server.server_instance if self.server is not None else None
+        value = self.store.get(LwM2MPath(1, iid, 5)) if iid is not None and self.store.instance(1, iid) else None
+        return float(value) if value is not None else float(DEFAULT_DISABLE_TIMEOUT)
+
+    async def _disable(self) -> None:
+        """Deregister, disconnect, and send nothing to the server until the Disable Timeout ends."""
+        if self._disable_requested:
+            self._disable_requested = False
+            timeout = self._disable_timeout()
+            await asyncio.sleep(0.05)  # the Execute's answer goes out before the Deregister
+            if self.registration is not None and self.transport is not None:
+                try:
+                    await self.transport.request(Code.DELETE, self.registration.location,
+                                                 timeout=min(5.0, self.settings.request_timeout))
+                except TransportError as exc:
+                    log.info("%s: Deregister before Disable got no answer: %s", self.endpoint, exc)
+            self.registration = None
+            for active in list(self.observations):
+                self._drop_observation(active)
+            if self.transport is not None:
+                await self.transport.close()
+                self.transport = None
+            self.disabled_until = time.time() + timeout
+            self._save()
+            log.info("%s: server account disabled for %.0f s", self.endpoint, timeout)
+        self._set_state(RegistrationState.DISABLED)
+        while self.disabled_until is not None:
+            left = self.disabled_until - time.time()
+            if left <= 0 or self._bootstrap_requested:
+                break
+            await self._wait_wake(left)
+        self.disabled_until = None
+        self._save()
 
     # --- bootstrap --------------------------------------------------------------------------------------
     async def _bootstrap(self) -> None:
@@ -590,6 +647,8 @@ class LwM2MClient:
             self.store.set_execute_handler(1, 8, lambda path, args: self.trigger_update())
         with contextlib.suppress(KeyError):
             self.store.set_execute_handler(1, 9, lambda path, args: self.request_bootstrap())
+        with contextlib.suppress(KeyError):
+            self.store.set_execute_handler(1, 4, lambda path, args: self.request_disable(path.instance))
 
     # --- Send (client push) -------------------------------------------------------------------------------
     async def send(self, paths: list[LwM2MPath], content_format: int = ContentFormat.SENML_CBOR) -> Response:
@@ -622,6 +681,8 @@ class LwM2MClient:
                 self._accounts_written = True
             restore_values(self.store, data.get("values", {}))
             self._written = {LwM2MPath.parse(p) for p in data.get("values", {})}
+            if data.get("disabled_until") and float(data["disabled_until"]) > time.time():
+                self.disabled_until = float(data["disabled_until"])
             reg = data.get("registration")
             if reg:
                 self.registration = Registration(str(reg["server"]), tuple(reg["location"]), int(reg["lifetime"]),
@@ -636,6 +697,8 @@ class LwM2MClient:
         if reg is not None:
             data["registration"] = {"server": reg.server_uri, "location": list(reg.location),
                                     "lifetime": reg.lifetime, "expires": reg.expires, "objects": reg.objects}
+        if self.disabled_until is not None:
+            data["disabled_until"] = self.disabled_until
         if self._accounts_written:
             data["accounts"] = snapshot_instances(self.store, (0, 1))
         values = {}
