@@ -203,6 +203,10 @@ SCHEMA = Section(
                 Key("bootstrap_after", t.Int(min=0, max=100), 3,
                     "Failed registration attempts before falling back to the Bootstrap-Server, if one is "
                     "configured. 0: never."),
+                Key("register_concurrency", t.Int(min=0, max=100000), 64,
+                    "Registers and Bootstrap-Requests the clients may have in flight at once; the others "
+                    "wait their turn, so thousands of clients starting together do not time out at the "
+                    "server. 0: no cap."),
             ),
             sections=(
                 Section(
