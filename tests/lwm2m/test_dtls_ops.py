@@ -154,6 +154,7 @@ class _FailingOnce:
 async def test_a_dtls_stack_fault_is_contained_counted_and_survived(dtls_server, clients, caplog) -> None:
     from gatewayd.lwm2m.transport import dtls_faults
 
+    caplog.set_level(logging.DEBUG)
     srv = dtls_server
     loop = asyncio.get_running_loop()
     unhandled: list[dict] = []
@@ -176,3 +177,33 @@ async def test_a_dtls_stack_fault_is_contained_counted_and_survived(dtls_server,
         loop.set_exception_handler(previous)
     assert unhandled == [], "nothing reached the event loop"
     assert "DTLS stack fault on coaps://127.0.0.1" in caplog.text
+    logged = caplog.text + "".join(repr(r.args) + repr(r.__dict__.get("fields")) for r in caplog.records)
+    for secret in (KEY, IDENTITY):
+        assert secret.decode() not in logged and secret.hex() not in logged
+
+
+async def test_an_unexpected_error_quoting_the_psk_is_logged_without_it(dtls_server, clients, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    srv = dtls_server
+    store = device_store(srv.uri, identity=IDENTITY, key=KEY)
+    client = LwM2MClient("dtls-oops", store, ClientSettings(keepalive=0, request_timeout=5, backoff_initial=0.2,
+                                                            backoff_max=0.2))
+    clients.append(client)
+    real = client._use_server
+    calls = []
+
+    async def failing_once(account):
+        calls.append(account)
+        if len(calls) == 1:
+            raise KeyError(IDENTITY + b" / " + KEY)  # as a lookup in a PSK store would
+        return await real(account)
+
+    client._use_server = failing_once
+    await client.start()
+    await srv.wait_event(lambda e: e.get("event") == "register" and e["ep"] == "dtls-oops")
+    assert client.counters["errors"] == 1
+    assert "unexpected KeyError in the registration task" in caplog.text
+    logged = caplog.text + "".join(repr(r.args) + repr(r.__dict__.get("fields")) for r in caplog.records)
+    logged += repr(client.info()) + repr(client.transport) + repr(client.server)
+    for secret in (KEY, IDENTITY):
+        assert secret.decode() not in logged and secret.hex() not in logged and repr(secret) not in logged

@@ -19,6 +19,7 @@ import enum
 import logging
 import random
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -289,8 +290,9 @@ class LwM2MClient:
                 if not isinstance(exc, (TransportError, RegistrationRejected, LwM2MError, ValueError)):
                     # a bug or a third-party stack's fault: this client backs off, the others go on
                     self.counters["errors"] += 1
-                    log.error("%s: unexpected %s in the registration task", self.endpoint, type(exc).__name__,
-                              exc_info=exc)
+                    # where it happened, not what it said: an exception's text may quote a PSK identity
+                    log.error("%s: unexpected %s in the registration task at\n%s", self.endpoint,
+                              type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)).rstrip())
                     exc = TransportError(f"internal error ({type(exc).__name__})")
                 attempt += 1
                 delay = backoff_delay(attempt, self.settings.backoff_initial, self.settings.backoff_max)
