@@ -34,7 +34,7 @@ CACHE = Path(os.environ.get("GATEWAYD_TEST_CACHE", "/var/cache/gatewayd-test"))
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "python3", "python3-systemd",
     "python3-pyroute2", "python3-dnspython", "python3-serial", "python3-cbor2",
-    "iproute2", "nftables", "procps",
+    "iproute2", "nftables", "procps", "man-db",
 )
 
 # What dpkg-buildpackage needs (packaging/debian/control Build-Depends), for building in a foreign-arch tree.
