@@ -2,11 +2,14 @@
 
     .venv/bin/python benchmarks/lwm2m_clients.py                       # short: 200 plain, 50 DTLS
     .venv/bin/python benchmarks/lwm2m_clients.py --plain 1000 10000 --dtls 1000
+    .venv/bin/python benchmarks/lwm2m_clients.py --plain 10000 --concurrency 0   # no registration ramp
 
-Plain clients register with a minimal LwM2M registration server in another process. DTLS clients
+The clients run in one LwM2MEngine, whose registration ramp keeps ``--concurrency`` Registers in flight
+(0: all at once). Plain clients register with a minimal LwM2M registration server in another process. DTLS clients
 handshake with libcoap's coap-server-openssl (another process; a CoAP server, so Register is answered
 4.04 over the DTLS session: "registered" there means handshake + Register answered). References measured
-in the same run: the process RSS with 0 clients, and the round trip of a bare aiocoap GET to a trivial
+in the same run: the process RSS with 0 clients (each client count runs in a fresh process, so memory
+one run leaves in the allocator does not hide the next one's), and the round trip of a bare aiocoap GET to a trivial
 resource in this process, against which the clients' Read latency is shown.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import shutil
 import socket
@@ -31,8 +35,9 @@ from aiocoap.numbers.codes import Code
 
 from gatewayd.lwm2m import load_registry
 from gatewayd.lwm2m.bootstrap import factory_bootstrap
-from gatewayd.lwm2m.client import ClientSettings, LwM2MClient, RegistrationState
+from gatewayd.lwm2m.client import ClientSettings, LwM2MClient, LwM2MEngine, RegistrationState
 from gatewayd.lwm2m.model import ObjectStore
+from gatewayd.lwm2m.transport import dtls_faults
 
 PSK = b"bench-psk"
 
@@ -120,15 +125,18 @@ def make_store(registry, uri: str, secure: bool, i: int) -> ObjectStore:
     return store
 
 
-async def run(n: int, uri: str, secure: bool, registry, reads: int, baseline_kib: int) -> dict[str, float]:
+async def run(n: int, uri: str, secure: bool, registry, reads: int, baseline_kib: int,
+              concurrency: int) -> dict[str, float]:
+    # a failed attempt waits an hour: everyone must get through on the first try
     settings = ClientSettings(lifetime=3600, keepalive=0, request_timeout=60, backoff_initial=3600,
                               backoff_max=3600)
+    engine = LwM2MEngine(settings=settings, register_concurrency=concurrency)
     gc.collect()
     before = rss_kib()
     t0 = time.perf_counter()
-    clients = [LwM2MClient(f"bench-{'d' if secure else 'p'}-{i}", make_store(registry, uri, secure, i), settings)
-               for i in range(n)]
-    await asyncio.gather(*(c.start() for c in clients))
+    for i in range(n):
+        await engine.add(f"bench-{'d' if secure else 'p'}-{i}", make_store(registry, uri, secure, i))
+    clients = list(engine.clients.values())
 
     def done(c: LwM2MClient) -> bool:
         if secure:
@@ -152,9 +160,29 @@ async def run(n: int, uri: str, secure: bool, registry, reads: int, baseline_kib
             latencies.append(time.perf_counter() - t1)
             assert resp.code == Code.CONTENT
         await reader.shutdown()
-    await asyncio.gather(*(c.stop(deregister=False) for c in clients))
+    failed = sum(1 for c in clients if c.state == RegistrationState.FAILED and not done(c))
+    peak = engine.ramp.peak
+    await engine.stop(deregister=False)
     return {"n": n, "ok": ok, "elapsed": elapsed, "per_client_kib": per_client, "latencies": latencies,
-            "baseline_kib": baseline_kib}
+            "baseline_kib": baseline_kib, "failed": failed, "peak": peak, "dtls_faults": dict(dtls_faults)}
+
+
+def run_fresh(kind: str, n: int, uri: str, args: argparse.Namespace) -> dict:
+    """One measurement in a child process of its own."""
+    out = subprocess.run([sys.executable, __file__, "--one", kind, str(n), uri, "--reads", str(args.reads),
+                          "--concurrency", str(args.concurrency)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+async def one(kind: str, n: int, uri: str, args: argparse.Namespace) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    registry = load_registry()
+    gc.collect()
+    r = await run(n, uri, kind == "dtls", registry, args.reads if kind == "plain" else 0, rss_kib(),
+                  args.concurrency)
+    print(json.dumps(r), flush=True)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -165,7 +193,7 @@ async def main(args: argparse.Namespace) -> None:
     import logging
 
     logging.basicConfig(level=logging.ERROR)
-    registry = load_registry()
+    load_registry()  # the 0-client RSS includes the object registry, as the clients' processes do
     gc.collect()
     baseline = rss_kib()
     ref = await bare_get_latency(args.reads)
@@ -177,9 +205,11 @@ async def main(args: argparse.Namespace) -> None:
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         for n in args.plain:
-            r = await run(n, f"coap://127.0.0.1:{port}", False, registry, args.reads, baseline)
-            lat = r["latencies"]
+            r = run_fresh("plain", n, f"coap://127.0.0.1:{port}", args)
+            lat = r["latencies"] or [float("nan")]
             print(f"plain {n:>6}: {r['ok']}/{n} registered in {r['elapsed']:.2f} s "
+                  f"({r['failed']} failed and backing off; peak {r['peak']} Registers in flight, cap "
+                  f"{args.concurrency or 'none'}) "
                   f"({n / r['elapsed']:.0f}/s); RSS {r['per_client_kib']:.1f} KiB/client "
                   f"(target 50, {r['per_client_kib'] / 50:.2f}x; {r['per_client_kib'] * 100 / baseline:.3f}"
                   f"% of the 0-client RSS each); Read p50 {pct(lat, 0.5):.3f} ms "
@@ -198,10 +228,11 @@ async def main(args: argparse.Namespace) -> None:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(0.3)
-            r = await run(n, f"coaps://127.0.0.1:{port + 1}", True, registry, 0, baseline)
+            r = run_fresh("dtls", n, f"coaps://127.0.0.1:{port + 1}", args)
             print(f"DTLS  {n:>6}: {r['ok']}/{n} handshaken + Register answered in {r['elapsed']:.2f} s "
-                  f"({n / r['elapsed']:.0f}/s); RSS {r['per_client_kib']:.1f} KiB/client "
-                  f"(target 100, {r['per_client_kib'] / 100:.2f}x)")
+                  f"({n / r['elapsed']:.0f}/s; {r['failed']} failed, peak {r['peak']} in flight); "
+                  f"RSS {r['per_client_kib']:.1f} KiB/client (target 100, {r['per_client_kib'] / 100:.2f}x); "
+                  f"DTLS stack faults contained: {r['dtls_faults'] or 0}")
         finally:
             proc.kill()
             proc.wait()
@@ -212,10 +243,15 @@ if __name__ == "__main__":
     parser.add_argument("--plain", type=int, nargs="*", default=[200])
     parser.add_argument("--dtls", type=int, nargs="*", default=[50])
     parser.add_argument("--reads", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=64,
+                        help="Registers in flight at once (the engine's register_concurrency; 0: no cap)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.serve:
         asyncio.run(serve(ns.serve))
+    elif ns.one:
+        asyncio.run(one(ns.one[0], int(ns.one[1]), ns.one[2], ns))
     else:
         asyncio.run(main(ns))
     os._exit(0)
