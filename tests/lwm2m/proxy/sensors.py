@@ -55,7 +55,7 @@ class _Env(resource.Resource):
         self.sensor.record("GET", "/sensors/env", request)
         msg = aiocoap.Message(payload=json.dumps({"rh": self.sensor.rh, "unit": "%"}).encode(),
                               content_format=50)
-        msg.opt.max_age = self.sensor.max_age
+        msg.opt.max_age = self.sensor.env_max_age
         return msg
 
 
@@ -89,12 +89,14 @@ class _Reboot(resource.Resource):
 
 class Sensor:
     def __init__(self, host: str, port: int, *, observable: bool = True, max_age: int = 60,
+                 env_max_age: int | None = None,
                  on_request: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.host, self.port = host, port
         self.temp = 21.5
         self.rh = 40
         self.led = False
         self.max_age = max_age
+        self.env_max_age = max_age if env_max_age is None else env_max_age
         self.requests: list[dict[str, Any]] = []
         self.on_request = on_request
         self.ctx: aiocoap.Context | None = None
