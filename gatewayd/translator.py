@@ -27,28 +27,9 @@ from typing import Any
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
+from gatewayd.sysctl import IPV4_FORWARDING, IPV6_FORWARDING, SysctlSaver
 
-PROC_SYS = Path("/proc/sys/net")
-FORWARDING = (PROC_SYS / "ipv4" / "ip_forward", PROC_SYS / "ipv6" / "conf" / "all" / "forwarding")
-
-
-class ProcSettings:
-    """Writes /proc/sys files and puts back what was there, so stop() undoes start()."""
-
-    def __init__(self) -> None:
-        self.saved: dict[Path, str] = {}
-
-    def set(self, path: Path, value: str) -> None:
-        old = path.read_text().strip()
-        if old != value:
-            self.saved.setdefault(path, old)
-            path.write_text(value)
-
-    def restore(self) -> None:
-        for path, value in reversed(list(self.saved.items())):
-            with contextlib.suppress(OSError):
-                path.write_text(value)
-        self.saved.clear()
+FORWARDING = (IPV4_FORWARDING, IPV6_FORWARDING)
 
 
 def timeouts_from(config: Config) -> Any:
@@ -94,7 +75,7 @@ class Nat64Component(Component):
         self.runner: Any = None
         self.routes: list[Any] = []
         self.uplink: str | None = None
-        self.settings = ProcSettings()
+        self.settings = SysctlSaver()
         self._waiting: asyncio.Task[None] | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------------

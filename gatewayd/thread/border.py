@@ -4,40 +4,15 @@ interface, and Router Advertisements telling LAN hosts the mesh's OMR prefix is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from pathlib import Path
 from typing import Any
 
 from gatewayd.component import Component
 from gatewayd.config import Config
+from gatewayd.sysctl import IPV6_FORWARDING, SysctlSaver, ipv6_conf
 from gatewayd.thread.network import ThreadNetwork
 
 log = logging.getLogger("gatewayd.border")
-
-SYSCTL = Path("/proc/sys/net/ipv6/conf")
-
-
-class Sysctls:
-    """Sets IPv6 sysctls and puts back what was there before, so a stop undoes them."""
-
-    def __init__(self) -> None:
-        self.saved: dict[Path, str] = {}
-
-    def set(self, interface: str, key: str, value: str) -> None:
-        path = SYSCTL / interface / key
-        old = path.read_text().strip()
-        if old == value:
-            return
-        self.saved.setdefault(path, old)
-        path.write_text(value)
-
-    def restore(self) -> None:
-        for path, value in reversed(list(self.saved.items())):
-            with contextlib.suppress(OSError):
-                path.write_text(value)
-        self.saved.clear()
-
 
 class BorderRouting(Component):
     name = "border"
@@ -45,7 +20,7 @@ class BorderRouting(Component):
     def __init__(self, config: Config, thread: ThreadNetwork):
         super().__init__(config)
         self.thread = thread
-        self.sysctls = Sysctls()
+        self.sysctls = SysctlSaver()
         self.advertiser: Any = None
         self._watch: asyncio.Task[None] | None = None
 
@@ -55,8 +30,8 @@ class BorderRouting(Component):
         if border.forwarding:
             if infra:
                 # A router ignores RAs unless accept_ra=2: keep the Pi's own LAN address and default route.
-                self.sysctls.set(infra, "accept_ra", "2")
-            self.sysctls.set("all", "forwarding", "1")
+                self.sysctls.set(ipv6_conf(infra, "accept_ra"), "2")
+            self.sysctls.set(IPV6_FORWARDING, "1")
             log.info("IPv6 forwarding enabled between %s and %s (border.forwarding)",
                      self.config.thread.interface, infra or "other interfaces")
         else:
