@@ -163,11 +163,16 @@ class _Validator:
                 self.error(path, f"unknown key{self._suggest(name, known)}")
         if section.free is not None:
             return Node(values)
+        errors_before = len(self._errors)
         for key in section.keys:
             values[key.name] = self.key(key, data, prefix)
         for sub in section.sections:
             values[sub.name] = self.subsection(sub, data.get(sub.name), f"{prefix}{sub.name}")
-        return Node(values)
+        node = Node(values)
+        if section.check is not None and len(self._errors) == errors_before:
+            for key, message in section.check(node):
+                self.error(f"{prefix}{key}", message)
+        return node
 
     def subsection(self, sub: Section, data: Any, path: str) -> Node | list[Node]:
         if sub.array:

@@ -7,6 +7,7 @@ documented anywhere is a key the daemon accepts, with the same default.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,8 @@ class Section:
     free_names: tuple[str, ...] = ()
     free_doc: str = ""
     example: dict[str, Any] = field(default_factory=dict)
+    #: Rules across keys of one table: returns (key, message) for each problem.
+    check: Callable[[Any], list[tuple[str, str]]] | None = None
 
     def key(self, name: str) -> Key | None:
         for k in self.keys:
@@ -60,6 +63,25 @@ class Section:
             if s.name == name:
                 return s
         return None
+
+
+def _check_device(device: Any) -> list[tuple[str, str]]:
+    problems = []
+    if not device.endpoint:
+        problems.append(("endpoint", "required: the endpoint client name the server will see"))
+    if bool(device.address) == bool(device.eui64):
+        problems.append(("address", "give exactly one of address and eui64"))
+    return problems
+
+
+def _check_lwm2m(lwm2m: Any) -> list[tuple[str, str]]:
+    seen: set[str] = set()
+    problems = []
+    for i, device in enumerate(lwm2m.device):
+        if device.endpoint and device.endpoint in seen:
+            problems.append((f"device[{i}].endpoint", f'"{device.endpoint}" is already used by another device'))
+        seen.add(device.endpoint)
+    return problems
 
 
 COMPONENTS = ("daemon", "control", "ncp", "thread", "border", "nat64", "dns64", "lwm2m")
@@ -181,6 +203,7 @@ SCHEMA = Section(
         ),
         Section(
             name="lwm2m",
+            check=_check_lwm2m,
             doc="LwM2M: the gateway's own client and virtual clients for mesh devices.",
             keys=(
                 Key("enabled", t.Bool(), False, "Run the LwM2M engine."),
@@ -225,6 +248,7 @@ SCHEMA = Section(
                 ),
                 Section(
                     name="device",
+                    check=_check_device,
                     doc="A non-LwM2M device behind the gateway, registered upstream as a LwM2M client of its own "
                         "(one registration per device). Devices added, removed or changed here are applied on "
                         "reload without disturbing the others. See docs/lwm2m-proxy.md.",

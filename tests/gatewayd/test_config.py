@@ -142,3 +142,18 @@ def test_defaults_fill_unset_keys():
     assert config.thread.interface == "wpan0"
     assert str(config.nat64.prefix) == "64:ff9b::/96"
     assert config.control.mode == 0o660
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[lwm2m.device]]\naddress = "fd00::1"\n',
+     "gatewayd.toml:1: lwm2m.device[0].endpoint: required: the endpoint client name the server will see"),
+    ('[[lwm2m.device]]\nendpoint = "a"\n',
+     "gatewayd.toml:1: lwm2m.device[0].address: give exactly one of address and eui64"),
+    ('[[lwm2m.device]]\nendpoint = "a"\naddress = "fd00::1"\n[[lwm2m.device]]\nendpoint = "a"\n'
+     'address = "fd00::2"\n',
+     'gatewayd.toml:5: lwm2m.device[1].endpoint: "a" is already used by another device'),
+])
+def test_device_rules_across_keys(text: str, message: str):
+    with pytest.raises(ConfigError) as err:
+        parse(text)
+    assert err.value.errors == [message]
