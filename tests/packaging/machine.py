@@ -121,6 +121,9 @@ def rootfs(arch: str | None = None, log: Path | None = None, packages: tuple[str
             deb.unlink()
         (tmp / ".complete").write_text(" ".join(cmd) + "\n")
         tmp.rename(target)
+        for old in CACHE.glob(f"rootfs-{SUITE}-{arch}-*"):  # trees for package lists no longer used
+            if old != target and len(old.name) == len(target.name):
+                shutil.rmtree(old, ignore_errors=True)
         return target
 
 

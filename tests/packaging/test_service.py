@@ -142,6 +142,16 @@ def test_status_line_is_visible_in_systemctl_status(box):
     assert f'Status: "{status_text}"' in d["status"], d["status"]
 
 
+def test_sandbox_lets_every_component_start(box):
+    """The hardening must not break the router: TUN, pty, netlink and sysctls all work."""
+    d = step(box, "start")
+    assert "leader" in d["show"]["StatusText"], d["show"]["StatusText"]
+    assert "failed" not in d["show"]["StatusText"]
+    journal = step(box, "journal_fields")
+    denied = [m for m in journal["messages"] if "Permission denied" in m or "not permitted" in m]
+    assert not denied, denied
+
+
 def test_journal_records_carry_the_component_field(box):
     d = step(box, "journal_fields")
     assert "daemon" in d["components"], d
