@@ -47,21 +47,10 @@ def ctl(gw, *words: str):
     return json.loads(gw.ctl("--json", *words).stdout)
 
 
-def attached(topo: ProxyTopology):
-    if not topo.sim_control.exists():
-        return None
-    state = topo.sim("state")
-    nodes = {n["eui64"]: n for n in state["nodes"]}
-    on_tun = set(topo.addresses(topo.mesh, "mesh0"))
-    if all(n["attached"] and n["addresses"] and n["addresses"][0] in on_tun for n in nodes.values()):
-        return state, nodes
-    return None
-
-
 async def test_devices_appear_upstream_and_are_operated_through_the_gateway(topo: ProxyTopology, lwm2m_server):
     srv = lwm2m_server
     gw = topo.start_daemon(topo.lwm2m_toml(TEMP))
-    state, nodes = await until(lambda: attached(topo), 30, "both nodes attached with addresses")
+    state, nodes = await until(topo.attached, 30, "both nodes attached with addresses")
     temp = topo.sensor(nodes[SENSOR_EUI]["addresses"][0])
     lamp_address = nodes[LAMP_EUI]["addresses"][0]
     poll = topo.sensor(lamp_address, "--no-observe", "--max-age", "0")

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from gatewayd.testbed import nat64_peer
+
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-PEER = str(Path(__file__).with_name("nat64_peer.py"))
+PEER = nat64_peer.__file__
 PY = sys.executable
 PREFIX = "2001:db8:64::/96"
 POOL = "100.64.1.1"

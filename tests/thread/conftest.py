@@ -13,8 +13,8 @@ from tests.conftest import DaemonProcess
 
 
 class Topology(Testbed):
-    def __init__(self, tmp: Path):
-        super().__init__(tmp)
+    def __init__(self, tmp: Path, internet: bool = False):
+        super().__init__(tmp, internet=internet)
         self.tmp = tmp
         self.daemons: list[DaemonProcess] = []
 

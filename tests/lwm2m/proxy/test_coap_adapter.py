@@ -16,10 +16,9 @@ from gatewayd.lwm2m.proxy.coap_adapter import CoapDeviceConfig
 from gatewayd.lwm2m.proxy.component import LwM2MProxy
 from gatewayd.lwm2m.proxy.mapping import parse_mappings
 from gatewayd.lwm2m.proxy.virtual import UpstreamAccount
+from gatewayd.testbed.sensors import Sensor
 from tests.lwm2m.aioserver import LwM2MTestServer
 from tests.lwm2m.servers import free_udp_port
-
-from .sensors import Sensor
 
 pytestmark = pytest.mark.timeout(60)
 REGISTRY = load_registry()

@@ -8,10 +8,9 @@ from aiocoap.numbers.codes import Code
 from gatewayd.config.loader import ConfigError, parse
 from gatewayd.control import Request
 from gatewayd.lwm2m.component import LwM2MComponent
+from gatewayd.testbed.sensors import Sensor
 from tests.lwm2m.aioserver import LwM2MTestServer
 from tests.lwm2m.servers import free_udp_port
-
-from .sensors import Sensor
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,8 +1,9 @@
-"""Plain CoAP test devices (aiocoap servers) for the proxy tests, in-process or as a script.
+"""Plain CoAP devices (aiocoap servers) for the LwM2M proxy, in-process or as a program on a Thread node.
 
 A :class:`Sensor` serves ``/sensors/temp`` (text, observable unless ``observable=False``, Max-Age
 ``max_age``), ``/sensors/env`` (JSON ``{"rh": ..}``), ``/actuators/led`` (PUT text) and ``/reboot``
-(POST). As a script (``python sensors.py HOST PORT [--no-observe]``, e.g. inside a namespace) it prints
+(POST). As a program (``python -m gatewayd.testbed.sensors HOST PORT [--no-observe] [--temp 22.5]``,
+e.g. inside a namespace; :class:`SensorProcess` is its handle) it prints
 "ready", takes ``temp 22.5`` / ``rh 40`` lines on stdin and prints one JSON line per request it got.
 """
 
@@ -11,7 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import queue
+import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -132,9 +136,42 @@ class Sensor:
             await ctx.shutdown()
 
 
+class SensorProcess:
+    """This module run as a program (``proc``, started with stdin and stdout pipes); its requests arrive
+    as JSON lines."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        assert proc.stdout is not None
+        ready = proc.stdout.readline().strip()
+        if ready != b"ready":
+            proc.kill()
+            raise RuntimeError(f"sensor did not start: {proc.communicate()[1]!r}")
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(json.loads(line))
+
+    def send(self, line: str) -> None:
+        """A stdin command such as ``temp 25.5``."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def requests(self) -> list[dict[str, Any]]:
+        while not self.lines.empty():
+            self.seen.append(self.lines.get_nowait())
+        return self.seen
+
+
 async def _main(args: argparse.Namespace) -> None:
     sensor = Sensor(args.host, args.port, observable=not args.no_observe, max_age=args.max_age,
                     on_request=lambda e: print(json.dumps(e), flush=True))
+    sensor.temp = args.temp
     await sensor.start()
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
@@ -155,4 +192,5 @@ if __name__ == "__main__":
     parser.add_argument("port", type=int)
     parser.add_argument("--no-observe", action="store_true")
     parser.add_argument("--max-age", type=int, default=60)
+    parser.add_argument("--temp", type=float, default=21.5)
     asyncio.run(_main(parser.parse_args()))

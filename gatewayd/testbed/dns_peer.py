@@ -1,7 +1,8 @@
-"""Programs the NAT64/DNS64 end-to-end tests run inside their namespaces (``ip netns exec``).
+"""DNS on both sides of DNS64, run inside a testbed namespace (``python -m gatewayd.testbed.dns_peer``).
 
-``zone ADDR``: an authoritative server for example.test on ADDR:53 (IPv4-only "Internet");
+``zone ADDR``: an authoritative server for example.test on ADDR:53 (the IPv4-only "Internet");
 prints "ready". ``resolve SERVER NAME TYPE``: one query to SERVER:53 from a mesh node; prints JSON.
+lwm2m.example.test is the demo's upstream LwM2M server; dual.example.test has its own AAAA.
 """
 
 from __future__ import annotations
