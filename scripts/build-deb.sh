@@ -34,6 +34,9 @@ vendor_pkgs=$(sed -n 's/^VENDOR_PKGS = //p' "$here/packaging/debian/rules")
 cache=${GATEWAYD_VENDOR_CACHE:-/var/cache/gatewayd-test/vendor-src}
 key=$(echo "$vendor_pkgs" | sha256sum | cut -c1-16)
 vendor=$cache/$key
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9  # concurrent builds share the cache
 if [ ! -f "$vendor/.complete" ]; then
     echo "build-deb: downloading $vendor_pkgs into $vendor"
     rm -rf "$vendor.tmp" && mkdir -p "$vendor.tmp"
@@ -45,6 +48,7 @@ if [ ! -f "$vendor/.complete" ]; then
     touch "$vendor.tmp/.complete"
     rm -rf "$vendor" && mv "$vendor.tmp" "$vendor"
 fi
+flock -u 9
 
 work=$(mktemp -d /tmp/gatewayd-deb.XXXXXX)
 cleanup() { if [ "$keep" = 1 ]; then echo "build-deb: kept $work"; else rm -rf "$work"; fi; }
