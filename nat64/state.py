@@ -115,6 +115,8 @@ class Session:
     # Per-session checksum deltas (RFC 1624), cached by the translator: (IPv6 dst seen, delta), delta.
     delta_6to4: tuple[bytes, int] | None = None
     delta_4to6: int | None = None
+    # Set once the table has dropped the session, so caches holding it (the fast path) let go.
+    removed: bool = False
 
     @property
     def proto(self) -> Proto:
@@ -371,6 +373,7 @@ class SessionTable:
     def remove(self, s: Session) -> None:
         if self.by6.pop(s.key6(), None) is None:
             return
+        s.removed = True
         self.by4.pop(s.key4(), None)
         bib = s.bib
         bib.sessions -= 1

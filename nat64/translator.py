@@ -9,6 +9,9 @@ fragment them), those with DF get Fragmentation Needed with the IPv6 MTU less 20
 are translated one by one: the first one creates or finds the session and is remembered by its
 fragment identification so that later fragments follow it; a later fragment arriving first is dropped
 and counted ("fragment_without_first"), as are fragmented ICMP messages ("fragmented_icmp").
+
+Packets of established UDP/TCP flows take :mod:`nat64.fastpath` (the same translation, precomputed per
+flow); everything else, and the first packet of every flow, takes the full path here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
 
+from nat64.fastpath import FastPath
 from nat64.packets import (
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,
@@ -37,7 +41,7 @@ from nat64.packets import (
     pseudo_sum_v6,
 )
 from nat64.rfc6052 import Nat64Prefix, Rfc6052Error
-from nat64.state import Caps, Direction, Proto, Refused, Session, SessionTable, Timeouts
+from nat64.state import Caps, Direction, Proto, Refused, Session, SessionTable, TcpState, Timeouts
 from nat64.translate import (
     ICMP4_DEST_UNREACH,
     ICMP4_ERROR_MAX,
@@ -77,6 +81,7 @@ _NAME = {Proto.UDP: "udp", Proto.TCP: "tcp", Proto.ICMP: "icmp"}
 _ICMP6_ERRORS = frozenset({1, 2, 3, 4})
 _ICMP4_ERRORS = frozenset({3, 11, 12})
 _MAX_FRAGMENT_FLOWS = 4096
+_FAST_STATES = (None, TcpState.ESTABLISHED)  # sessions whose next packets the fast path may translate
 
 
 class Side(enum.Enum):
@@ -140,6 +145,7 @@ class Nat64:
         ipv6_address: str | None = None,
         ipv4_address: str | None = None,
         rng=None,
+        fast_path: bool = True,
     ) -> None:
         self.prefix = Nat64Prefix(prefix)
         self.pool = _pool_addresses(pool)
@@ -160,6 +166,9 @@ class Nat64:
         self._ident = 0
         self._frag6: dict[tuple, _FragFlow] = {}
         self._frag4: dict[tuple, _FragFlow] = {}
+        # Templates of established flows; None translates every packet the full way.
+        self.fast: FastPath | None = FastPath(self, max_flows=2 * self.table.caps.max_sessions + 64) if fast_path \
+            else None
 
     # --- public API ----------------------------------------------------------------------------------
 
@@ -171,12 +180,23 @@ class Nat64:
         """Translate a packet received from the IPv4 side."""
         return self._guard(self._from_v4, packet, now)
 
+    def slow_from_v6(self, packet: bytes, now: float) -> list[Output]:
+        """:meth:`from_v6` without trying the fast path first (for a caller that just tried it)."""
+        return self._guard(self._slow_v6, packet, now)
+
+    def slow_from_v4(self, packet: bytes, now: float) -> list[Output]:
+        """:meth:`from_v4` without trying the fast path first."""
+        return self._guard(self._slow_v4, packet, now)
+
     def expire(self, now: float) -> int:
         """Drop expired sessions (and BIB entries without sessions); returns how many sessions went."""
         for cache in (self._frag6, self._frag4):
             for key in [k for k, f in cache.items() if f.expires <= now]:
                 del cache[key]
-        return self.table.expire(now)
+        gone = self.table.expire(now)
+        if gone and self.fast is not None:
+            self.fast.forget_removed()
+        return gone
 
     def mappings(self, now: float) -> list[dict]:
         return self.table.mappings(now, lambda d4: self.prefix.embed_packed(d4, check=False))
@@ -189,6 +209,8 @@ class Nat64:
             "bib_entries": len(self.table.bib),
             "ipv6_mtu": self.ipv6_mtu,
             "ipv4_mtu": self.ipv4_mtu,
+            "fast_path_flows": len(self.fast) if self.fast is not None else None,
+            "fast_path_packets": self.fast.hits if self.fast is not None else 0,
         }
 
     # --- plumbing ------------------------------------------------------------------------------------
@@ -239,6 +261,13 @@ class Nat64:
     # --- IPv6 → IPv4 ---------------------------------------------------------------------------------
 
     def _from_v6(self, packet: bytes, now: float) -> list[Output]:
+        if self.fast is not None:
+            out = self.fast.from_v6(packet, now)
+            if out is not None:
+                return [Output(Side.V4, out)]
+        return self._slow_v6(packet, now)
+
+    def _slow_v6(self, packet: bytes, now: float) -> list[Output]:
         h, pl = parse_ipv6(packet)
         if not self.prefix.contains(h.dst):
             raise _Drop("not_nat64_prefix")
@@ -302,6 +331,8 @@ class Nat64:
         out = self._emit4(h, packet, s, nh, dst4, new, now)
         self.table.touch(s, Direction.V6_TO_V4, len(packet), now, flags)
         self.counters.translated_6to4[_NAME[proto]] += 1
+        if self.fast is not None and not h.fragment and packet[6] == nh and s.state in _FAST_STATES:
+            self.fast.learn6(packet, s, nh, dst4, delta)
         return out
 
     def _outbound(self, h: IPv6Header, packet: bytes, proto: Proto, sport: int, dst4: bytes, dport: int,
@@ -400,6 +431,13 @@ class Nat64:
     # --- IPv4 → IPv6 ---------------------------------------------------------------------------------
 
     def _from_v4(self, packet: bytes, now: float) -> list[Output]:
+        if self.fast is not None:
+            out = self.fast.from_v4(packet, now)
+            if out is not None:
+                return [Output(Side.V6, out)]
+        return self._slow_v4(packet, now)
+
+    def _slow_v4(self, packet: bytes, now: float) -> list[Output]:
         h, pl = parse_ipv4(packet)
         if checksum(packet[: h.header_length]) != 0:
             raise _Drop("bad_checksum")
@@ -453,6 +491,7 @@ class Nat64:
             raise _Drop(r)
         s = r
         dst6 = s.bib.v6_addr
+        delta = None
         if p is Proto.UDP and pl[6:8] == b"\0\0":
             if h.is_fragment:
                 raise _Drop("udp_zero_checksum_fragment")
@@ -467,6 +506,9 @@ class Nat64:
         out = self._emit6(h, packet, s, src6, proto, new, now)
         self.table.touch(s, Direction.V4_TO_V6, len(packet), now, flags)
         self.counters.translated_4to6[_NAME[p]] += 1
+        if (self.fast is not None and delta is not None and h.header_length == 20 and not h.is_fragment
+                and s.state in _FAST_STATES):
+            self.fast.learn4(packet, s, proto, src6, delta)
         return out
 
     def _emit6(self, h: IPv4Header, packet: bytes, s: Session, src6: bytes, nh: int, payload: bytes,
