@@ -278,7 +278,8 @@ class DtlsLwM2MServer:
 
     async def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
+        stdout = self.proc.stdout
+        while line := await stdout.readline():
             obj = json.loads(line)
             if "id" in obj:
                 fut = self._answers.pop(obj["id"], None)
