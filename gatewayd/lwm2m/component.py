@@ -55,7 +55,8 @@ class LwM2MComponent(Component):
         lw = self.config.lwm2m
         registry = self.registry = load_registry([lw.models_dir] if lw.models_dir else [])
         state = StateStore(Path(self.config.daemon.state_dir) / "lwm2m")
-        self.engine = LwM2MEngine(state, settings_from_config(self.config))
+        self.engine = LwM2MEngine(state, settings_from_config(self.config),
+                                  register_concurrency=self.config.lwm2m.register_concurrency)
         if lw.gateway.enabled and lw.server.uri:
             gateway = GatewayDevice(registry, manufacturer=lw.gateway.manufacturer, model=lw.gateway.model,
                                     ncp_info=self._ncp_info,
