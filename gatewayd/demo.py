@@ -172,7 +172,9 @@ class Demo:
         s = Summary(gatewayctl=f"{self.gatewayctl} -s {self.socket} status")
         self.progress("creating namespaces: mesh (simulated NCP, 3 Thread nodes), border router, LAN host, "
                       "IPv4-only Internet")
-        await asyncio.to_thread(self.bed.setup)
+        # Steps that create namespaces or processes run on the loop's thread, so a signal cancels the
+        # bring-up between them and close() never races one half done.
+        self.bed.setup()
         assert self.bed.inet is not None
         self.progress(f"Internet {INET4}: DNS for {DNS_ZONE}, UDP echo, LwM2M server {SERVER_NAME}:{LWM2M_PORT}")
         self.server = NodeServer(LWM2M_PORT, self.bed.inet)
@@ -189,8 +191,7 @@ class Demo:
         s.children = [c["extaddr"] for c in children]
         for eui, endpoint, args in NODES.values():
             if endpoint:
-                self.sensors[endpoint] = await asyncio.to_thread(self.bed.sensor, nodes[eui]["addresses"][0],
-                                                                 *args)
+                self.sensors[endpoint] = self.bed.sensor(nodes[eui]["addresses"][0], *args)
         self.progress("CoAP sensors running on " + ", ".join(n for n, (_, ep, _) in NODES.items() if ep))
 
         await self.check_lan(s)
@@ -312,17 +313,20 @@ async def run(work: Path, once: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="demo", description="gatewayd on a simulated mesh")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) on exit")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work directory (logs) on exit; it is kept anyway when bring-up fails")
     parser.add_argument("--once", action="store_true", help="exit after bringing everything up")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("demo: run as root (it creates network namespaces and TUN devices)", file=sys.stderr)
         return 1
     work = Path(tempfile.mkdtemp(prefix="gatewayd-demo-"))
+    code = 1
     try:
-        return asyncio.run(run(work, args.once))
+        code = asyncio.run(run(work, args.once))
+        return code
     finally:
-        if args.keep:
+        if args.keep or code != 0:
             print(f"logs kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
