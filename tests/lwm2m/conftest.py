@@ -4,11 +4,34 @@ from __future__ import annotations
 
 import pytest
 
+from gatewayd.lwm2m.client import LwM2MClient
 from gatewayd.lwm2m.model import ObjectRegistry
 
+from .aioserver import LwM2MTestServer
 from .objects import make_registry
+from .servers import free_udp_port
 
 
 @pytest.fixture(scope="session")
 def registry() -> ObjectRegistry:
     return make_registry()
+
+
+@pytest.fixture
+async def server():
+    """An LwM2M server on aiocoap, on loopback, for what the third-party servers lack."""
+    srv = LwM2MTestServer(free_udp_port())
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+@pytest.fixture
+async def clients():
+    """Clients a test made; stopped at teardown even when the test fails."""
+    made: list[LwM2MClient] = []
+    yield made
+    for c in made:
+        await c.stop()

@@ -35,14 +35,6 @@ async def servers():
         await srv.stop()
 
 
-@pytest.fixture
-async def clients():
-    made: list[LwM2MClient] = []
-    yield made
-    for c in made:
-        await c.stop()
-
-
 async def wait_state(client: LwM2MClient, state: RegistrationState, timeout: float = 10.0) -> None:
     async def poll() -> None:
         while client.state != state:

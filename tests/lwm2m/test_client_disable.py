@@ -13,28 +13,9 @@ from gatewayd.lwm2m.client.registration import DEFAULT_DISABLE_TIMEOUT
 from gatewayd.lwm2m.paths import LwM2MPath
 from gatewayd.lwm2m.persist import StateStore
 
-from .aioserver import LwM2MTestServer
-from .servers import device_store, free_udp_port
+from .servers import device_store
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def server():
-    srv = LwM2MTestServer(free_udp_port())
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
-
-
-@pytest.fixture
-async def clients():
-    made: list[LwM2MClient] = []
-    yield made
-    for c in made:
-        await c.stop()
 
 
 async def wait_state(client: LwM2MClient, state: RegistrationState, timeout: float = 10.0) -> None:

@@ -15,27 +15,9 @@ from gatewayd.lwm2m.codecs import ContentFormat, decode, decode_links, encode
 from gatewayd.lwm2m.paths import LwM2MPath
 
 from .aioserver import LwM2MTestServer
-from .servers import REGISTRY, device_store, free_udp_port
+from .servers import REGISTRY, device_store
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def server():
-    srv = LwM2MTestServer(free_udp_port())
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
-
-
-@pytest.fixture
-async def clients():
-    made: list[LwM2MClient] = []
-    yield made
-    for c in made:
-        await c.stop()
 
 
 async def registered(server: LwM2MTestServer, clients: list, ep: str = "ep-1", **settings) -> LwM2MClient:

@@ -17,21 +17,10 @@ from gatewayd.lwm2m.component import LwM2MComponent
 from gatewayd.lwm2m.gateway import split_ncp_version
 from gatewayd.lwm2m.paths import LwM2MPath
 
-from .aioserver import LwM2MTestServer
-from .servers import REGISTRY, free_udp_port
+from .servers import REGISTRY
 
 pytestmark = pytest.mark.timeout(60)
 NCP_INFO = {"ncp_version": "OPENTHREAD/1.3.0; CASCODA-CA8211; Jan  1 2024", "hwaddr": "18b4300000000042"}
-
-
-@pytest.fixture
-async def server():
-    srv = LwM2MTestServer(free_udp_port())
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
 
 
 def config(tmp_path, uri: str, extra: str = ""):

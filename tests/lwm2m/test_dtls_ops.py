@@ -34,12 +34,6 @@ async def dtls_server():
         await srv.stop()
 
 
-@pytest.fixture
-async def clients():
-    made: list[LwM2MClient] = []
-    yield made
-    for c in made:
-        await c.stop()
     # DTLS sessions die here, with the event loop still running, not later in a garbage collection
     # that finds the loop closed
     gc.collect()

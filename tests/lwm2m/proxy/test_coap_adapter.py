@@ -31,16 +31,6 @@ MAPPING = {
 
 
 @pytest.fixture
-async def server():
-    srv = LwM2MTestServer(free_udp_port())
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
-
-
-@pytest.fixture
 async def proxy():
     engine = LwM2MEngine(None, ClientSettings(lifetime=60))
     px = LwM2MProxy(engine, REGISTRY, ClientSettings(lifetime=60))

@@ -9,20 +9,9 @@ from gatewayd.config.loader import ConfigError, parse
 from gatewayd.control import Request
 from gatewayd.lwm2m.component import LwM2MComponent
 from gatewayd.testbed.sensors import Sensor
-from tests.lwm2m.aioserver import LwM2MTestServer
 from tests.lwm2m.servers import free_udp_port
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def server():
-    srv = LwM2MTestServer(free_udp_port())
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
 
 
 @pytest.fixture

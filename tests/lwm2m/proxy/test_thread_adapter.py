@@ -24,8 +24,6 @@ from gatewayd.lwm2m.proxy.virtual import UpstreamAccount
 from ncp.meshcop import Dataset
 from ncp.sim import SimConfig, SimNcp
 from ncp.spinel import Command, Prop, SpinelFrame, unpack_prop
-from tests.lwm2m.aioserver import LwM2MTestServer
-from tests.lwm2m.servers import free_udp_port
 
 pytestmark = pytest.mark.timeout(60)
 REGISTRY = load_registry()
@@ -64,16 +62,6 @@ class SimNcpClient:
     async def get(self, prop: int):
         reply = self.request(Command.PROP_VALUE_GET, prop)
         return unpack_prop(prop, reply.value)
-
-
-@pytest.fixture
-async def server():
-    srv = LwM2MTestServer(free_udp_port())
-    await srv.start()
-    try:
-        yield srv
-    finally:
-        await srv.stop()
 
 
 async def test_child_table_addresses_resolve_an_eui64() -> None:
