@@ -100,7 +100,8 @@ def enable_foreign(arch: str) -> None:
 def rootfs(arch: str | None = None, log: Path | None = None, packages: tuple[str, ...] = PACKAGES) -> Path:
     """The cached bookworm tree for ``arch`` with ``packages``, built with debootstrap when missing."""
     arch = arch or host_arch()
-    target = CACHE / f"rootfs-{SUITE}-{arch}-{cache_key(arch, packages)}"
+    kind = "rootfs" if packages == PACKAGES else "buildroot"
+    target = CACHE / f"{kind}-{SUITE}-{arch}-{cache_key(arch, packages)}"
     with _locked(CACHE / f"rootfs-{arch}.lock"):
         if (target / ".complete").exists():
             return target
@@ -121,7 +122,7 @@ def rootfs(arch: str | None = None, log: Path | None = None, packages: tuple[str
             deb.unlink()
         (tmp / ".complete").write_text(" ".join(cmd) + "\n")
         tmp.rename(target)
-        for old in CACHE.glob(f"rootfs-{SUITE}-{arch}-*"):  # trees for package lists no longer used
+        for old in CACHE.glob(f"{kind}-{SUITE}-{arch}-*"):  # trees of this kind for package lists no longer used
             if old != target and len(old.name) == len(target.name):
                 shutil.rmtree(old, ignore_errors=True)
         return target
