@@ -27,7 +27,7 @@ from .base import (
     resource_def,
     value_type,
 )
-from .senml import _json_loads, b64_any, untyped_number
+from .senml import _json_loads, b64_any, typed_number
 
 VALUE_KEYS = ("v", "sv", "bv", "ov")
 
@@ -54,16 +54,9 @@ def _typed(key: str, raw: Any, rtype: ResourceType | None, path: LwM2MPath) -> A
             or (isinstance(raw, float) and not math.isfinite(raw))
         ):
             raise CodecError(f"{path}: v is not a finite number")
-        if rtype is None:
-            return untyped_number(raw, path)
-        if rtype is ResourceType.FLOAT:
-            return checked(rtype, float(raw), path)
-        if rtype in (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.TIME):
-            if isinstance(raw, float):
-                if not raw.is_integer():
-                    raise CodecError(f"{path}: {rtype.value} value {raw} is not whole")
-                raw = int(raw)
-            return checked(rtype, raw, path)
+        number = typed_number(raw, rtype, path)
+        if number is not None:
+            return number
     elif key == "sv":
         if not isinstance(raw, str):
             raise CodecError(f"{path}: sv is not a string")

@@ -78,6 +78,21 @@ def untyped_number(num: float | int, path: LwM2MPath) -> float | int:
     return num
 
 
+def typed_number(num: float | int, rtype: ResourceType | None, path: LwM2MPath) -> float | int | None:
+    """A JSON/CBOR number as the resource's numeric type (None when the type is not numeric)."""
+    if rtype is None:
+        return untyped_number(num, path)
+    if rtype is ResourceType.FLOAT:
+        return checked(rtype, float(num), path)
+    if rtype in (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.TIME):
+        if isinstance(num, float):
+            if not num.is_integer():
+                raise CodecError(f"{path}: {rtype.value} value {num} is not whole")
+            num = int(num)
+        return checked(rtype, num, path)
+    return None
+
+
 def b64_any(text: Any) -> bytes:
     """Bytes from base64 in either alphabet, padded or not."""
     if not isinstance(text, str) or not text.isascii():
@@ -92,17 +107,9 @@ def b64_any(text: Any) -> bytes:
 def typed_value(key: str, raw: Any, rtype: ResourceType | None, path: LwM2MPath, binary: bool) -> Any:
     """A typed scalar from a record's value field ``key`` (``binary``: SenML CBOR, vd is bytes)."""
     if key == "v":
-        num = _number(raw, f"{path} v")
-        if rtype is None:
-            return untyped_number(num, path)
-        if rtype is ResourceType.FLOAT:
-            return checked(rtype, float(num), path)
-        if rtype in (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.TIME):
-            if isinstance(num, float):
-                if not num.is_integer():
-                    raise CodecError(f"{path}: {rtype.value} value {num} is not whole")
-                num = int(num)
-            return checked(rtype, num, path)
+        number = typed_number(_number(raw, f"{path} v"), rtype, path)
+        if number is not None:
+            return number
     elif key == "vs":
         if not isinstance(raw, str):
             raise CodecError(f"{path}: vs is not a string")
