@@ -18,6 +18,9 @@ apt_packages=(
     iproute2 iputils-ping nftables tcpdump procps
     tayga unbound bind9-dnsutils dnsperf libcoap3-bin
     nodejs npm
+    # building and testing the Debian package under a real systemd
+    debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel python3-pip
+    cython3 lintian groff man-db debootstrap systemd-container
 )
 missing=()
 for p in "${apt_packages[@]}"; do
