@@ -123,7 +123,7 @@ class List(ValueType):
 
     @property
     def expected(self) -> str:  # type: ignore[override]
-        return f"an array of {self.item.expected.removeprefix('a ').removeprefix('an ')}s"
+        return f"an array, each {self.item.expected}"
 
     def check(self, value: Any) -> list[Any]:
         if not isinstance(value, list):

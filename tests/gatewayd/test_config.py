@@ -55,8 +55,8 @@ BAD = [
      "(RFC 6052 allows /32, /40, /48, /56, /64 or /96)"),
     ('[border]\nforwarding = "yes"\n', 'gatewayd.toml:2: border.forwarding: expected true or false, got "yes"'),
     ('[nat64]\npool = "192.168.255.1"\n',
-     'gatewayd.toml:2: nat64.pool: expected an array of IPv4 address or prefix such as 192.168.255.1/32s, '
-     'got "192.168.255.1"'),
+     'gatewayd.toml:2: nat64.pool: expected an array, each an IPv4 address or prefix such as '
+     '192.168.255.1/32, got "192.168.255.1"'),
     ('[log]\nlevel = "loud"\n',
      'gatewayd.toml:2: log.level: expected one of "debug", "info", "notice", "warning", "error", got "loud"'),
     ('[log.components]\nncpp = "debug"\n',
