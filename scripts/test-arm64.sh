@@ -16,6 +16,14 @@ out=${1:-$(mktemp -d /tmp/gatewayd-arm64.XXXXXX)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
+scripts/setup.sh
+for pkg in qemu-user-static binfmt-support; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static binfmt-support
+        break
+    }
+done
+
 echo "test-arm64: arm64 build tree (debootstrap under qemu the first time: slow)"
 build_root=$("$py" -m tests.packaging.machine --arch arm64 --build-deps | cut -d' ' -f1)
 
