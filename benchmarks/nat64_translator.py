@@ -4,8 +4,10 @@
    packets, against the floor of any Python translator: copying the packet and computing one Internet
    checksum over it with the same helper (``nat64.packets.checksum``).
 2. Through namespaces (root and ``tayga`` installed; skipped otherwise): a bounded UDP flood from an
-   IPv6-only namespace through a gateway namespace running either the builtin backend or Tayga (both on a
-   TUN, same routes), counting datagrams delivered per second at an IPv4-only sink.
+   IPv6-only namespace through a gateway namespace running the builtin backend (datapath thread, or
+   event-loop reader with ``--io asyncio``) or Tayga (all on a TUN, same routes), counting datagrams
+   delivered per second at an IPv4-only sink and the translator's CPU time per packet it read from the
+   TUN (the TUN's tx counter), against Tayga's.
 
 Run: ``.venv/bin/python benchmarks/nat64_translator.py [--count N] [--no-netns]``.
 """
@@ -55,7 +57,8 @@ def _time(fn, packets: list[bytes]) -> float:
 def in_process(count: int) -> None:
     nat = Nat64(PREFIX, [POOL])
     server6 = nat.prefix.embed_packed(SERVER4)
-    print(f"in-process, {count} packets per case, CPU time per packet (best of 3)")
+    print(f"in-process, {count} packets per case, CPU time per packet (best of 3); established flow, so the"
+          " fast path")
     print(f"{'case':<22}{'nat64 µs':>10}{'pps':>11}{'ref µs':>9}{'ratio':>8}   reference = bytes copy + checksum")
     for size in (64, 1280):
         v6 = build_ipv6(HOST6, server6, 17, _udp(b"x" * (size - 48), 5000, 7))
@@ -176,9 +179,10 @@ class Topo:
         return float(sent.stdout), int(n), float(secs)
 
 
-def _start_builtin(topo: Topo) -> subprocess.Popen:
+def _start_builtin(topo: Topo, io: str) -> subprocess.Popen:
     p = subprocess.Popen(["ip", "netns", "exec", topo.g, sys.executable, "-m", "nat64.backends.builtin", "--prefix",
-                          PREFIX, "--pool", "100.64.1.0/24", "--tun", "nat64"], cwd=ROOT, stdin=subprocess.PIPE,
+                          PREFIX, "--pool", "100.64.1.0/24", "--tun", "nat64", "--io", io], cwd=ROOT,
+                         stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert p.stdout is not None and '"ready": true' in p.stdout.readline()
     topo.route_tun()
@@ -207,6 +211,19 @@ def _stop(p: subprocess.Popen) -> None:
             p.wait()
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tun_read(topo: Topo) -> int:
+    """Packets the translator has read from the TUN (the TUN's transmit counter)."""
+    return int(topo.ns(topo.g, "cat", "/sys/class/net/nat64/statistics/tx_packets").stdout)
+
+
+BACKENDS = ("builtin", "builtin-asyncio", "tayga")
+
+
 def netns(count: int) -> None:
     if os.geteuid() != 0:
         print("\nnamespace flood skipped: needs root")
@@ -214,28 +231,35 @@ def netns(count: int) -> None:
     if not shutil.which("tayga"):
         print("\nnamespace flood skipped: tayga not installed")
         return
-    print(f"\nnamespace UDP flood, {count} datagrams per run, delivered datagrams/s at the IPv4 sink")
-    print(f"{'case':<24}{'offered/s':>11}{'builtin/s':>11}{'loss':>7}{'tayga/s':>11}{'loss':>7}{'ratio':>8}")
+    print(f"\nnamespace UDP flood, {count} datagrams per run: delivered datagrams/s at the IPv4 sink, loss, and the"
+          " translator's CPU µs per packet read from the TUN; ratio = CPU per packet / tayga's")
+    print(f"{'case':<22}{'backend':<17}{'offered/s':>10}{'deliv/s':>9}{'loss':>7}{'CPU µs':>8}{'ratio':>7}")
     for size, rate in ((64, 0), (64, 20000), (1200, 0)):
         results = {}
-        for name in ("builtin", "tayga"):
+        for name in BACKENDS:
             topo = Topo()
             with tempfile.TemporaryDirectory() as tmp:
                 try:
                     topo.up()
-                    proc = _start_builtin(topo) if name == "builtin" else _start_tayga(topo, Path(tmp))
+                    if name == "tayga":
+                        proc = _start_tayga(topo, Path(tmp))
+                    else:
+                        proc = _start_builtin(topo, "asyncio" if name.endswith("asyncio") else "thread")
                     try:
                         topo.flood(50, size, 0)  # warm-up: creates the mapping
+                        pkts0, cpu0 = _tun_read(topo), _cpu_seconds(proc.pid)
                         offered, n, secs = topo.flood(count, size, rate)
+                        pkts, cpu = _tun_read(topo) - pkts0, _cpu_seconds(proc.pid) - cpu0
                     finally:
                         _stop(proc)
                 finally:
                     topo.down()
-            results[name] = (offered, n / secs if secs else 0.0, 1 - n / count)
-        b, t = results["builtin"], results["tayga"]
+            results[name] = (offered, n / secs if secs else 0.0, 1 - n / count, cpu / pkts if pkts else float("nan"))
         label = f"{size}B {'max rate' if not rate else f'paced {rate}/s'}"
-        ratio = b[1] / t[1] if t[1] else float("nan")
-        print(f"{label:<24}{b[0]:>11.0f}{b[1]:>11.0f}{b[2]:>7.1%}{t[1]:>11.0f}{t[2]:>7.1%}{ratio:>7.2f}x")
+        for name in BACKENDS:
+            offered, pps, loss, cpu = results[name]
+            ratio = cpu / results["tayga"][3]
+            print(f"{label:<22}{name:<17}{offered:>10.0f}{pps:>9.0f}{loss:>7.1%}{cpu * 1e6:>8.2f}{ratio:>6.2f}x")
 
 
 def main() -> None:

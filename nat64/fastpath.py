@@ -29,7 +29,7 @@ How it stays consistent with the slow path (the tests compare both byte for byte
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from nat64.packets import IPPROTO_UDP, IPV4_DF
 from nat64.state import Session, TcpState
@@ -39,59 +39,49 @@ if TYPE_CHECKING:
 
 __all__ = ["FastPath"]
 
-_IPV6_MIN_MTU = 1280
 _ESTABLISHED = TcpState.ESTABLISHED
 _TCP_SYN_FIN_RST = 0x07
+_DF_ABOVE = 1260  # RFC 7915 §5.1: DF only on IPv4 packets above 1260 bytes, as in the slow path
+_DF_WORD = IPV4_DF << 16  # DF in the flags/offset << 16 | TTL << 8 | protocol word
 
-# IPv4 header + UDP ports, length, checksum: (version/IHL/TOS, total length, identification,
-# flags/offset << 16 | TTL << 8 | protocol, header checksum, addresses + ports, UDP length + checksum).
-_V4_UDP = struct.Struct("!HHHIH12sI")
-_V4_TCP = struct.Struct("!HHHIH12s")  # the same up to the ports
-# IPv6 header + ports: (version/traffic class/flow label, payload length, next header + hop limit,
-# addresses + ports) and, for UDP, length + checksum.
-_V6_UDP = struct.Struct("!IHH36sI")
-_V6_TCP = struct.Struct("!IHH36s")
-_U32 = struct.Struct("!I")
+# Incoming headers. IPv6: version/traffic class/flow label, payload length, and for UDP (at 44) length,
+# checksum. IPv4: version/IHL, TOS, total length, identification, flags/offset, TTL, (protocol),
+# header checksum, and for UDP (at 24) length, checksum.
+_V6_IN = struct.Struct("!IH")
+_V6_UDP_IN = struct.Struct("!IH38xHH")
+_V4_IN = struct.Struct("!BBHHHBxH")
+_V4_UDP_IN = struct.Struct("!BBHHHBxH12xHH")
+# Outgoing headers up to the transport checksum. IPv4: version/IHL/TOS, total length, identification,
+# flags/offset + TTL + protocol, header checksum, addresses + ports (+ UDP length, checksum).
+_V4_UDP_OUT = struct.Struct("!HHHIH12sHH")
+_V4_TCP_OUT = struct.Struct("!HHHIH12s")
+# IPv6: version/traffic class/flow label, payload length, next header + hop limit, addresses + ports
+# (+ UDP length, checksum).
+_V6_UDP_OUT = struct.Struct("!IHH36sHH")
+_V6_TCP_OUT = struct.Struct("!IHH36s")
 _H16 = struct.Struct("!H")
-_V6_HEAD = struct.Struct("!IH")  # version/traffic class/flow label, payload length
-_V4_HEAD = struct.Struct("!BBHHHB")  # version/IHL, TOS, total length, identification, flags/offset, TTL
 
 
-class _Flow6:
+class Flow6(NamedTuple):
     """What the slow path worked out for one IPv6 → IPv4 flow (one hop limit, one IPv6 destination)."""
 
-    __slots__ = ("addrs_ports", "delta", "head_sum", "session", "ttl_proto", "udp")
-
-    def __init__(self, session: Session, udp: bool, ttl_proto: int, head_sum: int, addrs_ports: bytes,
-                 delta: int) -> None:
-        self.session = session
-        self.udp = udp
-        self.ttl_proto = ttl_proto  # TTL << 8 | protocol
-        self.head_sum = head_sum  # one's-complement sum of the header words that never change
-        self.addrs_ports = addrs_ports  # pool address, remote address, pool port, remote port
-        self.delta = delta  # transport checksum delta (addresses and ports)
+    session: Session
+    udp: bool
+    ttl_proto: int  # TTL << 8 | protocol
+    head_sum: int  # sum of the IPv4 header words that never change (version/IHL, TTL/protocol, addresses) - 1
+    addrs_ports: bytes  # pool address, remote address, pool port, remote port
+    delta: int  # transport checksum delta for the address and port changes (RFC 1624)
 
 
-class _Flow4:
+class Flow4(NamedTuple):
     """What the slow path worked out for one IPv4 → IPv6 flow."""
 
-    __slots__ = ("addrs_ports", "delta", "nh", "proto", "session", "udp")
-
-    def __init__(self, session: Session, udp: bool, proto: int, addrs_ports: bytes, delta: int) -> None:
-        self.session = session
-        self.udp = udp
-        self.proto = proto
-        self.nh = proto << 8  # next header in the high byte of the next header/hop limit word
-        self.addrs_ports = addrs_ports  # remote address in the prefix, IPv6 host, remote port, host port
-        self.delta = delta
-
-
-def _fix(old: int, delta: int) -> int:
-    """RFC 1624 eqn. 3 with a precomputed delta, folded like :func:`nat64.packets.checksum_apply`."""
-    x = (~old & 0xFFFF) + delta
-    x = (x & 0xFFFF) + (x >> 16)
-    x = (x & 0xFFFF) + (x >> 16)
-    return ~x & 0xFFFF
+    session: Session
+    udp: bool
+    proto: int
+    head_sum: int  # sum of the IPv4 header words a valid packet of the flow always has (protocol, addresses)
+    addrs_ports: bytes  # remote address in the prefix, IPv6 host, remote port, host port
+    delta: int
 
 
 class FastPath:
@@ -102,12 +92,34 @@ class FastPath:
         self.max_flows = max_flows
         # Keyed by packet[6:44] (next header, hop limit, addresses, ports) of IPv6 packets and by
         # packet[12:24] (addresses, ports) of IPv4 packets, exactly as they arrive.
-        self.v6: dict[bytes, _Flow6] = {}
-        self.v4: dict[bytes, _Flow4] = {}
-        self.hits = 0
+        self.v6: dict[bytes, Flow6] = {}
+        self.v4: dict[bytes, Flow4] = {}
+        self._counters = nat.table.counters
+        # Packets translated here and not yet added to the counters: UDP 6to4, TCP 6to4, UDP 4to6, TCP
+        # 4to6 (a list item is cheaper to bump than a Counter entry); see flush_counts.
+        self.pending = [0, 0, 0, 0]
+        self.flushed = 0
 
     def __len__(self) -> int:
         return len(self.v6) + len(self.v4)
+
+    @property
+    def hits(self) -> int:
+        """Packets this fast path has translated."""
+        return self.flushed + sum(self.pending)
+
+    def flush_counts(self) -> None:
+        """Add the pending per-packet counts to the translator's counters (``Nat64.counters`` does)."""
+        p = self.pending
+        if any(p):
+            c = self._counters
+            u6, t6, u4, t4 = p
+            for counter, name, n in ((c.translated_6to4, "udp", u6), (c.translated_6to4, "tcp", t6),
+                                     (c.translated_4to6, "udp", u4), (c.translated_4to6, "tcp", t4)):
+                if n:
+                    counter[name] += n
+            self.flushed += u6 + t6 + u4 + t4
+            p[:] = [0, 0, 0, 0]
 
     def clear(self) -> None:
         self.v6.clear()
@@ -129,8 +141,9 @@ class FastPath:
         b = s.bib
         addrs_ports = b.v4_addr + dst4 + _H16.pack(b.v4_port) + packet[42:44]
         ttl_proto = ((packet[7] - 1) << 8) | proto
-        head_sum = ttl_proto + sum(_H16.unpack_from(addrs_ports, i)[0] for i in range(0, 8, 2))
-        self.v6[packet[6:44]] = _Flow6(s, proto == IPPROTO_UDP, ttl_proto, head_sum, addrs_ports, delta)
+        # less one: the per-packet checksum takes (x - 1) % 0xFFFF
+        head_sum = 0x4500 + ttl_proto + sum(_H16.unpack_from(addrs_ports, i)[0] for i in range(0, 8, 2)) - 1
+        self.v6[packet[6:44]] = Flow6(s, proto == IPPROTO_UDP, ttl_proto, head_sum, addrs_ports, delta)
 
     def learn4(self, packet: bytes, s: Session, proto: int, src6: bytes, delta: int) -> None:
         """Remember the translation of ``packet`` (IPv4 without options, not a fragment)."""
@@ -138,101 +151,97 @@ class FastPath:
             self.v4.clear()
         b = s.bib
         addrs_ports = src6 + b.v6_addr + packet[20:22] + _H16.pack(b.v6_port)
-        self.v4[packet[12:24]] = _Flow4(s, proto == IPPROTO_UDP, proto, addrs_ports, delta)
+        head_sum = 0x4500 + proto + sum(_H16.unpack_from(packet, i)[0] for i in range(12, 20, 2))
+        self.v4[packet[12:24]] = Flow4(s, proto == IPPROTO_UDP, proto, head_sum, addrs_ports, delta)
 
     # --- translating --------------------------------------------------------------------------------
+    # Straight-line code on purpose: this is the per-packet cost of the translator.
+    #
+    # Checksums: for 0 < x < 2**32, the end-around-carry fold of x is (x - 1) % 0xFFFF + 1, so
+    # ~fold(x) & 0xFFFF == 0xFFFE - (x - 1) % 0xFFFF. That is nat64.packets.checksum_apply and the
+    # IPv4 header checksum of build_ipv4 in one modulo; x > 0 always holds because the delta and the
+    # header sums are positive (non-zero addresses).
 
     def from_v6(self, packet: bytes, now: float) -> bytes | None:
         """The IPv4 packet for ``packet``, or ``None`` when the slow path must handle it."""
         f = self.v6.get(packet[6:44])
         if f is None:
             return None
-        s = f.session
+        s, udp, ttl_proto, head_sum, addrs_ports, delta = f
         n = len(packet)
-        vtf, plen = _V6_HEAD.unpack_from(packet)
-        if vtf >> 28 != 6 or plen != n - 40 or s.removed:
-            return None
         nat = self.nat
         total = n - 20
-        if total > nat.ipv4_mtu:
-            return None
-        if f.udp:
-            if plen < 8:
+        if udp:
+            if n < 48:
                 return None
-            ulen_ck = _U32.unpack_from(packet, 44)[0]
-            old = ulen_ck & 0xFFFF
-            if old == 0:
+            vtf, plen, ulen, old = _V6_UDP_IN.unpack_from(packet)
+            if vtf >> 28 != 6 or plen != n - 40 or not old or total > nat.ipv4_mtu or s.removed:
                 return None
-            ck = _fix(old, f.delta) or 0xFFFF
+            ck = 0xFFFE - (0xFFFE - old + delta) % 0xFFFF
         else:
-            if plen < 20 or packet[53] & _TCP_SYN_FIN_RST or s.state is not _ESTABLISHED:
+            if n < 60:
                 return None
-            ck = _fix(_H16.unpack_from(packet, 56)[0], f.delta)
+            vtf, plen = _V6_IN.unpack_from(packet)
+            if (vtf >> 28 != 6 or plen != n - 40 or packet[53] & _TCP_SYN_FIN_RST or total > nat.ipv4_mtu
+                    or s.state is not _ESTABLISHED or s.removed):
+                return None
+            ck = 0xFFFE - (0xFFFE - ((packet[56] << 8) | packet[57]) + delta) % 0xFFFF
         ident = nat._ident = (nat._ident + 1) & 0xFFFF
-        w0 = 0x4500 | ((vtf >> 20) & 0xFF)
-        df = IPV4_DF if total > _IPV6_MIN_MTU - 20 else 0  # RFC 7915 §5.1, as in the slow path
-        x = f.head_sum + w0 + total + ident + df
-        x = (x & 0xFFFF) + (x >> 16)
-        x = (x & 0xFFFF) + (x >> 16)
-        hck = ~x & 0xFFFF
-        if f.udp:
-            out = _V4_UDP.pack(w0, total, ident, (df << 16) | f.ttl_proto, hck, f.addrs_ports,
-                               (ulen_ck & 0xFFFF0000) | ck) + packet[48:]
+        tos = (vtf >> 20) & 0xFF
+        if total > _DF_ABOVE:
+            hck = 0xFFFE - (head_sum + tos + total + ident + IPV4_DF) % 0xFFFF
+            ttl_proto |= _DF_WORD
         else:
-            out = (_V4_TCP.pack(w0, total, ident, (df << 16) | f.ttl_proto, hck, f.addrs_ports) + packet[44:56]
-                   + _H16.pack(ck) + packet[58:])
+            hck = 0xFFFE - (head_sum + tos + total + ident) % 0xFFFF
         s.packets_6to4 += 1
         s.bytes_6to4 += n
-        t = nat.table.timeouts
-        if f.udp:
-            s.expires = now + t.udp
-            nat.counters.translated_6to4["udp"] += 1
-        else:
-            s.expires = now + t.tcp_established
-            nat.counters.translated_6to4["tcp"] += 1
-        self.hits += 1
-        return out
+        if udp:
+            s.expires = now + nat.table.timeouts.udp
+            self.pending[0] += 1
+            return _V4_UDP_OUT.pack(0x4500 | tos, total, ident, ttl_proto, hck, addrs_ports, ulen,
+                                    ck or 0xFFFF) + packet[48:]
+        s.expires = now + nat.table.timeouts.tcp_established
+        self.pending[1] += 1
+        return (_V4_TCP_OUT.pack(0x4500 | tos, total, ident, ttl_proto, hck, addrs_ports) + packet[44:56]
+                + _H16.pack(ck) + packet[58:])
 
     def from_v4(self, packet: bytes, now: float) -> bytes | None:
         """The IPv6 packet for ``packet``, or ``None`` when the slow path must handle it."""
         f = self.v4.get(packet[12:24])
         if f is None:
             return None
-        s = f.session
+        s, udp, proto, head_sum, addrs_ports, delta = f
         n = len(packet)
-        vihl, tos, total, _ident, fo, ttl = _V4_HEAD.unpack_from(packet)
-        if (vihl != 0x45 or total != n or fo & 0x3FFF or ttl <= 1 or packet[9] != f.proto or s.removed
-                or int.from_bytes(packet[:20], "big") % 0xFFFF):  # bad header checksum
-            return None
         nat = self.nat
         plen = n - 20
-        if plen + 40 > nat.ipv6_mtu:
-            return None
-        vtf = 0x60000000 | (tos << 20)
-        nh_hl = f.nh | (ttl - 1)
-        if f.udp:
-            if plen < 8:
+        if udp:
+            if n < 28:
                 return None
-            ulen_ck = _U32.unpack_from(packet, 24)[0]
-            old = ulen_ck & 0xFFFF
-            if old == 0:
+            vihl, tos, total, ident, fo, ttl, hck, ulen, old = _V4_UDP_IN.unpack_from(packet)
+            if (vihl != 0x45 or total != n or fo & 0x3FFF or ttl <= 1 or not old or plen + 40 > nat.ipv6_mtu
+                    or packet[9] != proto or s.removed):
                 return None
-            ck = _fix(old, f.delta) or 0xFFFF
-            out = _V6_UDP.pack(vtf, plen, nh_hl, f.addrs_ports, (ulen_ck & 0xFFFF0000) | ck) + packet[28:]
+            ck = 0xFFFE - (0xFFFE - old + delta) % 0xFFFF
         else:
-            if plen < 20 or packet[33] & _TCP_SYN_FIN_RST or s.state is not _ESTABLISHED:
+            if n < 40:
                 return None
-            ck = _fix(_H16.unpack_from(packet, 36)[0], f.delta)
-            out = _V6_TCP.pack(vtf, plen, nh_hl, f.addrs_ports) + packet[24:36] + _H16.pack(ck) + packet[38:]
+            vihl, tos, total, ident, fo, ttl, hck = _V4_IN.unpack_from(packet)
+            if (vihl != 0x45 or total != n or fo & 0x3FFF or ttl <= 1 or plen + 40 > nat.ipv6_mtu
+                    or packet[9] != proto or packet[33] & _TCP_SYN_FIN_RST or s.state is not _ESTABLISHED
+                    or s.removed):
+                return None
+            ck = 0xFFFE - (0xFFFE - ((packet[36] << 8) | packet[37]) + delta) % 0xFFFF
+        # A right header checksum makes the header's words sum to a multiple of 0xFFFF.
+        if (head_sum + tos + total + ident + fo + (ttl << 8) + hck) % 0xFFFF:
+            return None
         s.packets_4to6 += 1
         s.bytes_4to6 += n
-        t = nat.table.timeouts
-        if f.udp:
-            s.expires = now + t.udp
-            nat.counters.translated_4to6["udp"] += 1
-        else:
-            s.expires = now + t.tcp_established
-            nat.counters.translated_4to6["tcp"] += 1
-        self.hits += 1
-        return out
-
+        if udp:
+            s.expires = now + nat.table.timeouts.udp
+            self.pending[2] += 1
+            return _V6_UDP_OUT.pack(0x60000000 | (tos << 20), plen, (proto << 8) | (ttl - 1), addrs_ports, ulen,
+                                    ck or 0xFFFF) + packet[28:]
+        s.expires = now + nat.table.timeouts.tcp_established
+        self.pending[3] += 1
+        return (_V6_TCP_OUT.pack(0x60000000 | (tos << 20), plen, (proto << 8) | (ttl - 1), addrs_ports)
+                + packet[24:36] + _H16.pack(ck) + packet[38:])

@@ -41,7 +41,7 @@ from nat64.packets import (
     pseudo_sum_v6,
 )
 from nat64.rfc6052 import Nat64Prefix, Rfc6052Error
-from nat64.state import Caps, Direction, Proto, Refused, Session, SessionTable, TcpState, Timeouts
+from nat64.state import Caps, Counters, Direction, Proto, Refused, Session, SessionTable, TcpState, Timeouts
 from nat64.translate import (
     ICMP4_DEST_UNREACH,
     ICMP4_ERROR_MAX,
@@ -157,7 +157,7 @@ class Nat64:
         self.table = SessionTable(
             self.pool, timeouts, caps, endpoint_independent_filtering=endpoint_independent_filtering, rng=rng
         )
-        self.counters = self.table.counters
+        self._counters = self.table.counters
         # Source addresses of the ICMP errors the translator itself originates.
         self.router6 = (
             IPv6Address(ipv6_address).packed if ipv6_address else self.prefix.embed_packed(self.pool[0], check=False)
@@ -169,6 +169,13 @@ class Nat64:
         # Templates of established flows; None translates every packet the full way.
         self.fast: FastPath | None = FastPath(self, max_flows=2 * self.table.caps.max_sessions + 64) if fast_path \
             else None
+
+    @property
+    def counters(self) -> Counters:
+        """Translated/dropped counters, including the fast path's (folded in on each read)."""
+        if self.fast is not None:
+            self.fast.flush_counts()
+        return self._counters
 
     # --- public API ----------------------------------------------------------------------------------
 
