@@ -24,20 +24,8 @@ import aiocoap.resource as resource
 from aiocoap.numbers.codes import Code
 
 
-class _Temp(resource.ObservableResource):
-    def __init__(self, sensor: Sensor) -> None:
-        super().__init__()
-        self.sensor = sensor
-
-    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
-        self.sensor.record("GET", "/sensors/temp", request)
-        msg = aiocoap.Message(payload=f"{self.sensor.temp}".encode(), content_format=0)
-        msg.opt.max_age = self.sensor.max_age
-        return msg
-
-
 class _PlainTemp(resource.Resource):
-    """Like _Temp, but the device cannot observe it."""
+    """The temperature, as a device that cannot observe serves it."""
 
     def __init__(self, sensor: Sensor) -> None:
         super().__init__()
@@ -48,6 +36,10 @@ class _PlainTemp(resource.Resource):
         msg = aiocoap.Message(payload=f"{self.sensor.temp}".encode(), content_format=0)
         msg.opt.max_age = self.sensor.max_age
         return msg
+
+
+class _Temp(_PlainTemp, resource.ObservableResource):
+    """The same temperature, observable."""
 
 
 class _Env(resource.Resource):
