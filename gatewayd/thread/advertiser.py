@@ -275,8 +275,11 @@ class Advertiser:
 
     async def _sleep(self, seconds: float) -> None:
         assert self._wake is not None
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that arrives
+        # as the event is set (update() right before stop()), and stop() would then wait forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), max(0.0, seconds))
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self._wake.wait()
 
     async def _run(self) -> None:
         assert self._wake is not None and self._loop is not None

@@ -34,12 +34,6 @@ async def dtls_server():
         await srv.stop()
 
 
-    # DTLS sessions die here, with the event loop still running, not later in a garbage collection
-    # that finds the loop closed
-    gc.collect()
-    await asyncio.sleep(0.05)
-
-
 async def registered_client(srv: DtlsLwM2MServer, clients: list[LwM2MClient], ep: str,
                             settings: ClientSettings | None = None) -> LwM2MClient:
     store = device_store(srv.uri, identity=IDENTITY, key=KEY)

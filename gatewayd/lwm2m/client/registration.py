@@ -180,10 +180,10 @@ class LwM2MClient:
     async def stop(self, deregister: bool = True) -> None:
         """Deregister (if registered and asked to) and close the socket; the saved state stays."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+        while task is not None and not task.done():
+            task.cancel()  # again if a cancellation was swallowed on the way
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await asyncio.wait({task}, timeout=1.0)
         for active in list(self.observations):
             self._drop_observation(active)
         if deregister and self.registration is not None and self.transport is not None:
@@ -433,7 +433,10 @@ class LwM2MClient:
     async def _wait_wake(self, timeout: float | None) -> None:
         self._wake.clear()
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
+            # just as the event is set (a trigger_update() right before stop()), and stop() then waits forever.
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
         except TimeoutError:
             pass
 
