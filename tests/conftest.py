@@ -11,8 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Speed is measured by benchmarks/, not by tests: on a shared 2-core machine hypothesis' timing checks
+# (slow generation, per-example deadline) fail for reasons unrelated to the code under test.
+settings.register_profile("gatewayd", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
+settings.load_profile("gatewayd")
 PYTHON = sys.executable
 
 
