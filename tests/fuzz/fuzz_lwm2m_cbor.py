@@ -1,23 +1,9 @@
 """Fuzz target: LwM2M CBOR (60) decoder; only CodecError may escape."""
 
 from gatewayd.lwm2m.codecs import ContentFormat
-from gatewayd.lwm2m.paths import LwM2MPath
-from tests.fuzz.lwm2m_roundtrip import fuzz, roundtrip_target
+from tests.fuzz.lwm2m_roundtrip import SINGLE_RESOURCE_PATHS, fuzz, roundtrip_target
 
-PATHS = [
-    LwM2MPath(3, 0, 9),
-    LwM2MPath(3, 0, 0),
-    LwM2MPath(3, 0, 13),
-    LwM2MPath(6, 0, 0),
-    LwM2MPath(1, 0, 6),
-    LwM2MPath(1, 0, 10),
-    LwM2MPath(1, 0, 11),
-    LwM2MPath(5, 0, 0),
-    LwM2MPath(3, 0, 6, 1),
-    LwM2MPath(9999, 0, 1),
-]
-
-TestOneInput = roundtrip_target(ContentFormat.CBOR, PATHS)
+TestOneInput = roundtrip_target(ContentFormat.CBOR, SINGLE_RESOURCE_PATHS)
 
 if __name__ == "__main__":
     fuzz(TestOneInput)

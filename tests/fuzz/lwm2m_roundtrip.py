@@ -10,6 +10,31 @@ from gatewayd.lwm2m.ddf import load_registry
 from gatewayd.lwm2m.paths import LwM2MPath
 
 REGISTRY = load_registry()
+# Request paths the first input byte picks from: single resources (text, opaque, CBOR) and the
+# containers the multi-value formats also encode (TLV, SenML, LwM2M JSON).
+SINGLE_RESOURCE_PATHS = [
+    LwM2MPath(3, 0, 9),
+    LwM2MPath(3, 0, 0),
+    LwM2MPath(3, 0, 13),
+    LwM2MPath(6, 0, 0),
+    LwM2MPath(1, 0, 6),
+    LwM2MPath(1, 0, 10),
+    LwM2MPath(1, 0, 11),
+    LwM2MPath(5, 0, 0),
+    LwM2MPath(3, 0, 6, 1),
+    LwM2MPath(9999, 0, 1),
+]
+CONTAINER_PATHS = [
+    LwM2MPath(3),
+    LwM2MPath(3, 0),
+    LwM2MPath(3, 0, 9),
+    LwM2MPath(3, 0, 6),
+    LwM2MPath(3, 0, 6, 1),
+    LwM2MPath(1, 0),
+    LwM2MPath(5, 0, 0),
+    LwM2MPath(3303, 0),
+    LwM2MPath(9999, 0),
+]
 
 
 def roundtrip_target(fmt: ContentFormat, paths: Sequence[LwM2MPath]) -> Callable[[bytes], None]:

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from ..model import ObjectRegistry, ObjLnk, ResourceType
+from ..model import ObjectRegistry, ResourceType
 from ..paths import LwM2MPath
 from .base import (
     Codec,
@@ -27,7 +27,7 @@ from .base import (
     resource_def,
     value_type,
 )
-from .senml import _json_loads, b64_any, typed_number
+from .senml import _json_loads, b64_any, objlnk_field, typed_number
 
 VALUE_KEYS = ("v", "sv", "bv", "ov")
 
@@ -70,12 +70,7 @@ def _typed(key: str, raw: Any, rtype: ResourceType | None, path: LwM2MPath) -> A
         if rtype in (None, ResourceType.BOOLEAN):
             return raw
     elif key == "ov":
-        if not isinstance(raw, str):
-            raise CodecError(f"{path}: ov is not a string")
-        try:
-            link = ObjLnk.parse(raw)
-        except ValueError as exc:
-            raise CodecError(f"{path}: {exc}") from None
+        link = objlnk_field(key, raw, path)
         if rtype in (None, ResourceType.OBJLNK):
             return link
     raise CodecError(f"{path}: {key} does not carry a {rtype.value if rtype else 'value'}")

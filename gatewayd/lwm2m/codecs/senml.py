@@ -93,6 +93,16 @@ def typed_number(num: float | int, rtype: ResourceType | None, path: LwM2MPath) 
     return None
 
 
+def objlnk_field(key: str, raw: Any, path: LwM2MPath) -> ObjLnk:
+    """An object link written as "oid:iid" in a JSON/CBOR value field."""
+    if not isinstance(raw, str):
+        raise CodecError(f"{path}: {key} is not a string")
+    try:
+        return ObjLnk.parse(raw)
+    except ValueError as exc:
+        raise CodecError(f"{path}: {exc}") from None
+
+
 def b64_any(text: Any) -> bytes:
     """Bytes from base64 in either alphabet, padded or not."""
     if not isinstance(text, str) or not text.isascii():
@@ -130,12 +140,7 @@ def typed_value(key: str, raw: Any, rtype: ResourceType | None, path: LwM2MPath,
         if rtype in (None, ResourceType.OPAQUE):
             return data
     elif key == "vlo":
-        if not isinstance(raw, str):
-            raise CodecError(f"{path}: vlo is not a string")
-        try:
-            link = ObjLnk.parse(raw)
-        except ValueError as exc:
-            raise CodecError(f"{path}: {exc}") from None
+        link = objlnk_field(key, raw, path)
         if rtype in (None, ResourceType.OBJLNK):
             return link
     raise CodecError(f"{path}: {key} does not carry a {rtype.value if rtype else 'value'}")
