@@ -317,14 +317,8 @@ class Nat64:
 
         proto = _PROTO[nh]
         sport, dport = l4_ports(nh, pl)
-        flags = 0
-        if proto is Proto.TCP:
-            if len(pl) < 20:
-                raise PacketError("TCP header truncated")
-            flags = pl[13]
-        elif len(pl) < 8:
-            raise PacketError("UDP header truncated")
-        elif pl[6:8] == b"\0\0":
+        flags = _tcp_flags(proto, pl)
+        if proto is Proto.UDP and pl[6:8] == b"\0\0":
             raise _Drop("udp_zero_checksum")
         s = self._outbound(h, packet, proto, sport, dst4, dport, now, flags)
         cached = s.delta_6to4
@@ -484,13 +478,7 @@ class Nat64:
 
         p = _PROTO[proto]
         sport, dport = l4_ports(proto, pl)
-        flags = 0
-        if p is Proto.TCP:
-            if len(pl) < 20:
-                raise PacketError("TCP header truncated")
-            flags = pl[13]
-        elif len(pl) < 8:
-            raise PacketError("UDP header truncated")
+        flags = _tcp_flags(p, pl)
         r = self.table.inbound(p, h.dst, dport, h.src, sport, now, flags)
         if isinstance(r, str):
             if r == "no_bib_entry" and p is Proto.UDP and not h.is_fragment:
@@ -605,3 +593,14 @@ class Nat64:
 
 def _set_ports(payload: bytes, sport: int, dport: int) -> bytes:
     return sport.to_bytes(2, "big") + dport.to_bytes(2, "big") + payload[4:]
+
+
+def _tcp_flags(proto: Proto, l4: bytes) -> int:
+    """TCP flags (0 for UDP), after checking the transport header is all there."""
+    if proto is Proto.TCP:
+        if len(l4) < 20:
+            raise PacketError("TCP header truncated")
+        return l4[13]
+    if len(l4) < 8:
+        raise PacketError("UDP header truncated")
+    return 0
