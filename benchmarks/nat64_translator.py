@@ -2,7 +2,8 @@
 
 1. In-process (always): CPU time per translated UDP packet, 6→4 and 4→6, with 64-byte and 1280-byte
    packets, against the floor of any Python translator: copying the packet and computing one Internet
-   checksum over it with the same helper (``nat64.packets.checksum``).
+   checksum over it with the same helper (``nat64.packets.checksum``); and the fast path alone, native
+   (``nat64/_fastpath.c``) against its Python reference.
 2. Through namespaces (root and ``tayga`` installed; skipped otherwise): a bounded UDP flood from an
    IPv6-only namespace through a gateway namespace running the builtin backend (datapath thread, or
    event-loop reader with ``--io asyncio``) or Tayga (all on a TUN, same routes), counting datagrams
@@ -74,6 +75,24 @@ def in_process(count: int) -> None:
             name = f"UDP {direction} {len(pkt)}B"
             print(f"{name:<22}{t_nat * 1e6:>10.2f}{1 / t_nat:>11.0f}{t_ref * 1e6:>9.2f}{t_nat / t_ref:>7.1f}x")
     assert nat.counters.dropped.total() == 0, nat.counters.as_dict()
+    fast_path_alone(count)
+
+
+def fast_path_alone(count: int) -> None:
+    """FastPath.from_v6 itself, native (nat64/_fastpath.c) against its Python reference."""
+    print("\nfast path alone (FastPath.from_v6, 64-byte UDP), CPU µs per packet; reference = the Python fast path")
+    times = {}
+    for native in (True, False):
+        nat = Nat64(PREFIX, [POOL], native_fast_path=native)
+        assert nat.fast is not None
+        if native and not nat.fast.native:
+            print("  skipped: nat64/_fastpath.c is not built (no C compiler at install)")
+            return
+        v6 = build_ipv6(HOST6, nat.prefix.embed_packed(SERVER4), 17, _udp(b"x" * 16, 5000, 7))
+        nat.from_v6(v6, 0.0)  # the full path learns the flow
+        times[native] = _time(lambda p, f=nat.fast.from_v6: f(p, 1.0), [v6] * count)
+    native_us, python_us = times[True] * 1e6, times[False] * 1e6
+    print(f"  native {native_us:.2f}   python {python_us:.2f}   ratio {native_us / python_us:.2f}x")
 
 
 # --- namespace flood: builtin vs Tayga -----------------------------------------------------------

@@ -174,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
                     wait_until(lambda: topo.run(topo.br, "ping", "-c1", "-W1", INET6, check=False).returncode == 0,
                                timeout=20, what="a ping through NAT64")  # the routes are in, the mapping exists
                     results[backend] = flood(topo, gw, backend, pid, INET6, args.seconds)
+                    results[backend]["fast_path"] = status.get("fast_path", "-")
                     rtt = json.loads(topo.run(topo.br, PY, "-c", RTT, INET6, str(UDP_PORT), str(args.pings),
                                               timeout=120).stdout)
                     if sink_rtt_direct is None:
@@ -220,6 +221,7 @@ def report(r: dict, direct: list[float]) -> None:
     for name, x in (("builtin", b), ("tayga", t)):
         print(f"{name:<10}{x['offered']:>11.0f}{x['translated']:>12}{x['pps']:>13.0f}"
               f"{x['cpu_per_packet'] * 1e6:>12.2f}")
+    print(f"builtin fast path: {b['fast_path']} (native = nat64/_fastpath.c built; python = its reference)")
     ratio = b["cpu_per_packet"] / t["cpu_per_packet"]
     print(f"CPU per packet builtin/tayga: {ratio:.2f}x (target <= 2.0) -> {'met' if ratio <= 2 else 'MISSED'}")
     print(f"packets/s builtin/tayga: {b['pps'] / t['pps']:.2f}x")

@@ -227,7 +227,8 @@ class Nat64Component(Component):
             status = runner.status()
             return {"backend": "builtin", "sessions": status["sessions"], "bib_entries": status["bib_entries"],
                     "tun_rx_packets": runner.rx_packets, "tun_tx_packets": runner.tx_packets,
-                    "write_errors": runner.write_errors, **runner.counters()}
+                    "write_errors": runner.write_errors, "fast_path": status["fast_path"],
+                    "fast_path_packets": status["fast_path_packets"], **runner.counters()}
         return {"backend": "tayga", **runner.counters()}
 
 

@@ -146,6 +146,7 @@ class Nat64:
         ipv4_address: str | None = None,
         rng=None,
         fast_path: bool = True,
+        native_fast_path: bool = True,
     ) -> None:
         self.prefix = Nat64Prefix(prefix)
         self.pool = _pool_addresses(pool)
@@ -166,9 +167,12 @@ class Nat64:
         self._ident = 0
         self._frag6: dict[tuple, _FragFlow] = {}
         self._frag4: dict[tuple, _FragFlow] = {}
-        # Templates of established flows; None translates every packet the full way.
-        self.fast: FastPath | None = FastPath(self, max_flows=2 * self.table.caps.max_sessions + 64) if fast_path \
-            else None
+        # Templates of established flows; None translates every packet the full way. native_fast_path=False
+        # keeps the Python reference even where nat64/_fastpath.c is built (for tests and comparisons).
+        self.fast: FastPath | None = (
+            FastPath(self, max_flows=2 * self.table.caps.max_sessions + 64, native=native_fast_path)
+            if fast_path else None
+        )
 
     @property
     def counters(self) -> Counters:
@@ -218,6 +222,8 @@ class Nat64:
             "ipv4_mtu": self.ipv4_mtu,
             "fast_path_flows": len(self.fast) if self.fast is not None else None,
             "fast_path_packets": self.fast.hits if self.fast is not None else 0,
+            # "native" (nat64/_fastpath.c), "python" (the reference: the extension was not built) or "off"
+            "fast_path": "off" if self.fast is None else "native" if self.fast.native else "python",
         }
 
     # --- plumbing ------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -33,6 +33,7 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from gatewayd.tun import open_tun
+from nat64.fastpath import MAX_PACKET
 from nat64.state import Caps, Timeouts
 from nat64.translator import Nat64
 
@@ -52,7 +53,16 @@ __all__ = [
 log = logging.getLogger("gatewayd.nat64")
 
 NFT_TABLE = "gatewayd_nat64"
-_READ_SIZE = 65535
+_BUDGET = 64  # packets the datapath translates between looks at requests and expiry
+
+
+def _read_one(fd: int, now: float, budget: int) -> tuple[int, int, bytes | None, bool]:
+    """The pump of a core without a fast path: every packet goes to the full translation."""
+    try:
+        pkt = os.read(fd, MAX_PACKET + 1)
+    except BlockingIOError:
+        return 0, 0, None, True
+    return 0, 0, pkt or None, not pkt
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +169,8 @@ class BuiltinNat64:
         self._wake: tuple[int, int] | None = None
         self._stopping = False
         self._requests: collections.deque[tuple[Callable[[], Any], Future]] = collections.deque()
-        fast = nat.fast
-        self._fast_by_version = {6: fast.from_v6, 4: fast.from_v4} if fast is not None else {}
+        # Reads and translates what the fast path takes, natively where built (nat64.fastpath.FastPath.pump).
+        self._pump = nat.fast.pump if nat.fast is not None else _read_one
         self.rx_packets = 0
         self.tx_packets = 0
         self.write_errors = 0
@@ -211,25 +221,30 @@ class BuiltinNat64:
             os.close(self._fd)
             self._fd = None
 
-    def _translate(self, pkt: bytes, now: float) -> Sequence[bytes]:
-        """What to write back for one packet read from the TUN (in the thread that owns the core)."""
-        nat = self.nat
-        version = pkt[0] >> 4
-        fast = self._fast_by_version.get(version)
-        if fast is not None:
-            try:
-                out = fast(pkt, now)
-            except Exception:  # a bug must not take the datapath down: the full path takes the packet
-                log.exception("NAT64 fast path error")
-                out = None
-            if out is not None:
-                return (out,)
-        if version == 6:
-            return [o.packet for o in nat.slow_from_v6(pkt, now)]
-        if version == 4:
-            return [o.packet for o in nat.slow_from_v4(pkt, now)]
-        nat.counters.drop("bad_ip_version")
-        return ()
+    def _pumped(self, fd: int, now: float, budget: int) -> bool:
+        """Translate up to ``budget`` packets from the TUN (in the thread that owns the core); drained?"""
+        translated, errors, slow, drained = self._pump(fd, now, budget)
+        self.rx_packets += translated
+        self.tx_packets += translated - errors
+        self.write_errors += errors
+        if slow is not None:
+            self.rx_packets += 1
+            nat = self.nat
+            version = slow[0] >> 4
+            if version == 6:
+                outs = [o.packet for o in nat.slow_from_v6(slow, now)]
+            elif version == 4:
+                outs = [o.packet for o in nat.slow_from_v4(slow, now)]
+            else:
+                nat.counters.drop("bad_ip_version")
+                outs = []
+            for out in outs:
+                try:
+                    os.write(fd, out)
+                    self.tx_packets += 1
+                except OSError:
+                    self.write_errors += 1
+        return drained
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         """``fn()`` run by the thread that owns the core (the datapath thread while it runs)."""
@@ -258,53 +273,30 @@ class BuiltinNat64:
                 fut.set_exception(exc)
 
     def _run(self) -> None:
-        """The datapath thread: wait for the TUN, translate, write back; expire sessions when due.
-
-        The fast path is called inline (no :meth:`_translate` frame): this loop is most of the
-        per-packet cost that is not the kernel's.
-        """
+        """The datapath thread: translate what the TUN has, wait when it is empty, expire when due."""
         fd = self._fd
         assert fd is not None and self._wake is not None
         wake = self._wake[0]
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         poller.register(wake, select.POLLIN)
-        nat, clock, read, write, translate = self.nat, self._clock, os.read, os.write, self._translate
-        requests = self._requests
-        fast = self._fast_by_version.get
-        size = _READ_SIZE
+        nat, clock, pumped, requests = self.nat, self._clock, self._pumped, self._requests
         interval = self.expire_interval
         timeout_ms = max(1, int(interval * 1000))
         next_expiry = clock() + interval
         try:
             while not self._stopping:
+                now = clock()
                 try:
-                    pkt = read(fd, size)
-                except BlockingIOError:
-                    poller.poll(timeout_ms)
-                    with contextlib.suppress(BlockingIOError):
-                        read(wake, 4096)
-                    pkt = b""
-                except InterruptedError:
-                    continue
+                    drained = pumped(fd, now, _BUDGET)
                 except OSError as exc:
                     log.warning("TUN read failed: %s", exc)
                     time.sleep(0.1)
-                    pkt = b""
-                now = clock()
-                if pkt:
-                    self.rx_packets += 1
-                    f = fast(pkt[0] >> 4)
-                    try:
-                        res = f(pkt, now) if f is not None else None
-                    except Exception:
-                        res = None  # _translate logs it and gives the packet to the full path
-                    for out in (res,) if res is not None else translate(pkt, now):
-                        try:
-                            write(fd, out)
-                            self.tx_packets += 1
-                        except OSError:
-                            self.write_errors += 1
+                    drained = False
+                if drained:
+                    poller.poll(timeout_ms)
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake, 4096)
                 if requests:
                     self._serve_requests()
                 if now >= next_expiry:
@@ -315,27 +307,11 @@ class BuiltinNat64:
 
     def _on_readable(self) -> None:
         fd = self._fd
-        if fd is None:
-            return
-        clock = self._clock
-        for _ in range(256):  # drain, but bounded so expiry and other tasks still get the loop
-            try:
-                pkt = os.read(fd, _READ_SIZE)
-            except (BlockingIOError, InterruptedError):
-                return
+        if fd is not None:
+            try:  # bounded, so expiry and other tasks still get the loop
+                self._pumped(fd, self._clock(), 4 * _BUDGET)
             except OSError as exc:
                 log.warning("TUN read failed: %s", exc)
-                return
-            if not pkt:
-                return
-            self.rx_packets += 1
-            outs = self._translate(pkt, clock())
-            for out in outs:
-                try:
-                    os.write(fd, out)
-                    self.tx_packets += 1
-                except OSError:
-                    self.write_errors += 1
 
     async def _expiry(self) -> None:
         while True:

@@ -79,6 +79,8 @@ def test_builtin_backend(topo: Nat64Topology):
     counters = ctl(gw, "nat64", "counters")
     assert counters["translated"]["6to4"]["udp"] >= 5 and counters["translated"]["4to6"]["icmp"] >= 3
     assert counters["translated"]["4to6"]["tcp"] > 100
+    # the TCP stream's established packets took the native fast path (nat64/_fastpath.c)
+    assert counters["fast_path"] == "native" and counters["fast_path_packets"] > 100
     assert "NAT64" in ctl(gw, "status")["status"]
 
     # DNS64's cache and counters

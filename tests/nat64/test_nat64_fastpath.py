@@ -2,6 +2,7 @@
 
 Every case runs the same packets through two translators with the same seed, one with the fast path
 and one without, and compares outputs, counters and session rows; the fast path must actually be taken.
+Every case runs twice: with the native fast path (nat64/_fastpath.c) and with its Python reference.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import random
 import struct
 from ipaddress import IPv4Address, IPv6Address
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import nat64.fastpath
 from nat64 import Caps, Nat64, Side, Timeouts
 from nat64.packets import build_ipv4, build_ipv6, checksum, pseudo_sum_v4, pseudo_sum_v6
 from tests.nat64.helpers import HOST, POOL, PREFIX, SERVER, checksums_ok
@@ -21,6 +24,19 @@ POOL4 = IPv4Address(POOL).packed
 SERVER4 = IPv4Address(SERVER).packed
 HOSTS = [IPv6Address(HOST).packed, IPv6Address("fd00:db8::2").packed, IPv6Address("fd00:db8::3").packed]
 ACK, PSH_ACK, FIN_ACK, RST, SYN, SYN_ACK = 0x10, 0x18, 0x11, 0x04, 0x02, 0x12
+
+
+@pytest.fixture(scope="module", autouse=True, params=["native", "python"])
+def implementation(request):
+    """Which fast path the translators of a test get."""
+    if request.param == "native":
+        assert nat64.fastpath._NativeTranslator is not None, (
+            "nat64/_fastpath.c is not built: install gcc and the Python headers, then `pip install -e .`")
+        yield "native"
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(nat64.fastpath, "_NativeTranslator", None)
+        yield "python"
 
 
 def make(fast: bool, **kw) -> Nat64:
@@ -63,6 +79,8 @@ class Pair:
         self.fast = make(True, **kw)
         self.slow = make(False, **kw)
         self.now = 0.0
+        assert self.fast.fast is not None
+        self.native = self.fast.fast.native
 
     def v6(self, packet: bytes):
         a, b = self.fast.from_v6(packet, self.now), self.slow.from_v6(packet, self.now)
@@ -169,8 +187,9 @@ def test_random_established_flows_translate_identically(protos, ports, ipv4_mtu,
     pair.check_state()
 
 
-def test_fast_path_is_taken_for_plain_established_traffic():
+def test_fast_path_is_taken_for_plain_established_traffic(implementation):
     pair = Pair()
+    assert pair.native == (implementation == "native")
     udp_port = open_flow(pair, HOSTS[0], 17, 5000, 53)
     tcp_port = open_flow(pair, HOSTS[1], 6, 6000, 443)
     hits = pair.fast.fast.hits

@@ -1,0 +1,120 @@
+"""FastPath.pump: the datapath loop, native and Python, on a datagram socket standing in for the TUN.
+
+A TUN fd hands out one packet per read and takes one per write; an AF_UNIX datagram socketpair does
+the same, so the tests can play the kernel's side from the other end without root.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+import nat64.fastpath
+from tests.nat64.test_nat64_fastpath import HOSTS, PSH_ACK, SYN, Pair, open_flow, v4_packet, v6_packet
+
+
+@pytest.fixture(params=["native", "python"])
+def pair(request, monkeypatch):
+    if request.param == "python":
+        monkeypatch.setattr(nat64.fastpath, "_NativeTranslator", None)
+    else:
+        assert nat64.fastpath._NativeTranslator is not None, "nat64/_fastpath.c is not built"
+    p = Pair()
+    assert p.fast.fast.native == (request.param == "native")
+    return p
+
+
+@pytest.fixture
+def tun():
+    """(fd the translator reads and writes, the kernel's end)."""
+    ours, kernel = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ours.setblocking(False)
+    kernel.settimeout(2)
+    yield ours, kernel
+    ours.close()
+    kernel.close()
+
+
+def established(pair: Pair) -> tuple[int, int]:
+    """A UDP flow and a TCP connection, each learned in both directions; their pool ports."""
+    udp = open_flow(pair, HOSTS[0], 17, 5000, 53)
+    tcp = open_flow(pair, HOSTS[1], 6, 6000, 443)
+    pair.v4(v4_packet(17, 53, udp, b"teach"))
+    pair.v4(v4_packet(6, 443, tcp, b"teach", flags=PSH_ACK))
+    return udp, tcp
+
+
+def test_pump_translates_a_burst_like_the_full_path_and_reports_drained(pair, tun):
+    ours, kernel = tun
+    udp, tcp = established(pair)
+    packets = []
+    for i in range(6):
+        packets.append(v6_packet(pair.fast, HOSTS[0], 17, 5000, 53, b"q%d" % i))
+        packets.append(v4_packet(6, 443, tcp, b"data %d" % i, flags=PSH_ACK))
+        packets.append(v4_packet(17, 53, udp, b"a%d" % i))
+    for p in packets:
+        kernel.send(p)
+    translated, errors, slow, drained = pair.fast.fast.pump(ours.fileno(), pair.now, 64)
+    assert (translated, errors, slow, drained) == (18, 0, None, True)
+    for p in packets:  # the slow-only translator, fed the same packets, gives the same bytes
+        expect = pair.slow.from_v6(p, pair.now) if p[0] >> 4 == 6 else pair.slow.from_v4(p, pair.now)
+        assert kernel.recv(70000) == expect[0].packet
+    pair.check_state()
+
+
+def test_pump_hands_over_the_first_packet_the_fast_path_does_not_take(pair, tun):
+    ours, kernel = tun
+    established(pair)
+    syn = v6_packet(pair.fast, HOSTS[2], 6, 7000, 80, b"", flags=SYN)  # a new connection: the full path
+    fast = [v6_packet(pair.fast, HOSTS[0], 17, 5000, 53, b"q%d" % i) for i in range(4)]
+    for p in [*fast[:2], syn, *fast[2:], b"\x00junk"]:
+        kernel.send(p)
+    fd = ours.fileno()
+    assert pair.fast.fast.pump(fd, pair.now, 64) == (2, 0, syn, False)
+    assert pair.fast.fast.pump(fd, pair.now, 64) == (2, 0, b"\x00junk", False)  # not IPv4 or IPv6 either
+    assert pair.fast.fast.pump(fd, pair.now, 64) == (0, 0, None, True)
+    assert [len(kernel.recv(2048)) for _ in range(4)] == [len(p) - 20 for p in fast]
+
+
+def test_pump_stops_at_its_budget_and_loses_nothing(pair, tun):
+    ours, kernel = tun
+    established(pair)
+    hits = pair.fast.fast.hits
+    for i in range(5):
+        kernel.send(v6_packet(pair.fast, HOSTS[0], 17, 5000, 53, b"q%d" % i))
+    fd = ours.fileno()
+    assert pair.fast.fast.pump(fd, pair.now, 2) == (2, 0, None, False)
+    assert pair.fast.fast.pump(fd, pair.now, 2) == (2, 0, None, False)
+    assert pair.fast.fast.pump(fd, pair.now, 2) == (1, 0, None, True)
+    assert [kernel.recv(2048)[-2:] for _ in range(5)] == [b"q%d" % i for i in range(5)]
+    assert pair.fast.fast.hits - hits == 5
+
+
+def test_pump_counts_writes_the_kernel_refuses(pair, tun):
+    ours, kernel = tun
+    established(pair)
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)  # the kernel rounds up to its minimum
+    body = b"x" * 1200
+    for _ in range(12):
+        kernel.send(v6_packet(pair.fast, HOSTS[0], 17, 5000, 53, body))
+    translated, errors, slow, drained = pair.fast.fast.pump(ours.fileno(), pair.now, 64)
+    assert (translated, slow, drained) == (12, None, True)
+    assert 0 < errors < 12
+    delivered = 0
+    kernel.settimeout(0.2)
+    try:
+        while kernel.recv(2048):
+            delivered += 1
+    except TimeoutError:
+        pass
+    assert delivered == translated - errors
+
+
+def test_pump_raises_a_read_error_it_cannot_continue_from(pair):
+    r, w = os.pipe()
+    os.close(w)
+    os.close(r)
+    with pytest.raises(OSError):
+        pair.fast.fast.pump(r, pair.now, 64)  # a closed fd: EBADF
