@@ -110,12 +110,17 @@ class ClientSite(interfaces.Resource):
     ``handler(request, remote)`` answers one request; ``observe(request, remote, notify)`` is asked first
     for a request carrying Observe 0 and returns a cancel callback if it will call ``notify()`` whenever
     a notification is due (the request is then answered again). Observe sequence numbers start at 1:
-    some servers drop a first notification numbered 0. Notifications go out non-confirmable.
+    some servers drop a first notification numbered 0. Notifications go out non-confirmable, except one
+    at least every :attr:`confirm_interval` seconds: that is how a server's cancel by forgetting (RST, as
+    Leshan/Californium and aiocoap do) reaches us; a GET with Observe 1 on the token ends it at once.
 
     ``prepare(request, remote)`` (optional) is awaited before ``handler``: it may bring values up to date
     from somewhere slow (a proxied device) or answer the request itself; an answer it gives to an
     Observe ends the request without an observation.
     """
+
+    #: seconds between confirmable notifications of one observation (RFC 7641 §4.5 allows up to 24 h)
+    confirm_interval = 60.0
 
     def __init__(self, handler: Handler, observe: ObserveHook, prepare: Prepare | None = None) -> None:
         super().__init__()
@@ -153,14 +158,20 @@ class ClientSite(interfaces.Resource):
             if cancel is None or not resp.ok:
                 pipe.add_response(coap_message(resp), is_last=True)
                 return
-            first = True
+            loop = asyncio.get_running_loop()
+            first, last_con = True, loop.time()
             while True:
                 msg = coap_message(resp)
                 msg.opt.observe = self._next_sequence()
                 if not first:
-                    # NON: a CON notification the server never acknowledges would hold back every
-                    # later message to it (NSTART 1), Updates and Deregister included
-                    msg.mtype = aiocoap.NON
+                    if loop.time() - last_con >= self.confirm_interval:
+                        # CON now and then (RFC 7641 §4.5): a server that has forgotten the observation
+                        # answers RST, which ends the pipe and with it this loop (and cancel() runs)
+                        last_con = loop.time()
+                    else:
+                        # NON otherwise: a CON the server never acknowledges holds back every later
+                        # message to it (NSTART 1), Updates and Deregister included
+                        msg.mtype = aiocoap.NON
                 first = False
                 pipe.add_response(msg, is_last=False)
                 await due.wait()

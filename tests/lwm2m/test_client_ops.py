@@ -13,6 +13,7 @@ from aiocoap.numbers.codes import Code
 from gatewayd.lwm2m.client import ClientSettings, LwM2MClient, RegistrationState
 from gatewayd.lwm2m.codecs import ContentFormat, decode, decode_links, encode
 from gatewayd.lwm2m.paths import LwM2MPath
+from gatewayd.lwm2m.transport import ClientSite
 
 from .aioserver import LwM2MTestServer
 from .servers import REGISTRY, device_store
@@ -187,6 +188,31 @@ async def test_observe_change_thresholds_and_cancel(server, clients) -> None:
     store.set(LwM2MPath(3, 0, 10), 500)
     await asyncio.sleep(0.2)
     assert obs.notifications.empty()
+
+
+async def test_a_server_that_forgets_an_observation_ends_it_at_the_next_confirmable_notification(
+        server, clients, monkeypatch) -> None:
+    """Cancel by forgetting (RFC 7641 §3.6): the server RSTs the next CON notification; the client stops."""
+    monkeypatch.setattr(ClientSite, "confirm_interval", 0.0)  # every notification confirmable
+    client = await registered(server, clients)
+    obs = server.observe("ep-1", "/3/0/13")
+    await obs.first()
+    client.store.set(LwM2MPath(3, 0, 13), 1_700_000_001)
+    assert (await obs.next()).payload == b"1700000001"
+    assert len(client.observations) == 1
+    obs.cancel()  # aiocoap acknowledges one more notification, then forgets the token and answers RST
+    changes = 0
+
+    def changed_until_ended() -> bool:
+        nonlocal changes
+        if client.observations:
+            changes += 1
+            client.store.set(LwM2MPath(3, 0, 13), 1_700_000_001 + changes)
+        return not client.observations
+
+    await server.wait_until(changed_until_ended, timeout=5)
+    assert changes <= 3, "the observation ends at the first notification after the server forgot it"
+    assert client.info()["observations"] == 0
 
 
 async def test_observe_pmin_pmax_timing(server, clients) -> None:

@@ -193,6 +193,8 @@ def start(d: dict[str, object]) -> None:
     d["proc"] = {k: status.get(k) for k in ("Uid", "Gid", "Groups", "CapEff", "CapPrm", "CapAmb", "CapBnd",
                                              "NoNewPrivs", "Seccomp")}
     d["processes"] = processes_of("gatewayd")
+    # NAT64 is off here (no uplink); the installed package must still load its C fast path
+    d["nat64_native"] = run("python3", "-c", "import nat64.fastpath as f; print(f._NativeTranslator is not None)")
 
 
 def journal_fields(d: dict[str, object]) -> None:

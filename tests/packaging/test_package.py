@@ -55,6 +55,8 @@ def test_vendored_modules_are_private(deb: Path):
     assert not system_site, f"vendored modules leaked into the system site-packages: {system_site}"
     for module in ("gatewayd", "ncp", "nat64"):
         assert f"/usr/lib/python3/dist-packages/{module}/__init__.py" in files
+    native = [p for p in files if re.match(r"/usr/lib/python3/dist-packages/nat64/_fastpath\.cpython-3\d+-.*\.so$", p)]
+    assert native, "the NAT64 fast path (nat64/_fastpath.c) is compiled into the package"
 
 
 def test_entry_points_put_the_vendor_dir_on_the_path(deb: Path):

@@ -150,6 +150,7 @@ def test_sandbox_lets_every_component_start(box):
     journal = step(box, "journal_fields")
     denied = [m for m in journal["messages"] if "Permission denied" in m or "not permitted" in m]
     assert not denied, denied
+    assert ok(d["nat64_native"]) and d["nat64_native"]["out"].strip() == "True", d["nat64_native"]
 
 
 def test_journal_records_carry_the_component_field(box):

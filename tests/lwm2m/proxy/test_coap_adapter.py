@@ -16,6 +16,7 @@ from gatewayd.lwm2m.proxy.coap_adapter import CoapDeviceConfig
 from gatewayd.lwm2m.proxy.component import LwM2MProxy
 from gatewayd.lwm2m.proxy.mapping import parse_mappings
 from gatewayd.lwm2m.proxy.virtual import UpstreamAccount
+from gatewayd.lwm2m.transport import ClientSite
 from gatewayd.testbed.sensors import Sensor
 from tests.lwm2m.aioserver import LwM2MTestServer
 from tests.lwm2m.servers import free_udp_port
@@ -119,7 +120,8 @@ async def test_write_and_execute_reach_the_device(server, proxy, sensors) -> Non
     assert resp.code == Code.METHOD_NOT_ALLOWED
 
 
-async def test_observe_follows_the_device_observation(server, proxy, sensors) -> None:
+async def test_observe_follows_the_device_observation(server, proxy, sensors, monkeypatch) -> None:
+    monkeypatch.setattr(ClientSite, "confirm_interval", 0.0)  # every notification confirmable
     s = await sensors()
     device = await proxied(server, proxy, "obs", s.port)
     obs = server.observe("obs", "/3303/0/5700")
@@ -134,13 +136,17 @@ async def test_observe_follows_the_device_observation(server, proxy, sensors) ->
     assert (await obs.next()).payload == b"24.5"
     assert device.counters["notifications_in"] >= 2, "notifications came from the device's observation"
     assert watch(device) == "observing"
+    # the server forgets the observation (RST to the next notification): the gateway stops observing the
+    # device
     obs.cancel()
-    # once the LwM2M observation is gone the gateway stops observing the device
-    client = proxy.engine.clients["obs"]
-    for active in list(client.observations):
-        client._drop_observation(active)
-    await asyncio.sleep(0.1)
+    temp = 24.5
+    deadline = time.monotonic() + 5
+    while watch(device) and time.monotonic() < deadline:
+        temp += 0.5
+        s.set_temp(temp)
+        await asyncio.sleep(0.2)
     assert watch(device) == "" and not device._watchers
+    assert not proxy.engine.clients["obs"].observations
 
 
 async def test_a_device_that_cannot_observe_is_polled_and_notified_at_pmax(server, proxy, sensors) -> None:
