@@ -308,6 +308,12 @@ SCHEMA = Section(
                             live=True),
                         Key("poll_interval", t.Float(min=0.5, max=3600), 10.0,
                             "Seconds between reads of the NCP's child, neighbor and router tables.", live=True),
+                        Key("psk", t.Str(choices=("shared", "per-node")), "shared",
+                            "Toward a coaps:// server: \"shared\" registers every node with [lwm2m.server]'s "
+                            "PSK identity and key; \"per-node\" gives each node the identity <endpoint> and a "
+                            "key derived from [lwm2m.server] psk_key and the endpoint (for servers such as "
+                            "Leshan that bind an identity to one endpoint; gatewayctl lwm2m psk EP "
+                            "--show-secrets prints it).", live=True),
                     ),
                 ),
                 Section(

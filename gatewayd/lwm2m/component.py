@@ -12,6 +12,7 @@ from typing import Any
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
+from gatewayd.secrets import mask
 
 from .bootstrap import factory_bootstrap
 from .client import ClientSettings, LwM2MEngine
@@ -116,6 +117,9 @@ class LwM2MComponent(Component):
             Command("lwm2m clients", self._cmd_clients, "LwM2M clients with their registration state"),
             Command("lwm2m show", self._cmd_show, "One LwM2M client: registration, counters, objects", "EP"),
             Command("lwm2m observations", self._cmd_observations, "Observations servers hold on our clients"),
+            Command("lwm2m psk", self._cmd_psk,
+                    "A client's server accounts and PSK identities, to enter on the server (--show-secrets: root "
+                    "only)", "EP [--show-secrets]"),
         ]
 
     def _engine(self) -> LwM2MEngine:
@@ -149,6 +153,28 @@ class LwM2MComponent(Component):
             out["local_port"] = client.transport.local_port
             out["dtls"] = client.transport.secure
         return out
+
+    async def _cmd_psk(self, request: Request) -> list[dict[str, Any]]:
+        show = request.flag("--show-secrets")
+        if len(request.args) != 1:
+            raise CommandError("usage: lwm2m psk EP [--show-secrets]")
+        if show:
+            request.require_root("--show-secrets")
+        endpoint = request.args[0]
+        client = self._engine().clients.get(endpoint)
+        if client is None:
+            raise CommandError(f"no LwM2M client {endpoint!r} (see: gatewayctl lwm2m clients)")
+        rows = []
+        for iid in client.store.instance_ids(0):  # LwM2M Security: 0 URI, 1 bootstrap, 3 identity, 5 key
+            inst = client.store.instance(0, iid)
+            if inst is None:
+                continue
+            v = inst.values
+            identity, key = bytes(v.get(3) or b""), bytes(v.get(5) or b"")
+            rows.append({"endpoint": endpoint, "server": v.get(0, ""), "bootstrap": bool(v.get(1, False)),
+                         "identity": identity.decode("utf-8", "replace"),
+                         "key": key.hex() if show and key else mask(key)})
+        return rows
 
     async def _cmd_observations(self, request: Request) -> list[dict[str, Any]]:
         request.no_more_args()

@@ -17,7 +17,8 @@ from gatewayd.lwm2m.component import LwM2MComponent
 from gatewayd.lwm2m.gateway import split_ncp_version
 from gatewayd.lwm2m.paths import LwM2MPath
 
-from .servers import REGISTRY
+from .dtls_server import DtlsLwM2MServer
+from .servers import REGISTRY, free_udp_port
 
 pytestmark = pytest.mark.timeout(60)
 NCP_INFO = {"ncp_version": "OPENTHREAD/1.3.0; CASCODA-CA8211; Jan  1 2024", "hwaddr": "18b4300000000042"}
@@ -99,3 +100,28 @@ def test_split_ncp_version() -> None:
     assert split_ncp_version("OPENTHREAD/20191113-00534-gc6a258e3; SIMULATION; Apr  4 2020 12:00:00") == (
         "OPENTHREAD", "SIMULATION")
     assert split_ncp_version("") == ("", "")
+
+
+async def test_psk_command_shows_identities_and_masks_keys_unless_root_asks(tmp_path) -> None:
+    port = free_udp_port()
+    identity, key = b"gw-psk-identity", b"gw-psk-key-0042"
+    srv = DtlsLwM2MServer(port, {identity: key})
+    await srv.start()
+    uri = f"coaps://127.0.0.1:{port}"
+    comp = lwm2m_factory(config(tmp_path, uri, f'psk_identity = "{identity.decode()}"\npsk_key = "{key.hex()}"\n'
+                                                '[lwm2m.gateway]\nendpoint = "gw"'), {})
+    await comp.start()
+    try:
+        await srv.wait_event(lambda e: e.get("event") == "register" and e["ep"] == "gw", timeout=20)
+        rows = await comp._cmd_psk(Request(["gw"], uid=0))
+        assert rows == [{"endpoint": "gw", "server": uri, "bootstrap": False, "identity": identity.decode(),
+                         "key": "********"}]
+        with pytest.raises(CommandError, match="root"):
+            await comp._cmd_psk(Request(["gw", "--show-secrets"], uid=1000))
+        rows = await comp._cmd_psk(Request(["gw", "--show-secrets"], uid=0))
+        assert rows[0]["key"] == key.hex()
+        with pytest.raises(CommandError, match="no LwM2M client"):
+            await comp._cmd_psk(Request(["nope"]))
+    finally:
+        await comp.stop()
+        await srv.stop()

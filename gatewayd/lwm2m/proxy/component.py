@@ -78,7 +78,8 @@ def device_configs(config: Any, registry: ObjectRegistry) -> tuple[list[CoapDevi
 def thread_config(config: Any) -> ThreadDevicesConfig:
     td = config.lwm2m.thread_devices
     return ThreadDevicesConfig(enabled=td.enabled, prefix=td.prefix, absence_timeout=td.absence_timeout,
-                               poll_interval=td.poll_interval, account=_account(config.lwm2m, None))
+                               poll_interval=td.poll_interval, account=_account(config.lwm2m, None),
+                               per_node_psk=td.psk == "per-node")
 
 
 class LwM2MProxy:

@@ -35,7 +35,7 @@ from ncp.spinel.props import Prop
 from ..client import ClientSettings, LwM2MEngine
 from ..model import ObjectRegistry, ObjectStore
 from ..paths import LwM2MPath
-from .virtual import UpstreamAccount, virtual_store
+from .virtual import UpstreamAccount, endpoint_account, virtual_store
 
 log = logging.getLogger("gatewayd.lwm2m.proxy")
 
@@ -161,6 +161,7 @@ class ThreadDevicesConfig:
     absence_timeout: float = 120.0
     poll_interval: float = 10.0
     account: UpstreamAccount = field(default_factory=lambda: UpstreamAccount(""))
+    per_node_psk: bool = False  # each node its own identity and derived key (virtual.endpoint_account)
 
 
 @dataclass
@@ -233,7 +234,10 @@ class ThreadDevices:
         endpoint = self.endpoint(node.eui64)
         if endpoint in self.engine.clients:
             return
-        store = virtual_store(self.registry, self.config.account, manufacturer="Thread",
+        account = self.config.account
+        if self.config.per_node_psk and account.key:
+            account = endpoint_account(account, endpoint)
+        store = virtual_store(self.registry, account, manufacturer="Thread",
                               model="child" if node.is_child else "router", serial=node.eui64)
         self._update(store, node)
         self.nodes[endpoint] = _NodeClient(node, store, now)

@@ -7,6 +7,9 @@ Quality 0 in /4/0/3; once it answers again the error code returns to 0.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +34,22 @@ class UpstreamAccount:
     identity: str = ""
     key: bytes = field(default=b"", repr=False)
     lifetime: int = 300
+
+
+#: What the per-endpoint key derivation mixes in before the endpoint name (change it and every key changes)
+ENDPOINT_PSK_LABEL = b"gatewayd endpoint PSK v1:"
+
+
+def endpoint_account(account: UpstreamAccount, endpoint: str) -> UpstreamAccount:
+    """``account`` with PSK identity ``endpoint`` and a key of its own, derived from ``account``'s key.
+
+    Why: a server such as Leshan binds each PSK identity to one endpoint, so clients that appear on their
+    own (Thread nodes) cannot share the gateway's. The key is HMAC-SHA256(server key, label + endpoint),
+    first 16 bytes: stable across restarts, different per endpoint, and computable by whoever holds the
+    server key (``gatewayctl lwm2m psk EP --show-secrets`` prints it for the server's security list).
+    """
+    key = hmac.new(account.key, ENDPOINT_PSK_LABEL + endpoint.encode(), hashlib.sha256).digest()[:16]
+    return dataclasses.replace(account, identity=endpoint, key=key)
 
 
 def virtual_store(registry: ObjectRegistry, account: UpstreamAccount, *, manufacturer: str, model: str,

@@ -20,10 +20,12 @@ from gatewayd.lwm2m.proxy.thread_adapter import (
     ThreadDevicesConfig,
     preferred_address,
 )
-from gatewayd.lwm2m.proxy.virtual import UpstreamAccount
+from gatewayd.lwm2m.proxy.virtual import UpstreamAccount, endpoint_account
 from ncp.meshcop import Dataset
 from ncp.sim import SimConfig, SimNcp
 from ncp.spinel import Command, Prop, SpinelFrame, unpack_prop
+from tests.lwm2m.dtls_server import DtlsLwM2MServer
+from tests.lwm2m.servers import free_udp_port
 
 pytestmark = pytest.mark.timeout(60)
 REGISTRY = load_registry()
@@ -131,3 +133,45 @@ async def test_nodes_come_and_go_as_virtual_clients(server) -> None:
     finally:
         await devices.stop()
         await engine.stop()
+
+
+def test_endpoint_keys_are_stable_distinct_and_follow_the_server_key() -> None:
+    account = UpstreamAccount("coaps://lwm2m.example:5684", "gw-kitchen",
+                              bytes.fromhex("00112233445566778899aabbccddeeff"))
+    a = endpoint_account(account, "thread-1122334455667788")
+    assert a.identity == "thread-1122334455667788" and a.uri == account.uri and len(a.key) == 16
+    # keys already entered on a server must survive upgrades: this value is part of the interface
+    assert a.key.hex() == "7fcea3c73c6a89501556d5a4d976ff75"
+    assert endpoint_account(account, "thread-1122334455667789").key != a.key
+    other_server = UpstreamAccount(account.uri, account.identity, b"another key")
+    assert endpoint_account(other_server, a.identity).key != a.key
+    assert repr(a.key) not in repr(a), "the derived key stays out of repr() (and so out of logs)"
+
+
+async def test_per_node_psk_registers_each_node_with_its_own_identity_over_dtls() -> None:
+    """A server that knows only the per-node identities (as Leshan would, one per endpoint) takes every node."""
+    ncp = SimNcpClient()
+    port = free_udp_port()
+    account = UpstreamAccount(f"coaps://127.0.0.1:{port}", "gateway-identity", b"gateway-psk-7f1e", 60)
+    eui64s = [SENSOR, "1122334455660001"]
+    eps = [f"thread-{e}" for e in eui64s]
+    server = DtlsLwM2MServer(port, {ep.encode(): endpoint_account(account, ep).key for ep in eps})
+    await server.start()
+    engine = LwM2MEngine(None, ClientSettings(lifetime=60))
+    cfg = ThreadDevicesConfig(enabled=True, poll_interval=0.5, account=account, per_node_psk=True)
+    devices = ThreadDevices(cfg, engine, REGISTRY, ClientSettings(lifetime=60, request_timeout=5),
+                            NcpTables(lambda: ncp))
+    try:
+        for i, eui64 in enumerate(eui64s):
+            ncp.core.add_node(f"node{i}", bytes.fromhex(eui64), ncp.now)
+        ncp.advance(0.5)
+        await devices.poll()
+        for ep in eps:
+            await server.wait_event(lambda e, ep=ep: e.get("event") == "register" and e["ep"] == ep, timeout=20)
+        assert all(engine.clients[ep].store.get(LwM2MPath(0, 0, 3)) == ep.encode() for ep in eps)
+        resp = await server.request(eps[1], "GET", "/3/0/2")
+        assert (resp["code"], resp["payload"]) == ("2.05", eui64s[1].encode())
+    finally:
+        await devices.stop()
+        await engine.stop()
+        await server.stop()
