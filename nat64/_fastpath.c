@@ -323,7 +323,9 @@ static PyObject *Translator_from_v4(Translator *self, PyObject *const *args, Py_
     return from_version(self, args, nargs, 4);
 }
 
-/* pump(fd, now, budget) -> (translated, write_errors, slow_packet, drained); see FastPath.pump. */
+/* pump(fd, now, budget) -> (translated, write_errors, slow_packet, drained); see FastPath.pump.
+ * The fd must be non-blocking: the GIL is held across read() and write(), which is cheaper than
+ * releasing it per packet, and a batch is bounded by budget. */
 static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssize_t nargs) {
     if (!ready(self))
         return NULL;
