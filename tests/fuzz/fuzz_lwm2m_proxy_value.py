@@ -22,9 +22,6 @@ def TestOneInput(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    import sys
+    from tests.fuzz.runner import fuzz
 
-    import atheris
-
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    fuzz(TestOneInput)

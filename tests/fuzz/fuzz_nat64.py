@@ -7,7 +7,6 @@ and IPv4 headers aimed at the prefix and pool, so the fuzzer reaches the transpo
 from __future__ import annotations
 
 import struct
-import sys
 
 from nat64.packets import build_ipv4, build_ipv6
 from nat64.state import Caps
@@ -47,7 +46,6 @@ def TestOneInput(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    import atheris
+    from tests.fuzz.runner import fuzz
 
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    fuzz(TestOneInput)

@@ -8,8 +8,6 @@ same packets, counters and session rows. A difference, or an exception, is a bug
 
 from __future__ import annotations
 
-import sys
-
 from nat64.packets import checksum
 from tests.nat64.test_nat64_fastpath import (
     HOSTS,
@@ -69,7 +67,6 @@ def TestOneInput(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    import atheris
+    from tests.fuzz.runner import fuzz
 
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    fuzz(TestOneInput)

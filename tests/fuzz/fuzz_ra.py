@@ -7,8 +7,6 @@ so the two directions cannot drift apart.
 
 from __future__ import annotations
 
-import sys
-
 from gatewayd.thread.ra import RaError, RouterAdvertisement, build_ra, build_rs, parse
 
 
@@ -32,7 +30,6 @@ def _check(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    import atheris
+    from tests.fuzz.runner import fuzz
 
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    fuzz(TestOneInput)

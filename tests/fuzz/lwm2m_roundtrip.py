@@ -54,12 +54,3 @@ def roundtrip_target(fmt: ContentFormat, paths: Sequence[LwM2MPath]) -> Callable
 
     return test_one_input
 
-
-def fuzz(target: Callable[[bytes], None]) -> None:
-    """Run a target under atheris (pip install atheris): python -m tests.fuzz.fuzz_<name>."""
-    import sys
-
-    import atheris
-
-    atheris.Setup(sys.argv, target)
-    atheris.Fuzz()
