@@ -196,7 +196,13 @@ class BuiltinNat64:
             self._loop = asyncio.get_running_loop()
             self._loop.add_reader(self._fd, self._on_readable)
             self._task = asyncio.create_task(self._expiry(), name="nat64-expiry")
-        log.info("NAT64 running on %s for %s", self.ifname, self.nat.prefix.network)
+        fast = self.nat.fast
+        impl = "off" if fast is None else "native" if fast.native else "python"
+        log.info("NAT64 running on %s for %s (fast path: %s)", self.ifname, self.nat.prefix.network, impl,
+                 extra={"fields": {"NAT64_FAST_PATH": impl}})
+        if impl == "python":
+            log.warning("NAT64 fast path is the Python fallback (nat64/_fastpath.c was not built): install gcc "
+                        "and the Python headers and reinstall gatewayd to cut its CPU per packet")
 
     async def stop(self) -> None:
         self._stopping = True

@@ -107,3 +107,15 @@ async def test_control_requests_are_answered_under_load(tun):
         assert runner.counters()["translated"]["6to4"]["udp"] == sent == runner.mappings()[0]["packets_6to4"]
     finally:
         await runner.stop()
+
+
+@pytest.mark.parametrize("native", [True, False])
+async def test_start_says_which_fast_path_runs(tun, caplog, native):
+    caplog.set_level("INFO", logger="gatewayd.nat64")
+    runner = builtin.BuiltinNat64(Nat64(PREFIX, [POOL], native_fast_path=native), "test64")
+    await runner.start()
+    await runner.stop()
+    started = next(r for r in caplog.records if "NAT64 running" in r.getMessage())
+    assert started.fields == {"NAT64_FAST_PATH": "native" if native else "python"}
+    warned = [r for r in caplog.records if r.levelname == "WARNING" and "fast path" in r.getMessage()]
+    assert bool(warned) != native, "the Python fallback tells the user how to get the native one"
