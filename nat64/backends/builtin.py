@@ -142,15 +142,15 @@ def remove_masquerade() -> None:
 class BuiltinNat64:
     """Runs the :class:`~nat64.translator.Nat64` core on a TUN: read, translate, write back, expire.
 
-    ``io="thread"`` (the default) gives the datapath a thread of its own that blocks on the TUN and
-    does read → translate → write without the event loop, and runs expiry between packets: at tens of
-    thousands of packets per second the per-packet cost of an event-loop callback is as large as the
-    translation itself. The core's state is then only touched by that thread: the readers here
-    (:meth:`status`, :meth:`mappings`, :meth:`counters`) hand their work to it and wait for the
-    answer (it looks for such requests between packets and is woken for them when idle), which costs
-    the datapath less than taking a lock per packet. ``io="asyncio"`` reads the TUN from the event loop
-    instead, draining it in each callback (kept for comparison, and for hosts where threads are
-    unwelcome).
+    ``io="thread"`` (the default) gives the datapath a thread of its own that waits on the TUN and
+    translates what it finds in batches of up to 64 packets (:meth:`nat64.fastpath.FastPath.pump`, native
+    where built), then runs expiry: at tens of thousands of packets per second the per-packet cost of an
+    event-loop callback is as large as the translation itself. The core's state is then only touched by
+    that thread: the readers here (:meth:`status`, :meth:`mappings`, :meth:`counters`) hand their work to
+    it and wait for the answer (it looks for such requests between batches and is woken for them when
+    idle), which costs the datapath less than taking a lock per packet. ``io="asyncio"`` reads the TUN
+    from the event loop instead, draining it in each callback (kept for comparison, and for hosts where
+    threads are unwelcome).
     """
 
     def __init__(self, nat: Nat64, ifname: str = "nat64", *, expire_interval: float = 1.0,
