@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import nat64.fastpath
 from nat64 import Caps, Nat64, Side, Timeouts
 from nat64.packets import build_ipv4, build_ipv6, checksum, pseudo_sum_v4, pseudo_sum_v6
 from tests.nat64.helpers import HOST, POOL, PREFIX, SERVER, checksums_ok
@@ -26,17 +25,7 @@ HOSTS = [IPv6Address(HOST).packed, IPv6Address("fd00:db8::2").packed, IPv6Addres
 ACK, PSH_ACK, FIN_ACK, RST, SYN, SYN_ACK = 0x10, 0x18, 0x11, 0x04, 0x02, 0x12
 
 
-@pytest.fixture(scope="module", autouse=True, params=["native", "python"])
-def implementation(request):
-    """Which fast path the translators of a test get."""
-    if request.param == "native":
-        assert nat64.fastpath._NativeTranslator is not None, (
-            "nat64/_fastpath.c is not built: install gcc and the Python headers, then `pip install -e .`")
-        yield "native"
-        return
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(nat64.fastpath, "_NativeTranslator", None)
-        yield "python"
+pytestmark = pytest.mark.usefixtures("fast_path_impl")
 
 
 def make(fast: bool, **kw) -> Nat64:
@@ -187,9 +176,9 @@ def test_random_established_flows_translate_identically(protos, ports, ipv4_mtu,
     pair.check_state()
 
 
-def test_fast_path_is_taken_for_plain_established_traffic(implementation):
+def test_fast_path_is_taken_for_plain_established_traffic(fast_path_impl):
     pair = Pair()
-    assert pair.native == (implementation == "native")
+    assert pair.native == (fast_path_impl == "native")
     udp_port = open_flow(pair, HOSTS[0], 17, 5000, 53)
     tcp_port = open_flow(pair, HOSTS[1], 6, 6000, 443)
     hits = pair.fast.fast.hits

@@ -11,18 +11,13 @@ import socket
 
 import pytest
 
-import nat64.fastpath
 from tests.nat64.test_nat64_fastpath import HOSTS, PSH_ACK, SYN, Pair, open_flow, v4_packet, v6_packet
 
 
-@pytest.fixture(params=["native", "python"])
-def pair(request, monkeypatch):
-    if request.param == "python":
-        monkeypatch.setattr(nat64.fastpath, "_NativeTranslator", None)
-    else:
-        assert nat64.fastpath._NativeTranslator is not None, "nat64/_fastpath.c is not built"
+@pytest.fixture
+def pair(fast_path_impl):
     p = Pair()
-    assert p.fast.fast.native == (request.param == "native")
+    assert p.fast.fast.native == (fast_path_impl == "native")
     return p
 
 
