@@ -303,6 +303,7 @@ def _need(pos: int, n: int, end: int, what: str) -> None:
 
 
 def _unpack_item(item: Item, data: bytes, pos: int, end: int, values: list) -> int:
+    # 'd' and 'D' first: every STREAM_NET packet ("dD") takes this path.
     if item == "d":
         if pos + 2 > end:
             raise SpinelError("truncated 'd' length")
@@ -349,16 +350,6 @@ def _unpack_item(item: Item, data: bytes, pos: int, end: int, values: list) -> i
         _need(pos, 1, end, "'b'")
         values.append(data[pos] != 0)
         return pos + 1
-    if item == "D":
-        values.append(data[pos:end])
-        return max(pos, end)
-    if item == "d":
-        _need(pos, 2, end, "'d' length")
-        (length,) = _U16.unpack_from(data, pos)
-        pos += 2
-        _need(pos, length, end, "'d' data")
-        values.append(data[pos : pos + length])
-        return pos + length
     if item == "U":
         nul = data.find(b"\0", pos, end)
         if nul < 0:
