@@ -97,15 +97,16 @@ def fast_path_alone(count: int) -> None:
 
 # --- namespace flood: builtin vs Tayga -----------------------------------------------------------
 
+SINK_PORT = 9999
+# Counts UDP datagrams on SINK_PORT until 1 s of silence; prints "count seconds" (nat64_vs_tayga.py uses it too).
 SINK = textwrap.dedent("""
-    import socket, sys, time
+    import socket, time
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    s.bind(("0.0.0.0", 9999))
+    s.bind(("0.0.0.0", SINK_PORT))
     print("ready", flush=True)
     s.settimeout(30)
-    n = 0
-    first = last = None
+    n, first, last = 0, None, None
     while True:
         try:
             s.recv(2048)
@@ -117,13 +118,13 @@ SINK = textwrap.dedent("""
             s.settimeout(1.0)
         n += 1
     print(n, (last - first) if n > 1 else 0.0, flush=True)
-""")
+""").replace("SINK_PORT", str(SINK_PORT))
 
 FLOOD = textwrap.dedent("""
     import socket, sys, time
     count, size, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.connect(("2001:db8:64::6440:a", 9999))
+    s.connect(("2001:db8:64::6440:a", SINK_PORT))
     data = b"f" * size
     t0 = time.monotonic()
     for i in range(count):
@@ -136,7 +137,7 @@ FLOOD = textwrap.dedent("""
             if ahead > 0:
                 time.sleep(ahead)
     print(count / (time.monotonic() - t0), flush=True)
-""")
+""").replace("SINK_PORT", str(SINK_PORT))
 
 
 def _sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -32,31 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from nat64_translator import SINK, SINK_PORT  # noqa: E402  (the same UDP sink; this script's folder is on sys.path)
+
 PY = sys.executable
-SINK_PORT = 9999
 DNS_LISTEN = "127.0.0.53"
 DNS_PORT = 5300
-
-SINK = textwrap.dedent("""
-    import socket, time
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    s.bind(("0.0.0.0", SINK_PORT))
-    print("ready", flush=True)
-    s.settimeout(30)
-    n, first, last = 0, None, None
-    while True:
-        try:
-            s.recv(2048)
-        except TimeoutError:
-            break
-        last = time.monotonic()
-        if first is None:
-            first = last
-            s.settimeout(1.0)
-        n += 1
-    print(n, (last - first) if n > 1 else 0.0, flush=True)
-""").replace("SINK_PORT", str(SINK_PORT))
 
 FLOOD = textwrap.dedent("""
     import socket, sys, time
