@@ -479,7 +479,12 @@ class NcpClient:
             while True:
                 chunk = await self.link.read()
                 for payload in self._decoder.feed(chunk):
-                    self._on_frame(payload)
+                    try:
+                        self._on_frame(payload)
+                    except Exception:
+                        # A bug here (or in on_packet) must not end the reader: requests would hang.
+                        self.counters.bad_frames += 1
+                        log.exception("NCP frame handling failed; frame dropped")
         except _links.LinkDown as exc:
             self._on_link_lost(str(exc))
         except OSError as exc:

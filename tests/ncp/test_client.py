@@ -223,6 +223,17 @@ async def test_bad_frames_are_counted_not_raised(peer, client):
     assert client.counters.bad_frames == 2
 
 
+async def test_a_failing_packet_handler_does_not_stop_the_reader(peer, client, caplog):
+    def broken(_packet):
+        raise RuntimeError("handler bug")
+
+    client.on_packet = broken
+    peer.send(FakeNcp.frame(0, Command.PROP_VALUE_IS, Prop.STREAM_NET, pack("dD", b"\x60" + bytes(39), b"")))
+    assert await client.get(Prop.PHY_CHAN) == 11
+    assert client.counters.bad_frames == 1
+    assert any("frame handling failed" in r.getMessage() for r in caplog.records)
+
+
 async def test_forkpty_child_killed_then_client_reconnects():
     url = f"spinel+hdlc+forkpty://{sys.executable}?args={FAKE_NCP}&args=--protocol&args=4.3"
     c = NcpClient(url, request_timeout=0.5, backoff_initial=0.05)
