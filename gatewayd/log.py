@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gatewayd.config.schema import COMPONENTS
+
 IDENTIFIER = "gatewayd"
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 NOTICE = 25
@@ -221,7 +223,7 @@ def setup(level: str = "info", components: Mapping[str, str] | None = None, targ
 
 def apply_levels(level: str, components: Mapping[str, str]) -> None:
     logging.getLogger(IDENTIFIER).setLevel(LEVELS[level])
-    for name in ("daemon", "control", "ncp", "thread", "border", "nat64", "dns64", "lwm2m"):
+    for name in COMPONENTS:
         logging.getLogger(f"{IDENTIFIER}.{name}").setLevel(LEVELS[components.get(name, level)])
 
 

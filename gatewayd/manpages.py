@@ -14,13 +14,13 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from gatewayd import __version__
 from gatewayd.config import DEFAULT_PATH
 from gatewayd.config.render import key_default
-from gatewayd.config.schema import SCHEMA, Section
+from gatewayd.config.schema import walk
 
 SOURCE = f"gatewayd {__version__}"
 
@@ -236,13 +236,6 @@ def gatewayctl_page() -> str:
     return "\n".join(out) + "\n"
 
 
-def _sections(section: Section, prefix: str = "") -> Iterator[tuple[str, Section]]:
-    for sub in section.sections:
-        path = f"{prefix}{sub.name}"
-        yield path, sub
-        yield from _sections(sub, f"{path}.")
-
-
 def gatewayd_toml_page() -> str:
     out = header("gatewayd.toml", 5, "gatewayd configuration file", "File Formats Manual")
     out += [
@@ -260,7 +253,7 @@ def gatewayd_toml_page() -> str:
             "NAME_file, the path of a file holding the value. A file holding inline secrets should be mode "
             "0640, owner root, group gatewayd."),
     ]
-    for path, section in _sections(SCHEMA):
+    for path, section in walk():
         title = f"[[{path}]]" if section.array else f"[{path}]"
         out += [".SH " + esc(title), _inline(section.doc)]
         if section.free is not None:

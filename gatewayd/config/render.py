@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import textwrap
-from collections.abc import Iterator
 from typing import Any
 
 from gatewayd.config.loader import Node
-from gatewayd.config.schema import SCHEMA, Key, Section
+from gatewayd.config.schema import SCHEMA, Key, Section, walk
 from gatewayd.config.types import Int
 from gatewayd.secrets import MASK, Secret
 
@@ -46,13 +45,6 @@ def key_default(key: Key) -> str:
     return toml_value(key.default)
 
 
-def _sections(section: Section, prefix: str = "") -> Iterator[tuple[str, Section]]:
-    for sub in section.sections:
-        path = f"{prefix}{sub.name}"
-        yield path, sub
-        yield from _sections(sub, f"{path}.")
-
-
 def _comment(text: str, indent: str = "# ") -> list[str]:
     return [f"{indent}{line}".rstrip() for line in textwrap.wrap(text, 100 - len(indent))]
 
@@ -60,7 +52,7 @@ def _comment(text: str, indent: str = "# ") -> list[str]:
 def default_toml() -> str:
     """The shipped config/gatewayd.toml: every key documented, defaults commented out."""
     out = [HEADER]
-    for path, section in _sections(SCHEMA):
+    for path, section in walk():
         out.append("")
         out.extend(_comment(section.doc))
         if section.array:
@@ -89,7 +81,7 @@ def markdown_reference() -> str:
         "`config/gatewayd.toml` is generated from the same source. Keys marked *live* are applied by",
         "`systemctl reload gatewayd`; the others need a restart.",
     ]
-    for path, section in _sections(SCHEMA):
+    for path, section in walk():
         title = f"[[{path}]]" if section.array else f"[{path}]"
         out += ["", f"## `{title}`", "", section.doc, ""]
         if section.free is not None:

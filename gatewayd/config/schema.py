@@ -7,7 +7,7 @@ documented anywhere is a key the daemon accepts, with the same default.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -363,6 +363,14 @@ SCHEMA = Section(
         ),
     ),
 )
+
+
+def walk(section: Section = SCHEMA, prefix: str = "") -> Iterator[tuple[str, Section]]:
+    """Every table below ``section`` with its dotted path, parents first (the order of the docs)."""
+    for sub in section.sections:
+        path = f"{prefix}{sub.name}"
+        yield path, sub
+        yield from walk(sub, f"{path}.")
 
 
 def find(path: str) -> Key | Section | None:

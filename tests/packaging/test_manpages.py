@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from gatewayd import manpages
-from gatewayd.config.render import _sections
-from gatewayd.config.schema import SCHEMA
+from gatewayd.config.schema import walk
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +62,7 @@ def test_gatewayctl_page_lists_every_option(pages):
 
 def test_config_page_documents_every_schema_key_with_its_default(pages):
     text = " ".join(rendered(pages["gatewayd.toml.5"]).split())
-    for path, section in _sections(SCHEMA):
+    for path, section in walk():
         assert f"[{path}]" in text
         for key in section.keys:
             assert f"{key.name} = " in text, f"{path}.{key.name} not documented"
