@@ -204,7 +204,8 @@ class _Validator:
         try:
             checked = key.type.check(value)
         except ValueError as exc:
-            self.error(path, str(exc))
+            # A secret's bad value is never echoed: on reload this line goes to the journal.
+            self.error(path, _unechoed(exc) if key.secret else str(exc))
             return None
         if key.secret:
             if checked:
@@ -226,8 +227,7 @@ class _Validator:
         try:
             return Secret(key.type.check(text))
         except ValueError as exc:
-            # Never echo the file's content: it is a secret.
-            self.error(path, f"{file}: {str(exc).split(', got')[0]}")
+            self.error(path, f"{file}: {_unechoed(exc)}")
             return key.default
 
     @staticmethod
@@ -236,6 +236,11 @@ class _Validator:
 
         close = difflib.get_close_matches(name, sorted(known), n=1)
         return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _unechoed(exc: ValueError) -> str:
+    """A type's "expected ..., got VALUE" error without the value, for secrets."""
+    return str(exc).split(", got")[0]
 
 
 def parse(text: str, path: str = "gatewayd.toml", base_dir: Path | None = None) -> Config:
