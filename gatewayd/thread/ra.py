@@ -20,6 +20,8 @@ import struct
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
+from nat64.packets import IPPROTO_ICMPV6, checksum, pseudo_sum_v6
+
 # ICMPv6 message types (RFC 4861 §4)
 ND_ROUTER_SOLICIT = 133
 ND_ROUTER_ADVERT = 134
@@ -112,15 +114,8 @@ class RouterSolicitation:
 
 def icmpv6_checksum(src: IPv6Address | str, dst: IPv6Address | str, message: bytes) -> int:
     """RFC 4443 §2.3 checksum over the pseudo-header and `message` (its checksum field taken as is)."""
-    src_b = IPv6Address(src).packed
-    dst_b = IPv6Address(dst).packed
-    data = src_b + dst_b + struct.pack("!I3xB", len(message), 58) + message
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    pseudo = pseudo_sum_v6(IPv6Address(src).packed, IPv6Address(dst).packed, IPPROTO_ICMPV6, len(message))
+    return checksum(message, pseudo)
 
 
 def _with_checksum(message: bytes, src: IPv6Address | str | None, dst: IPv6Address | str | None) -> bytes:

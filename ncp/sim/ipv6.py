@@ -6,6 +6,8 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
+from nat64 import packets
+
 __all__ = [
     "ICMPV6",
     "UDP",
@@ -57,13 +59,7 @@ def parse(packet: bytes) -> Ipv6Packet | None:
 
 def checksum(src: ipaddress.IPv6Address, dst: ipaddress.IPv6Address, nh: int, upper: bytes) -> int:
     """RFC 8200 section 8.1 upper-layer checksum over the pseudo-header."""
-    data = src.packed + dst.packed + struct.pack("!IxxxB", len(upper), nh) + upper
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return packets.checksum(upper, packets.pseudo_sum_v6(src.packed, dst.packed, nh, len(upper)))
 
 
 def _header(src: ipaddress.IPv6Address, dst: ipaddress.IPv6Address, nh: int, plen: int, hlim: int) -> bytes:
