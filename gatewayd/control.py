@@ -156,8 +156,6 @@ def _is_live(path: str) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         try:
             probe.connect(path)
-        except (ConnectionRefusedError, FileNotFoundError):
-            return False
-        except OSError:
+        except OSError:  # refused, gone, or not a socket at all
             return False
         return True

@@ -130,10 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         args.json = True
     try:
         result = request(path, words, args.timeout)
-    except CtlError as exc:
-        print(f"gatewayctl: {exc}", file=sys.stderr)
-        sys.exit(EXIT_FAIL)
-    except (OSError, ValueError) as exc:
+    except (CtlError, OSError, ValueError) as exc:
         print(f"gatewayctl: {exc}", file=sys.stderr)
         sys.exit(EXIT_FAIL)
     if args.json:

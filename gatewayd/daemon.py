@@ -9,12 +9,13 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from gatewayd import __version__
 from gatewayd import log as logsetup
 from gatewayd.component import EXIT_RESTART, Command, Component, Supervisor
+from gatewayd.components import FACTORIES, Factory
 from gatewayd.config import Config, ConfigError, flatten, load
 from gatewayd.config.render import dump
 from gatewayd.config.schema import Key, Section, find
@@ -22,16 +23,6 @@ from gatewayd.control import ControlServer, Request
 from gatewayd.sdnotify import Notifier
 
 log = logging.getLogger("gatewayd.daemon")
-
-ComponentFactory = Callable[[Config, dict[str, Component]], Component | None]
-
-
-def default_factories() -> list[ComponentFactory]:
-    """The capabilities, in start order. Each factory returns None when its part is disabled."""
-    from gatewayd.components import FACTORIES
-
-    return list(FACTORIES)
-
 
 def needs_restart(changed: Sequence[str]) -> list[str]:
     """Changed key paths that a reload cannot apply."""
@@ -51,10 +42,10 @@ def needs_restart(changed: Sequence[str]) -> list[str]:
 
 
 class Daemon:
-    def __init__(self, config: Config, factories: Sequence[ComponentFactory] | None = None,
+    def __init__(self, config: Config, factories: Sequence[Factory] | None = None,
                  notifier: Notifier | None = None):
         self.config = config
-        self.factories = list(default_factories() if factories is None else factories)
+        self.factories = list(FACTORIES if factories is None else factories)
         self.notifier = notifier or Notifier()
         self.supervisor = Supervisor(config.daemon.retry_max_backoff, on_change=self._status_changed,
                                      on_restart=self.request_restart)
