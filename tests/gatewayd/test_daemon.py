@@ -77,7 +77,7 @@ def test_gatewayctl_status_table_and_json(daemon):
     assert data["pid"] == gw.proc.pid
     assert data["config"] == str(gw.config)
     helptext = gw.ctl("help").stdout
-    assert "config [--show-secrets]" in helptext.splitlines()[2] or "config [--show-secrets]" in helptext
+    assert "config [--show-secrets]" in helptext
 
 
 def test_gatewayctl_config_masks_secrets_unless_root_asks(daemon, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gatewayd.component import Component, State, Supervisor
+from gatewayd.component import Component, Slot, State, Supervisor
 from gatewayd.config import parse
 
 
@@ -38,6 +38,15 @@ class Hung(Component):
         await asyncio.sleep(60)
 
 
+async def running_again(slot: Slot, within: float = 5.0) -> None:
+    """Wait for the supervisor's retry to bring the component back."""
+    for _ in range(int(within / 0.05)):
+        await asyncio.sleep(0.05)
+        if slot.state == State.RUNNING:
+            return
+    raise AssertionError(f"{slot.component.name} is {slot.state} after {within} s")
+
+
 async def test_failed_component_is_retried_with_backoff_and_reported():
     sup = Supervisor(max_backoff=0.2)
     flaky = Flaky(failures=2)
@@ -46,11 +55,7 @@ async def test_failed_component_is_retried_with_backoff_and_reported():
     slot = sup.slot("ncp")
     assert slot.state == State.FAILED
     assert sup.status_line().startswith("ncp failed (no such device /dev/ttyACM0, retry in")
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        if slot.state == State.RUNNING:
-            break
-    assert slot.state == State.RUNNING
+    await running_again(slot)
     assert flaky.starts == 3
     assert sup.status_line() == "leader ch 15"
     await sup.stop_all(1)
@@ -62,11 +67,9 @@ async def test_runtime_failure_restarts_component():
     sup.add(flaky)
     await sup.start_all()
     flaky.failed(ConnectionError("link lost"))
-    assert sup.slot("ncp").state == State.FAILED
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        if sup.slot("ncp").state == State.RUNNING:
-            break
+    slot = sup.slot("ncp")
+    assert slot.state == State.FAILED
+    await running_again(slot)
     assert flaky.starts == 2 and flaky.stops >= 1
     await sup.stop_all(1)
 
