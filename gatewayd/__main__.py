@@ -8,16 +8,23 @@ import sys
 
 from gatewayd import __version__
 from gatewayd import log as logsetup
-from gatewayd.config import DEFAULT_PATH, ConfigError, load
+from gatewayd.config import DEFAULT_PATH, Config, ConfigError, load
 
 
-def check_config(path: str) -> int:
+def _load(path: str, verdict: str) -> Config | None:
+    """The configuration, or None after printing every error and then ``verdict``."""
     try:
-        config = load(path)
+        return load(path)
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
-        print(f"{path}: configuration test failed", file=sys.stderr)
+        print(verdict, file=sys.stderr)
+        return None
+
+
+def check_config(path: str) -> int:
+    config = _load(path, f"{path}: configuration test failed")
+    if config is None:
         return 1
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -26,12 +33,8 @@ def check_config(path: str) -> int:
 
 
 def run(path: str) -> int:
-    try:
-        config = load(path)
-    except ConfigError as exc:
-        for line in exc.errors:
-            print(line, file=sys.stderr)
-        print("gatewayd: not starting: fix the configuration (gatewayd check-config)", file=sys.stderr)
+    config = _load(path, "gatewayd: not starting: fix the configuration (gatewayd check-config)")
+    if config is None:
         return 1
     logsetup.setup(config.log.level, dict(config.log.components.items()), config.log.target,
                    config.log.rate_limit_interval)
