@@ -24,12 +24,16 @@ import aiocoap.resource as resource
 from aiocoap.numbers.codes import Code
 
 
-class _PlainTemp(resource.Resource):
-    """The temperature, as a device that cannot observe serves it."""
+class _Part(resource.Resource):
+    """A resource of ``sensor``."""
 
     def __init__(self, sensor: Sensor) -> None:
         super().__init__()
         self.sensor = sensor
+
+
+class _PlainTemp(_Part):
+    """The temperature, as a device that cannot observe serves it."""
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.sensor.record("GET", "/sensors/temp", request)
@@ -42,11 +46,7 @@ class _Temp(_PlainTemp, resource.ObservableResource):
     """The same temperature, observable."""
 
 
-class _Env(resource.Resource):
-    def __init__(self, sensor: Sensor) -> None:
-        super().__init__()
-        self.sensor = sensor
-
+class _Env(_Part):
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.sensor.record("GET", "/sensors/env", request)
         msg = aiocoap.Message(payload=json.dumps({"rh": self.sensor.rh, "unit": "%"}).encode(),
@@ -55,11 +55,7 @@ class _Env(resource.Resource):
         return msg
 
 
-class _Led(resource.Resource):
-    def __init__(self, sensor: Sensor) -> None:
-        super().__init__()
-        self.sensor = sensor
-
+class _Led(_Part):
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         self.sensor.record("GET", "/actuators/led", request)
         return aiocoap.Message(payload=b"true" if self.sensor.led else b"false", content_format=0)
@@ -73,11 +69,7 @@ class _Led(resource.Resource):
         return aiocoap.Message(code=Code.CHANGED)
 
 
-class _Reboot(resource.Resource):
-    def __init__(self, sensor: Sensor) -> None:
-        super().__init__()
-        self.sensor = sensor
-
+class _Reboot(_Part):
     async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
         self.sensor.record("POST", "/reboot", request)
         return aiocoap.Message(code=Code.CHANGED)
