@@ -9,7 +9,7 @@ import os
 import secrets
 from pathlib import Path
 
-from ncp.meshcop import Dataset
+from ncp.meshcop import Dataset, MeshCoPError
 
 
 def write_private(path: Path, data: str) -> None:
@@ -34,14 +34,17 @@ class ThreadState:
 
     def load_dataset(self) -> Dataset | None:
         try:
-            text = self.dataset_path.read_text().strip()
+            text = self.dataset_path.read_text()
         except FileNotFoundError:
             return None
-        return Dataset.from_tlvs(bytes.fromhex(text))
+        try:
+            return Dataset.from_hex(text)
+        except MeshCoPError as exc:
+            raise MeshCoPError(f"{self.dataset_path}: {exc} (fix it, or remove it to form a new network)") from None
 
     def save_dataset(self, dataset: Dataset) -> None:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_private(self.dataset_path, dataset.to_tlvs().hex() + "\n")
+        write_private(self.dataset_path, dataset.hex() + "\n")
 
     def ula_prefix(self) -> ipaddress.IPv6Network:
         """This router's ULA /48 (RFC 4193 random global ID), generated once."""

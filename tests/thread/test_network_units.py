@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import random
+
+import pytest
 
 from gatewayd.thread.netdata import OMR_FLAGS
 from gatewayd.thread.network import ResetThrottle, _merge_local, _net_flags
 from gatewayd.thread.state import ThreadState
 from gatewayd.thread.wpan import is_mle
+from ncp.meshcop import Dataset
 
 
 class Clock:
@@ -62,3 +66,13 @@ def test_state_files_are_private_and_stable(tmp_path):
     assert prefix.prefixlen == 48 and prefix.subnet_of(ipaddress.IPv6Network("fd00::/8"))
     assert state.ula_prefix() == prefix, "generated once, then kept"
     assert (tmp_path / "state" / "border.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_damaged_dataset_file_is_named_in_the_error(tmp_path):
+    state = ThreadState(str(tmp_path))
+    dataset = Dataset.generate(rng=random.Random(3))
+    state.save_dataset(dataset)
+    assert state.load_dataset() == dataset
+    state.dataset_path.write_text(dataset.hex()[:-3] + "\n")  # truncated: odd length, last TLV cut
+    with pytest.raises(ValueError, match=r"dataset\.hex: .*remove it to form a new network"):
+        state.load_dataset()
