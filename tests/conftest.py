@@ -193,6 +193,20 @@ def daemon(tmp_path: Path) -> Iterator[callable]:
         proc.stop()
 
 
+@pytest.fixture
+def node_peers() -> None:
+    """Skips unless the npm LwM2M server the demo talks to is installed (scripts/setup.sh)."""
+    from gatewayd.testbed.lwm2m_server import node_server_available
+
+    if (why := node_server_available()) is not None:
+        pytest.skip(why)
+
+
+def namespaces() -> set[str]:
+    """The network namespaces that exist now (to check a test left none behind)."""
+    return set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
+
+
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.1, what: str = "condition"):
     """Poll predicate until it returns something truthy; that value, or AssertionError."""
     deadline = time.monotonic() + timeout

@@ -4,7 +4,6 @@ checked against the system itself, and its clean-up when bring-up fails half way
 from __future__ import annotations
 
 import ipaddress
-import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -13,14 +12,10 @@ import pytest
 
 from gatewayd.demo import LWM2M_PORT, NODES, READ_PATH, SERVER_NAME, Demo, DemoError
 from gatewayd.testbed import INET4, INET6, NAT64_PREFIX
-from gatewayd.testbed.lwm2m_server import node_server_available
+from tests.conftest import namespaces
 
-pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.usefixtures("node_peers")]
 SENSOR_ENDPOINTS = sorted(ep for _, ep, _ in NODES.values() if ep)
-
-
-def namespaces() -> set[str]:
-    return set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
 
 
 def assert_cleaned_up(demo: Demo) -> None:
@@ -33,10 +28,6 @@ def assert_cleaned_up(demo: Demo) -> None:
 
 @pytest.fixture
 async def demo(tmp_path: Path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root (network namespaces, TUN devices)")
-    if (why := node_server_available()) is not None:
-        pytest.skip(why)
     d = Demo(tmp_path)
     try:
         yield d
@@ -97,11 +88,6 @@ async def test_what_the_demo_shows_is_true(demo: Demo) -> None:
 
 
 async def test_a_failure_half_way_cleans_up_everything(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (network namespaces, TUN devices)")
-    if (why := node_server_available()) is not None:
-        pytest.skip(why)
-
     def progress(text: str) -> None:
         if "LwM2M clients" in text:
             raise DemoError("injected failure")

@@ -12,20 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gatewayd.testbed.lwm2m_server import node_server_available
-from tests.conftest import PYTHON, ROOT
+from tests.conftest import PYTHON, ROOT, namespaces
 
-pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(240)]
-
-
-@pytest.fixture(autouse=True)
-def _peers() -> None:
-    if (why := node_server_available()) is not None:
-        pytest.skip(why)
-
-
-def namespaces() -> set[str]:
-    return set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
+pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(240), pytest.mark.usefixtures("node_peers")]
 
 
 def leftovers(out: str) -> list[str]:
