@@ -14,7 +14,7 @@ import tty
 from pathlib import Path
 
 from ncp import hdlc
-from ncp.spinel import Command, SpinelFrame, pack_prop, unpack_prop
+from ncp.spinel import Command, Prop, SpinelFrame, pack_prop, unpack_prop
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -125,3 +125,8 @@ def control(path: str, command: dict, timeout: float = 5.0) -> dict:
                 break
             buf += chunk
     return json.loads(buf)
+
+
+def is_status(status: int):
+    """A ``wait_for`` predicate: a LAST_STATUS frame carrying ``status``."""
+    return lambda f: f.prop == Prop.LAST_STATUS and unpack_prop(Prop.LAST_STATUS, f.value) == status

@@ -16,7 +16,7 @@ from ncp.sim import ipv6
 from ncp.sim.netdata import NET_FLAG_DEFAULT_ROUTE, NET_FLAG_ON_MESH, NET_FLAG_PREFERRED, NET_FLAG_SLAAC
 from ncp.spinel import Command, NetRole, Prop, Status, pack, unpack_prop
 
-from .simproc import SimProcess, control
+from .simproc import control, is_status
 
 pytestmark = [
     pytest.mark.root,
@@ -41,24 +41,6 @@ def netns():
         yield name
     finally:
         ip("netns", "del", name, check=False)
-
-
-@pytest.fixture
-def sim(tmp_path):
-    procs = []
-
-    def start(*args):
-        p = SimProcess(*args, log=tmp_path / f"sim{len(procs)}.log")
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        p.stop()
-
-
-def is_status(status):
-    return lambda f: f.prop == Prop.LAST_STATUS and unpack_prop(Prop.LAST_STATUS, f.value) == status
 
 
 def bring_up_with_omr(p):

@@ -10,25 +10,7 @@ from ncp import hdlc
 from ncp.meshcop import Dataset
 from ncp.spinel import Command, NetRole, Prop, SpinelFrame, Status, unpack_prop
 
-from .simproc import SimProcess, control
-
-
-def is_status(status):
-    return lambda f: f.prop == Prop.LAST_STATUS and unpack_prop(Prop.LAST_STATUS, f.value) == status
-
-
-@pytest.fixture
-def sim(tmp_path):
-    procs = []
-
-    def start(*args):
-        p = SimProcess(*args, log=tmp_path / f"sim{len(procs)}.log")
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        p.stop()
+from .simproc import control, is_status
 
 
 def test_spinel_over_pty_forms_network(sim, tmp_path):
