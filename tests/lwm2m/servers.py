@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
 from gatewayd.lwm2m import load_registry
 from gatewayd.lwm2m.bootstrap import factory_bootstrap
+from gatewayd.lwm2m.client import LwM2MClient, RegistrationState
 from gatewayd.lwm2m.model import ObjectStore
 from gatewayd.testbed.lwm2m_server import NODE_LIB, NODE_SERVER, NodeServer, node_server_available
 from gatewayd.testbed.lwm2m_server import NPM_PEERS as PEERS
 
 __all__ = ["NODE_LIB", "NODE_SERVER", "PEERS", "REGISTRY", "REPO", "NodeServer", "device_store", "free_udp_port",
-           "node_server_available"]
+           "node_server_available", "wait_state"]
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = load_registry()
@@ -43,3 +45,12 @@ def device_store(uri: str | None = None, *, identity: bytes = b"", key: bytes = 
     if uri is not None:
         factory_bootstrap(store, uri, identity=identity, key=key, lifetime=lifetime, bootstrap=bootstrap)
     return store
+
+
+async def wait_state(client: LwM2MClient, state: RegistrationState, timeout: float = 10.0) -> None:
+    """Wait until ``client`` reaches ``state`` (TimeoutError after ``timeout`` seconds)."""
+    async def poll() -> None:
+        while client.state != state:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)

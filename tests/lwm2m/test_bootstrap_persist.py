@@ -15,7 +15,7 @@ from gatewayd.lwm2m.paths import LwM2MPath
 from gatewayd.lwm2m.persist import StateStore
 
 from .aioserver import BootstrapPlan, LwM2MTestServer
-from .servers import device_store, free_udp_port
+from .servers import device_store, free_udp_port, wait_state
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,14 +33,6 @@ async def servers():
     yield make
     for srv in made:
         await srv.stop()
-
-
-async def wait_state(client: LwM2MClient, state: RegistrationState, timeout: float = 10.0) -> None:
-    async def poll() -> None:
-        while client.state != state:
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def test_client_initiated_bootstrap_then_register_and_resume_without_bootstrap(servers, clients,

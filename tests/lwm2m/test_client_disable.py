@@ -13,17 +13,9 @@ from gatewayd.lwm2m.client.registration import DEFAULT_DISABLE_TIMEOUT
 from gatewayd.lwm2m.paths import LwM2MPath
 from gatewayd.lwm2m.persist import StateStore
 
-from .servers import device_store
+from .servers import device_store, wait_state
 
 pytestmark = pytest.mark.timeout(60)
-
-
-async def wait_state(client: LwM2MClient, state: RegistrationState, timeout: float = 10.0) -> None:
-    async def poll() -> None:
-        while client.state != state:
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def test_disable_deregisters_stays_away_for_the_timeout_then_registers(server, clients) -> None:

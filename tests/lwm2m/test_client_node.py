@@ -9,7 +9,7 @@ import pytest
 from gatewayd.lwm2m.client import ClientSettings, LwM2MClient, RegistrationState
 from gatewayd.lwm2m.paths import LwM2MPath
 
-from .servers import NodeServer, device_store, free_udp_port, node_server_available
+from .servers import NodeServer, device_store, free_udp_port, node_server_available, wait_state
 
 pytestmark = [
     pytest.mark.skipif(node_server_available() is not None, reason=str(node_server_available())),
@@ -25,14 +25,6 @@ async def node_server():
         yield server
     finally:
         await server.stop()
-
-
-async def wait_state(client: LwM2MClient, state: RegistrationState, timeout: float = 10.0) -> None:
-    async def poll() -> None:
-        while client.state != state:
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def test_register_operate_observe_deregister(node_server: NodeServer) -> None:

@@ -17,7 +17,7 @@ from gatewayd.lwm2m.codecs import ContentFormat
 from gatewayd.lwm2m.paths import LwM2MPath
 
 from .dtls_server import DtlsLwM2MServer
-from .servers import device_store, free_udp_port
+from .servers import device_store, free_udp_port, wait_state
 
 pytestmark = pytest.mark.timeout(90)
 KEY = b"dtls-ops-psk-91c3"
@@ -41,12 +41,7 @@ async def registered_client(srv: DtlsLwM2MServer, clients: list[LwM2MClient], ep
     clients.append(client)
     await client.start()
     await srv.wait_event(lambda e: e.get("event") == "register" and e["ep"] == ep)
-
-    async def registered() -> None:
-        while client.state != RegistrationState.REGISTERED:
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(registered(), 5)
+    await wait_state(client, RegistrationState.REGISTERED, timeout=5)
     return client
 
 
