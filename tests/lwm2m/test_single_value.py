@@ -82,6 +82,8 @@ def test_opaque(registry):
     assert decode(1544, path, b"\xff", registry) == [(path, b"\xff")]
     with pytest.raises(UnsupportedContentFormat):
         decode(OPAQUE, P(3, 0, 0), b"x", registry)
+    with pytest.raises(UnsupportedContentFormat, match="is String, not Opaque"):
+        encode(OPAQUE, P(3, 0, 0), [(P(3, 0, 0), b"x")], registry)
 
 
 def test_cbor(registry):

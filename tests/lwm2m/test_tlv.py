@@ -172,6 +172,8 @@ def test_create_payload_without_instance_uses_the_given_id(registry):
         (P(3, 0, 9), "C3 09 00 00 01"),  # 3-byte integer
         (P(3, 0, 9), "C1 08 64"),  # another resource than addressed
         (P(3, 0), "C1 09 64 C1 09 65"),  # resource twice
+        (P(3), "08 00 03 C1 09 64 08 00 03 C1 09 65"),  # instance twice
+        (P(3, 0, 6), "86 06 41 00 01 41 00 02"),  # resource instance twice
         (P(3, 0), "86 06 C1 00 01"),  # a resource value inside a multiple resource
         (P(3, 0, 16), "C2 10 C3 28"),  # string not UTF-8
         (P(6, 0, 0), "C3 00 00 00 00"),  # 3-byte float

@@ -176,11 +176,18 @@ def single_entry(base_path: LwM2MPath, entries: Iterable[Entry], what: str) -> A
     return value
 
 
-def single_target(base_path: LwM2MPath, model: ObjectRegistry | None, what: str) -> ResourceDefinition | None:
-    """Check a single-value payload may target ``base_path``; return the resource definition if known."""
+def single_target(
+    base_path: LwM2MPath, model: ObjectRegistry | None, what: str, only: ResourceType | None = None
+) -> ResourceDefinition | None:
+    """Check a single-value payload may target ``base_path``; return the resource definition if known.
+
+    ``only`` is the one resource type the format carries (Opaque for opaque), if it is limited to one.
+    """
     if not (base_path.is_resource or base_path.is_resource_instance):
         raise UnsupportedContentFormat(f"{what} carries one resource value, not {base_path}")
     rdef = resource_def(model, base_path)
     if rdef is not None and rdef.multiple and base_path.is_resource:
         raise UnsupportedContentFormat(f"{what} cannot carry the multiple-instance resource {base_path}")
+    if only is not None and rdef is not None and rdef.type is not only:
+        raise UnsupportedContentFormat(f"{base_path} is {rdef.type.value}, not {only.value}")
     return rdef

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from ..model import ObjectRegistry, ResourceType
 from ..paths import LwM2MPath
-from .base import Codec, CodecError, ContentFormat, Entry, UnsupportedContentFormat, single_entry, single_target
+from .base import Codec, CodecError, ContentFormat, Entry, single_entry, single_target
 
 
 class OpaqueCodec(Codec):
@@ -14,9 +14,7 @@ class OpaqueCodec(Codec):
 
     def encode(self, base_path: LwM2MPath, entries: Iterable[Entry], model: ObjectRegistry | None = None) -> bytes:
         value = single_entry(base_path, entries, "opaque")
-        rdef = single_target(base_path, model, "opaque")
-        if rdef is not None and rdef.type is not ResourceType.OPAQUE:
-            raise UnsupportedContentFormat(f"{base_path} is {rdef.type.value}, not Opaque")
+        single_target(base_path, model, "opaque", only=ResourceType.OPAQUE)
         if not isinstance(value, bytes | bytearray | memoryview):
             raise CodecError(f"{base_path}: opaque needs bytes, not {type(value).__name__}")
         return bytes(value)
@@ -28,7 +26,5 @@ class OpaqueCodec(Codec):
         model: ObjectRegistry | None = None,
         default_instance: int | None = None,
     ) -> list[Entry]:
-        rdef = single_target(base_path, model, "opaque")
-        if rdef is not None and rdef.type is not ResourceType.OPAQUE:
-            raise UnsupportedContentFormat(f"{base_path} is {rdef.type.value}, not Opaque")
+        single_target(base_path, model, "opaque", only=ResourceType.OPAQUE)
         return [(base_path, bytes(payload))]

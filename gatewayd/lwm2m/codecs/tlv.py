@@ -158,6 +158,16 @@ def decode_value(rtype: ResourceType | None, raw: bytes) -> Any:
 # --- codec ------------------------------------------------------------------------------------------
 
 
+def _repeated_id(items: list[Tlv]) -> int | None:
+    """The first id given twice among TLVs of one level, or None."""
+    seen: set[int] = set()
+    for item in items:
+        if item.id in seen:
+            return item.id
+        seen.add(item.id)
+    return None
+
+
 def _typed(model: ObjectRegistry | None, path: LwM2MPath, raw: bytes) -> Any:
     rdef = resource_def(model, path)
     value = decode_value(rdef.type if rdef else None, raw)
@@ -234,12 +244,10 @@ class TlvCodec(Codec):
         raise CodecError(f"{path}: a {item.kind.name} where a resource belongs")
 
     def _decode_resources(self, ipath: LwM2MPath, items: list[Tlv], model: ObjectRegistry | None) -> list[Entry]:
+        if (twice := _repeated_id(items)) is not None:
+            raise CodecError(f"{ipath}/{twice} given twice")
         out: list[Entry] = []
-        seen: set[int] = set()
         for item in items:
-            if item.id in seen:
-                raise CodecError(f"{ipath}/{item.id} given twice")
-            seen.add(item.id)
             rpath = ipath.child(item.id)
             out.append((rpath, self._decode_resource(rpath, item, model)))
         return out
@@ -258,12 +266,10 @@ class TlvCodec(Codec):
             raise UnsupportedContentFormat("TLV cannot address the root")
         if depth == 1:
             if kinds <= {TlvKind.OBJECT_INSTANCE}:
+                if (twice := _repeated_id(items)) is not None:
+                    raise CodecError(f"instance {twice} given twice")
                 out: list[Entry] = []
-                seen: set[int] = set()
                 for item in items:
-                    if item.id in seen:
-                        raise CodecError(f"instance {item.id} given twice")
-                    seen.add(item.id)
                     ipath = base_path.child(item.id)
                     out.extend(self._decode_resources(ipath, parse_tlvs(item.value), model))
                     if not item.value:
