@@ -15,7 +15,7 @@ from gatewayd.control import CommandError, Request
 from gatewayd.secrets import mask
 
 from .bootstrap import factory_bootstrap
-from .client import ClientSettings, LwM2MEngine
+from .client import ClientSettings, LwM2MClient, LwM2MEngine
 from .ddf import load_registry
 from .gateway import GatewayDevice
 from .persist import StateStore
@@ -127,6 +127,12 @@ class LwM2MComponent(Component):
             raise CommandError("the LwM2M engine is not running (see: gatewayctl status)")
         return self.engine
 
+    def _client(self, endpoint: str) -> LwM2MClient:
+        client = self._engine().clients.get(endpoint)
+        if client is None:
+            raise CommandError(f"no LwM2M client {endpoint!r} (see: gatewayctl lwm2m clients)")
+        return client
+
     async def _cmd_clients(self, request: Request) -> list[dict[str, Any]]:
         request.no_more_args()
         rows = self._engine().rows()
@@ -139,9 +145,7 @@ class LwM2MComponent(Component):
         if len(request.args) != 1:
             raise CommandError("usage: lwm2m show EP")
         endpoint = request.args[0]
-        client = self._engine().clients.get(endpoint)
-        if client is None:
-            raise CommandError(f"no LwM2M client {endpoint!r} (see: gatewayctl lwm2m clients)")
+        client = self._client(endpoint)
         out = client.info()
         objects, _ = client.store.registered_objects()
         out["objects"] = " ".join(f"/{o}" + (f"/{','.join(map(str, i))}" if i else "")
@@ -161,9 +165,7 @@ class LwM2MComponent(Component):
         if show:
             request.require_root("--show-secrets")
         endpoint = request.args[0]
-        client = self._engine().clients.get(endpoint)
-        if client is None:
-            raise CommandError(f"no LwM2M client {endpoint!r} (see: gatewayctl lwm2m clients)")
+        client = self._client(endpoint)
         rows = []
         for iid in client.store.instance_ids(0):  # LwM2M Security: 0 URI, 1 bootstrap, 3 identity, 5 key
             inst = client.store.instance(0, iid)
