@@ -118,6 +118,7 @@ class CoapDevice:
         self.address = config.address
         self.counters = {"device_requests": 0, "device_timeouts": 0, "cache_hits": 0, "notifications_in": 0}
         self._tuning = _tuning(config.timeout)
+        self._readable = [m for m in config.resources.values() if m.readable]
         self._fresh: dict[LwM2MPath, float] = {}
         self._updated: dict[LwM2MPath, float] = {}
         self._inflight: dict[LwM2MPath, asyncio.Task[None]] = {}
@@ -166,8 +167,7 @@ class CoapDevice:
         task.add_done_callback(self._tasks.discard)
 
     async def _prefetch(self) -> None:
-        readable = [m for m in self.config.resources.values() if m.readable]
-        await asyncio.gather(*(self.refresh(m) for m in readable), return_exceptions=True)
+        await asyncio.gather(*(self.refresh(m) for m in self._readable), return_exceptions=True)
 
     # --- the device side -------------------------------------------------------------------------------
     async def _address(self) -> str | None:
@@ -182,6 +182,7 @@ class CoapDevice:
 
     async def _request(self, method: Code, path: str, payload: bytes = b"", content_format: int | None = None,
                        observe: bool = False) -> tuple[Any, aiocoap.Message]:
+        """One request to the device: DeviceUnavailable without an answer, DeviceError for an error answer."""
         address = await self._address()
         if address is None:
             self.reach.silent()
@@ -209,6 +210,8 @@ class CoapDevice:
             raise DeviceUnavailable(f"{self.config.target} did not answer {method} {path}: "
                                     f"{type(exc).__name__}") from None
         self.reach.answered()
+        if not resp.code.is_successful():
+            raise DeviceError(int(resp.code), f"{method} {path}")
         return req, resp
 
     def _apply(self, rmap: ResourceMap, resp: aiocoap.Message) -> None:
@@ -225,8 +228,6 @@ class CoapDevice:
 
     async def _fetch(self, rmap: ResourceMap) -> None:
         _, resp = await self._request(Code.GET, rmap.get)
-        if not resp.code.is_successful():
-            raise DeviceError(int(resp.code), f"GET {rmap.get}")
         self._apply(rmap, resp)
 
     async def refresh(self, rmap: ResourceMap, force: bool = False) -> None:
@@ -272,7 +273,7 @@ class CoapDevice:
         return OpResponse(SERVICE_UNAVAILABLE, str(exc).encode()[:128])
 
     async def _read(self, paths: list[LwM2MPath]) -> OpResponse | None:
-        maps = mapped_under((m for m in self.config.resources.values() if m.readable), paths)
+        maps = mapped_under(self._readable, paths)
         if not maps:
             return None
         results = await asyncio.gather(*(self.refresh(m) for m in maps), return_exceptions=True)
@@ -307,11 +308,9 @@ class CoapDevice:
             method, target = rmap.write_target  # type: ignore[misc]
             payload, cf = encode_value(value, rmap.type, rmap.format, rmap.pointer)
             try:
-                _, resp = await self._request(Code.PUT if method == "PUT" else Code.POST, target, payload, cf)
-            except DeviceUnavailable as exc:
+                await self._request(Code.PUT if method == "PUT" else Code.POST, target, payload, cf)
+            except (DeviceUnavailable, DeviceError) as exc:
                 return self._failure(exc)
-            if not resp.code.is_successful():
-                return self._failure(DeviceError(int(resp.code), f"{method} {target}"))
             self._fresh.pop(rmap.path, None)  # the next Read asks the device what it made of it
         return None
 
@@ -321,21 +320,18 @@ class CoapDevice:
         if rmap is None or rdef is None or not rdef.executable or not rmap.execute_target:
             return None
         try:
-            _, resp = await self._request(Code.POST, rmap.execute_target, args)
-        except DeviceUnavailable as exc:
+            await self._request(Code.POST, rmap.execute_target, args)
+        except (DeviceUnavailable, DeviceError) as exc:
             return self._failure(exc)
-        if not resp.code.is_successful():
-            return self._failure(DeviceError(int(resp.code), f"POST {rmap.execute_target}"))
         return OpResponse(CHANGED)
 
     # --- observations ------------------------------------------------------------------------------------
     def _reconcile(self) -> None:
         """Observe or poll exactly the mapped resources some server observation covers."""
         wanted: dict[LwM2MPath, tuple[float, float | None]] = {}
-        readable = [m for m in self.config.resources.values() if m.readable]
         for active in self.client.observations if self.client is not None else []:
             obs = active.obs
-            for m in mapped_under(readable, obs.paths):
+            for m in mapped_under(self._readable, obs.paths):
                 pmin, pmax = obs.pmin, obs.pmax
                 if m.path in wanted:
                     old_min, old_max = wanted[m.path]
@@ -378,8 +374,6 @@ class CoapDevice:
     async def _observe_device(self, rmap: ResourceMap) -> None:
         """Observe the device's resource until the observation ends (or learn it cannot be observed)."""
         req, resp = await self._request(Code.GET, rmap.get, observe=True)
-        if not resp.code.is_successful():
-            raise DeviceError(int(resp.code), f"GET {rmap.get}")
         self._apply(rmap, resp)
         if resp.opt.observe is None:
             self._observable[rmap.path] = False

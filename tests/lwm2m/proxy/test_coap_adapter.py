@@ -12,6 +12,7 @@ from aiocoap.numbers.codes import Code
 from gatewayd.lwm2m import load_registry
 from gatewayd.lwm2m.client import ClientSettings, LwM2MEngine, RegistrationState
 from gatewayd.lwm2m.codecs import ContentFormat
+from gatewayd.lwm2m.paths import LwM2MPath
 from gatewayd.lwm2m.proxy.coap_adapter import CoapDeviceConfig
 from gatewayd.lwm2m.proxy.component import LwM2MProxy
 from gatewayd.lwm2m.proxy.mapping import parse_mappings
@@ -58,8 +59,8 @@ async def sensors():
 
 
 async def proxied(server: LwM2MTestServer, proxy: LwM2MProxy, ep: str, port: int, timeout: float = 5.0,
-                  observe: bool = True):
-    mapping = {k: dict(v, observe=observe) if "get" in v else v for k, v in MAPPING.items()}
+                  observe: bool = True, mapping: dict | None = None):
+    mapping = {k: dict(v, observe=observe) if "get" in v else v for k, v in (mapping or MAPPING).items()}
     cfg = CoapDeviceConfig(ep, UpstreamAccount(server.uri, lifetime=60), parse_mappings(mapping, REGISTRY),
                            address="127.0.0.1", port=port, timeout=timeout)
     device = await proxy.add_device(cfg)
@@ -112,12 +113,18 @@ async def test_write_and_execute_reach_the_device(server, proxy, sensors) -> Non
     assert resp.code == Code.CHANGED
     assert s.led is True and s.requests[-1]["payload"] == "true"
     assert await read(server, "dev", "/3311/0/5850") == (Code.CONTENT, "1")
-    # a value the device refuses is refused upstream with the device's code, and the store keeps the old one
     resp = await server.op("dev", Code.POST, "/3/0/4", b"")
     assert resp.code == Code.CHANGED and s.count("POST", "/reboot") == 1
     # not writable in the object model: the device never hears of it
     resp = await server.op("dev", Code.PUT, "/3303/0/5700", b"3", ContentFormat.TEXT)
     assert resp.code == Code.METHOD_NOT_ALLOWED
+    # a value the device refuses is refused upstream with the device's code, and the store keeps the old one
+    dimmer = await proxied(server, proxy, "dim", s.port, mapping={"/3311/0/5851": {"put": "/actuators/led"}})
+    dimmer.store.set(LwM2MPath(3311, 0, 5851), 20)
+    resp = await server.op("dim", Code.PUT, "/3311/0/5851", b"70", ContentFormat.TEXT)
+    assert resp.code == Code.BAD_REQUEST and b"device answered 4.00" in resp.payload
+    assert s.requests[-1]["payload"] == "70" and s.led is True
+    assert dimmer.store.get(LwM2MPath(3311, 0, 5851)) == 20
 
 
 async def test_observe_follows_the_device_observation(server, proxy, sensors, monkeypatch) -> None:
