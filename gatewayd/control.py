@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gatewayd.component import Command
@@ -34,7 +34,6 @@ class CommandError(Exception):
 class Request:
     args: list[str]
     uid: int | None = None
-    options: dict[str, Any] = field(default_factory=dict)
 
     def flag(self, name: str) -> bool:
         """Consume a flag such as ``-x`` or ``--show-secrets``."""
@@ -102,7 +101,7 @@ class ControlServer:
         command, rest = self.resolve(words)
         if command is None:
             return {"ok": False, "error": f"unknown command: {' '.join(words)} (try: gatewayctl help)"}
-        request = Request(args=rest, uid=uid, options=message.get("options") or {})
+        request = Request(args=rest, uid=uid)
         try:
             result = await command.handler(request)
         except CommandError as exc:
