@@ -774,13 +774,13 @@ class SimNcp:
         self._cancel(f"attach:{name}")
         if node.attached:
             node.attached = False
-            self._send(
-                0,
-                Command.PROP_VALUE_REMOVED,
-                Prop.THREAD_CHILD_TABLE,
-                pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True),
-            )
-            self._push(Prop.THREAD_CHILD_TABLE)
+            self._child_table_changed(Command.PROP_VALUE_REMOVED, node)
+
+    def _child_table_changed(self, command: Command, node: Node) -> None:
+        """Tell the host about one child (INSERTED/REMOVED), then push the whole table."""
+        self._send(0, command, Prop.THREAD_CHILD_TABLE,
+                   pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True))
+        self._push(Prop.THREAD_CHILD_TABLE)
 
     def _schedule_attach(self, node: Node, now: float) -> None:
         if self.role != NetRole.LEADER:
@@ -790,13 +790,7 @@ class SimNcp:
             if self.role != NetRole.LEADER or self.nodes.get(node.name) is not node:
                 return
             node.attached = True
-            self._send(
-                0,
-                Command.PROP_VALUE_INSERTED,
-                Prop.THREAD_CHILD_TABLE,
-                pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True),
-            )
-            self._push(Prop.THREAD_CHILD_TABLE)
+            self._child_table_changed(Command.PROP_VALUE_INSERTED, node)
 
         self._after(now, self.config.attach_delay, f"attach:{node.name}", attach)
 
