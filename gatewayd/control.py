@@ -124,7 +124,7 @@ class ControlServer:
                     return
                 try:
                     message = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
                     response = {"ok": False, "error": "bad request: not JSON"}
                 else:
                     response = await self.handle(message, uid)

@@ -195,3 +195,20 @@ def test_orderly_stop_exit_code(daemon, sig):
     gw.signal(sig)
     assert gw.proc.wait(10) == 0
     assert "stopped" in gw.output()
+
+
+def test_malformed_requests_get_an_error_answer(daemon):
+    import socket
+
+    gw = daemon()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(gw.socket))
+        answers = []
+        for line in (b"not json", b"[" * 60000, b'{"command": "status"}'):
+            sock.sendall(line + b"\n")
+            answers.append(json.loads(sock.makefile("rb").readline()))
+    assert [a["error"] for a in answers] == ["bad request: not JSON", "bad request: not JSON",
+                                             'bad request: expected {"command": [words...]}']
+    assert gw.ctl("status").returncode == 0
+    assert "Traceback" not in gw.output()
