@@ -138,40 +138,35 @@ def boot(root: Path, out: Path, timeout: float, log: Path) -> float:
     The container has no network (only its own loopback). It is always killed, and its mounts
     gone, when this returns or raises.
     """
-    cmd = ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--directory", str(root),
-           "--volatile=overlay", "--private-network", "--boot", "--console=pipe",
-           f"--machine=gwtest-{os.getpid()}", f"--bind={out}:/out"]
     started = time.monotonic()
-    with open(log, "ab") as logf:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            rc = proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise BootError(f"the container did not power off within {timeout:.0f} s") from None
-        finally:
-            stop(proc)
-    if rc != 0:
-        raise BootError(f"systemd-nspawn exited with {rc} (log: {log})")
+    _nspawn(root, ["--boot", f"--machine=gwtest-{os.getpid()}", f"--bind={out}:/out"], log, timeout,
+            late="the container did not power off", failed="systemd-nspawn")
     return time.monotonic() - started
 
 
 def run(root: Path, bind: Path, command: list[str], log: Path, timeout: float) -> None:
     """Run one command (not a boot) in a throw-away overlay of ``root``, ``bind`` at /build."""
+    what = " ".join(command)
+    _nspawn(root, [f"--bind={bind}:/build", "--chdir=/build", *command], log, timeout,
+            late=f"{what} did not finish", failed=what)
+
+
+def _nspawn(root: Path, args: list[str], log: Path, timeout: float, late: str, failed: str) -> None:
+    """systemd-nspawn on a throw-away overlay of ``root`` with no network, output appended to ``log``;
+    BootError("<late> within ...") on timeout, BootError("<failed> exited with ...") on failure."""
     cmd = ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--directory", str(root),
-           "--volatile=overlay", "--private-network", "--console=pipe", f"--bind={bind}:/build",
-           "--chdir=/build", *command]
+           "--volatile=overlay", "--private-network", "--console=pipe", *args]
     with open(log, "ab") as logf:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
             rc = proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise BootError(f"{' '.join(command)} did not finish within {timeout:.0f} s") from None
+            raise BootError(f"{late} within {timeout:.0f} s") from None
         finally:
             stop(proc)
     if rc != 0:
-        raise BootError(f"{' '.join(command)} exited with {rc} (log: {log})")
+        raise BootError(f"{failed} exited with {rc} (log: {log})")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
