@@ -16,14 +16,17 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-ZONE = """
+from gatewayd.testbed.topology import DNS_ZONE, INET4
+
+# Every name points at the Internet namespace's one host, where the peers run.
+ZONE = f"""
 $TTL 300
 @ SOA ns host 1 3600 600 86400 60
 @ NS ns
-ns A 100.64.0.10
-lwm2m A 100.64.0.10
-echo A 100.64.0.10
-dual A 100.64.0.10
+ns A {INET4}
+lwm2m A {INET4}
+echo A {INET4}
+dual A {INET4}
 dual AAAA 2001:db8::10
 """
 
@@ -31,7 +34,7 @@ dual AAAA 2001:db8::10
 async def zone(addr: str) -> None:
     from nat64.dns64.testing import ZoneServer
 
-    async with ZoneServer({"example.test": ZONE}, host=addr, port=53):
+    async with ZoneServer({DNS_ZONE: ZONE}, host=addr, port=53):
         print("ready", flush=True)
         await asyncio.Event().wait()
 
