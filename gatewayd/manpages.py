@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gatewayd import __version__
+from gatewayd.component import EXIT_RESTART
 from gatewayd.config import DEFAULT_PATH
 from gatewayd.config.render import key_default
 from gatewayd.config.schema import walk
@@ -189,7 +190,8 @@ def gatewayd_page() -> str:
         _inline("Stop the components in reverse order and exit."),
         ".SH EXIT STATUS",
         _inline("0 after an orderly stop, or when check-config finds the file valid; 1 when the "
-                "configuration is invalid or the daemon cannot start."),
+                "configuration is invalid or the daemon cannot start; "
+                f"{EXIT_RESTART} after an orderly stop that asks systemd for a new start (an LwM2M Reboot)."),
         ".SH FILES",
         ".TP", code(DEFAULT_PATH), _inline("The configuration; see gatewayd.toml(5)."),
         ".TP", code("/var/lib/gatewayd"), _inline("State kept across restarts (Thread dataset, ULA prefix)."),
