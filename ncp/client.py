@@ -261,11 +261,18 @@ class NcpClient:
         reply = await self.request(Command.PROP_VALUE_REMOVE, prop, data, timeout=timeout)
         return self._decode_reply(reply, prop, element=True)
 
-    async def send_packet(self, packet: bytes, *, insecure: bool = False) -> None:
-        """Hand an IPv6 packet to the mesh (SET STREAM_NET, no reply requested)."""
+    def send_packet_nowait(self, packet: bytes, *, insecure: bool = False) -> None:
+        """Hand an IPv6 packet to the mesh (SET STREAM_NET, no reply requested); NcpNotConnected if the link is down.
+
+        Synchronous, so a datapath can call it per packet without creating a task.
+        """
         prop = Prop.STREAM_NET_INSECURE if insecure else Prop.STREAM_NET
         self._send(SpinelFrame(0, 0, Command.PROP_VALUE_SET, prop, pack_prop(prop, (packet, b""))))
         self.counters.packets_out += 1
+
+    async def send_packet(self, packet: bytes, *, insecure: bool = False) -> None:
+        """:meth:`send_packet_nowait` for callers in a coroutine."""
+        self.send_packet_nowait(packet, insecure=insecure)
 
     async def reset(self, *, hard: bool = False) -> int:
         """Restart the NCP and wait for its reset LAST_STATUS; returns that status.

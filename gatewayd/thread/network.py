@@ -287,12 +287,12 @@ class ThreadNetwork(Component):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _to_mesh(self, packet: bytes) -> None:
+    def _to_mesh(self, packet: bytes) -> None:
         client = self._client
         if client is None:
             return
         try:
-            await client.send_packet(packet)
+            client.send_packet_nowait(packet)
         except (NcpError, OSError):
             if self.wpan is not None:
                 self.wpan.counters.down_dropped += 1

@@ -13,7 +13,7 @@ import contextlib
 import ipaddress
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 from pyroute2 import AsyncIPRoute
@@ -54,9 +54,9 @@ class DatapathCounters:
 
 
 class WpanInterface:
-    """The TUN side of the datapath; ``send`` is the NCP's packet sink."""
+    """The TUN side of the datapath; ``send`` is the NCP's packet sink, called once per packet."""
 
-    def __init__(self, name: str, send: Callable[[bytes], Awaitable[None]]):
+    def __init__(self, name: str, send: Callable[[bytes], None]):
         self.name = name
         self.send = send
         self.fd: int | None = None
@@ -65,7 +65,6 @@ class WpanInterface:
         self.attached = False
         self.addresses: set[ipaddress.IPv6Interface] = set()
         self.routes: set[ipaddress.IPv6Network] = set()
-        self._pending: set[asyncio.Task[None]] = set()
         self._netlink = asyncio.Lock()  # address/route changes apply in the order the NCP reported them
 
     # ---- device --------------------------------------------------------------------------------
@@ -115,9 +114,7 @@ class WpanInterface:
                 self.counters.malformed_dropped += 1
                 continue
             self.counters.to_mesh += 1
-            task = asyncio.ensure_future(self.send(packet))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self.send(packet)
 
     def deliver(self, packet: bytes) -> None:
         """A packet from the mesh (STREAM_NET)."""
