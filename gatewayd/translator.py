@@ -171,10 +171,8 @@ class Nat64Component(Component):
         self.config = config
         if self.backend == "builtin" and self.runner is not None:
             table = self.runner.nat.table
-            caps = caps_from(config)
             table.timeouts = timeouts_from(config)
-            table.caps = caps
-            table.bib.caps = caps
+            table.caps = caps_from(config)
             self.log.info("NAT64 timeouts and caps updated")
 
     # ---- status --------------------------------------------------------------------------------

@@ -230,13 +230,21 @@ class SessionTable:
         rng: random.Random | None = None,
     ) -> None:
         self.timeouts = timeouts or Timeouts()
-        self.caps = caps or Caps()
-        self.bib = Bib(pool, self.caps, rng)
+        self.bib = Bib(pool, caps or Caps(), rng)
         self.by6: dict[tuple, Session] = {}
         self.by4: dict[tuple, Session] = {}
         self.per_source: Counter = Counter()
         self.counters = Counters()
         self.endpoint_independent_filtering = endpoint_independent_filtering
+
+    @property
+    def caps(self) -> Caps:
+        return self.bib.caps
+
+    @caps.setter
+    def caps(self, caps: Caps) -> None:
+        """New caps (a reload) apply to sessions and to the BIB's port range alike: one copy, the BIB's."""
+        self.bib.caps = caps
 
     def __len__(self) -> int:
         return len(self.by6)
