@@ -217,6 +217,8 @@ class ThreadNetwork(Component):
     # ---- events from the NCP ------------------------------------------------------------------
     def _on_event(self, event: object) -> None:
         if isinstance(event, PropertyChanged):
+            if isinstance(event.value, bytes):
+                return  # undecodable (the client passes raw bytes): none of the properties below is bytes
             if event.prop == Prop.NET_ROLE:
                 self._set_role(event.value)
             elif event.prop == Prop.IPV6_ADDRESS_TABLE:

@@ -7,11 +7,15 @@ import random
 
 import pytest
 
+from gatewayd.config.loader import parse
+from gatewayd.thread.ncp import NcpComponent
 from gatewayd.thread.netdata import OMR_FLAGS
-from gatewayd.thread.network import ResetThrottle, _merge_local, _net_flags
+from gatewayd.thread.network import ResetThrottle, ThreadNetwork, _merge_local, _net_flags
 from gatewayd.thread.state import ThreadState
 from gatewayd.thread.wpan import is_mle
+from ncp.client import PropertyChanged
 from ncp.meshcop import Dataset
+from ncp.spinel import NetRole, Prop
 
 
 class Clock:
@@ -76,3 +80,12 @@ def test_a_damaged_dataset_file_is_named_in_the_error(tmp_path):
     state.dataset_path.write_text(dataset.hex()[:-3] + "\n")  # truncated: odd length, last TLV cut
     with pytest.raises(ValueError, match=r"dataset\.hex: .*remove it to form a new network"):
         state.load_dataset()
+
+
+async def test_undecodable_pushes_change_nothing(tmp_path):
+    config = parse(f'[daemon]\nstate_dir = "{tmp_path}"\n')
+    thread = ThreadNetwork(config, NcpComponent(config))
+    thread.role = NetRole.LEADER
+    for prop in (Prop.NET_ROLE, Prop.IPV6_ADDRESS_TABLE, Prop.THREAD_ON_MESH_NETS, Prop.THREAD_CHILD_TABLE):
+        thread._on_event(PropertyChanged(prop, b"\x01\x02\x03"))  # what the client passes when decoding fails
+    assert thread.role == NetRole.LEADER and thread.children == 0 and not thread._tasks
