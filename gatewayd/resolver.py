@@ -10,10 +10,10 @@ upstreams come from ``[dns64] upstream`` or /etc/resolv.conf; the synthesis pref
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 from typing import Any
 
+from gatewayd.aio import cancel_and_wait
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
@@ -81,9 +81,7 @@ class Dns64Component(Component):
 
     async def stop(self) -> None:
         if self._follow is not None:
-            self._follow.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follow
+            await cancel_and_wait(self._follow)
             self._follow = None
         if self.server is not None:
             await self.server.stop()

@@ -17,13 +17,13 @@ The Thread component publishes the prefix into the mesh as a NAT64 route; this o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import time
 from ipaddress import IPv6Address
 from pathlib import Path
 from typing import Any
 
+from gatewayd.aio import cancel_and_wait
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
@@ -150,9 +150,7 @@ class Nat64Component(Component):
         from nat64.backends.builtin import remove_masquerade, remove_routes
 
         if self._waiting is not None:
-            self._waiting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._waiting
+            await cancel_and_wait(self._waiting)
             self._waiting = None
 
         if self.uplink is not None:

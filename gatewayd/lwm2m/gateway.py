@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gatewayd import __version__
+from gatewayd.aio import cancel_and_wait
 
 from .model import ObjectRegistry, ObjectStore
 from .paths import LwM2MPath
@@ -147,7 +148,4 @@ class GatewayDevice:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

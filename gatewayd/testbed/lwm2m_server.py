@@ -15,6 +15,8 @@ import re
 import shutil
 from pathlib import Path
 
+from gatewayd.aio import cancel_and_wait
+
 NPM_PEERS = Path(__file__).resolve().parents[2] / "tests" / "peers"  # package.json, node_modules/
 NODE_SERVER = Path(__file__).with_name("lwm2m-node-server.js")
 NODE_LIB = NPM_PEERS / "node_modules" / "lwm2m-node-lib"
@@ -116,6 +118,4 @@ class NodeServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(proc.wait(), 5)
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await cancel_and_wait(self._reader)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
+from gatewayd.aio import cancel_and_wait
 from gatewayd.tun import open_tun
 from nat64.fastpath import MAX_PACKET
 from nat64.state import Caps, Timeouts
@@ -207,9 +208,7 @@ class BuiltinNat64:
     async def stop(self) -> None:
         self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self._thread is not None:
             assert self._wake is not None

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 
+from gatewayd.aio import cancel_and_wait
 from nat64.backends.builtin import Route
 
 __all__ = ["TaygaConfig", "TaygaMapping", "TaygaNat64", "parse_dynamic_map", "parse_log_line"]
@@ -191,9 +192,7 @@ class TaygaNat64:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         proc, self._proc = self._proc, None
         if proc is not None and proc.returncode is None:

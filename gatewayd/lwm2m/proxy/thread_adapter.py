@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gatewayd.aio import cancel_and_wait
 from ncp.spinel.format import unpack_value
 from ncp.spinel.props import Prop
 
@@ -196,10 +197,7 @@ class ThreadDevices:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         for endpoint in list(self.nodes):
             await self._remove(endpoint, "proxy stopped")
 
