@@ -10,6 +10,11 @@ def mask(value: bytes | str | None) -> str:
     return MASK if value else "(unset)"
 
 
+def reveal(value: Secret | str | None) -> bytes:
+    """The bytes of a secret configuration value, b"" when it is unset (the schema's default is "")."""
+    return value.reveal() if isinstance(value, Secret) and value else b""
+
+
 class Secret:
     """Wraps a secret so an accidental ``str()``/``repr()``/f-string shows the mask."""
 

@@ -12,7 +12,7 @@ from typing import Any
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
-from gatewayd.secrets import mask
+from gatewayd.secrets import mask, reveal
 
 from .bootstrap import factory_bootstrap
 from .client import ClientSettings, LwM2MClient, LwM2MEngine
@@ -64,7 +64,7 @@ class LwM2MComponent(Component):
                                     on_reboot=lambda: self.restart_daemon("LwM2M Reboot (/3/0/4)"))
             server = lw.server
             factory_bootstrap(gateway.store, server.uri, identity=server.psk_identity.encode(),
-                              key=server.psk_key.reveal() if server.psk_key else b"",
+                              key=reveal(server.psk_key),
                               bootstrap=server.bootstrap, lifetime=server.lifetime)
             self.gateway_endpoint = lw.gateway.endpoint or f"urn:dev:ops:gatewayd-{gateway.eui64 or 'unknown'}"
             gateway.start()

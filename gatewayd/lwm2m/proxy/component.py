@@ -16,6 +16,8 @@ from typing import Any
 
 import aiocoap
 
+from gatewayd.secrets import reveal
+
 from ..client import ClientSettings, LwM2MEngine
 from ..model import ObjectRegistry
 from .coap_adapter import CoapDevice, CoapDeviceConfig
@@ -33,12 +35,12 @@ class ProxyConfigError(ValueError):
 def _account(lw: Any, dev: Any) -> UpstreamAccount:
     server = lw.server
     if dev is not None and dev.server:
-        key = dev.psk_key.reveal() if dev.psk_key else b""
+        key = reveal(dev.psk_key)
         return UpstreamAccount(dev.server, dev.psk_identity, key, dev.lifetime or server.lifetime)
-    key = server.psk_key.reveal() if server.psk_key else b""
+    key = reveal(server.psk_key)
     identity = server.psk_identity
     if dev is not None and dev.psk_identity:  # the device's own PSK toward the default server
-        identity, key = dev.psk_identity, dev.psk_key.reveal() if dev.psk_key else b""
+        identity, key = dev.psk_identity, reveal(dev.psk_key)
     lifetime = (dev.lifetime if dev is not None else 0) or server.lifetime
     return UpstreamAccount(server.uri, identity, key, lifetime)
 
