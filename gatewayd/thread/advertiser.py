@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
+from gatewayd.aio import cancel_and_wait
 from gatewayd.thread.ra import (
     MAX_INITIAL_RTR_ADVERT_INTERVAL,
     MAX_INITIAL_RTR_ADVERTISEMENTS,
@@ -227,10 +228,7 @@ class Advertiser:
     async def stop(self) -> None:
         """Send a final RA withdrawing every route (lifetimes 0), then close."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._sock is not None:
             if self._has_news() and self._check_link():
                 final = self._advertisement(final=True)
