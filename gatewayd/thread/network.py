@@ -24,6 +24,7 @@ from gatewayd.thread.wpan import WpanInterface
 from ncp.client import Connected, LinkLost, NcpClient, NcpError, PropertyChanged, Reset
 from ncp.meshcop import Dataset
 from ncp.spinel import NetRole, Prop
+from ncp.spinel.tables import AddressEntry, OnMeshNet
 
 log = logging.getLogger("gatewayd.thread")
 
@@ -185,16 +186,16 @@ class ThreadNetwork(Component):
         await self._apply_address_table(await client.get(Prop.IPV6_ADDRESS_TABLE))
         await self._apply_on_mesh(await client.get(Prop.THREAD_ON_MESH_NETS))
 
-    async def _apply_address_table(self, table: list[tuple[Any, ...]]) -> None:
+    async def _apply_address_table(self, table: list[AddressEntry]) -> None:
         if self.wpan is None:
             return
-        wanted = {ipaddress.IPv6Interface(f"{entry[0]}/{entry[1]}") for entry in table}
+        wanted = {entry.interface for entry in table}
         await self.wpan.sync_addresses(wanted)
 
-    async def _apply_on_mesh(self, nets: list[tuple[Any, ...]]) -> None:
+    async def _apply_on_mesh(self, nets: list[OnMeshNet]) -> None:
         if self.wpan is None:
             return
-        self.on_mesh = {ipaddress.IPv6Network(f"{entry[0]}/{entry[1]}") for entry in nets}
+        self.on_mesh = {entry.network for entry in nets}
         covered = {a.network for a in self.wpan.addresses}
         await self.wpan.sync_routes(self.on_mesh - covered)
         self.changed()
@@ -408,17 +409,11 @@ class ThreadNetwork(Component):
 
     async def _cmd_children(self, request: Request) -> list[dict[str, Any]]:
         request.no_more_args()
-        rows = await self._running_client().get(Prop.THREAD_CHILD_TABLE)
-        return [{"extaddr": r[0].hex(), "rloc16": f"0x{r[1]:04x}", "timeout": r[2], "age": r[3],
-                 "netdata_ver": r[4], "lqi_in": r[5], "avg_rssi": r[6], "mode": f"0x{r[7]:02x}",
-                 "last_rssi": r[8]} for r in rows]
+        return [_row(r) for r in await self._running_client().get(Prop.THREAD_CHILD_TABLE)]
 
     async def _cmd_neighbors(self, request: Request) -> list[dict[str, Any]]:
         request.no_more_args()
-        rows = await self._running_client().get(Prop.THREAD_NEIGHBOR_TABLE)
-        return [{"extaddr": r[0].hex(), "rloc16": f"0x{r[1]:04x}", "age": r[2], "lqi_in": r[3],
-                 "avg_rssi": r[4], "mode": f"0x{r[5]:02x}", "is_child": r[6], "link_frames": r[7],
-                 "mle_frames": r[8], "last_rssi": r[9]} for r in rows]
+        return [_row(r) for r in await self._running_client().get(Prop.THREAD_NEIGHBOR_TABLE)]
 
     async def _cmd_netdata(self, request: Request) -> dict[str, Any]:
         request.no_more_args()
@@ -428,11 +423,11 @@ class ThreadNetwork(Component):
         # The NCP lists the leader's entries and then its own local ones: show each prefix once, like
         # ot-ctl, marking those this border router publishes.
         return {
-            "prefixes": _merge_local([{"prefix": f"{p[0]}/{p[1]}", "stable": p[2], "flags": _net_flags(p[3]),
-                                       "local": p[4], "rloc16": f"0x{p[5]:04x}"} for p in prefixes]),
-            "routes": _merge_local([{"prefix": f"{r[0]}/{r[1]}", "stable": r[2],
-                                     "nat64": bool(r[3] & ROUTE_FLAG_NAT64), "local": r[4],
-                                     "rloc16": f"0x{r[6]:04x}"} for r in routes]),
+            "prefixes": _merge_local([{"prefix": str(p.network), "stable": p.stable, "flags": _net_flags(p.flags),
+                                       "local": bool(p.is_local), "rloc16": _hex16(p.rloc16)} for p in prefixes]),
+            "routes": _merge_local([{"prefix": str(r.network), "stable": r.stable,
+                                     "nat64": bool(r.flags & ROUTE_FLAG_NAT64), "local": bool(r.is_local),
+                                     "rloc16": _hex16(r.rloc16)} for r in routes]),
         }
 
     async def _cmd_counters(self, request: Request) -> dict[str, Any]:
@@ -452,6 +447,27 @@ class ThreadNetwork(Component):
             out["ncp_ip"] = ip
         out["recoveries"] = self.recoveries
         return out
+
+
+def _hex16(value: int | None) -> str | None:
+    return f"0x{value:04x}" if value is not None else None
+
+
+def _row(entry: Any) -> dict[str, Any]:
+    """A child or neighbor table record for gatewayctl; fields an older NCP does not send are left out."""
+    out: dict[str, Any] = {}
+    for name, value in entry._asdict().items():
+        if value is None:
+            continue
+        if name == "ext_address":
+            out["extaddr"] = value.hex()
+        elif name == "rloc16":
+            out["rloc16"] = _hex16(value)
+        elif name == "mode":
+            out["mode"] = f"0x{value:02x}"
+        else:
+            out[name] = value
+    return out
 
 
 def _merge_local(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ from ncp.spinel import (
     unpack,
     unpack_prop,
 )
-from ncp.spinel.format import pack_value
+from ncp.spinel.tables import AddressEntry
 
 from . import ipv6
 from .netdata import ExternalRoute, OnMeshPrefix, encode_leader_network_data
@@ -53,9 +53,6 @@ PING_OFFLOAD_ALL = 3  # SPINEL_IPV6_ICMP_PING_OFFLOAD_ALL
 CHILD_MODE = 0x0D  # rx-on-when-idle, secure data requests, full network data (an MTD child)
 INFINITE = 0xFFFFFFFF
 
-# SPINEL_PROP_THREAD_CHILD_TABLE_ADDRESSES (THREAD_EXT__BEGIN + 33): the addresses each child registered.
-PROP_THREAD_CHILD_TABLE_ADDRESSES = 0x1521
-CHILD_TABLE_ADDRESSES_FORMAT = "A(t(ESA(6)))"
 
 # ICMPv6 types a kernel emits on its own (ND, MLD) that never cross a Thread border router.
 _LOCAL_ICMP = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
@@ -355,8 +352,6 @@ class SimNcp:
     # --- GET ----------------------------------------------------------------------------------------------
 
     def _get(self, prop: int) -> bytes | None:
-        if prop == PROP_THREAD_CHILD_TABLE_ADDRESSES:  # not in the property table: packed here
-            return pack_value(CHILD_TABLE_ADDRESSES_FORMAT, self._child_addresses())
         getter = self._getters().get(prop)
         if getter is not None:
             return pack_prop(prop, getter())
@@ -400,6 +395,7 @@ class SimNcp:
             Prop.THREAD_CHILD_TABLE: self._child_table,
             Prop.THREAD_NEIGHBOR_TABLE: self._neighbor_table,
             Prop.THREAD_ROUTER_TABLE: self._router_table,
+            Prop.THREAD_CHILD_TABLE_ADDRESSES: self._child_addresses,
             Prop.THREAD_ACTIVE_DATASET_TLVS: ds.to_tlvs,
             Prop.IPV6_LL_ADDR: lambda: self.link_local if self.if_up else ipaddress.IPv6Address("::"),
             Prop.IPV6_ML_ADDR: lambda: self.ml_eid or ipaddress.IPv6Address("::"),
@@ -503,7 +499,8 @@ class SimNcp:
         return [(self.flash.ext_addr, self.rloc16, self.router_id, 63, 0, 0, 0, 0, False)]
 
     def _address_table(self) -> list[tuple]:
-        return [(a, 64, INFINITE, INFINITE, 0) for a in self.own_addresses()]
+        # 25-byte entries as OpenThread sends them: no trailing flags byte
+        return [AddressEntry(a, 64, INFINITE, INFINITE) for a in self.own_addresses()]
 
     # --- SET ----------------------------------------------------------------------------------------------
 

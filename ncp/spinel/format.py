@@ -16,7 +16,8 @@ char   wire                                              Python
 ``D``  data to the end of the enclosing scope            ``bytes``
 ``d``  uint16 LE length + data                           ``bytes``
 ``U``  UTF-8 string, NUL-terminated                      ``str``
-``t(...)`` uint16 LE length + struct (extra bytes ignored) ``tuple``
+``t(...)`` uint16 LE length + struct (extra bytes ignored) ``tuple`` (shorter if the struct
+                                                          ends early at a field boundary)
 ``A(...)`` array of the inner format to the end of scope ``list`` (of values if the inner
                                                           format is one item, else of tuples)
 ====== ================================================= ===========================
@@ -186,6 +187,22 @@ def _pack_items(items: tuple[Item, ...], values: Any, out: bytearray) -> None:
         _pack_item(item, value, out)
 
 
+def _without_absent_tail(values: Any) -> Any:
+    """A struct's trailing None fields are absent (an older layout): drop them before packing."""
+    if isinstance(values, Sequence) and not isinstance(values, str | bytes | bytearray):
+        n = len(values)
+        while n and values[n - 1] is None:
+            n -= 1
+        return tuple(values[:n])
+    return values
+
+
+def _present(items: tuple[Item, ...], values: Any) -> int:
+    if isinstance(values, Sequence) and not isinstance(values, str | bytes | bytearray):
+        return min(len(items), len(_without_absent_tail(values)))
+    return len(items)
+
+
 def _as_bytes(value: Any, what: str) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
@@ -204,7 +221,7 @@ def _pack_item(item: Item, value: Any, out: bytearray) -> None:
         kind, inner = item
         if kind == "t":
             body = bytearray()
-            _pack_items(inner, value, body)
+            _pack_items(inner[: _present(inner, value)], _without_absent_tail(value), body)
             if len(body) > 0xFFFF:
                 raise SpinelError("struct longer than 65535 bytes")
             out += _U16.pack(len(body))
@@ -275,13 +292,20 @@ def _pack_item(item: Item, value: Any, out: bytearray) -> None:
 # --- unpacking ---------------------------------------------------------------------------------
 
 
-def unpack(fmt: str, data: bytes) -> tuple:
-    """Unpack ``data`` as ``fmt``; one tuple entry per top-level item.  Trailing bytes are ignored."""
+def unpack(fmt: str, data: bytes, *, partial: bool = False) -> tuple:
+    """Unpack ``data`` as ``fmt``; one tuple entry per top-level item.  Trailing bytes are ignored.
+
+    ``partial`` reads ``data`` as a struct body (an array element sent without its length, as
+    INSERTED/REMOVED carry it): the tuple is shorter when the data ends early at a field boundary.
+    """
     items = _compile(fmt)
     values: list[Any] = []
     if data.__class__ is not bytes:
         data = bytes(data)
-    _unpack_items(items, data, 0, len(data), values)
+    if partial:
+        _unpack_struct(items, data, 0, len(data), values)
+    else:
+        _unpack_items(items, data, 0, len(data), values)
     return tuple(values)
 
 
@@ -295,6 +319,20 @@ def _unpack_items(items: tuple[Item, ...], data: bytes, pos: int, end: int, valu
     for item in items:
         pos = _unpack_item(item, data, pos, end, values)
     return pos
+
+
+def _unpack_struct(items: tuple[Item, ...], data: bytes, pos: int, end: int, values: list) -> None:
+    """A ``t(...)`` body: bytes past the known fields are ignored (newer NCPs append fields), and a body
+    that ends cleanly between fields leaves the rest out (older NCPs send fewer).  Which missing fields
+    are acceptable is the caller's decision (see :mod:`.tables`)."""
+    for item in items:
+        if pos >= end and not _may_be_empty(item):
+            return
+        pos = _unpack_item(item, data, pos, end, values)
+
+
+def _may_be_empty(item: Item) -> bool:
+    return item == "D" or (isinstance(item, tuple) and item[0] == "A")
 
 
 def _need(pos: int, n: int, end: int, what: str) -> None:
@@ -324,7 +362,7 @@ def _unpack_item(item: Item, data: bytes, pos: int, end: int, values: list) -> i
             pos += 2
             _need(pos, length, end, "struct")
             fields: list[Any] = []
-            _unpack_items(inner, data, pos, pos + length, fields)
+            _unpack_struct(inner, data, pos, pos + length, fields)
             values.append(tuple(fields))
             return pos + length
         elements: list[Any] = []

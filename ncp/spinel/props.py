@@ -10,7 +10,17 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from .format import element_format, pack_value, unpack_value
+from .format import element_format, pack_value, unpack, unpack_value
+from .tables import (
+    AddressEntry,
+    ChildAddressesEntry,
+    ChildEntry,
+    NeighborEntry,
+    OffMeshRoute,
+    OnMeshNet,
+    RouterEntry,
+    record,
+)
 
 __all__ = [
     "INTERFACE_TYPE_THREAD",
@@ -140,6 +150,7 @@ class Prop(enum.IntEnum):
     THREAD_LEADER_NETWORK_DATA = 0x150D
     THREAD_STABLE_LEADER_NETWORK_DATA = 0x150E
     THREAD_ROUTER_TABLE = 0x1517
+    THREAD_CHILD_TABLE_ADDRESSES = 0x1521
     THREAD_ACTIVE_DATASET = 0x1518
     THREAD_PENDING_DATASET = 0x1519
     THREAD_ACTIVE_DATASET_TLVS = 0x153C
@@ -286,13 +297,14 @@ _FORMATS: dict[int, str | None] = {
     # ext address, RLOC16, router id, next hop, path cost, link quality in, link quality out, age,
     # link established
     Prop.THREAD_ROUTER_TABLE: "A(t(ESCCCCCCb))",
+    Prop.THREAD_CHILD_TABLE_ADDRESSES: "A(t(ESA(6)))",
     Prop.THREAD_ACTIVE_DATASET: "A(t(iD))",
     Prop.THREAD_PENDING_DATASET: "A(t(iD))",
     Prop.THREAD_ACTIVE_DATASET_TLVS: "D",
     Prop.IPV6_LL_ADDR: "6",
     Prop.IPV6_ML_ADDR: "6",
     Prop.IPV6_ML_PREFIX: "6C",
-    # address, prefix length, valid lifetime, preferred lifetime, flags
+    # address, prefix length, preferred lifetime, valid lifetime, flags (OpenThread omits the flags)
     Prop.IPV6_ADDRESS_TABLE: "A(t(6CLLC))",
     Prop.IPV6_ROUTE_TABLE: None,
     Prop.IPV6_ICMP_PING_OFFLOAD: "b",
@@ -327,6 +339,17 @@ _SECRET = frozenset(
         Prop.THREAD_ACTIVE_DATASET_TLVS,
     }
 )
+
+# Table properties whose rows decode to named records (ncp.spinel.tables).
+_RECORDS: dict[int, Any] = {
+    Prop.IPV6_ADDRESS_TABLE: AddressEntry,
+    Prop.THREAD_CHILD_TABLE: ChildEntry,
+    Prop.THREAD_NEIGHBOR_TABLE: NeighborEntry,
+    Prop.THREAD_ROUTER_TABLE: RouterEntry,
+    Prop.THREAD_CHILD_TABLE_ADDRESSES: ChildAddressesEntry,
+    Prop.THREAD_ON_MESH_NETS: OnMeshNet,
+    Prop.THREAD_OFF_MESH_ROUTES: OffMeshRoute,
+}
 
 _BY_VALUE: dict[int, Prop] = {int(p): p for p in Prop}
 
@@ -366,4 +389,10 @@ def unpack_prop(prop: int, data: bytes, *, element: bool = False) -> Any:
     fmt = _FORMATS.get(prop)
     if fmt is None:
         return bytes(data)
-    return unpack_value(element_format(fmt) if element else fmt, data)
+    cls = _RECORDS.get(prop)
+    if cls is None:
+        return unpack_value(element_format(fmt) if element else fmt, data)
+    name = prop_name(prop)
+    if element:
+        return record(cls, unpack(element_format(fmt), data, partial=True), name)
+    return [record(cls, fields, name) for fields in unpack_value(fmt, data)]

@@ -1,10 +1,10 @@
 """Thread nodes the NCP knows as virtual LwM2M clients, and EUI-64 → address lookups for CoAP devices.
 
 :class:`NcpTables` reads the NCP's child table (``SPINEL_PROP_THREAD_CHILD_TABLE``), neighbor table and
-router table, and the addresses each child registered (``SPINEL_PROP_THREAD_CHILD_TABLE_ADDRESSES``,
-0x1521, format ``A(t(ESA(6)))``). The child table itself carries no IPv6 address; the child-addresses
-table is what an OpenThread FTD NCP offers for that (the simulator implements it too). Routers register
-no addresses with us, so a CoAP device that is a router must be configured by address.
+router table, and the addresses each child registered (``SPINEL_PROP_THREAD_CHILD_TABLE_ADDRESSES``).
+Only MTD children register their addresses with the parent, so that table lists none for an FTD child,
+and a node that became a router is in no child table at all: such nodes are reached at their RLOC
+address (mesh-local prefix + ``0:ff:fe00:RLOC16``), which every Thread node answers on.
 
 The "EUI-64" of these tables is the node's IEEE 802.15.4 extended address. OpenThread derives it
 randomly per network unless the product sets it to the factory EUI-64; endpoint names and
@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gatewayd.aio import cancel_and_wait
-from ncp.spinel.format import unpack_value
 from ncp.spinel.props import Prop
 
 from ..client import ClientSettings, LwM2MEngine
@@ -40,8 +39,6 @@ from .virtual import UpstreamAccount, endpoint_account, virtual_store
 
 log = logging.getLogger("gatewayd.lwm2m.proxy")
 
-PROP_THREAD_CHILD_TABLE_ADDRESSES = 0x1521  # SPINEL_PROP_THREAD_EXT__BEGIN + 33
-CHILD_TABLE_ADDRESSES_FORMAT = "A(t(ESA(6)))"
 TABLE_MAX_AGE = 1.0
 
 
@@ -120,33 +117,33 @@ class NcpTables:
             self.mesh_local = ipaddress.IPv6Network(f"{prefix}/{length}", strict=False)
         with contextlib.suppress(Exception):
             self.rloc16 = int(await ncp.get(Prop.THREAD_RLOC16))
-        for entry in await ncp.get(Prop.THREAD_CHILD_TABLE):
-            ext, rloc16, _timeout, _age, _version, lqi, avg_rssi, _mode, _last_rssi = entry
-            nodes[bytes(ext).hex()] = ThreadNode(bytes(ext).hex(), rloc16, True, lqi, avg_rssi)
-        for entry in await ncp.get(Prop.THREAD_NEIGHBOR_TABLE):
-            ext, rloc16, _age, lqi, avg_rssi, _mode, is_child = entry[:7]
-            key = bytes(ext).hex()
-            if not is_child and key not in nodes:
-                nodes[key] = ThreadNode(key, rloc16, False, lqi, avg_rssi)
+        for child in await ncp.get(Prop.THREAD_CHILD_TABLE):
+            key = child.ext_address.hex()
+            nodes[key] = ThreadNode(key, child.rloc16, True, child.link_quality_in or 0, child.average_rssi or 0)
+        for neighbor in await ncp.get(Prop.THREAD_NEIGHBOR_TABLE):
+            key = neighbor.ext_address.hex()
+            if not neighbor.is_child and key not in nodes:
+                nodes[key] = ThreadNode(key, neighbor.rloc16, False, neighbor.link_quality_in or 0,
+                                        neighbor.average_rssi or 0)
         with contextlib.suppress(Exception):
-            for entry in await ncp.get(Prop.THREAD_ROUTER_TABLE):
-                ext, rloc16 = bytes(entry[0]).hex(), entry[1]
-                lq_in = entry[5]
-                if rloc16 != self.rloc16 and ext not in nodes:
-                    nodes[ext] = ThreadNode(ext, rloc16, False, lq_in, 0)
+            for router in await ncp.get(Prop.THREAD_ROUTER_TABLE):
+                key = router.ext_address.hex()
+                if router.rloc16 != self.rloc16 and key not in nodes:
+                    nodes[key] = ThreadNode(key, router.rloc16, False, router.link_quality_in or 0, 0)
         with contextlib.suppress(Exception):
-            raw = await ncp.get(PROP_THREAD_CHILD_TABLE_ADDRESSES)
-            for ext, _rloc16, addresses in unpack_value(CHILD_TABLE_ADDRESSES_FORMAT, bytes(raw)):
-                node = nodes.get(bytes(ext).hex())
+            for entry in await ncp.get(Prop.THREAD_CHILD_TABLE_ADDRESSES):
+                node = nodes.get(entry.ext_address.hex())
                 if node is not None:
-                    node.addresses = [str(a) for a in addresses]
+                    node.addresses = [str(a) for a in entry.addresses]
         return nodes
 
     async def address_of(self, eui64: str) -> str | None:
         """Where the node with this EUI-64 (hex) can be reached now, if the NCP knows."""
         await self.refresh()
         node = self.nodes.get(eui64.lower())
-        return preferred_address(node.addresses, self.mesh_local) if node is not None else None
+        if node is None:
+            return None
+        return preferred_address(node.addresses, self.mesh_local) or self.rloc_address(node.rloc16)
 
     def rloc_address(self, rloc16: int) -> str | None:
         if self.mesh_local is None:

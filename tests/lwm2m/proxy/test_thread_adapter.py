@@ -14,7 +14,6 @@ from gatewayd.lwm2m.client import ClientSettings, LwM2MEngine, RegistrationState
 from gatewayd.lwm2m.codecs import ContentFormat, decode
 from gatewayd.lwm2m.paths import LwM2MPath
 from gatewayd.lwm2m.proxy.thread_adapter import (
-    PROP_THREAD_CHILD_TABLE_ADDRESSES,
     NcpTables,
     ThreadDevices,
     ThreadDevicesConfig,
@@ -72,8 +71,8 @@ async def test_child_table_addresses_resolve_an_eui64() -> None:
     ncp.advance(0.5)
     node = ncp.core.nodes["sensor"]
     expected = [str(a) for a in ncp.core.node_addresses(node)]
-    raw = await ncp.get(PROP_THREAD_CHILD_TABLE_ADDRESSES)
-    assert isinstance(raw, bytes) and raw, "the simulator answers SPINEL_PROP_THREAD_CHILD_TABLE_ADDRESSES"
+    rows = await ncp.get(Prop.THREAD_CHILD_TABLE_ADDRESSES)
+    assert rows and rows[0].addresses, "the simulator answers SPINEL_PROP_THREAD_CHILD_TABLE_ADDRESSES"
     tables = NcpTables(lambda: ncp)
     assert await tables.refresh(max_age=0)
     assert tables.nodes[SENSOR].addresses == expected and tables.nodes[SENSOR].is_child
