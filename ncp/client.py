@@ -21,7 +21,8 @@ from typing import Any, NamedTuple
 
 from . import hdlc
 from .links import base as _links
-from .links.url import create_link
+from .links.url import create_link, parse_link_url
+from .record import Recorder
 from .spinel import (
     INTERFACE_TYPE_THREAD,
     Command,
@@ -47,6 +48,7 @@ __all__ = [
     "NcpState",
     "NcpStatusError",
     "NcpTimeout",
+    "NcpUndecodable",
     "NetPacket",
     "PropertyChanged",
     "PropertyInserted",
@@ -94,6 +96,19 @@ class NcpStatusError(NcpError):
     def __init__(self, status: int, request: str) -> None:
         self.status = status
         super().__init__(f"{request} failed: {status_name(status)} ({status})")
+
+    @property
+    def unsupported(self) -> bool:
+        """The NCP's firmware lacks the property or this command on it (an older or smaller build)."""
+        return self.status in _UNSUPPORTED
+
+
+class NcpUndecodable(NcpError):
+    """The NCP answered, but not in the format this driver knows for the property."""
+
+
+_UNSUPPORTED = frozenset({Status.PROP_NOT_FOUND, Status.UNIMPLEMENTED, Status.INVALID_COMMAND_FOR_PROP,
+                          Status.INVALID_COMMAND})
 
 
 # -- events ----------------------------------------------------------------------------------------
@@ -165,6 +180,8 @@ class ClientCounters:
     packets_out: int = 0
     packets_dropped: int = 0  # receive queue full
     events_dropped: int = 0
+    undecodable: int = 0  # replies and pushed values not in the known format of their property
+    degraded: int = 0  # features found unavailable on this NCP (see NcpClient.degrade)
 
 
 _STATUS_VALUES = frozenset(int(s) for s in Status)
@@ -190,8 +207,15 @@ class NcpClient:
         backoff_max: float = 30.0,
         packet_queue_size: int = 512,
         on_packet: Callable[[NetPacket], None] | None = None,
+        record: str | None = None,
     ) -> None:
-        self.link = create_link(link) if isinstance(link, str) else link
+        if isinstance(link, str):
+            spec = parse_link_url(link)
+            record = record or spec.record
+            link = create_link(spec)
+        self.link = link
+        # Every byte to and from the NCP, for test data (ncp.record); ``record=`` in the URL or here.
+        self.recorder = Recorder(record) if record else None
         self.request_timeout = request_timeout
         self.get_retries = get_retries
         self.reset_timeout = reset_timeout
@@ -202,6 +226,11 @@ class NcpClient:
         self.counters = ClientCounters()
         self.state = NcpState.STOPPED
         self.info: dict[str, Any] = {}
+        # How this NCP serves a feature that NCP generations serve differently (e.g. "dataset" →
+        # "THREAD_ACTIVE_DATASET"), and features it cannot serve at all, with the reason.  Both are
+        # learned from its answers and forgotten on reconnect: the firmware may have been replaced.
+        self.features: dict[str, str] = {}
+        self.degraded: dict[str, str] = {}
         self._decoder = hdlc.HdlcDecoder()
         self._pending: dict[int, asyncio.Future[SpinelFrame]] = {}
         self._expired: set[int] = set()
@@ -238,6 +267,9 @@ class NcpClient:
         self._fail_pending(NcpNotConnected("client stopped"))
         await self._close_link()
         self._set_state(NcpState.STOPPED)
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
 
     # -- public requests -------------------------------------------------------------------------
     async def get(self, prop: int, *, timeout: float | None = None) -> Any:
@@ -360,6 +392,14 @@ class NcpClient:
         with contextlib.suppress(ValueError):
             self._queues.remove(queue)
 
+    def degrade(self, feature: str, reason: str) -> None:
+        """Note that ``feature`` does not work on this NCP: logged once, counted, shown by ``gatewayctl ncp``."""
+        if feature not in self.degraded:
+            self.counters.degraded += 1
+            log.warning("NCP: %s unavailable (%s); the rest keeps working", feature, reason,
+                        extra={"fields": {"NCP_FEATURE": feature}})
+        self.degraded[feature] = reason
+
     def status(self) -> dict[str, Any]:
         """Plain dict for ``gatewayctl ncp``."""
         out: dict[str, Any] = {
@@ -367,6 +407,8 @@ class NcpClient:
             "link": self.link.describe(),
             "link_info": dict(self.link.info),
             "ncp": dict(self.info),
+            "features": dict(self.features),
+            "degraded": dict(self.degraded),
             "counters": asdict(self.counters),
             "hdlc": self._decoder.counters.as_dict(),
         }
@@ -388,6 +430,8 @@ class NcpClient:
         await self.link.open()
         self._link_ok = True
         self._reader = asyncio.create_task(self._read_loop(), name="ncp-reader")
+        self.features.clear()
+        self.degraded.clear()
         info = await self._handshake()
         self.info = info
         self._set_state(NcpState.RUNNING)
@@ -472,12 +516,15 @@ class NcpClient:
     def _send(self, frame: SpinelFrame) -> None:
         if not self._link_ok:
             raise NcpNotConnected("NCP link is down")
+        data = hdlc.encode(frame.encode())
         try:
-            self.link.write(hdlc.encode(frame.encode()))
+            self.link.write(data)
         except OSError as exc:
             self._on_link_lost(str(exc))
             raise NcpNotConnected(f"NCP link is down: {exc}") from exc
         self.counters.frames_out += 1
+        if self.recorder is not None:
+            self.recorder.note("host", data)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("-> %r", frame)
 
@@ -485,6 +532,8 @@ class NcpClient:
         try:
             while True:
                 chunk = await self.link.read()
+                if self.recorder is not None:
+                    self.recorder.note("ncp", chunk)
                 for payload in self._decoder.feed(chunk):
                     try:
                         self._on_frame(payload)
@@ -579,11 +628,11 @@ class NcpClient:
         text = value[0] if isinstance(value, tuple) else value
         log.debug("NCP log: %s", text)
 
-    @staticmethod
-    def _decode_value(prop: int, data: bytes, *, element: bool = False) -> Any:
+    def _decode_value(self, prop: int, data: bytes, *, element: bool = False) -> Any:
         try:
             return unpack_prop(prop, data, element=element)
         except SpinelError as exc:
+            self.counters.undecodable += 1
             log.debug("undecodable %s value (%s); passing raw bytes", prop_name(prop), exc)
             return bytes(data)
 
@@ -651,5 +700,6 @@ class NcpClient:
         try:
             return unpack_prop(prop, reply.value, element=element)
         except SpinelError as exc:
+            self.counters.undecodable += 1
             shown = "<secret>" if is_secret(prop) else reply.value.hex()
-            raise NcpError(f"{prop_name(prop)}: cannot decode reply {shown}: {exc}") from exc
+            raise NcpUndecodable(f"{prop_name(prop)}: cannot decode reply {shown}: {exc}") from exc

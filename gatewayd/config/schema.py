@@ -112,7 +112,9 @@ SCHEMA = Section(
                     "How to reach the NCP. spinel+hdlc+uart:///dev/ttyACM0?baudrate=115200"
                     "&flow-control=none|rtscts for a plain UART or USB CDC NCP; "
                     "cascoda+uart:///dev/serial0?baudrate=1000000 for a Cascoda Chili2 on the Pi's UART; "
-                    "spinel+hdlc+forkpty:///usr/bin/ot-ncp-ftd?args=1 to spawn a simulation NCP on a pty."),
+                    "spinel+hdlc+forkpty:///usr/bin/ot-ncp-ftd?args=1 to spawn a simulation NCP on a pty. "
+                    "Any of them takes &record=/path/file.jsonl to record the Spinel stream both ways "
+                    "(test data; the file holds the network key)."),
                 Key("request_timeout", t.Float(min=0.1, max=60), 2.0,
                     "Seconds to wait for the NCP to answer one request.", live=True),
                 Key("request_retries", t.Int(min=0, max=10), 2,

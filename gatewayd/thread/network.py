@@ -21,9 +21,10 @@ from gatewayd.thread.ncp import NcpComponent
 from gatewayd.thread.netdata import ROUTE_FLAG_NAT64, ExternalRoute, NetdataPublisher, OnMeshPrefix
 from gatewayd.thread.state import ThreadState
 from gatewayd.thread.wpan import WpanInterface
-from ncp.client import Connected, LinkLost, NcpClient, NcpError, PropertyChanged, Reset
+from ncp.client import Connected, LinkLost, NcpClient, NcpError, NcpStatusError, NcpUndecodable, PropertyChanged, Reset
 from ncp.meshcop import Dataset
 from ncp.spinel import NetRole, Prop
+from ncp.spinel.dataset import dataset_to_props
 from ncp.spinel.tables import AddressEntry, OnMeshNet
 
 log = logging.getLogger("gatewayd.thread")
@@ -50,6 +51,55 @@ class ResetThrottle:
         self.last = now
         excess = self.count - RESET_ALLOWANCE
         return excess * excess / 2 if excess > 0 else 0.0
+
+
+# Ways to hand an NCP the active dataset, newest first: OpenThread since 2024 takes the MeshCoP TLVs;
+# older OpenThread (and Cascoda's Chili2 firmware lineage) only the dataset as Spinel properties.
+DATASET_PROPS = (Prop.THREAD_ACTIVE_DATASET_TLVS, Prop.THREAD_ACTIVE_DATASET)
+
+
+async def set_active_dataset(client: NcpClient, dataset: Dataset) -> None:
+    """Give the NCP its active dataset the way its firmware takes it, and remember that way."""
+    known = client.features.get("dataset")
+    order = sorted(DATASET_PROPS, key=lambda p: p.name != known)
+    for prop in order:
+        value = dataset.to_tlvs() if prop == Prop.THREAD_ACTIVE_DATASET_TLVS else dataset_to_props(dataset)
+        try:
+            await client.set(prop, value)
+        except NcpStatusError as exc:
+            if not exc.unsupported:
+                raise
+            log.info("NCP does not take %s (%s); trying the older way", prop.name, exc)
+            continue
+        if known != prop.name:
+            client.features["dataset"] = prop.name
+            log.info("NCP takes the active dataset as %s", prop.name,
+                     extra={"fields": {"NCP_DATASET_PROP": prop.name}})
+        return
+    raise NcpError("the NCP takes the active dataset neither as THREAD_ACTIVE_DATASET_TLVS nor as "
+                   "THREAD_ACTIVE_DATASET: flash an OpenThread NCP firmware (ot-ncp-ftd)")
+
+
+async def optional(client: NcpClient, feature: str, request: Any) -> Any:
+    """The result of ``request``, or None with ``feature`` marked degraded when this NCP cannot serve it.
+
+    An NCP that lacks a property, or encodes it in a way this driver does not know, costs the one feature
+    that needs it, never the component.
+    """
+    try:
+        return await request
+    except NcpUndecodable as exc:
+        client.degrade(feature, str(exc))
+    except NcpStatusError as exc:
+        if not exc.unsupported:
+            raise
+        client.degrade(feature, str(exc))
+    return None
+
+
+# Pushed properties this component follows, with the feature each one feeds.
+_FOLLOWED = {Prop.NET_ROLE: "role", Prop.IPV6_ADDRESS_TABLE: "wpan0 addresses",
+             Prop.THREAD_ON_MESH_NETS: "on-mesh routes", Prop.THREAD_CHILD_TABLE: "child count"}
 
 
 def role_name(role: int | None) -> str:
@@ -158,7 +208,7 @@ class ThreadNetwork(Component):
     async def _bring_up(self) -> None:
         client = self._require_client()
         assert self.dataset is not None
-        await client.set(Prop.THREAD_ACTIVE_DATASET_TLVS, self.dataset.to_tlvs())
+        await set_active_dataset(client, self.dataset)
         await client.set(Prop.NET_IF_UP, True)
         await client.set(Prop.NET_STACK_UP, True)
         self._set_role(await client.get(Prop.NET_ROLE))
@@ -183,8 +233,12 @@ class ThreadNetwork(Component):
 
     async def _sync_addresses(self) -> None:
         client = self._require_client()
-        await self._apply_address_table(await client.get(Prop.IPV6_ADDRESS_TABLE))
-        await self._apply_on_mesh(await client.get(Prop.THREAD_ON_MESH_NETS))
+        table = await optional(client, "wpan0 addresses", client.get(Prop.IPV6_ADDRESS_TABLE))
+        if table is not None:
+            await self._apply_address_table(table)
+        nets = await optional(client, "on-mesh routes", client.get(Prop.THREAD_ON_MESH_NETS))
+        if nets is not None:
+            await self._apply_on_mesh(nets)
 
     async def _apply_address_table(self, table: list[AddressEntry]) -> None:
         if self.wpan is None:
@@ -219,7 +273,10 @@ class ThreadNetwork(Component):
     def _on_event(self, event: object) -> None:
         if isinstance(event, PropertyChanged):
             if isinstance(event.value, bytes):
-                return  # undecodable (the client passes raw bytes): none of the properties below is bytes
+                # undecodable (the client passes raw bytes): none of the properties below is bytes
+                if event.prop in _FOLLOWED and self._client is not None:
+                    self._client.degrade(f"{_FOLLOWED[event.prop]} updates", f"undecodable {event.value.hex()}")
+                return
             if event.prop == Prop.NET_ROLE:
                 self._set_role(event.value)
             elif event.prop == Prop.IPV6_ADDRESS_TABLE:
@@ -266,6 +323,8 @@ class ThreadNetwork(Component):
                 await self._bring_up()
                 await asyncio.wait_for(self._attached.wait(), ATTACH_TIMEOUT)
                 await self._publish()
+                self._groups.clear()  # the NCP forgot the host's subscriptions with the rest
+                await self._sync_multicast()
             except (NcpError, OSError) as exc:
                 log.warning("recovery after %s failed: %s; waiting for the NCP", reason, exc)
                 return
@@ -313,20 +372,28 @@ class ThreadNetwork(Component):
         client = self._client
         if client is None or self.wpan is None or not self.ncp.running:
             return
-        groups = self.wpan.multicast_groups()
-        for group in sorted(groups - self._groups):
-            await client.insert(Prop.IPV6_MULTICAST_ADDRESS_TABLE, group)
-            log.info("subscribed the mesh to %s", group)
-        for group in sorted(self._groups - groups):
-            with contextlib.suppress(NcpError):
-                await client.remove(Prop.IPV6_MULTICAST_ADDRESS_TABLE, group)
-        self._groups = groups
+        await self._sync_multicast()
         upstream = await self._has_upstream_default()
         if upstream != self._upstream_default:
             self._upstream_default = upstream
             log.info("upstream IPv6 default route %s", "found: publishing ::/0" if upstream else "gone")
             if self.role in ATTACHED:
                 await self._publish()
+
+    async def _sync_multicast(self) -> None:
+        """Make the NCP's multicast subscriptions those of wpan0 (what the host's sockets joined)."""
+        client = self._client
+        if client is None or self.wpan is None:
+            return
+        groups = self.wpan.multicast_groups()
+        for group in sorted(groups - self._groups):
+            await client.insert(Prop.IPV6_MULTICAST_ADDRESS_TABLE, group)
+            self._groups.add(group)
+            log.info("subscribed the mesh to %s", group)
+        for group in sorted(self._groups - groups):
+            with contextlib.suppress(NcpError):
+                await client.remove(Prop.IPV6_MULTICAST_ADDRESS_TABLE, group)
+            self._groups.discard(group)
 
     async def _has_upstream_default(self) -> bool:
         assert self.wpan is not None

@@ -5,6 +5,9 @@ Supported forms::
     spinel+hdlc+uart:///dev/ttyACM0?baudrate=115200&flow-control=none|rtscts
     cascoda+uart:///dev/serial0?baudrate=1000000
     spinel+hdlc+forkpty:///path/to/ncp-program?args=1&args=--foo
+
+Every scheme also takes ``record=/path/file.jsonl``: the client then records the HDLC stream both ways
+(:mod:`ncp.record`; the file holds the network key, so it is created owner-only).
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from .base import Link
 __all__ = ["SCHEMES", "LinkUrl", "create_link", "parse_link_url"]
 
 SCHEMES = {
-    "spinel+hdlc+uart": {"baudrate": 115200, "params": {"baudrate", "flow-control"}},
-    "cascoda+uart": {"baudrate": 1_000_000, "params": {"baudrate"}},
-    "spinel+hdlc+forkpty": {"baudrate": 0, "params": {"args"}},
+    "spinel+hdlc+uart": {"baudrate": 115200, "params": {"baudrate", "flow-control", "record"}},
+    "cascoda+uart": {"baudrate": 1_000_000, "params": {"baudrate", "record"}},
+    "spinel+hdlc+forkpty": {"baudrate": 0, "params": {"args", "record"}},
 }
 
 
@@ -30,6 +33,7 @@ class LinkUrl:
     baudrate: int = 0
     rtscts: bool = False
     args: tuple[str, ...] = ()
+    record: str | None = None
 
 
 def parse_link_url(url: str) -> LinkUrl:
@@ -75,7 +79,10 @@ def parse_link_url(url: str) -> LinkUrl:
         if flow not in ("none", "rtscts"):
             raise ValueError(f"NCP url {url!r}: flow-control must be 'none' or 'rtscts', not {flow!r}")
         rtscts = flow == "rtscts"
-    return LinkUrl(scheme, path, baudrate, rtscts, tuple(query.get("args", ())))
+    record = query["record"][0] if "record" in query else None
+    if record is not None and not record.startswith("/"):
+        raise ValueError(f"NCP url {url!r}: record must be an absolute file path, not {record!r}")
+    return LinkUrl(scheme, path, baudrate, rtscts, tuple(query.get("args", ())), record)
 
 
 def create_link(url: str | LinkUrl) -> Link:

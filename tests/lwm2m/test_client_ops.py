@@ -36,10 +36,26 @@ async def test_register_query_and_object_list(server, clients) -> None:
     reg = server.registrations["ep-1"]
     assert reg.query == {"ep": "ep-1", "lt": "60", "lwm2m": "1.1", "b": "U"}
     links = {link.target: link.attributes for link in decode_links(reg.links.encode())}
-    assert links["/"] == {"rt": "oma.lwm2m", "ct": "11542"}
+    assert links["/"] == {"rt": "oma.lwm2m", "ct": "110"}, "SenML JSON, the 1.1 format every server accepts"
     assert "/3/0" in links and "/1/0" in links and "/4" in links
     assert not any(t.startswith("/0") for t in links), "the Security object is never registered"
     assert links["/1"] == {"ver": "1.1"}
+
+
+@pytest.mark.parametrize(("settings", "root"), [
+    ({"lwm2m_version": "1.0"}, None),  # 1.0 has no ct: TLV is its default
+    ({"preferred_format": ContentFormat.SENML_CBOR}, {"rt": "oma.lwm2m", "ct": "112"}),
+    ({"preferred_format": ContentFormat.LWM2M_JSON}, {"rt": "oma.lwm2m", "ct": "11543"}),
+    # TLV goes without ct (the default when none is given): Wakaama refuses a Register that says ct=11542
+    ({"preferred_format": ContentFormat.TLV}, None),
+])
+async def test_registered_content_format(server, clients, settings, root) -> None:
+    await registered(server, clients, **settings)
+    links = {link.target: link.attributes for link in decode_links(server.registrations["ep-1"].links.encode())}
+    assert links.get("/") == root
+    resp = await server.op("ep-1", Code.GET, "/3/0")
+    expected = settings.get("preferred_format", ContentFormat.TLV if root is None else ContentFormat.SENML_JSON)
+    assert int(resp.opt.content_format) == expected, "a Read without Accept answers in the registered format"
 
 
 async def test_queue_mode_binding(server, clients) -> None:
@@ -56,7 +72,7 @@ async def test_read_instance_in_every_hierarchical_format(server, clients, accep
     resp = await server.op("ep-1", Code.GET, "/3/0", accept=accept)
     assert resp.code == Code.CONTENT
     cf = int(resp.opt.content_format)
-    assert cf == (accept if accept is not None else ContentFormat.TLV)
+    assert cf == (accept if accept is not None else ContentFormat.SENML_JSON)
     entries = dict(decode(cf, LwM2MPath(3, 0), resp.payload, REGISTRY))
     assert entries[LwM2MPath(3, 0, 0)] == "gatewayd tests"
     assert entries[LwM2MPath(3, 0, 11)] == {0: 0}

@@ -82,9 +82,12 @@ def parse_path(uri_path: tuple[str, ...]) -> LwM2MPath:
 class ServerOperations:
     """Dispatches one server's requests to an :class:`ObjectStore` with that server's attributes.
 
-    ``preferred_format`` answers Reads without Accept that span more than one value (TLV for 1.0
-    servers, SenML CBOR or JSON for 1.1 ones); a single resource goes out as plain text (opaque as
-    opaque).
+    A Read or Observe answers in the format its Accept names (4.06 when no codec can carry the path in
+    it: text, opaque and CBOR carry one resource value only); without Accept, values spanning more than
+    one resource go out in ``preferred_format`` (the one the client registered: TLV for 1.0 servers,
+    SenML JSON for 1.1 ones) and a single resource as plain text (opaque as opaque), which is what
+    servers that print the payload, such as lwm2m-node-lib, expect. A notification answers as the
+    Observe did. Writes take every format the codecs decode.
     """
 
     def __init__(

@@ -74,7 +74,20 @@ class ClientSettings:
     #: failed Register attempts before falling back to the Bootstrap-Server (0: never)
     bootstrap_after: int = 3
     bootstrap_timeout: float = 60.0
-    preferred_format: int = ContentFormat.TLV
+    #: what Reads without Accept answer in; None: by version (see :attr:`default_format`)
+    preferred_format: int | None = None
+
+    @property
+    def default_format(self) -> int:
+        """The format the client registers as its preferred one: SenML JSON for 1.1, TLV for 1.0.
+
+        SenML JSON because every 1.1 server takes it: Wakaama's ``lwm2mserver`` refuses a Register whose
+        root link says ``ct=11542`` (it accepts only 110, 112 and 11543 there) and reads TLV from a
+        client that gives no ``ct``; LwM2M 1.0 has no ``ct`` and TLV is its default.
+        """
+        if self.preferred_format is not None:
+            return self.preferred_format
+        return ContentFormat.TLV if self.lwm2m_version == "1.0" else ContentFormat.SENML_JSON
 
 
 #: Disable Timeout (/1/x/5) when the Server instance has none (LwM2M 1.1 Appendix E.2)
@@ -143,7 +156,7 @@ class LwM2MClient:
         self.server: ServerAccount | None = None
         self.transport: ClientTransport | None = None
         self.last_error = ""
-        self.ops = ServerOperations(store, AttributeStore(), self.settings.preferred_format)
+        self.ops = ServerOperations(store, AttributeStore(), self.settings.default_format)
         self.site = ClientSite(self._handle, self._observe, self._prepare)
         self.observations: list[_ActiveObservation] = []
         #: awaited before the store answers a server's request: may refresh values from a proxied
@@ -339,7 +352,10 @@ class LwM2MClient:
 
     def _object_links(self) -> str:
         objects, versions = self.store.registered_objects()
-        ct = self.settings.preferred_format if self.settings.lwm2m_version != "1.0" else None
+        fmt = self.settings.default_format
+        # no ct for TLV: it is the default without one, and Wakaama refuses the whole Register over ct=11542
+        tlv = fmt in (ContentFormat.TLV, ContentFormat.OLD_TLV)
+        ct = None if self.settings.lwm2m_version == "1.0" or tlv else fmt
         return encode_links(registration_links(objects, versions, content_format=ct)).decode()
 
     async def _register(self) -> None:
@@ -491,7 +507,7 @@ class LwM2MClient:
         try:
             query = [f"ep={self.endpoint}"]
             if self.settings.lwm2m_version != "1.0":
-                query.append(f"pct={self.settings.preferred_format}")
+                query.append(f"pct={self.settings.default_format}")
             async with self._slot():
                 resp = await self.transport.request(Code.POST, ("bs",), tuple(query), keep_session=True)
             if not resp.ok:
