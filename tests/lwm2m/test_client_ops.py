@@ -206,6 +206,31 @@ async def test_observe_change_thresholds_and_cancel(server, clients) -> None:
     assert obs.notifications.empty()
 
 
+@pytest.mark.parametrize(("path", "accept"), [
+    ("/3/0", ContentFormat.SENML_CBOR), ("/3/0", ContentFormat.TLV), ("/3/0", ContentFormat.LWM2M_JSON),
+    ("/3/0/13", ContentFormat.SENML_JSON), ("/3/0/13", ContentFormat.CBOR), ("/3/0/13", ContentFormat.TLV),
+])
+async def test_notifications_answer_in_the_format_the_observe_accepted(server, clients, path, accept) -> None:
+    client = await registered(server, clients)
+    obs = server.observe("ep-1", path, accept=accept)
+    first = await obs.first()
+    assert int(first.opt.content_format) == accept
+    client.store.set(LwM2MPath(3, 0, 13), 1_700_000_321)
+    note = await obs.next()
+    assert int(note.opt.content_format) == accept
+    assert dict(decode(accept, LwM2MPath.parse(path), note.payload, REGISTRY))[LwM2MPath(3, 0, 13)] == 1_700_000_321
+    obs.cancel()
+
+
+@pytest.mark.parametrize(("path", "accept"), [("/3/0", ContentFormat.TEXT), ("/3/0", ContentFormat.OPAQUE),
+                                              ("/3/0/13", 50)])
+async def test_an_observe_in_a_format_the_client_cannot_give_is_not_acceptable(server, clients, path, accept) -> None:
+    client = await registered(server, clients)
+    obs = server.observe("ep-1", path, accept=accept)
+    assert (await obs.first()).code == Code.NOT_ACCEPTABLE
+    assert client.observations == [], "no observation is left behind"
+
+
 async def test_a_server_that_forgets_an_observation_ends_it_at_the_next_confirmable_notification(
         server, clients, monkeypatch) -> None:
     """Cancel by forgetting (RFC 7641 §3.6): the server RSTs the next CON notification; the client stops."""
