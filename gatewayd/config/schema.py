@@ -193,6 +193,12 @@ SCHEMA = Section(
                 Key("enabled", t.Bool(), True, "Answer DNS queries from the mesh."),
                 Key("listen", t.List(t.IP_ADDRESS), [],
                     "Extra addresses to answer on, besides the border router's mesh addresses."),
+                Key("mesh_address", t.IPV6_ADDRESS_OR_EMPTY, "",
+                    "The address mesh devices ask (`dns config ADDRESS` on an OpenThread node). It lies "
+                    "outside the mesh's prefixes and its /64 is published as an off-mesh route, so the NCP "
+                    "forwards queries to the host even when its firmware runs a DNS-SD server of its own, "
+                    "which answers port 53 on every address the NCP owns. \"\" uses <ULA /48>:53::53 of the "
+                    "border router's ULA prefix."),
                 Key("port", t.Int(min=1, max=65535), 53, "UDP and TCP port."),
                 Key("upstream", t.List(t.HOST_PORT), [],
                     'Resolvers to forward to ("addr" or "addr:port"); [] uses /etc/resolv.conf.',

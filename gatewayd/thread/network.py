@@ -119,6 +119,7 @@ class ThreadNetwork(Component):
         self.dataset: Dataset | None = None
         self.role: int | None = None
         self.omr_prefix: ipaddress.IPv6Network | None = None
+        self.dns_address: ipaddress.IPv6Address | None = None  # DNS64 for the mesh, routed to the host
         self.on_mesh: set[ipaddress.IPv6Network] = set()
         self.children = 0
         self.wpan: WpanInterface | None = None
@@ -143,6 +144,7 @@ class ThreadNetwork(Component):
         self._client = client
         self.dataset = self._load_or_create_dataset()
         self.omr_prefix = self._omr_prefix()
+        self.dns_address = self._dns_address()
         self.netdata = NetdataPublisher(client)
         self.wpan = WpanInterface(self.config.thread.interface, self._to_mesh)
         await self.wpan.open()
@@ -204,6 +206,21 @@ class ThreadNetwork(Component):
         ula = self.state.ula_prefix()
         return next(ula.subnets(new_prefix=64))
 
+    def _dns_address(self) -> ipaddress.IPv6Address | None:
+        """Where mesh devices reach the host's DNS64: an address no NCP owns (an NCP with a DNS-SD
+        server answers port 53 on its own addresses itself), in a /64 published as an off-mesh route."""
+        if not self.config.dns64.enabled:
+            return None
+        configured = self.config.dns64.mesh_address
+        if configured:
+            return ipaddress.IPv6Address(configured)
+        ula = self.state.ula_prefix()
+        return ipaddress.IPv6Address(int(ula.network_address) | 0x53 << 64 | 0x53)
+
+    def _host_addresses(self) -> set[ipaddress.IPv6Interface]:
+        """wpan0 addresses of the host's own besides the NCP's table."""
+        return {ipaddress.IPv6Interface(f"{self.dns_address}/128")} if self.dns_address else set()
+
     # ---- bringing the NCP up -------------------------------------------------------------------
     async def _bring_up(self) -> None:
         client = self._require_client()
@@ -229,6 +246,8 @@ class ThreadNetwork(Component):
             routes.add(ExternalRoute(self.config.nat64.prefix, flags=ROUTE_FLAG_NAT64))
         if self._upstream_default:
             routes.add(ExternalRoute(ipaddress.IPv6Network("::/0")))
+        if self.dns_address is not None:
+            routes.add(ExternalRoute(ipaddress.IPv6Network(f"{self.dns_address}/64", strict=False)))
         await self.netdata.publish({OnMeshPrefix(self.omr_prefix)}, routes)
 
     async def _sync_addresses(self) -> None:
@@ -243,7 +262,7 @@ class ThreadNetwork(Component):
     async def _apply_address_table(self, table: list[AddressEntry]) -> None:
         if self.wpan is None:
             return
-        wanted = {entry.interface for entry in table}
+        wanted = {entry.interface for entry in table} | self._host_addresses()
         await self.wpan.sync_addresses(wanted)
 
     async def _apply_on_mesh(self, nets: list[OnMeshNet]) -> None:
@@ -410,6 +429,8 @@ class ThreadNetwork(Component):
             out.update(network_name=self.dataset.network_name, channel=self.dataset.channel)
         if self.omr_prefix is not None:
             out["omr_prefix"] = str(self.omr_prefix)
+        if self.dns_address is not None:
+            out["dns64_address"] = str(self.dns_address)
         return out
 
     def status_line(self) -> str | None:
