@@ -335,6 +335,16 @@ async def test_registration_update_trigger(server, clients) -> None:
     await server.wait_until(lambda: server.count("update", "ep-1") >= 1, timeout=3)
 
 
+async def test_a_trigger_during_an_update_is_not_lost(server, clients) -> None:
+    """Registration Update Trigger while an Update is in flight (Wakaama: write /1/0/1, then exec /1/0/8)."""
+    client = await registered(server, clients, keepalive=0)
+    client.trigger_update()
+    while client.state != RegistrationState.UPDATING:
+        await asyncio.sleep(0)
+    client.trigger_update()  # before the first Update is answered
+    await server.wait_until(lambda: server.count("update", "ep-1") == 2, timeout=3)
+
+
 async def test_deregister_on_stop(server, clients) -> None:
     client = await registered(server, clients)
     await client.stop()

@@ -447,7 +447,9 @@ class LwM2MClient:
             await self._update()
 
     async def _wait_wake(self, timeout: float | None) -> None:
-        self._wake.clear()
+        """Wait for a wake-up (trigger, change, request) or the timeout; a wake-up that came while the task
+        was busy returns at once: cleared only once seen, so a trigger during an Update in flight (Wakaama
+        writes the lifetime, then executes /1/0/8) gets an Update of its own instead of being lost."""
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
             # just as the event is set (a trigger_update() right before stop()), and stop() then waits forever.
@@ -455,6 +457,7 @@ class LwM2MClient:
                 await self._wake.wait()
         except TimeoutError:
             pass
+        self._wake.clear()
 
     # --- Disable (/1/x/4) ----------------------------------------------------------------------------------
     def _disable_timeout(self) -> float:
