@@ -114,6 +114,14 @@ class _Program:
                     raise AssertionError(f"{self.name}: {rx.pattern!r} {state}; output tail:\n{self.output[-2500:]}")
                 self._changed.wait(min(left, 0.5))
 
+    def _started(self, ready: str) -> None:
+        """Wait for the line that says it is ready; stopped again if it does not come."""
+        try:
+            self.wait_for(ready, 5)
+        except BaseException:
+            self.stop()
+            raise
+
     def send(self, line: str) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(line.encode() + b"\n")
@@ -138,18 +146,25 @@ class _Program:
 
 
 class LwM2MServer(_Program):
-    """``lwm2mserver -4 -l PORT``: the Wakaama example LwM2M server on 127.0.0.1 (it binds 0.0.0.0)."""
+    """``lwm2mserver -4 -l PORT``: the Wakaama example LwM2M server on 127.0.0.1 (it binds 0.0.0.0), or
+    with ``ipv6`` on ::1 (it binds ::).
+
+    Under ``stdbuf -oL``: some lines (``Client #N unregistered.``) are not flushed until the next event.
+    """
 
     name = "lwm2mserver"
 
-    def __init__(self, port: int, binary: Path | None = None) -> None:
+    def __init__(self, port: int, binary: Path | None = None, netns: str | None = None, ipv6: bool = False) -> None:
         self.port = port
-        super().__init__([str(binary or peer("lwm2mserver")), "-4", "-l", str(port)])
-        self.wait_for(r"^> ", 5)
+        self.ipv6 = ipv6
+        prefix = ["ip", "netns", "exec", netns] if netns else []
+        family = [] if ipv6 else ["-4"]
+        super().__init__([*prefix, "stdbuf", "-oL", str(binary or peer("lwm2mserver")), *family, "-l", str(port)])
+        self._started(r"^> ")
 
     @property
     def uri(self) -> str:
-        return f"coap://127.0.0.1:{self.port}"
+        return f"coap://[::1]:{self.port}" if self.ipv6 else f"coap://127.0.0.1:{self.port}"
 
     def command(self, line: str, timeout: float = 5.0) -> str:
         """Run one command and wait for its answer; AssertionError unless it is ``OK``."""
@@ -166,12 +181,18 @@ class LwM2MServer(_Program):
                           timeout, start)
         return int(m.group(1))
 
-    def registration(self, client: int) -> dict[str, str]:
-        """What ``list`` shows of a client now: name, version, binding, lifetime, objects."""
+    def listing(self) -> str:
+        """What ``list`` prints now: ``No client.``, or a block per registered client."""
         start = max(0, self.mark - 2)
         self.send("list")
-        m = self.wait_for(rf"(?:^|> )Client #{client}:\n((?:\t[^\n]*\n)+)", 5, start)
-        self.wait_for(r"^> ", 5, m.end())
+        first = self.wait_for(r"(?:^|> )(No client\.|Client #\d+:\n)", 5, start)
+        end = self.wait_for(r"\n> ", 5, first.end())
+        return self.output[first.start(1):end.start()].strip()
+
+    def registration(self, client: int) -> dict[str, str]:
+        """What ``list`` shows of a client now: name, version, binding, lifetime, objects."""
+        m = re.search(rf"^Client #{client}:\n((?:\t[^\n]*\n?)+)", self.listing(), re.M)
+        assert m is not None, f"lwm2mserver lists no client #{client}"
         return dict(line.strip().split(": ", 1) for line in m.group(1).splitlines() if ": " in line)
 
     def result(self, client: int, uri: str, timeout: float = 10.0, start: int = 0,
@@ -199,7 +220,7 @@ class LwM2MServer(_Program):
 
 
 class BootstrapServer(_Program):
-    """``bootstrap_server -f INI -l PORT -4`` under ``stdbuf -oL`` (it buffers its stdout otherwise)."""
+    """``bootstrap_server -f INI -l PORT -4``, under ``stdbuf -oL`` too (it flushes its stdout seldom)."""
 
     name = "bootstrap_server"
 
@@ -207,7 +228,7 @@ class BootstrapServer(_Program):
         self.port = port
         super().__init__(["stdbuf", "-oL", str(binary or peer("bootstrap_server")), "-f", str(ini),
                           "-l", str(port), "-4"], cwd=ini.parent)
-        self.wait_for(r"listening on port", 5)
+        self._started(r"listening on port")
 
     @property
     def uri(self) -> str:
@@ -223,19 +244,25 @@ def bootstrap_ini(endpoint: str, server_uri: str, server_id: int = 1, lifetime: 
             f"[Endpoint]\nName={endpoint}\nDelete=/0\nDelete=/1\nServer={server_id}\n\n[end]\n")
 
 
-def gatewayd_toml(server_uri: str, *, endpoint: str = "gw-wakaama", version: str = "1.1", bootstrap: bool = False,
-                  lifetime: int = 120, extra: str = "") -> str:
-    """The [lwm2m] part of a gatewayd configuration registering the gateway with ``server_uri``.
-
-    The rest keeps the daemon off the host's network: no NCP is attached (the url names a device that does
-    not exist, so the Thread components retry in the background), NAT64/DNS64 off, no sysctl changes.
-    """
-    return ('[ncp]\nurl = "spinel+hdlc+uart:///dev/null-no-ncp?baudrate=115200"\n'
-            "[nat64]\nenabled = false\n[dns64]\nenabled = false\n"
-            '[border]\nforwarding = false\ninfra_interface = ""\nrouter_advertisements = false\n'
-            f'[lwm2m]\nenabled = true\nlwm2m_version = "{version}"\nkeepalive = 0\nretry_max_backoff = 2\n'
+def lwm2m_toml(server_uri: str, *, endpoint: str = "gw-wakaama", version: str = "1.1", bootstrap: bool = False,
+               lifetime: int = 120, extra: str = "") -> str:
+    """The [lwm2m] part of a gatewayd configuration: the gateway's own client registers with ``server_uri``."""
+    return (f'[lwm2m]\nenabled = true\nlwm2m_version = "{version}"\nkeepalive = 0\nretry_max_backoff = 2\n'
             f'[lwm2m.server]\nuri = "{server_uri}"\nlifetime = {lifetime}\nbootstrap = {str(bootstrap).lower()}\n'
             f'[lwm2m.gateway]\nendpoint = "{endpoint}"\nmanufacturer = "{MANUFACTURER}"\n' + extra)
+
+
+#: the rest of the configuration keeps the daemon off the host's network: no NCP is attached (the url names
+#: a device that does not exist, so the Thread components retry in the background), NAT64 and DNS64 off,
+#: no sysctl changes, no Router Advertisements
+NO_NCP_TOML = ('[ncp]\nurl = "spinel+hdlc+uart:///dev/null-no-ncp?baudrate=115200"\n'
+               "[nat64]\nenabled = false\n[dns64]\nenabled = false\n"
+               '[border]\nforwarding = false\ninfra_interface = ""\nrouter_advertisements = false\n')
+
+
+def gatewayd_toml(server_uri: str, **options: object) -> str:
+    """A whole gatewayd configuration without a Thread radio; ``options`` as for :func:`lwm2m_toml`."""
+    return NO_NCP_TOML + lwm2m_toml(server_uri, **options)  # type: ignore[arg-type]
 
 
 def free_udp_port() -> int:

@@ -1,0 +1,226 @@
+"""gatewayd's LwM2M clients against Eclipse Wakaama's real ``lwm2mserver`` and ``bootstrap_server``.
+
+gatewayd runs as users run it (``python -m gatewayd -c FILE``, no NCP attached); Wakaama is driven
+through its command line (tests/interop/wakaama.py). Skipped unless GATEWAYD_INTEROP_DIR names a
+directory holding the Wakaama binaries. What Wakaama sent in these scenarios is kept in
+tests/lwm2m/data/wakaama.txt, which tests/lwm2m/test_wakaama_replay.py replays without Wakaama.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gatewayd.testbed.sensors import SensorProcess
+from gatewayd.testbed.topology import NODES
+from tests.conftest import PYTHON, ROOT, DaemonProcess
+from tests.interop.wakaama import (
+    MANUFACTURER,
+    BootstrapServer,
+    LwM2MServer,
+    bootstrap_ini,
+    free_udp_port,
+    gatewayd_toml,
+    lwm2m_toml,
+)
+
+pytestmark = pytest.mark.timeout(90)
+EP = "gw-wakaama"
+
+
+@pytest.fixture
+def lwm2mserver() -> Iterator[LwM2MServer]:
+    server = LwM2MServer(free_udp_port())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def gatewayd(daemon) -> Callable[..., DaemonProcess]:
+    """Start gatewayd registering its own client with a server: gatewayd(uri, version=, bootstrap=, extra=)."""
+    def start(server_uri: str, **options) -> DaemonProcess:
+        return daemon(gatewayd_toml(server_uri, endpoint=EP, **options))
+    return start
+
+
+def senml(result) -> dict[str, object]:
+    """SenML JSON records of a result as {name: value}, names resolved against the base name."""
+    assert result.content_type == "application/senml+json", result
+    out: dict[str, object] = {}
+    base = ""
+    for record in json.loads(result.body):
+        base = record.get("bn", base)
+        out[base + record.get("n", "")] = next(record[k] for k in ("v", "vs", "vb", "vd", "vlo") if k in record)
+    return out
+
+
+def clients(gw: DaemonProcess) -> dict[str, dict]:
+    return {row["endpoint"]: row for row in json.loads(gw.ctl("--json", "lwm2m", "clients").stdout)}
+
+
+def test_gateway_registers_and_wakaama_reads_writes_executes_discovers(lwm2mserver, gatewayd) -> None:
+    server = lwm2mserver
+    gw = gatewayd(server.uri)
+    c = server.client_id(EP)
+    reg = server.registration(c)
+    assert reg["version"] == '"1.1"' and reg["lifetime"] == "120 sec"
+    assert {"/1/0", "/3/0", "/4/0"} <= set(reg["objects"].replace(",", " ").split())
+    row = clients(gw)[EP]
+    assert row["state"] == "registered" and row["server"] == server.uri and row["location"].startswith("/rd/")
+
+    device = senml(server.request(f"read {c} /3/0"))
+    assert device["/3/0/0"] == MANUFACTURER and device["/3/0/13"] > 1_700_000_000
+    assert senml(server.request(f"read {c} /3/0/0")) == {"/3/0/0": MANUFACTURER}
+    assert server.request(f"read {c} /3/0/99").code == "4.04"
+
+    # Write (text/plain from Wakaama) and read back
+    assert server.request(f"write {c} /3/0/14 +02").code == "2.04"
+    assert senml(server.request(f"read {c} /3/0/14")) == {"/3/0/14": "+02"}
+    # the lifetime: the client sends an Update with the new one
+    mark = server.mark
+    assert server.request(f"write {c} /1/0/1 90").code == "2.04"
+    server.wait_for(rf"^Client #{c} updated\.", 10, mark)
+    assert server.registration(c)["lifetime"] == "90 sec"
+    # Execute Registration Update Trigger: another Update
+    mark = server.mark
+    assert server.request(f"exec {c} /1/0/8").code == "2.04"
+    server.wait_for(rf"^Client #{c} updated\.", 10, mark)
+
+    disc = server.request(f"disc {c} /3/0")
+    assert disc.code == "2.05" and disc.content_type == "application/link-format"
+    assert {"</3/0>", "</3/0/0>", "</3/0/13>", "</3/0/14>"} <= set(disc.body.split(","))
+    assert clients(gw)[EP]["state"] == "registered"
+
+
+def test_observe_notifies_as_the_value_changes_until_cancelled(lwm2mserver, gatewayd) -> None:
+    server = lwm2mserver
+    gw = gatewayd(server.uri)
+    c = server.client_id(EP)
+    start = server.mark
+    server.command(f"observe {c} /3/0/13")  # the current time: changes every second
+    values = []
+    for _ in range(3):
+        note = server.result(c, "/3/0/13", 10, start, notification=True)
+        values.append(senml(note)["/3/0/13"])
+        start = server.wait_for(rf"^Notify from client #{c} /3/0/13 number {note.number}\n", 1, start).end()
+    assert values == sorted(values) and len(set(values)) == 3
+    rows = json.loads(gw.ctl("--json", "lwm2m", "observations").stdout)
+    assert [(r["endpoint"], r["paths"]) for r in rows] == [(EP, "/3/0/13")]
+
+    cancelled = server.request(f"cancel {c} /3/0/13")
+    assert cancelled.code == "0.00"  # Wakaama's "no error": the GET with Observe 1 was answered
+    after = server.mark
+    time.sleep(2.5)
+    assert f"Notify from client #{c}" not in server.output[after:], "notifications stop after cancel"
+    assert json.loads(gw.ctl("--json", "lwm2m", "observations").stdout) == []
+
+
+def test_lwm2m_1_0_registration_is_read_in_tlv(lwm2mserver, gatewayd) -> None:
+    server = lwm2mserver
+    gatewayd(server.uri, version="1.0")
+    c = server.client_id(EP)
+    assert server.registration(c)["version"] == '"1.0"'
+    result = server.request(f"read {c} /3/0")
+    assert result.code == "2.05" and result.content_type == "application/vnd.oma.lwm2m+tlv"
+    assert MANUFACTURER in result.body and "ID: 13 type: Resource Value" in result.body
+    assert server.request(f"write {c} /3/0/14 -05").code == "2.04"
+    result = server.request(f"read {c} /3/0/14")
+    assert result.content_type == "application/vnd.oma.lwm2m+tlv" and "-05" in result.body
+
+
+def test_gatewayd_deregisters_when_it_stops(lwm2mserver, gatewayd) -> None:
+    server = lwm2mserver
+    gw = gatewayd(server.uri)
+    c = server.client_id(EP)
+    mark = server.mark
+    assert gw.stop() == 0
+    server.wait_for(rf"^Client #{c} unregistered\.", 5, mark)
+    assert server.listing() == "No client."
+
+
+def test_bootstrap_server_provisions_the_gateway(lwm2mserver, gatewayd, tmp_path: Path) -> None:
+    server = lwm2mserver
+    ini = tmp_path / "bootstrap.ini"
+    ini.write_text(bootstrap_ini(EP, server.uri, lifetime=100))
+    bs = BootstrapServer(free_udp_port(), ini)
+    try:
+        gw = gatewayd(bs.uri, bootstrap=True)
+        bs.wait_for(rf'Bootstrap request from "{EP}"', 20)
+        bs.wait_for(r"Sending BOOTSTRAP FINISH", 10)
+        c = server.client_id(EP)
+        assert server.registration(c)["lifetime"] == "100 sec", "the lifetime the Bootstrap-Server wrote"
+        row = clients(gw)[EP]
+        assert row["state"] == "registered" and row["server"] == server.uri
+        assert senml(server.request(f"read {c} /1/1/1")) == {"/1/1/1": 100}
+    finally:
+        bs.stop()
+
+
+@pytest.fixture
+def coap_device() -> Iterator[tuple[int, SensorProcess]]:
+    """A plain CoAP device on loopback (gatewayd.testbed.sensors run as a program)."""
+    port = free_udp_port()
+    proc = subprocess.Popen([PYTHON, "-m", "gatewayd.testbed.sensors", "127.0.0.1", str(port), "--max-age", "0"],
+                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        yield port, SensorProcess(proc)
+    finally:
+        proc.kill()
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+def test_a_proxied_coap_device_is_a_client_of_its_own(lwm2mserver, gatewayd, coap_device) -> None:
+    port, sensor = coap_device
+    server = lwm2mserver
+    device = ('[[lwm2m.device]]\nendpoint = "wk-sensor"\naddress = "::ffff:127.0.0.1"\n'
+              f'port = {port}\ntimeout = 2\n[lwm2m.device.resources]\n'
+              '"/3303/0/5700" = { get = "/sensors/temp", type = "float" }\n'
+              '"/3311/0/5850" = { get = "/actuators/led", put = "/actuators/led" }\n')
+    gw = gatewayd(server.uri, extra=device)
+    d = server.client_id("wk-sensor")
+    assert "/3303/0" in server.registration(d)["objects"]
+    assert senml(server.request(f"read {d} /3303/0/5700")) == {"/3303/0/5700": 21.5}
+    sensor.send("temp 23.25")
+    time.sleep(0.3)
+    assert senml(server.request(f"read {d} /3303/0/5700")) == {"/3303/0/5700": 23.25}
+    assert server.request(f"write {d} /3311/0/5850 1").code == "2.04"
+    assert any(r["method"] == "PUT" and r["payload"] == "true" for r in sensor.requests())
+    assert clients(gw)["wk-sensor"]["adapter"] == "coap"
+
+
+@pytest.mark.root
+def test_thread_nodes_are_clients_of_their_own(tmp_path: Path) -> None:
+    """[lwm2m.thread_devices] with the simulated NCP (gatewayd and lwm2mserver in the testbed's br namespace)."""
+    from tests.thread.conftest import Topology
+
+    topo = Topology(tmp_path)
+    try:
+        topo.setup()
+        # IPv6: with only loopback IPv4 in the namespace, 127.0.0.1 does not resolve for aiocoap (AI_ADDRCONFIG)
+        server = LwM2MServer(free_udp_port(), netns=topo.br, ipv6=True)
+        try:
+            gw = topo.start_daemon("[nat64]\nenabled = false\n[dns64]\nenabled = false\n" + lwm2m_toml(
+                server.uri, endpoint=EP, extra="[lwm2m.thread_devices]\nenabled = true\npoll_interval = 1\n"))
+            ids = {eui: server.client_id(f"thread-{eui}", timeout=60) for eui in NODES.values()}
+            for eui, n in ids.items():
+                device = senml(server.request(f"read {n} /3/0"))
+                assert device["/3/0/2"] == eui, "the serial number is the node's EUI-64"
+                connectivity = senml(server.request(f"read {n} /4/0"))
+                assert 0 <= connectivity["/4/0/3"] <= 3, "Thread link quality"
+            rows = clients(gw)
+            assert all(rows[f"thread-{eui}"]["adapter"] == "thread" for eui in NODES.values())
+            server.client_id(EP, start=0)  # the gateway itself too
+        finally:
+            server.stop()
+    finally:
+        topo.close()
