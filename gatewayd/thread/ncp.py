@@ -65,10 +65,17 @@ class NcpComponent(Component):
         return f"NCP {str(self.client.state).lower().replace('_', ' ')}"
 
     def commands(self) -> list[Command]:
-        return [Command("ncp", self._cmd_ncp, "NCP link, identity, state and counters")]
+        return [Command("ncp", self._cmd_ncp, "NCP link, identity, state and counters"),
+                Command("ncp reset", self._cmd_reset, "restart the NCP (root only); the Thread network recovers")]
 
     async def _cmd_ncp(self, request: Request) -> dict[str, Any]:
         request.no_more_args()
         if self.client is None:
             return {"state": "not connected", "link": self.config.ncp.url}
         return self.client.status()
+
+    async def _cmd_reset(self, request: Request) -> dict[str, Any]:
+        request.no_more_args()
+        request.require_root("ncp reset")
+        status = await self.require().reset()
+        return {"reset": getattr(status, "name", str(status))}
