@@ -461,6 +461,7 @@ class ThreadNetwork(Component):
                     "--show-secrets: root only)", "[-x] [--show-secrets]"),
             Command("child table", self._cmd_children, "the NCP's children"),
             Command("neighbor table", self._cmd_neighbors, "the NCP's neighbors"),
+            Command("router table", self._cmd_routers, "the partition's routers as the NCP sees them"),
             Command("netdata show", self._cmd_netdata, "network data: on-mesh prefixes and routes"),
             Command("counters", self._cmd_counters, "datapath, NCP link and NCP IP counters"),
         ]
@@ -513,7 +514,19 @@ class ThreadNetwork(Component):
 
     async def _cmd_children(self, request: Request) -> list[dict[str, Any]]:
         request.no_more_args()
-        return [_row(r) for r in await self._running_client().get(Prop.THREAD_CHILD_TABLE)]
+        client = self._running_client()
+        rows = [_row(r) for r in await client.get(Prop.THREAD_CHILD_TABLE)]
+        # Only MTD children register their addresses with the parent; an FTD child lists none.
+        registered = await optional(client, "child addresses", client.get(Prop.THREAD_CHILD_TABLE_ADDRESSES))
+        if registered is not None:
+            by_ext = {entry.ext_address.hex(): [str(a) for a in entry.addresses] for entry in registered}
+            for row in rows:
+                row["addresses"] = by_ext.get(row["extaddr"], [])
+        return rows
+
+    async def _cmd_routers(self, request: Request) -> list[dict[str, Any]]:
+        request.no_more_args()
+        return [_row(r) for r in await self._running_client().get(Prop.THREAD_ROUTER_TABLE)]
 
     async def _cmd_neighbors(self, request: Request) -> list[dict[str, Any]]:
         request.no_more_args()

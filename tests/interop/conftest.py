@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ from tests.interop.peers import OT_VERSIONS, OtCli, interop_dir, ncp_url, peer
 from tests.thread.conftest import Topology
 
 NCP_NODE_ID = 1
+RECORD_ENV = "GATEWAYD_RECORD_DIR"  # where to keep each test's recording of the NCP's Spinel stream
 
 
 class InteropBed(Topology):
@@ -97,7 +100,7 @@ def ot(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
-def bed(tmp_path: Path, ot: Path) -> Iterator[InteropBed]:
+def bed(tmp_path: Path, ot: Path, request: pytest.FixtureRequest) -> Iterator[InteropBed]:
     if os.geteuid() != 0:
         pytest.skip("needs root (network namespaces, TUN devices)")
     testbed = InteropBed(tmp_path, ot)
@@ -106,3 +109,7 @@ def bed(tmp_path: Path, ot: Path) -> Iterator[InteropBed]:
         yield testbed
     finally:
         testbed.close()
+        keep = os.environ.get(RECORD_ENV)
+        if keep and testbed.recording.exists():  # new replay data for tests/ncp/test_replay.py
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name.removeprefix("test_")).strip("-")
+            shutil.copyfile(testbed.recording, Path(keep) / f"{name}.jsonl")

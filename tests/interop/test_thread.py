@@ -79,11 +79,16 @@ def test_three_nodes_children_and_a_router_all_reachable(bed: InteropBed) -> Non
     ftd = bed.join_node(2)
     mtd = bed.join_node(3, mtd=True)
     router = bed.join_node(4, router=True)
-    children = {row["extaddr"] for row in bed.ctl_json("child", "table")}
+    children = {row["extaddr"]: row for row in bed.ctl_json("child", "table")}
     assert ftd.value("extaddr") in children and mtd.value("extaddr") in children
     assert router.value("extaddr") not in children, "a router is in no child table"
+    # Only the MTD child registered its addresses with its parent (the NCP).
+    assert omr_address(bed, mtd.addresses()) in children[mtd.value("extaddr")]["addresses"]
+    assert children[ftd.value("extaddr")]["addresses"] == []
     neighbors = {row["extaddr"]: row for row in bed.ctl_json("neighbor", "table")}
     assert neighbors[router.value("extaddr")]["is_child"] is False
+    routers = {row["extaddr"]: row for row in bed.ctl_json("router", "table")}
+    assert router.value("extaddr") in routers and routers[router.value("extaddr")]["link_established"]
     for node in (ftd, mtd, router):
         address = omr_address(bed, node.addresses())
         ping = bed.run(bed.br, "ping", "-6", "-c", "2", "-i", "0.3", "-W", "3", address, check=False)
