@@ -78,7 +78,8 @@ def test_gateway_registers_and_wakaama_reads_writes_executes_discovers(lwm2mserv
     device = senml(server.request(f"read {c} /3/0"))
     assert device["/3/0/0"] == MANUFACTURER and device["/3/0/13"] > 1_700_000_000
     assert senml(server.request(f"read {c} /3/0/0")) == {"/3/0/0": MANUFACTURER}
-    assert server.request(f"read {c} /3/0/99").code == "4.04"
+    missing = server.request(f"read {c} /3/0/99")
+    assert (missing.code, missing.data) == ("4.04", b"/3/0/99 is not defined")
 
     # Write (text/plain from Wakaama) and read back
     assert server.request(f"write {c} /3/0/14 +02").code == "2.04"
@@ -115,7 +116,8 @@ def test_observe_notifies_as_the_value_changes_until_cancelled(lwm2mserver, gate
     assert [(r["endpoint"], r["paths"]) for r in rows] == [(EP, "/3/0/13")]
 
     cancelled = server.request(f"cancel {c} /3/0/13")
-    assert cancelled.code == "0.00"  # Wakaama's "no error": the GET with Observe 1 was answered
+    assert cancelled.code == "0.00"  # Wakaama's "no error": the GET with Observe 1 was answered...
+    assert cancelled.content_type == "text/plain" and int(cancelled.data) >= values[-1]  # ...without Accept
     after = server.mark
     time.sleep(2.5)
     assert f"Notify from client #{c}" not in server.output[after:], "notifications stop after cancel"

@@ -39,7 +39,7 @@ _RESULT = re.compile(
     r"(?:    non block transfer\n)?"
     r"(?:    (?P<size>\d+) bytes received of type (?P<type>[^:\n]+):\n(?P<body>.*?))?\n\n?> ",
     re.M | re.S)
-_HEX_LINE = re.compile(r"^ +((?:[0-9A-F]{2} {1,2})+)", re.M)
+_HEX_BYTE = re.compile(r"[0-9A-F]{2}")
 _ANSWER = re.compile(r"(?:^|> )(OK|Error: [^\n]*|Syntax error !|Invalid value !|Allocation error !|No client\.)$",
                      re.M)
 
@@ -53,12 +53,19 @@ class Result:
     code: str  # "2.05"; "" for a notification
     number: int | None  # the notification's number
     content_type: str
+    size: int  # payload bytes
     body: str  # the payload as printed: JSON text as is, other types as a hex dump or a TLV tree
 
     @property
     def data(self) -> bytes:
-        """The payload bytes of a text/plain or opaque result (printed as a hex dump)."""
-        return b"".join(bytes.fromhex(m.group(1)) for m in _HEX_LINE.finditer(self.body))
+        """The payload of a text/plain or opaque result, from its hex dump (16 bytes a line, then ASCII)."""
+        out = bytearray()
+        for line in self.body.splitlines():
+            for token in line.split():
+                if len(out) >= self.size or not _HEX_BYTE.fullmatch(token):
+                    break
+                out.append(int(token, 16))
+        return bytes(out)
 
 
 class _Program:
@@ -208,7 +215,7 @@ class LwM2MServer(_Program):
                 g = full.groupdict()
                 return Result(int(g["client"]), g["uri"], g["code"] or "",
                               int(g["number"]) if g["number"] is not None else None, g["type"] or "",
-                              (g["body"] or "").strip())
+                              int(g["size"] or 0), (g["body"] or "").strip())
             start = m.end()
 
     def request(self, line: str, timeout: float = 10.0) -> Result:
