@@ -5,9 +5,25 @@ passing of time, and answers with Spinel frames for the host and IPv6 packets fo
 glue (``ncp.sim.app``) moves bytes; everything a host can observe is decided here, so it is tested
 without a pty or a namespace.
 
-Behaviour follows a real OpenThread NCP (see the Spinel wire facts): a complete active dataset written
-as THREAD_ACTIVE_DATASET_TLVS is needed to form a network, per-property setters alone never attach;
-RESET answers with LAST_STATUS RESET_POWER_ON and drops all runtime state while the dataset persists.
+The real NCP is the authority: what is modelled here was checked against ``ot-ncp-ftd`` (OpenThread
+714aeeb70 of 2025, and 28f30b3ce of 2023 as ``ncp_generation="2023"``) and its ``ncp_base*.cpp``:
+
+- a complete active dataset (THREAD_ACTIVE_DATASET_TLVS, or THREAD_ACTIVE_DATASET) forms a network;
+  per-property setters alone leave the node detached.  RESET (and power-on) report LAST_STATUS
+  RESET_POWER_ON on TID 0 and drop all runtime state; the dataset persists.
+- changes a request causes are pushed (TID 0) *before* the request's own reply, as the real NCP's
+  notifier runs first: dataset properties after a dataset write, addresses, role and multicast groups
+  after NET_IF_UP / NET_STACK_UP.
+- children are announced with VALUE_INSERTED / VALUE_REMOVED of one bare child entry, never with a
+  whole-table VALUE_IS; router neighbors with VALUE_INSERTED / REMOVED of THREAD_NEIGHBOR_TABLE, whose
+  entry keeps its struct length (``EncodeNeighborInfo`` opens a struct; ``EncodeChildInfo`` does not).
+- FTD children (the kind ``ot-cli-ftd`` is by default) register no addresses, so
+  THREAD_CHILD_TABLE_ADDRESSES lists them with an empty list; after the router selection jitter they
+  become routers: out of the child table, into the router and neighbor tables, with a router RLOC16.
+- packets for the NCP's own addresses reach the host unless the NCP consumes them: echo requests its
+  ping offload mode answers (default: to its RLOC/ALOC), UDP to ports its own stack uses (MLE, TMF and,
+  with ``dnssd_server``, DNS, which it answers itself); packets from a mesh-local source that are not
+  for the NCP never leave the mesh.  The NCP's own MLE reaches the host as STREAM_NET_INSECURE.
 """
 
 from __future__ import annotations
@@ -15,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,33 +46,86 @@ from ncp.spinel import (
     SpinelError,
     SpinelFrame,
     Status,
+    pack,
     pack_prop,
     unpack,
     unpack_prop,
 )
-from ncp.spinel.tables import AddressEntry
+from ncp.spinel.dataset import dataset_from_props, dataset_to_props
+from ncp.spinel.tables import (
+    AddressEntry,
+    ChildAddressesEntry,
+    ChildEntry,
+    NeighborEntry,
+    OffMeshRoute,
+    OnMeshNet,
+    RouterEntry,
+)
 
-from . import ipv6
-from .netdata import ExternalRoute, OnMeshPrefix, encode_leader_network_data
+from . import dnssd, ipv6
+from .netdata import ExternalRoute, OnMeshPrefix, encode_network_data
 
-__all__ = ["MeshConfig", "Node", "SimConfig", "SimNcp"]
+__all__ = ["GENERATIONS", "NODE_KINDS", "Generation", "MeshConfig", "Node", "SimConfig", "SimNcp"]
 
 log = logging.getLogger("gatewayd.sim")
 
 PROTOCOL_VERSION = (4, 3)
-NCP_VERSION = "OPENTHREAD/gatewayd-sim; SIMULATION; Python"
-# SPINEL_CAP_*: COUNTERS, CMD_MULTI, UNSOL_UPDATE_FILTER, CONFIG_FTD, ROLE_ROUTER, NET_THREAD_1_1,
-# NET_THREAD_1_2, THREAD_BORDER_ROUTER
-CAPS = [5, 11, 12, 32, 48, 53, 54, 1028]
+# SPINEL_CAP_* exactly as ot-ncp-ftd lists them (both generations); no CMD_MULTI.
+CAPS = [5, 12, 24, 32, 513, 518, 53, 54, 14, 512, 6, 520, 515, 517, 516, 522, 523, 48, 49, 1024, 1027, 1028,
+        1026, 1029, 526, 528]
+# SPINEL_PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE (bSD): pushed by OpenThread since 2024, unknown to the driver.
+PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE = 0x951
 MLE_PORT = 19788
+TMF_PORT = 61631
 ALL_NODES = ipaddress.IPv6Address("ff02::1")
-PING_OFFLOAD_ALL = 3  # SPINEL_IPV6_ICMP_PING_OFFLOAD_ALL
-CHILD_MODE = 0x0D  # rx-on-when-idle, secure data requests, full network data (an MTD child)
+ALL_ROUTERS = ipaddress.IPv6Address("ff02::2")
 INFINITE = 0xFFFFFFFF
-
+CHILD_TIMEOUT = 240
+NEXT_HOP_NONE = 63  # router table: no next hop (ourselves, or a router we hear directly)
+ALOC16_LEADER = 0xFC00
+# SPINEL_IPV6_ICMP_PING_OFFLOAD_*
+PING_OFFLOAD_DISABLED, PING_OFFLOAD_UNICAST, PING_OFFLOAD_MULTICAST, PING_OFFLOAD_ALL, PING_OFFLOAD_RLOC_ALOC = range(5)
+# SPINEL_THREAD_MODE_* as LinkFlagsToFlagByte sets them (never SECURE_DATA_REQUEST)
+MODE_FULL_NETWORK_DATA = 0x01
+MODE_FULL_THREAD_DEV = 0x02
+MODE_RX_ON_WHEN_IDLE = 0x08
+NODE_KINDS = ("ftd", "mtd")
 
 # ICMPv6 types a kernel emits on its own (ND, MLD) that never cross a Thread border router.
 _LOCAL_ICMP = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
+_LOCATOR_IID = b"\x00\x00\x00\xff\xfe\x00"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What differs between the OpenThread NCP builds the simulator imitates (seen on ot-ncp-ftd)."""
+
+    name: str
+    commit: str
+    built: str  # __DATE__ __TIME__ of the build; here the commit's date
+    dataset_tlvs: bool  # THREAD_ACTIVE_DATASET_TLVS exists (added in 2024); else PROP_NOT_FOUND
+    ml_preferred: bool  # mesh-local addresses listed with preferred lifetime 0xFFFFFFFF (2023: 0)
+    if_up_pushed: bool  # NET_IF_UP changes are pushed
+    border_agent: bool  # BORDER_AGENT_MESHCOP_SERVICE_STATE is pushed
+    locators_to_host: bool  # packets for the NCP's RLOC/ALOC reach the host (2023: dropped)
+
+    @property
+    def ncp_version(self) -> str:
+        return f"OPENTHREAD/{self.commit}; SIMULATION; {self.built}"
+
+    @property
+    def unsol_update_list(self) -> list[int]:
+        props = [112, 96, 97, 99, 65, 67, 72, 71, 5389, 82, 90, 91, 66, 73, 0, 0, 4609, 102, 33, 54, 68, 69,
+                 70, 75, 34, 6400, 6413]
+        return props if self.if_up_pushed else [p for p in props if p != Prop.NET_IF_UP]
+
+
+GENERATIONS = {
+    "2023": Generation("2023", "28f30b3ce", "Oct 23 2023 05:17:51", dataset_tlvs=False, ml_preferred=False,
+                       if_up_pushed=False, border_agent=False, locators_to_host=False),
+    "2025": Generation("2025", "714aeeb70", "Nov 14 2025 16:17:19", dataset_tlvs=True, ml_preferred=True,
+                       if_up_pushed=True, border_agent=True, locators_to_host=True),
+}
 
 
 @dataclass
@@ -63,20 +133,45 @@ class SimConfig:
     leader_delay: float = 0.5  # stack up -> leader
     attach_delay: float = 0.2  # leader (or node added) -> child attached
     mle_interval: float = 10.0  # own MLE multicast forwarded to the host; 0 disables
+    # FTD child -> router.  OpenThread waits a random time up to its router selection jitter (120 s).
+    router_upgrade_delay: float = 120.0
+    dnssd_server: bool = False  # OT_DNSSD_SERVER: UDP 53 to the NCP's addresses is answered by the NCP
+    ncp_generation: str = "2025"  # a key of GENERATIONS
     eui64: bytes | None = None
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.ncp_generation not in GENERATIONS:
+            raise ValueError(f"ncp_generation must be one of {sorted(GENERATIONS)}")
 
 
 @dataclass
 class Node:
-    """A simulated Thread end device (an MTD child of the simulated leader)."""
+    """A simulated Thread device: an rx-on child of the simulated leader, an FTD one later a router."""
 
     name: str
     eui64: bytes
+    kind: str = "ftd"
     child_id: int = 0
     link_quality: int = 3
     rssi: int = -45
     attached: bool = False
+    router_id: int | None = None
+    since: float = 0.0  # when it attached or became a router
+
+    def __post_init__(self) -> None:
+        if self.kind not in NODE_KINDS:
+            raise ValueError(f"node kind must be one of {NODE_KINDS}")
+
+    @property
+    def is_router(self) -> bool:
+        return self.router_id is not None
+
+    @property
+    def mode(self) -> int:
+        """Spinel mode flags: rx-on, full network data, and full Thread device for an FTD."""
+        ftd = MODE_FULL_THREAD_DEV if self.kind == "ftd" else 0
+        return MODE_RX_ON_WHEN_IDLE | MODE_FULL_NETWORK_DATA | ftd
 
     def iid(self, salt: bytes) -> bytes:
         """Opaque, stable interface identifier for ``salt`` (a prefix), like RFC 7217."""
@@ -90,6 +185,9 @@ class MeshConfig:
     addresses: frozenset[ipaddress.IPv6Address] = frozenset()
     on_link: frozenset[ipaddress.IPv6Network] = frozenset()
     routes: frozenset[ipaddress.IPv6Network] = frozenset()
+    # (RLOC, ML-EID): what is sent to a node's RLOC reaches the programs bound to its ML-EID, as every
+    # socket of a Thread node answers on its RLOC too
+    aliases: frozenset[tuple[ipaddress.IPv6Address, ipaddress.IPv6Address]] = frozenset()
 
 
 @dataclass
@@ -104,7 +202,7 @@ class _Persistent:
     """What survives RESET and restarts (an NCP's flash)."""
 
     dataset: Dataset = field(default_factory=Dataset)
-    committed: bool = False  # a complete dataset arrived as THREAD_ACTIVE_DATASET_TLVS
+    committed: bool = False  # a complete active dataset was written
     ext_addr: bytes = b""
 
 
@@ -118,42 +216,54 @@ class SimNcp:
 
     def __init__(self, config: SimConfig | None = None, persisted: dict[str, Any] | None = None) -> None:
         self.config = config or SimConfig()
+        self.generation = GENERATIONS[self.config.ncp_generation]
         self.rng = random.Random(self.config.seed)
         self.eui64 = self.config.eui64 or self._random_eui64()
         self.flash = _Persistent(ext_addr=self.rng.randbytes(8))
         if persisted:
             self._load(persisted)
+        self.border_agent_id = self.rng.randbytes(16)
+        self.border_agent_port = 49152 + self.rng.randrange(16)
         self.nodes: dict[str, Node] = {}
         self._next_child_id = 1
         self.to_host: list[SpinelFrame] = []
         self.to_mesh: list[bytes] = []
         self.on_persist: Callable[[dict[str, Any]], None] | None = None
         self._timers: list[_Timer] = []
+        self.now = 0.0
         self._init_runtime()
 
     # --- runtime state --------------------------------------------------------------------------------
 
     def _init_runtime(self) -> None:
         self.if_up = False
+        self._if_changed = False
         self.stack_up = False
         self.role = NetRole.DISABLED
         self.partition_id = 0
         self.router_id = 0
+        self.session_id = 0
         self.allow_local_change = False
         self._publish_pending = False
+        self._border_agent_pending = False
         self.local_prefixes: dict[ipaddress.IPv6Network, OnMeshPrefix] = {}
         self.local_routes: dict[ipaddress.IPv6Network, ExternalRoute] = {}
         self.net_prefixes: dict[ipaddress.IPv6Network, OnMeshPrefix] = {}
         self.net_routes: dict[ipaddress.IPv6Network, ExternalRoute] = {}
+        self._prefix_order: dict[ipaddress.IPv6Network, None] = {}  # first insertion order of local prefixes
         self.netdata_version = 0
-        self.ping_offload = True
-        self.ping_offload_mode = 1  # unicast only: echo to own unicast addresses still go to the host
+        self.ping_offload_mode = PING_OFFLOAD_RLOC_ALOC
         self.unsol_filter: set[int] = set()
-        self.host_groups: set[ipaddress.IPv6Address] = set()  # multicast groups the host subscribed
+        self.host_groups: dict[ipaddress.IPv6Address, None] = {}  # multicast groups the host subscribed
+        self.host_addresses: dict[ipaddress.IPv6Address, AddressEntry] = {}  # unicast ones it added
+        self._address_seq: dict[ipaddress.IPv6Address, int] = {}
+        self._seq = 0
+        self._pushed: dict[int, bytes] = {}
         self.extra_props: dict[int, bytes] = {}
         self._timers = []
         for node in self.nodes.values():
             node.attached = False
+            node.router_id = None
 
     def _random_eui64(self) -> bytes:
         return bytes([0x18, 0xB4, 0x30]) + self.rng.randbytes(5)
@@ -190,8 +300,12 @@ class SimNcp:
     # --- addresses ---------------------------------------------------------------------------------------
 
     @property
+    def attached(self) -> bool:
+        return self.role == NetRole.LEADER
+
+    @property
     def rloc16(self) -> int:
-        return self.router_id << 10 if self.role == NetRole.LEADER else 0xFFFE
+        return self.router_id << 10 if self.attached else 0xFFFE
 
     @property
     def link_local(self) -> ipaddress.IPv6Address:
@@ -214,36 +328,78 @@ class SimNcp:
         ml = self._ml_prefix_bytes()
         if ml is None:
             return None
-        return ipaddress.IPv6Address(ml + b"\x00\x00\x00\xff\xfe\x00" + rloc16.to_bytes(2, "big"))
+        return ipaddress.IPv6Address(ml + _LOCATOR_IID + rloc16.to_bytes(2, "big"))
+
+    def _is_locator(self, addr: ipaddress.IPv6Address) -> bool:
+        """An RLOC or ALOC (mesh-local prefix, IID 0:ff:fe00:xxxx)."""
+        ml = self._ml_prefix_bytes()
+        return ml is not None and addr.packed[:14] == ml + _LOCATOR_IID
+
+    def _in_mesh_local(self, addr: ipaddress.IPv6Address) -> bool:
+        ml = self._ml_prefix_bytes()
+        return ml is not None and addr.packed[:8] == ml
 
     def slaac_prefixes(self) -> list[ipaddress.IPv6Network]:
-        if self.role != NetRole.LEADER:
+        if not self.attached:
             return []
         return [p.prefix for p in self.net_prefixes.values() if p.slaac]
 
     def own_slaac(self) -> list[ipaddress.IPv6Address]:
+        """SLAAC addresses, except in prefixes where the host added an address (OpenThread skips those)."""
         salt = self.flash.ext_addr
         return [
             ipaddress.IPv6Address(
                 p.network_address.packed[:8] + hashlib.sha256(salt + p.network_address.packed).digest()[:8]
             )
             for p in self.slaac_prefixes()
+            if not any(a in p for a in self.host_addresses)
         ]
 
+    def _address_entries(self) -> list[AddressEntry]:
+        """IPV6_ADDRESS_TABLE: newest address first, as OpenThread pushes each onto its list."""
+        ml_preferred = INFINITE if self.generation.ml_preferred else 0
+        found: list[AddressEntry] = []
+        if self.if_up:
+            found.append(AddressEntry(self.link_local, 64, INFINITE, INFINITE))
+        found += self.host_addresses.values()
+        if self.if_up and self.stack_up and self.ml_eid is not None:
+            found.append(AddressEntry(self.ml_eid, 64, ml_preferred, INFINITE))
+        if self.attached:
+            for rloc16 in (self.rloc16, ALOC16_LEADER):
+                locator = self._rloc_addr(rloc16)
+                if locator is not None:
+                    found.append(AddressEntry(locator, 64, ml_preferred, INFINITE))
+            found += [AddressEntry(a, 64, INFINITE, INFINITE) for a in self.own_slaac()]
+        seq = {}
+        for entry in found:
+            if entry.address not in self._address_seq:
+                self._seq += 1
+                self._address_seq[entry.address] = self._seq
+            seq[entry.address] = self._address_seq[entry.address]
+        self._address_seq = seq
+        return sorted(found, key=lambda e: -seq[e.address])
+
     def own_addresses(self) -> list[ipaddress.IPv6Address]:
+        return [e.address for e in self._address_entries()]
+
+    def _multicast_groups(self) -> list[ipaddress.IPv6Address]:
+        """IPV6_MULTICAST_ADDRESS_TABLE in the order OpenThread lists it."""
         if not self.if_up:
             return []
-        addrs = [self.link_local]
-        if self.ml_eid is not None:
-            addrs.append(self.ml_eid)
-        if self.role == NetRole.LEADER:
-            rloc = self._rloc_addr(self.rloc16)
-            if rloc is not None:
-                addrs.append(rloc)
-            addrs += self.own_slaac()
-        return addrs
+        groups = []
+        ml = self._ml_prefix_bytes()
+        if self.stack_up and ml is not None:
+            # realm-local all-Thread-nodes groups: ff33/ff32:40:<mesh-local prefix>::1
+            groups += [ipaddress.IPv6Address(b"\xff" + scope + b"\x00\x40" + ml + b"\x00\x00\x00\x01")
+                       for scope in (b"\x33", b"\x32")]
+        groups += reversed(self.host_groups)
+        if self.attached:
+            groups += [ALL_ROUTERS, ipaddress.IPv6Address("ff03::2")]
+        groups += [ALL_NODES, ipaddress.IPv6Address("ff03::1"), ipaddress.IPv6Address("ff03::fc")]
+        return groups
 
     def node_addresses(self, node: Node) -> list[ipaddress.IPv6Address]:
+        """The node's endpoint addresses (ML-EID, SLAAC), those an MTD child registers with its parent."""
         if not node.attached:
             return []
         addrs = []
@@ -256,17 +412,27 @@ class SimNcp:
         return addrs
 
     def node_rloc16(self, node: Node) -> int:
+        if node.router_id is not None:
+            return node.router_id << 10
         return self.rloc16 | node.child_id
 
+    def node_rloc(self, node: Node) -> ipaddress.IPv6Address | None:
+        """The node's RLOC address, which every Thread node answers on."""
+        return self._rloc_addr(self.node_rloc16(node)) if node.attached else None
+
     def mesh_config(self) -> MeshConfig:
-        """Addresses of the attached nodes and the routes that lead from them to the border router."""
+        """Addresses of the attached nodes, their RLOCs, and the routes that lead to the border router."""
         attached = [n for n in self.nodes.values() if n.attached]
         addrs = frozenset(a for n in attached for a in self.node_addresses(n))
-        if self.role != NetRole.LEADER or self.dataset.mesh_local_prefix is None:
-            return MeshConfig(addrs)
-        on_link = {self.dataset.mesh_local_prefix, *(p.prefix for p in self.net_prefixes.values())}
+        aliases = frozenset(
+            (rloc, eids[0]) for n in attached if (rloc := self.node_rloc(n)) and (eids := self.node_addresses(n))
+        )
+        ml = self.dataset.mesh_local_prefix
+        if not self.attached or ml is None:
+            return MeshConfig(addrs, aliases=aliases)
+        on_link = {ml, *(p.prefix for p in self.net_prefixes.values())}
         routes = {ipaddress.IPv6Network("::/0"), *(r.prefix for r in self.net_routes.values())}
-        return MeshConfig(addrs, frozenset(on_link), frozenset(routes - on_link))
+        return MeshConfig(addrs, frozenset(on_link), frozenset(routes - on_link), aliases)
 
     # --- time ---------------------------------------------------------------------------------------------
 
@@ -275,13 +441,14 @@ class SimNcp:
         self._timers.append(_Timer(now + delay, action, name))
 
     def _cancel(self, name: str) -> None:
-        self._timers = [t for t in self._timers if t.name != name]
+        self._timers = [t for t in self._timers if t.name != name and not t.name.startswith(name + ":")]
 
     def next_deadline(self) -> float | None:
         return min((t.when for t in self._timers), default=None)
 
     def poll(self, now: float) -> None:
         """Run whatever timers are due."""
+        self.now = now
         while True:
             due = [t for t in self._timers if t.when <= now]
             if not due:
@@ -301,13 +468,28 @@ class SimNcp:
     def _status(self, tid: int, status: int) -> None:
         self._is(tid, Prop.LAST_STATUS, int(status))
 
-    def _push(self, prop: Prop) -> None:
+    def _push(self, prop: int) -> None:
         """Unsolicited IS (TID 0) of a property's current value, unless the host filtered it."""
-        if prop in self.unsol_filter:
-            return
         value = self._get(prop)
-        if value is not None:
+        if value is None:
+            return
+        self._pushed[prop] = value
+        if prop not in self.unsol_filter:
             self._send(0, Command.PROP_VALUE_IS, prop, value)
+
+    def _push_changed(self, prop: int) -> None:
+        """:meth:`_push` if the value differs from the one last pushed (an empty table at first)."""
+        if self._get(prop) != self._pushed.get(prop, b""):
+            self._push(prop)
+
+    def _announce(self, command: Command, prop: int, value: bytes) -> None:
+        """VALUE_INSERTED / VALUE_REMOVED (TID 0) of one entry, unless the host filtered the property."""
+        if prop not in self.unsol_filter:
+            self._send(0, command, prop, value)
+
+    def _push_border_agent(self) -> None:
+        if self.generation.border_agent:
+            self._push(PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE)
 
     def take(self) -> tuple[list[SpinelFrame], list[bytes]]:
         frames, packets = self.to_host, self.to_mesh
@@ -317,16 +499,19 @@ class SimNcp:
     # --- lifecycle -------------------------------------------------------------------------------------
 
     def boot(self, now: float, status: int = Status.RESET_POWER_ON) -> None:
-        """Power on (or restart): runtime state gone, the reset reason sent unsolicited."""
+        """Power on (or restart): runtime state gone, the reset reason sent unsolicited on TID 0."""
+        self.now = now
         self._init_runtime()
         self._status(0, status)
 
     def reset(self, now: float) -> None:
+        """RESET (whatever its TID) is answered like a power-on: LAST_STATUS RESET_POWER_ON on TID 0."""
         self.boot(now, Status.RESET_POWER_ON)
 
     # --- host frames ----------------------------------------------------------------------------------
 
     def handle_frame(self, frame: SpinelFrame, now: float) -> None:
+        self.now = now
         if frame.iid != 0:
             return  # only interface 0 exists
         cmd = frame.command
@@ -352,6 +537,8 @@ class SimNcp:
     # --- GET ----------------------------------------------------------------------------------------------
 
     def _get(self, prop: int) -> bytes | None:
+        if prop == PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE:
+            return self._border_agent_state() if self.generation.border_agent else None
         getter = self._getters().get(prop)
         if getter is not None:
             return pack_prop(prop, getter())
@@ -359,10 +546,10 @@ class SimNcp:
 
     def _getters(self) -> dict[int, Callable[[], Any]]:
         ds = self.dataset
-        return {
+        getters: dict[int, Callable[[], Any]] = {
             Prop.LAST_STATUS: lambda: int(Status.OK),
             Prop.PROTOCOL_VERSION: lambda: PROTOCOL_VERSION,
-            Prop.NCP_VERSION: lambda: NCP_VERSION,
+            Prop.NCP_VERSION: lambda: self.generation.ncp_version,
             Prop.INTERFACE_TYPE: lambda: INTERFACE_TYPE_THREAD,
             Prop.VENDOR_ID: lambda: 0,
             Prop.CAPS: lambda: CAPS,
@@ -384,7 +571,9 @@ class SimNcp:
             Prop.NET_PARTITION_ID: lambda: self.partition_id,
             Prop.THREAD_RLOC16: lambda: self.rloc16,
             Prop.THREAD_LEADER_RID: lambda: self.router_id,
-            Prop.THREAD_LEADER_ADDR: lambda: self._rloc_addr(0xFC00) or ipaddress.IPv6Address("::"),
+            Prop.THREAD_LEADER_ADDR: lambda: (
+                self._rloc_addr(self.rloc16) if self.attached else None
+            ) or ipaddress.IPv6Address("::"),
             Prop.THREAD_NETWORK_DATA_VERSION: lambda: self.netdata_version & 0xFF,
             Prop.THREAD_STABLE_NETWORK_DATA_VERSION: lambda: self.netdata_version & 0xFF,
             Prop.THREAD_ON_MESH_NETS: self._on_mesh_nets,
@@ -396,111 +585,122 @@ class SimNcp:
             Prop.THREAD_NEIGHBOR_TABLE: self._neighbor_table,
             Prop.THREAD_ROUTER_TABLE: self._router_table,
             Prop.THREAD_CHILD_TABLE_ADDRESSES: self._child_addresses,
-            Prop.THREAD_ACTIVE_DATASET_TLVS: ds.to_tlvs,
+            Prop.THREAD_ACTIVE_DATASET: lambda: dataset_to_props(ds),
             Prop.IPV6_LL_ADDR: lambda: self.link_local if self.if_up else ipaddress.IPv6Address("::"),
             Prop.IPV6_ML_ADDR: lambda: self.ml_eid or ipaddress.IPv6Address("::"),
             Prop.IPV6_ML_PREFIX: lambda: (
                 (ds.mesh_local_prefix.network_address, 64) if ds.mesh_local_prefix else ("::", 64)
             ),
-            Prop.IPV6_ADDRESS_TABLE: self._address_table,
-            Prop.IPV6_MULTICAST_ADDRESS_TABLE: lambda: (
-                [(ipaddress.IPv6Address(a),) for a in ("ff02::1", "ff02::2", "ff03::1", "ff03::2")]
-                + [(g,) for g in sorted(self.host_groups)]
-                if self.if_up
-                else []
-            ),
-            Prop.IPV6_ICMP_PING_OFFLOAD: lambda: self.ping_offload,
+            Prop.IPV6_ADDRESS_TABLE: self._address_entries,
+            Prop.IPV6_MULTICAST_ADDRESS_TABLE: lambda: [(g,) for g in self._multicast_groups()],
+            Prop.IPV6_ICMP_PING_OFFLOAD: lambda: self.ping_offload_mode != PING_OFFLOAD_DISABLED,
             Prop.IPV6_ICMP_PING_OFFLOAD_MODE: lambda: self.ping_offload_mode,
             Prop.UNSOL_UPDATE_FILTER: lambda: sorted(self.unsol_filter),
-            Prop.UNSOL_UPDATE_LIST: lambda: [
-                Prop.NET_ROLE,
-                Prop.THREAD_CHILD_TABLE,
-                Prop.IPV6_ADDRESS_TABLE,
-                Prop.THREAD_ON_MESH_NETS,
-                Prop.THREAD_OFF_MESH_ROUTES,
-                Prop.THREAD_LEADER_NETWORK_DATA,
-            ],
+            Prop.UNSOL_UPDATE_LIST: lambda: self.generation.unsol_update_list,
         }
+        if self.generation.dataset_tlvs:
+            getters[Prop.THREAD_ACTIVE_DATASET_TLVS] = ds.to_tlvs
+        return getters
 
-    def _on_mesh_nets(self) -> list[tuple]:
-        out = [
-            (p.prefix.network_address, p.prefix.prefixlen, p.stable, p.flags, False, self.rloc16, p.flags_ext)
-            for p in self.net_prefixes.values()
-        ]
-        out += [
-            (p.prefix.network_address, p.prefix.prefixlen, p.stable, p.flags, True, self.rloc16, p.flags_ext)
-            for p in self.local_prefixes.values()
-        ]
-        return out
+    def _border_agent_state(self) -> bytes:
+        """BORDER_AGENT_MESHCOP_SERVICE_STATE: running, UDP port, the MeshCoP service TXT data."""
+        ds = self.dataset
+        state = 0x0E31 if self.attached else 0x0828 if self.stack_up else 0x0820
+        txt = [b"id=" + self.border_agent_id, b"rv=1", b"sb=" + state.to_bytes(4, "big"), b"tv=1.4.0",
+               b"xa=" + self.flash.ext_addr]
+        if ds.extended_pan_id is not None:
+            txt.append(b"xp=" + ds.extended_pan_id)
+        if ds.network_name is not None:
+            txt.append(b"nn=" + ds.network_name.encode())
+        if self.attached:
+            txt.append(b"pt=" + self.partition_id.to_bytes(4, "big"))
+            if ds.active_timestamp is not None:
+                txt.append(b"at=" + ds.active_timestamp.to_bytes())
+        port = self.border_agent_port if self.attached else 0
+        return pack("bS", self.attached, port) + b"".join(bytes((len(t),)) + t for t in txt)
 
-    def _off_mesh_routes(self) -> list[tuple]:
-        out = [
-            (r.prefix.network_address, r.prefix.prefixlen, r.stable, r.flags, False, True, self.rloc16)
-            for r in self.net_routes.values()
+    def _on_mesh_nets(self) -> list[OnMeshNet]:
+        """The leader's entries, then this NCP's local ones (0xFFFE until registered)."""
+        return [
+            OnMeshNet(p.prefix.network_address, p.prefix.prefixlen, p.stable, p.flags, local, p.rloc16, p.flags_ext)
+            for local, table in ((False, self.net_prefixes), (True, self.local_prefixes))
+            for p in table.values()
         ]
-        out += [
-            (r.prefix.network_address, r.prefix.prefixlen, r.stable, r.flags, True, True, self.rloc16)
-            for r in self.local_routes.values()
-        ]
-        return out
+
+    def _off_mesh_routes(self) -> list[OffMeshRoute]:
+        routes = []
+        for local, table in ((False, self.net_routes), (True, self.local_routes)):
+            for r in table.values():
+                ours = r.rloc16 == self.rloc16 and self.attached
+                routes.append(
+                    OffMeshRoute(r.prefix.network_address, r.prefix.prefixlen, r.stable, r.flags, local, ours, r.rloc16)
+                )
+        return routes
+
+    def _ordered(self, prefixes: dict, routes: dict) -> list[OnMeshPrefix | ExternalRoute]:
+        order = list(self._prefix_order)
+        entries: list[OnMeshPrefix | ExternalRoute] = [*prefixes.values(), *routes.values()]
+        return sorted(entries, key=lambda e: order.index(e.prefix) if e.prefix in order else len(order))
 
     def _leader_network_data(self) -> bytes:
-        if self.role != NetRole.LEADER:
+        if not self.attached:
             return b""
-        return encode_leader_network_data(list(self.net_prefixes.values()), list(self.net_routes.values()), self.rloc16)
+        entries = self._ordered(self.net_prefixes, self.net_routes)
+        return encode_network_data(entries, leader_session_id=self.session_id)
 
     def _local_network_data(self) -> bytes:
-        return encode_leader_network_data(
-            list(self.local_prefixes.values()), list(self.local_routes.values()), self.rloc16
-        )
+        return encode_network_data(self._ordered(self.local_prefixes, self.local_routes))
 
     def _attached_nodes(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.attached]
 
-    def _child_entry(self, n: Node) -> tuple:
-        return (
-            n.eui64,
-            self.node_rloc16(n),
-            240,
-            1,
-            self.netdata_version & 0xFF,
-            n.link_quality,
-            n.rssi,
-            CHILD_MODE,
-            n.rssi,
-        )
+    def _children(self) -> list[Node]:
+        return [n for n in self._attached_nodes() if not n.is_router]
 
-    def _child_table(self) -> list[tuple]:
-        return [self._child_entry(n) for n in self._attached_nodes()]
+    def _routers(self) -> list[Node]:
+        return [n for n in self._attached_nodes() if n.is_router]
 
-    def _child_addresses(self) -> list[tuple]:
-        return [(n.eui64, self.node_rloc16(n), self.node_addresses(n)) for n in self._attached_nodes()]
+    def _age(self, node: Node, period: int) -> int:
+        """Seconds since the node was last heard; it refreshes its link every ``period`` seconds."""
+        return int(max(0.0, self.now - node.since)) % period
 
-    def _neighbor_table(self) -> list[tuple]:
+    def _child_entry(self, n: Node) -> ChildEntry:
+        lq, rssi = n.link_quality, n.rssi
+        age = self._age(n, CHILD_TIMEOUT)
+        return ChildEntry(n.eui64, self.node_rloc16(n), CHILD_TIMEOUT, age, self.netdata_version & 0xFF, lq, rssi,
+                          n.mode, rssi)
+
+    def _neighbor_entry(self, n: Node) -> NeighborEntry:
+        if n.is_router:
+            age, frames = self._age(n, 32), (1, 2)
+        else:
+            age, frames = self._age(n, CHILD_TIMEOUT), (0, 1)
+        return NeighborEntry(n.eui64, self.node_rloc16(n), age, n.link_quality, n.rssi, n.mode, not n.is_router,
+                             *frames, n.rssi)
+
+    def _child_table(self) -> list[ChildEntry]:
+        return [self._child_entry(n) for n in self._children()]
+
+    def _child_addresses(self) -> list[ChildAddressesEntry]:
+        """Only MTD children register their addresses; an FTD child is listed with none."""
         return [
-            (
-                n.eui64,
-                self.node_rloc16(n),
-                1,
-                n.link_quality,
-                n.rssi,
-                CHILD_MODE,
-                True,
-                100 + n.child_id,
-                10 + n.child_id,
-                n.rssi,
-            )
-            for n in self._attached_nodes()
+            ChildAddressesEntry(n.eui64, self.node_rloc16(n), self.node_addresses(n) if n.kind == "mtd" else [])
+            for n in self._children()
         ]
 
-    def _router_table(self) -> list[tuple]:
-        if self.role != NetRole.LEADER:
-            return []
-        return [(self.flash.ext_addr, self.rloc16, self.router_id, 63, 0, 0, 0, 0, False)]
+    def _neighbor_table(self) -> list[NeighborEntry]:
+        return [self._neighbor_entry(n) for n in self._children() + self._routers()]
 
-    def _address_table(self) -> list[tuple]:
-        # 25-byte entries as OpenThread sends them: no trailing flags byte
-        return [AddressEntry(a, 64, INFINITE, INFINITE) for a in self.own_addresses()]
+    def _router_table(self) -> list[RouterEntry]:
+        """Allocated router ids in order, this leader included; routers we hear directly have no next hop."""
+        if not self.attached:
+            return []
+        rows = [RouterEntry(self.flash.ext_addr, self.rloc16, self.router_id, NEXT_HOP_NONE, 0, 0, 0, 0, False)]
+        for n in self._routers():
+            lq = n.link_quality
+            rows.append(RouterEntry(n.eui64, self.node_rloc16(n), n.router_id, NEXT_HOP_NONE, 0, lq, lq,
+                                    self._age(n, 32), True))
+        return sorted(rows, key=lambda r: r.router_id)
 
     # --- SET ----------------------------------------------------------------------------------------------
 
@@ -529,6 +729,17 @@ class SimNcp:
             Prop.IPV6_ML_PREFIX,
         }
     )
+    # Dataset fields and the property OpenThread pushes when one changes, in its order.
+    _DATASET_PUSHES = (
+        ("mesh_local_prefix", Prop.IPV6_ML_ADDR),
+        ("network_key", Prop.NET_KEY_SEQUENCE_COUNTER),
+        ("channel", Prop.PHY_CHAN),
+        ("pan_id", Prop.MAC_15_4_PANID),
+        ("network_name", Prop.NET_NETWORK_NAME),
+        ("extended_pan_id", Prop.NET_XPANID),
+        ("network_key", Prop.NET_NETWORK_KEY),
+        ("pskc", Prop.NET_PSKC),
+    )
 
     def _set(self, tid: int, prop: int, value: bytes, now: float) -> None:
         if prop in (Prop.STREAM_NET, Prop.STREAM_NET_INSECURE):
@@ -546,9 +757,9 @@ class SimNcp:
         elif status != Status.OK:
             self._status(tid, status)
         else:
+            self._after_set(prop, now)  # what the change causes is pushed before the reply
             reply = self._get(prop)
             self._send(tid, Command.PROP_VALUE_IS, prop, reply if reply is not None else value)
-            self._after_set(prop, now)
 
     def _apply_set(self, prop: int, value: bytes, now: float) -> Status | None:
         ds = self.dataset
@@ -578,19 +789,19 @@ class SimNcp:
                 return Status.PARSE_ERROR
             raw = bytes(value[:8])
             self._update_dataset(ds.with_(mesh_local_prefix=ipaddress.IPv6Network((raw + bytes(8), 64))))
-        elif prop == Prop.THREAD_ACTIVE_DATASET_TLVS:
+        elif prop == Prop.THREAD_ACTIVE_DATASET_TLVS and self.generation.dataset_tlvs:
             try:
                 new = Dataset.from_tlvs(value)
             except MeshCoPError:
                 return Status.INVALID_ARGUMENT
-            self.flash.dataset = new
-            self.flash.committed = new.is_complete
-            self._save()
+            self._set_active_dataset(new)
+        elif prop == Prop.THREAD_ACTIVE_DATASET:
+            self._set_active_dataset(dataset_from_props(unpack_prop(prop, value)))
         elif prop == Prop.NET_IF_UP:
             up = unpack_prop(prop, value)
             if not up and self.stack_up:
                 self._stack(False, now)
-            self.if_up = up
+            self._if_changed, self.if_up = up != self.if_up, up
         elif prop == Prop.NET_STACK_UP:
             up = unpack_prop(prop, value)
             if up and not self.if_up:
@@ -602,9 +813,10 @@ class SimNcp:
             if was and not allow:
                 self._publish_pending = True
         elif prop == Prop.IPV6_ICMP_PING_OFFLOAD:
-            self.ping_offload = unpack_prop(prop, value)
+            self.ping_offload_mode = PING_OFFLOAD_ALL if unpack_prop(prop, value) else PING_OFFLOAD_DISABLED
         elif prop == Prop.IPV6_ICMP_PING_OFFLOAD_MODE:
-            self.ping_offload_mode = unpack_prop(prop, value)
+            mode = unpack_prop(prop, value)
+            self.ping_offload_mode = mode if mode <= PING_OFFLOAD_RLOC_ALOC else PING_OFFLOAD_DISABLED
         elif prop == Prop.UNSOL_UPDATE_FILTER:
             self.unsol_filter = set(unpack_prop(prop, value))
         elif prop in self._STORED:
@@ -615,22 +827,39 @@ class SimNcp:
         return Status.OK
 
     def _after_set(self, prop: int, now: float) -> None:
-        """Side effects that a real NCP reports after the IS reply."""
-        if prop == Prop.NET_IF_UP:
-            self._push(Prop.IPV6_LL_ADDR)
-            self._push(Prop.IPV6_ML_ADDR)
-            self._push(Prop.IPV6_ADDRESS_TABLE)
-        elif prop == Prop.NET_STACK_UP:
-            self._push(Prop.NET_ROLE)
-        elif prop == Prop.THREAD_ACTIVE_DATASET_TLVS:
+        """What a successful SET causes, pushed before its reply as the real NCP does."""
+        if prop == Prop.NET_IF_UP and self._if_changed:
+            if self.if_up:
+                if self._border_agent_pending:
+                    self._border_agent_pending = False
+                    self._push_border_agent()
+                self._push(Prop.IPV6_LL_ADDR)
+            self._push_changed(Prop.IPV6_ADDRESS_TABLE)
+            if self.generation.if_up_pushed:
+                self._push(Prop.NET_IF_UP)
+            self._push_changed(Prop.IPV6_MULTICAST_ADDRESS_TABLE)
+        elif prop in (Prop.THREAD_ACTIVE_DATASET_TLVS, Prop.THREAD_ACTIVE_DATASET):
             self._maybe_form(now)
         elif prop == Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE and self._publish_pending:
             self._publish_pending = False
             self._publish(now)
 
-    def _update_dataset(self, new: Dataset) -> None:
-        self.flash.dataset = new
+    def _set_active_dataset(self, new: Dataset) -> None:
+        """A whole active dataset written: it replaces the old one; complete, it can form a network."""
+        self.flash.committed = new.is_complete
+        self._update_dataset(new, per_property=False)
+
+    def _update_dataset(self, new: Dataset, per_property: bool = True) -> None:
+        old, self.flash.dataset = self.flash.dataset, new
         self._save()
+        for attr, prop in self._DATASET_PUSHES:
+            if getattr(old, attr) != getattr(new, attr):
+                self._push(prop)
+        # A per-property write tells the border agent at once; a whole dataset once the interface is up.
+        if per_property or self.if_up:
+            self._push_border_agent()
+        else:
+            self._border_agent_pending = True
 
     def _stack(self, up: bool, now: float) -> None:
         if up == self.stack_up:
@@ -638,10 +867,17 @@ class SimNcp:
         self.stack_up = up
         if up:
             self.role = NetRole.DETACHED
-            self._maybe_form(now)
         else:
             self._leave(now)
             self.role = NetRole.DISABLED
+        self._push_changed(Prop.IPV6_ADDRESS_TABLE)
+        self._push(Prop.NET_ROLE)
+        self._push_changed(Prop.IPV6_MULTICAST_ADDRESS_TABLE)
+        self._push_border_agent()
+        if up:
+            self._maybe_form(now)
+            if self.config.mle_interval > 0:
+                self._after(now, 0.05, "mle", self._mle_advertisement)
 
     def _maybe_form(self, now: float) -> None:
         """Become leader after a moment, if the stack is up and a complete dataset was committed."""
@@ -654,142 +890,191 @@ class SimNcp:
         self.role = NetRole.LEADER
         self.router_id = self.rng.randrange(0, 63)
         self.partition_id = self.rng.getrandbits(32)
+        self.session_id = self.rng.getrandbits(16)
         self.netdata_version = self.rng.randrange(256)
+        if self.local_prefixes or self.local_routes:
+            self._register()
+        self._push_changed(Prop.IPV6_ADDRESS_TABLE)
         self._push(Prop.NET_ROLE)
         self._push(Prop.NET_PARTITION_ID)
-        self._push(Prop.THREAD_RLOC16)
-        self._push(Prop.IPV6_LL_ADDR)
-        self._push(Prop.IPV6_ML_ADDR)
-        self._push(Prop.IPV6_ADDRESS_TABLE)
-        self._push(Prop.IPV6_MULTICAST_ADDRESS_TABLE)
-        if self.local_prefixes or self.local_routes:
-            self._publish(now)
-        else:
-            self._push(Prop.THREAD_LEADER_NETWORK_DATA)
+        self._push(Prop.THREAD_LEADER_NETWORK_DATA)
+        self._push(Prop.THREAD_ON_MESH_NETS)
+        self._push(Prop.THREAD_OFF_MESH_ROUTES)
+        self._push_changed(Prop.IPV6_MULTICAST_ADDRESS_TABLE)
+        self._push_border_agent()
         for node in self.nodes.values():
             self._schedule_attach(node, now)
         if self.config.mle_interval > 0:
             self._after(now, 0.05, "mle", self._mle_advertisement)
 
     def _leave(self, now: float) -> None:
-        for name in ("leader", "mle"):
+        for name in ("leader", "mle", "attach", "upgrade"):
             self._cancel(name)
         for node in self.nodes.values():
-            self._cancel(f"attach:{node.name}")
             node.attached = False
+            node.router_id = None
         self.net_prefixes.clear()
         self.net_routes.clear()
 
-    # --- network data -------------------------------------------------------------------------------------
+    # --- INSERT / REMOVE ----------------------------------------------------------------------------------
 
     def _insert_remove(self, tid: int, prop: int, value: bytes, now: float, *, insert: bool) -> None:
-        if prop == Prop.IPV6_MULTICAST_ADDRESS_TABLE:
-            self._multicast(tid, value, insert=insert)
-            return
-        if prop not in (Prop.THREAD_ON_MESH_NETS, Prop.THREAD_OFF_MESH_ROUTES):
-            self._status(tid, Status.PROP_NOT_FOUND if self._get(prop) is None else Status.INVALID_COMMAND_FOR_PROP)
-            return
-        if not self.allow_local_change:
-            self._status(tid, Status.INVALID_STATE)
+        handlers = {
+            Prop.IPV6_MULTICAST_ADDRESS_TABLE: self._multicast,
+            Prop.IPV6_ADDRESS_TABLE: self._host_address,
+            Prop.THREAD_ON_MESH_NETS: self._local_netdata,
+            Prop.THREAD_OFF_MESH_ROUTES: self._local_netdata,
+        }
+        handler = handlers.get(prop)
+        if handler is None:
+            self._status(tid, Status.PROP_NOT_FOUND)  # no INSERT/REMOVE handler, as OpenThread answers
             return
         try:
-            if insert:
-                addr, plen, stable, flags = unpack("6CbC", value)
-            else:
-                addr, plen = unpack("6C", value)
-            if plen > 128:
-                raise SpinelError("prefix length")
-            prefix = ipaddress.IPv6Network((addr, plen), strict=False)
+            status = handler(prop, value, insert)
         except (SpinelError, ValueError):
-            self._status(tid, Status.PARSE_ERROR)
+            status = Status.PARSE_ERROR
+        if status != Status.OK:
+            self._status(tid, status)
             return
-        table: dict = self.local_prefixes if prop == Prop.THREAD_ON_MESH_NETS else self.local_routes
-        if insert:
-            if prop == Prop.THREAD_ON_MESH_NETS:
-                ext = value[22] if len(value) >= 23 else 0  # after is-local and RLOC16: extended flags
-                table[prefix] = OnMeshPrefix(prefix, stable, flags, ext)
-            else:
-                table[prefix] = ExternalRoute(prefix, stable, flags)
-            self._send(tid, Command.PROP_VALUE_INSERTED, prop, bytes(value))
-        else:
-            if table.pop(prefix, None) is None:
-                self._status(tid, Status.ITEM_NOT_FOUND)
-                return
-            self._send(tid, Command.PROP_VALUE_REMOVED, prop, bytes(value))
+        command = Command.PROP_VALUE_INSERTED if insert else Command.PROP_VALUE_REMOVED
+        self._send(tid, command, prop, bytes(value))
 
-    def _multicast(self, tid: int, value: bytes, *, insert: bool) -> None:
-        """The host subscribing the mesh interface to a group (or leaving it), as OpenThread allows."""
-        try:
-            (group,) = unpack("6", value)
-        except SpinelError:
-            self._status(tid, Status.PARSE_ERROR)
-            return
+    def _multicast(self, prop: int, value: bytes, insert: bool) -> Status:
+        """The host subscribing the interface to a group or leaving it; twice, or unknown, is no error."""
+        (group,) = unpack("6", value)
         if not group.is_multicast:
-            self._status(tid, Status.INVALID_ARGUMENT)
-            return
+            return Status.INVALID_ARGUMENT
         if insert:
-            self.host_groups.add(group)
-            self._send(tid, Command.PROP_VALUE_INSERTED, Prop.IPV6_MULTICAST_ADDRESS_TABLE, bytes(value))
-        elif group in self.host_groups:
-            self.host_groups.discard(group)
-            self._send(tid, Command.PROP_VALUE_REMOVED, Prop.IPV6_MULTICAST_ADDRESS_TABLE, bytes(value))
+            self.host_groups[group] = None
         else:
-            self._status(tid, Status.ITEM_NOT_FOUND)
+            self.host_groups.pop(group, None)
+        self._push_changed(Prop.IPV6_MULTICAST_ADDRESS_TABLE)
+        return Status.OK
+
+    def _host_address(self, prop: int, value: bytes, insert: bool) -> Status:
+        """An address the host adds (``6CLL``) or removes (``6``); removing one it never added is no error."""
+        if insert:
+            address, plen, preferred, valid = unpack("6CLL", value)
+            if address.is_multicast or plen > 128:
+                return Status.INVALID_ARGUMENT
+            lifetimes = (INFINITE if preferred else 0, INFINITE if valid else 0)
+            self.host_addresses[address] = AddressEntry(address, plen, *lifetimes)
+        else:
+            (address,) = unpack("6", value)
+            self.host_addresses.pop(address, None)
+        self._push_changed(Prop.IPV6_ADDRESS_TABLE)
+        return Status.OK
+
+    def _local_netdata(self, prop: int, value: bytes, insert: bool) -> Status:
+        if not self.allow_local_change:
+            return Status.INVALID_STATE
+        if insert:
+            addr, plen, stable, flags = unpack("6CbC", value)
+        else:
+            addr, plen = unpack("6C", value)
+        if plen > 128:
+            return Status.PARSE_ERROR
+        prefix = ipaddress.IPv6Network((addr, plen), strict=False)
+        on_mesh = prop == Prop.THREAD_ON_MESH_NETS
+        table: dict = self.local_prefixes if on_mesh else self.local_routes
+        if not insert:
+            table.pop(prefix, None)  # an unknown prefix is no error
+            if prefix not in self.local_prefixes and prefix not in self.local_routes:
+                self._prefix_order.pop(prefix, None)
+            return Status.OK
+        if on_mesh:
+            if flags >> 6 == 2:  # reserved preference: otBorderRouterAddOnMeshPrefix refuses it
+                return Status.INVALID_ARGUMENT
+            ext = value[22] if len(value) >= 23 else 0  # after is-local and RLOC16: extended flags
+            table[prefix] = OnMeshPrefix(prefix, stable, flags, ext)
+        else:
+            table[prefix] = ExternalRoute(prefix, stable, flags)
+        self._prefix_order.setdefault(prefix)
+        return Status.OK
+
+    def _register(self) -> None:
+        """Register the local network data with the leader (ourselves), stamping it with our RLOC16."""
+        rloc = self.rloc16
+        self.local_prefixes = {k: OnMeshPrefix(p.prefix, p.stable, p.flags, p.flags_ext, rloc)
+                               for k, p in self.local_prefixes.items()}
+        self.local_routes = {k: ExternalRoute(r.prefix, r.stable, r.flags, rloc) for k, r in self.local_routes.items()}
+        changed = (self.net_prefixes, self.net_routes) != (self.local_prefixes, self.local_routes)
+        self.net_prefixes, self.net_routes = dict(self.local_prefixes), dict(self.local_routes)
+        if changed:
+            self.netdata_version = (self.netdata_version + 1) & 0xFF
 
     def _publish(self, now: float) -> None:
-        """Register the local network data with the leader (ourselves) and tell the host."""
-        if self.role != NetRole.LEADER:
+        """ALLOW_LOCAL_NET_DATA_CHANGE went back to false: register, and report what changed."""
+        if not self.attached:
             return  # registered when we become leader
-        new_prefixes = dict(self.local_prefixes)
-        new_routes = dict(self.local_routes)
-        if new_prefixes == self.net_prefixes and new_routes == self.net_routes:
+        before = (self.net_prefixes, self.net_routes)
+        self._register()
+        if (self.net_prefixes, self.net_routes) == before:
             return
-        self.net_prefixes, self.net_routes = new_prefixes, new_routes
-        self.netdata_version = (self.netdata_version + 1) & 0xFF
+        self._push_changed(Prop.IPV6_ADDRESS_TABLE)
+        self._push(Prop.THREAD_LEADER_NETWORK_DATA)
         self._push(Prop.THREAD_ON_MESH_NETS)
         self._push(Prop.THREAD_OFF_MESH_ROUTES)
-        self._push(Prop.THREAD_LEADER_NETWORK_DATA)
-        self._push(Prop.IPV6_ADDRESS_TABLE)
 
     # --- nodes --------------------------------------------------------------------------------------------
 
-    def add_node(self, name: str, eui64: bytes | None, now: float) -> Node:
+    def add_node(self, name: str, eui64: bytes | None, now: float, kind: str = "ftd") -> Node:
+        self.now = now
         if name in self.nodes:
             raise ValueError(f"node {name!r} exists")
         if eui64 is None:
             eui64 = hashlib.sha256(b"node" + name.encode()).digest()[:8]
         if len(eui64) != 8:
             raise ValueError("EUI-64 must be 8 bytes")
-        node = Node(name, eui64, child_id=self._next_child_id)
+        node = Node(name, eui64, kind, child_id=self._next_child_id)
         self._next_child_id = self._next_child_id % 511 + 1
         self.nodes[name] = node
         self._schedule_attach(node, now)
         return node
 
     def remove_node(self, name: str, now: float) -> None:
+        self.now = now
         node = self.nodes.pop(name)
         self._cancel(f"attach:{name}")
-        if node.attached:
-            node.attached = False
-            self._child_table_changed(Command.PROP_VALUE_REMOVED, node)
-
-    def _child_table_changed(self, command: Command, node: Node) -> None:
-        """Tell the host about one child (INSERTED/REMOVED), then push the whole table."""
-        self._send(0, command, Prop.THREAD_CHILD_TABLE,
-                   pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True))
-        self._push(Prop.THREAD_CHILD_TABLE)
+        self._cancel(f"upgrade:{name}")
+        if not node.attached:
+            return
+        if node.is_router:
+            entry = pack("t(ESLCcCbLLc)", self._neighbor_entry(node))
+            self._announce(Command.PROP_VALUE_REMOVED, Prop.THREAD_NEIGHBOR_TABLE, entry)
+        else:
+            entry = pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True)
+            self._announce(Command.PROP_VALUE_REMOVED, Prop.THREAD_CHILD_TABLE, entry)
+        node.attached = False
+        node.router_id = None
 
     def _schedule_attach(self, node: Node, now: float) -> None:
-        if self.role != NetRole.LEADER:
+        if not self.attached:
             return
 
         def attach(now: float) -> None:
-            if self.role != NetRole.LEADER or self.nodes.get(node.name) is not node:
+            if not self.attached or self.nodes.get(node.name) is not node:
                 return
-            node.attached = True
-            self._child_table_changed(Command.PROP_VALUE_INSERTED, node)
+            node.attached, node.router_id, node.since = True, None, now
+            entry = pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True)
+            self._announce(Command.PROP_VALUE_INSERTED, Prop.THREAD_CHILD_TABLE, entry)
+            delay = self.config.router_upgrade_delay
+            if node.kind == "ftd" and delay >= 0 and math.isfinite(delay):
+                self._after(now, delay, f"upgrade:{node.name}", lambda now: self._upgrade(node, now))
 
         self._after(now, self.config.attach_delay, f"attach:{node.name}", attach)
+
+    def _upgrade(self, node: Node, now: float) -> None:
+        """An FTD child becomes a router: a router neighbor appears, then the child entry goes."""
+        if not self.attached or self.nodes.get(node.name) is not node or not node.attached or node.is_router:
+            return
+        child = pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True)
+        used = {self.router_id} | {n.router_id for n in self._routers()}
+        node.router_id = self.rng.choice([rid for rid in range(63) if rid not in used])
+        node.since = now
+        neighbor = pack("t(ESLCcCbLLc)", self._neighbor_entry(node))
+        self._announce(Command.PROP_VALUE_INSERTED, Prop.THREAD_NEIGHBOR_TABLE, neighbor)
+        self._announce(Command.PROP_VALUE_REMOVED, Prop.THREAD_CHILD_TABLE, child)
 
     # --- IPv6 datapath ------------------------------------------------------------------------------------
 
@@ -813,31 +1098,70 @@ class SimNcp:
             if pkt.icmp_type == ipv6.ICMPV6_ECHO_REQUEST:
                 self._stream_to_host(ipv6.build_echo_reply(pkt))
             return
-        if self.role == NetRole.LEADER:
+        if self.attached:
             self.to_mesh.append(bytes(packet))
 
+    def _handles_echo(self, dst: ipaddress.IPv6Address) -> bool:
+        """Whether the ping offload mode has the NCP answer an echo request to ``dst`` itself."""
+        mode = self.ping_offload_mode
+        if mode == PING_OFFLOAD_ALL:
+            return True
+        if mode == PING_OFFLOAD_UNICAST:
+            return not dst.is_multicast
+        if mode == PING_OFFLOAD_MULTICAST:
+            return dst.is_multicast
+        return mode == PING_OFFLOAD_RLOC_ALOC and self._is_locator(dst)
+
+    def _ports_in_use(self) -> set[int]:
+        ports = {MLE_PORT, TMF_PORT}
+        if self.config.dnssd_server:
+            ports.add(dnssd.PORT)
+        return ports
+
     def handle_mesh_packet(self, packet: bytes, now: float) -> None:
-        """A packet a program in the mesh namespace sent: hand it to the host as STREAM_NET."""
+        """A packet a program in the mesh namespace sent: the NCP's to answer, the host's, or dropped."""
+        self.now = now
         pkt = ipv6.parse(packet)
-        if pkt is None or self.role != NetRole.LEADER:
+        if pkt is None or not self.attached:
             return
         if pkt.src.is_unspecified or pkt.icmp_type in _LOCAL_ICMP:
             return
-        if (
-            pkt.icmp_type == ipv6.ICMPV6_ECHO_REQUEST
-            and self.ping_offload_mode == PING_OFFLOAD_ALL
-            and pkt.dst in self.own_addresses()
-        ):
-            self.to_mesh.append(ipv6.build_echo_reply(pkt))
+        for_ncp = pkt.dst in self.own_addresses() or (
+            pkt.dst.is_multicast and pkt.dst in self._multicast_groups()
+        )
+        if not for_ncp:
+            if self._in_mesh_local(pkt.src):
+                return  # a mesh-local source never leaves the mesh
+            self._stream_to_host(bytes(packet[: 40 + len(pkt.payload)]))
+            return
+        if pkt.icmp_type == ipv6.ICMPV6_ECHO_REQUEST and self._handles_echo(pkt.dst):
+            src = pkt.dst
+            if pkt.dst.is_multicast:  # answered from a unicast address of the group's scope
+                src = self.link_local if pkt.dst.packed[1] & 0x0F <= 2 else self.ml_eid or self.link_local
+            self.to_mesh.append(ipv6.build_echo_reply(pkt, src))
+            return
+        ports = pkt.udp_ports
+        if ports is not None and ports[1] in self._ports_in_use():
+            if ports[1] == dnssd.PORT and not pkt.dst.is_multicast:
+                response = dnssd.answer(pkt.payload[8:])
+                if response is not None:
+                    self.to_mesh.append(ipv6.build_udp(pkt.dst, pkt.src, dnssd.PORT, ports[0], response, hlim=64))
+            return
+        if self._is_locator(pkt.dst) and not self.generation.locators_to_host:
             return
         self._stream_to_host(bytes(packet[: 40 + len(pkt.payload)]))
 
     def _mle_advertisement(self, now: float) -> None:
-        """Our own MLE multicast, which a real NCP also hands to the host."""
-        if self.role == NetRole.DISABLED:
+        """Our own MLE (parent requests while detached, advertisements as leader), also handed to the host."""
+        if not self.stack_up:
             return
-        payload = b"\x00" + self.rng.randbytes(24)  # security suite 0, then an opaque secured body
-        self._stream_to_host(ipv6.build_udp(self.link_local, ALL_NODES, MLE_PORT, MLE_PORT, payload))
+        dst = ALL_NODES if self.attached else ALL_ROUTERS
+        # security suite 0, security control (key id mode 2, level 5), frame counter, key source and index,
+        # then an opaque encrypted body and MIC
+        header = b"\x00\x15" + self.rng.getrandbits(32).to_bytes(4, "little") + bytes(4) + b"\x01"
+        payload = header + self.rng.randbytes(24)
+        udp = ipv6.build_udp(self.link_local, dst, MLE_PORT, MLE_PORT, payload)
+        self._stream_to_host(udp, Prop.STREAM_NET_INSECURE)
         if self.config.mle_interval > 0:
             self._after(now, self.config.mle_interval, "mle", self._mle_advertisement)
 
@@ -847,6 +1171,7 @@ class SimNcp:
         """Summary for the control socket: role, nodes and their addresses, network data."""
         return {
             "role": self.role.name.lower(),
+            "ncp_generation": self.generation.name,
             "if_up": self.if_up,
             "stack_up": self.stack_up,
             "dataset_committed": self.flash.committed,
@@ -863,7 +1188,10 @@ class SimNcp:
                 {
                     "name": n.name,
                     "eui64": n.eui64.hex(),
+                    "kind": n.kind,
+                    "role": ("router" if n.is_router else "child") if n.attached else "detached",
                     "rloc16": self.node_rloc16(n) if n.attached else None,
+                    "rloc": str(rloc) if (rloc := self.node_rloc(n)) is not None else None,
                     "attached": n.attached,
                     "addresses": [str(a) for a in self.node_addresses(n)],
                 }

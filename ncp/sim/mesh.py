@@ -3,6 +3,9 @@
 Every simulated Thread node is a set of addresses on that TUN, so programs started with
 ``ip netns exec NAME ...`` send and receive as Thread devices: what they send off-node is read from the
 TUN and reaches the host as STREAM_NET; what the host sends is written to the TUN and delivered to them.
+A node's RLOC is not an address of its own: an nftables DNAT in the namespace hands what is sent there to
+the node's ML-EID (and conntrack answers from the RLOC), so a program bound to a node's ML-EID answers on
+its RLOC too, as every socket of a Thread node does.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = ["MeshError", "MeshTun"]
 log = logging.getLogger("gatewayd.sim")
 
 MTU = 1280
+_NFT_TABLE = "ncp_sim_rloc"
 
 
 class MeshError(RuntimeError):
@@ -51,6 +55,7 @@ class MeshTun:
         self.fd: int | None = None
         self._addresses: set[ipaddress.IPv6Address] = set()
         self._routes: set[ipaddress.IPv6Network] = set()
+        self._aliases: frozenset[tuple[ipaddress.IPv6Address, ipaddress.IPv6Address]] = frozenset()
 
     def open(self) -> int:
         if not netns_exists(self.netns):
@@ -85,6 +90,24 @@ class MeshTun:
             _ip(*ns, "-6", "route", "replace", str(net), "dev", self.tun)
         self._addresses = set(config.addresses)
         self._routes = wanted
+        if config.aliases != self._aliases:
+            self._nft(self._alias_rules(config.aliases))
+            self._aliases = config.aliases
+
+    def _alias_rules(self, aliases: frozenset[tuple[ipaddress.IPv6Address, ipaddress.IPv6Address]]) -> str:
+        """An nft script replacing the table with one DNAT rule per (RLOC, ML-EID)."""
+        rules = [f'iifname "{self.tun}" ip6 daddr {rloc} dnat to {eid}' for rloc, eid in sorted(aliases)]
+        chain = ["type nat hook prerouting priority dstnat; policy accept;", *rules]
+        table = f"table ip6 {_NFT_TABLE}"
+        # creating the table first makes the delete succeed when it does not exist yet
+        return "\n".join([table, f"delete {table}", f"{table} {{", "  chain prerouting {",
+                          *(f"    {line}" for line in chain), "  }", "}", ""])
+
+    def _nft(self, script: str) -> None:
+        proc = subprocess.run(["ip", "netns", "exec", self.netns, "nft", "-f", "-"], input=script,
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise MeshError(f"nft in {self.netns}: {proc.stderr.strip()}")
 
     def write(self, packet: bytes) -> None:
         if self.fd is None:
@@ -110,3 +133,6 @@ class MeshTun:
             _ip("netns", "del", self.netns, check=False)
         elif netns_exists(self.netns):
             _ip("-n", self.netns, "link", "del", self.tun, check=False)
+            if self._aliases:
+                subprocess.run(["ip", "netns", "exec", self.netns, "nft", "delete", "table", "ip6", _NFT_TABLE],
+                               capture_output=True, check=False)

@@ -1,12 +1,15 @@
-"""Thread network data as the simulated leader holds it: on-mesh prefixes and external routes.
+"""Thread network data as the simulated NCP holds it: on-mesh prefixes and external routes.
 
-``encode_leader_network_data`` produces the Thread network data TLVs (Prefix TLV with Has Route,
-Border Router and 6LoWPAN ID sub-TLVs) the way a leader serves them in THREAD_LEADER_NETWORK_DATA.
+``encode_network_data`` produces the Thread network data TLVs the way OpenThread serves them: the
+leader's (THREAD_LEADER_NETWORK_DATA) start with a Commissioning Data TLV and give each on-mesh prefix a
+6LoWPAN context; the local copy (THREAD_NETWORK_DATA) has neither.  Prefix TLVs keep the order their
+prefixes were first added in, as OpenThread appends them.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -15,9 +18,10 @@ __all__ = [
     "NET_FLAG_PREFERRED",
     "NET_FLAG_SLAAC",
     "ROUTE_FLAG_NAT64",
+    "UNREGISTERED",
     "ExternalRoute",
     "OnMeshPrefix",
-    "encode_leader_network_data",
+    "encode_network_data",
 ]
 
 from ..spinel.props import (
@@ -28,10 +32,15 @@ from ..spinel.props import (
     ROUTE_FLAG_NAT64,
 )
 
+# OpenThread's local entries carry this RLOC16 until they are registered with the leader.
+UNREGISTERED = 0xFFFE
+
 _TLV_PREFIX = 1
+_TLV_COMMISSIONING_DATA = 4
 _SUB_HAS_ROUTE = 0
 _SUB_BORDER_ROUTER = 2
 _SUB_6LOWPAN_ID = 3
+_MESHCOP_COMMISSIONER_SESSION_ID = 11
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +49,7 @@ class OnMeshPrefix:
     stable: bool
     flags: int
     flags_ext: int = 0
+    rloc16: int = UNREGISTERED
 
     @property
     def slaac(self) -> bool:
@@ -51,33 +61,41 @@ class ExternalRoute:
     prefix: ipaddress.IPv6Network
     stable: bool
     flags: int
+    rloc16: int = UNREGISTERED
 
 
 def _tlv(typ: int, stable: bool, value: bytes) -> bytes:
     return bytes(((typ << 1) | int(stable), len(value))) + value
 
 
-def encode_leader_network_data(prefixes: list[OnMeshPrefix], routes: list[ExternalRoute], rloc16: int) -> bytes:
-    """Network data TLVs for the given entries, all registered by ``rloc16``."""
-    by_prefix: dict[ipaddress.IPv6Network, list[bytes]] = {}
+def encode_network_data(
+    entries: Iterable[OnMeshPrefix | ExternalRoute], *, leader_session_id: int | None = None
+) -> bytes:
+    """Network data TLVs for ``entries``; a leader's (``leader_session_id`` given) as described above."""
+    subs: dict[ipaddress.IPv6Network, list[tuple[int, bytes]]] = {}
     stable_of: dict[ipaddress.IPv6Network, bool] = {}
     context_id = 1
-    for r in routes:
-        sub = _tlv(_SUB_HAS_ROUTE, r.stable, rloc16.to_bytes(2, "big") + bytes((r.flags,)))
-        by_prefix.setdefault(r.prefix, []).append(sub)
-        stable_of[r.prefix] = stable_of.get(r.prefix, False) or r.stable
-    for p in prefixes:
-        subs = by_prefix.setdefault(p.prefix, [])
-        br = rloc16.to_bytes(2, "big") + bytes((p.flags, p.flags_ext))
-        subs.append(_tlv(_SUB_BORDER_ROUTER, p.stable, br))
-        # Context for header compression: compress flag + context id, context length.
-        subs.append(_tlv(_SUB_6LOWPAN_ID, p.stable, bytes((0x10 | context_id, p.prefix.prefixlen))))
-        context_id = min(context_id + 1, 15)
-        stable_of[p.prefix] = stable_of.get(p.prefix, False) or p.stable
+    for e in entries:
+        rloc = e.rloc16.to_bytes(2, "big")
+        group = subs.setdefault(e.prefix, [])
+        if isinstance(e, ExternalRoute):
+            group.append((_SUB_HAS_ROUTE, _tlv(_SUB_HAS_ROUTE, e.stable, rloc + bytes((e.flags,)))))
+        else:
+            group.append((_SUB_BORDER_ROUTER, _tlv(_SUB_BORDER_ROUTER, e.stable, rloc + bytes((e.flags, e.flags_ext)))))
+            if leader_session_id is not None:
+                # compress flag + context id, context length
+                context = bytes((0x10 | context_id, e.prefix.prefixlen))
+                group.append((_SUB_6LOWPAN_ID, _tlv(_SUB_6LOWPAN_ID, e.stable, context)))
+                context_id = min(context_id + 1, 15)
+        stable_of[e.prefix] = stable_of.get(e.prefix, False) or e.stable
     out = bytearray()
-    for prefix, subs in by_prefix.items():
+    if leader_session_id is not None:
+        session = bytes((_MESHCOP_COMMISSIONER_SESSION_ID, 2)) + leader_session_id.to_bytes(2, "big")
+        out += _tlv(_TLV_COMMISSIONING_DATA, False, session)
+    for prefix, group in subs.items():
         nbytes = (prefix.prefixlen + 7) // 8
-        value = bytes((0, prefix.prefixlen)) + prefix.network_address.packed[:nbytes] + b"".join(subs)
+        body = b"".join(tlv for _typ, tlv in sorted(group, key=lambda item: item[0]))
+        value = bytes((0, prefix.prefixlen)) + prefix.network_address.packed[:nbytes] + body
         if len(value) <= 0xFF:
             out += _tlv(_TLV_PREFIX, stable_of[prefix], value)
     return bytes(out)

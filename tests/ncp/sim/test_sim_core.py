@@ -1,4 +1,8 @@
-"""The simulator's protocol core, driven directly with Spinel frames and a fake clock."""
+"""The simulator's protocol core, driven directly with Spinel frames and a fake clock.
+
+Where a test pins bytes, they are what ot-ncp-ftd (OpenThread 714aeeb70, and 28f30b3ce for the 2023
+generation) sent for the same request; the comments quote the real NCP's frames.
+"""
 
 import ipaddress
 import random
@@ -7,12 +11,29 @@ import struct
 import pytest
 
 from ncp.meshcop import Dataset
-from ncp.sim import SimConfig, SimNcp, ipv6
+from ncp.sim import SimConfig, SimNcp, dnssd, ipv6
 from ncp.sim.netdata import NET_FLAG_ON_MESH, NET_FLAG_PREFERRED, NET_FLAG_SLAAC, ROUTE_FLAG_NAT64
 from ncp.spinel import Command, NetRole, Prop, SpinelFrame, Status, pack, pack_prop, unpack_prop
+from ncp.spinel.dataset import dataset_to_props
 
 OMR = ipaddress.IPv6Network("fd11:22:33:44::/64")
 OMR_FLAGS = NET_FLAG_ON_MESH | NET_FLAG_SLAAC | NET_FLAG_PREFERRED | 0x02  # + default route
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+PEER = ipaddress.IPv6Address("2001:db8::1")
+# CAPS as ot-ncp-ftd answers (both generations): no CMD_MULTI (11).
+REAL_CAPS = [5, 12, 24, 32, 513, 518, 53, 54, 14, 512, 6, 520, 515, 517, 516, 522, 523, 48, 49, 1024, 1027, 1028,
+             1026, 1029, 526, 528]
+# The dataset `ot-cli-ftd dataset set active` took, and what ot-ncp-ftd 28f30b3ce answered to
+# SET THREAD_ACTIVE_DATASET with it (the dataset re-encoded, A(t(iD))).
+REAL_TLVS = bytes.fromhex(
+    "0e080000000000010000000300001035060004001fffe002086935a014be3a2b7c0708fde8dfe592d20000051073a420c339a0f94237"
+    "376d09889a1d00030d67617465776179642d31386362010218cb0410c7994425347aaea9cfd72396229562780c0402a0f7f8"
+)
+REAL_2023_DATASET_REPLY = bytes.fromhex(
+    "0a009c2a010000000000000011004673a420c339a0f94237376d09889a1d000f004467617465776179642d31386362000900456935a0"
+    "14be3a2b7c120062fde8dfe592d20000000000000000000040030036cb180200211011004bc7994425347aaea9cfd723962295627806"
+    "009f2aa002f7f81100220b0c0d0e0f101112131415161718191a"
+)
 
 
 class Host:
@@ -24,6 +45,7 @@ class Host:
         self.tid = 0
         self.pushed: list[SpinelFrame] = []
         self.mesh: list[bytes] = []
+        self.last: list[SpinelFrame] = []  # every frame the last request produced, in order
 
     def _next_tid(self) -> int:
         self.tid = self.tid % 15 + 1
@@ -33,6 +55,7 @@ class Host:
         tid = self._next_tid()
         self.ncp.handle_frame(SpinelFrame(0, tid, command, prop, value), self.now)
         frames, packets = self.ncp.take()
+        self.last = frames
         self.mesh += packets
         replies = [f for f in frames if f.tid == tid]
         self.pushed += [f for f in frames if f.tid != tid]
@@ -47,15 +70,27 @@ class Host:
     def set(self, prop, value=None, raw=None) -> SpinelFrame:
         return self.request(Command.PROP_VALUE_SET, prop, raw if raw is not None else pack_prop(prop, value))
 
+    def insert(self, prop, value: bytes) -> SpinelFrame:
+        return self.request(Command.PROP_VALUE_INSERT, prop, value)
+
+    def remove(self, prop, value: bytes) -> SpinelFrame:
+        return self.request(Command.PROP_VALUE_REMOVE, prop, value)
+
     def advance(self, seconds: float) -> list[SpinelFrame]:
         end = self.now + seconds
         while (deadline := self.ncp.next_deadline()) is not None and deadline <= end:
             self.now = deadline
             self.ncp.poll(self.now)
         self.now = end
-        frames, _ = self.ncp.take()
+        frames, packets = self.ncp.take()
         self.pushed += frames
+        self.mesh += packets
         return frames
+
+    def from_mesh(self, packet: bytes) -> tuple[list[SpinelFrame], list[bytes]]:
+        """A packet a mesh node sends: what reaches the host, what the NCP sends back into the mesh."""
+        self.ncp.handle_mesh_packet(packet, self.now)
+        return self.ncp.take()
 
     def pushed_values(self, prop):
         return [
@@ -64,54 +99,82 @@ class Host:
             if f.prop == prop and f.command == Command.PROP_VALUE_IS and f.tid == 0
         ]
 
+    def announced(self, command, prop) -> list[bytes]:
+        return [bytes(f.value) for f in self.pushed if f.command == command and f.prop == prop and f.tid == 0]
+
 
 def last_status(frame: SpinelFrame) -> int:
     assert frame.prop == Prop.LAST_STATUS, frame
     return unpack_prop(Prop.LAST_STATUS, frame.value)
 
 
-@pytest.fixture
-def host():
-    ncp = SimNcp(SimConfig(leader_delay=0.5, attach_delay=0.2, mle_interval=0, seed=1))
+def make_host(**config) -> Host:
+    ncp = SimNcp(SimConfig(**{"leader_delay": 0.5, "attach_delay": 0.2, "mle_interval": 0, "seed": 1, **config}))
     ncp.boot(0.0)
     h = Host(ncp)
     boot, _ = ncp.take()
-    assert [last_status(f) for f in boot] == [Status.RESET_POWER_ON]
-    assert boot[0].tid == 0
+    assert [(f.tid, last_status(f)) for f in boot] == [(0, Status.RESET_POWER_ON)]
     return h
 
 
+@pytest.fixture
+def host():
+    return make_host()
+
+
 def form(host: Host, dataset: Dataset) -> None:
-    assert host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, dataset.to_tlvs()).prop == Prop.THREAD_ACTIVE_DATASET_TLVS
+    if host.ncp.generation.dataset_tlvs:
+        assert host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, dataset.to_tlvs()).prop == Prop.THREAD_ACTIVE_DATASET_TLVS
+    else:
+        assert host.set(Prop.THREAD_ACTIVE_DATASET, dataset_to_props(dataset)).prop == Prop.THREAD_ACTIVE_DATASET
     host.set(Prop.NET_IF_UP, True)
     host.set(Prop.NET_STACK_UP, True)
 
 
+def leader(host: Host, seed: int = 7) -> Dataset:
+    ds = Dataset.generate(rng=random.Random(seed))
+    form(host, ds)
+    host.advance(1)
+    assert host.get(Prop.NET_ROLE) == NetRole.LEADER
+    return ds
+
+
 def publish_omr(host: Host) -> None:
     host.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, True)
-    value = pack("6CbC", OMR.network_address, 64, True, OMR_FLAGS)
-    reply = host.request(Command.PROP_VALUE_INSERT, Prop.THREAD_ON_MESH_NETS, value)
+    reply = host.insert(Prop.THREAD_ON_MESH_NETS, pack("6CbC", OMR.network_address, 64, True, OMR_FLAGS))
     assert reply.command == Command.PROP_VALUE_INSERTED
-    reply = host.request(
-        Command.PROP_VALUE_INSERT,
-        Prop.THREAD_OFF_MESH_ROUTES,
-        pack("6CbC", ipaddress.IPv6Address("64:ff9b::"), 96, True, ROUTE_FLAG_NAT64),
-    )
+    reply = host.insert(Prop.THREAD_OFF_MESH_ROUTES, pack("6CbC", NAT64.network_address, 96, True, ROUTE_FLAG_NAT64))
     assert reply.command == Command.PROP_VALUE_INSERTED
     host.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, False)
+
+
+def rloc(ds: Dataset, rloc16: int) -> ipaddress.IPv6Address:
+    return ipaddress.IPv6Address(ds.mesh_local_prefix.network_address.packed[:8] + bytes.fromhex("000000fffe00")
+                                 + rloc16.to_bytes(2, "big"))
+
+
+# --- identity, reset, datasets -----------------------------------------------------------------------
 
 
 def test_identity(host):
     assert host.get(Prop.PROTOCOL_VERSION) == (4, 3)
     assert host.get(Prop.INTERFACE_TYPE) == 3
-    assert host.get(Prop.NCP_VERSION).startswith("OPENTHREAD/")
+    # ot-ncp-ftd: "OPENTHREAD/714aeeb70; SIMULATION; Dec  3 2026 16:28:05"
+    version = host.get(Prop.NCP_VERSION)
+    assert version.startswith("OPENTHREAD/714aeeb70; SIMULATION; ") and version.count("; ") == 2
     assert len(host.get(Prop.HWADDR)) == 8
-    assert 32 in host.get(Prop.CAPS)  # CONFIG_FTD
+    assert host.get(Prop.CAPS) == REAL_CAPS
+    assert Prop.NET_IF_UP in host.get(Prop.UNSOL_UPDATE_LIST)
 
 
 def test_eui64_from_config():
     ncp = SimNcp(SimConfig(eui64=bytes.fromhex("0011223344556677")))
     assert Host(ncp).get(Prop.HWADDR) == bytes.fromhex("0011223344556677")
+
+
+def test_unknown_generation_is_refused():
+    with pytest.raises(ValueError):
+        SimConfig(ncp_generation="2019")
 
 
 def test_complete_dataset_tlvs_make_leader(host):
@@ -126,11 +189,50 @@ def test_complete_dataset_tlvs_make_leader(host):
     assert host.pushed_values(Prop.NET_PARTITION_ID)
     ml = host.get(Prop.IPV6_ML_ADDR)
     assert ml in ds.mesh_local_prefix
-    table = [row[0] for row in host.get(Prop.IPV6_ADDRESS_TABLE)]
+    table = [row.address for row in host.get(Prop.IPV6_ADDRESS_TABLE)]
     assert ml in table and host.get(Prop.IPV6_LL_ADDR) in table
     assert host.get(Prop.THREAD_ACTIVE_DATASET_TLVS) == ds.to_tlvs()
     assert host.get(Prop.NET_NETWORK_NAME) == ds.network_name
     assert host.get(Prop.MAC_15_4_PANID) == ds.pan_id
+
+
+def test_changes_are_pushed_before_the_reply(host):
+    """ot-ncp-ftd sends what a SET caused first (its notifier runs before the reply goes out)."""
+    ds = Dataset.generate(rng=random.Random(3))
+    host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, ds.to_tlvs())
+    # dataset properties, in the real NCP's order (the network key too), then the reply
+    assert [f.prop for f in host.last] == [
+        Prop.IPV6_ML_ADDR, Prop.NET_KEY_SEQUENCE_COUNTER, Prop.PHY_CHAN, Prop.MAC_15_4_PANID, Prop.NET_NETWORK_NAME,
+        Prop.NET_XPANID, Prop.NET_NETWORK_KEY, Prop.NET_PSKC, Prop.THREAD_ACTIVE_DATASET_TLVS,
+    ]
+    assert [f.tid for f in host.last][-1] != 0
+    host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, ds.to_tlvs())  # the same again: nothing changed, nothing pushed
+    assert [f.prop for f in host.last] == [Prop.THREAD_ACTIVE_DATASET_TLVS]
+    host.set(Prop.NET_IF_UP, True)
+    ba = 0x951  # BORDER_AGENT_MESHCOP_SERVICE_STATE, held back while the interface was down
+    assert [f.prop for f in host.last] == [
+        ba, Prop.IPV6_LL_ADDR, Prop.IPV6_ADDRESS_TABLE, Prop.NET_IF_UP, Prop.IPV6_MULTICAST_ADDRESS_TABLE,
+        Prop.NET_IF_UP,
+    ]
+    host.set(Prop.NET_STACK_UP, True)
+    assert [f.prop for f in host.last] == [
+        Prop.IPV6_ADDRESS_TABLE, Prop.NET_ROLE, Prop.IPV6_MULTICAST_ADDRESS_TABLE, ba, Prop.NET_STACK_UP,
+    ]
+    frames = host.advance(1)
+    assert [f.prop for f in frames] == [
+        Prop.IPV6_ADDRESS_TABLE, Prop.NET_ROLE, Prop.NET_PARTITION_ID, Prop.THREAD_LEADER_NETWORK_DATA,
+        Prop.THREAD_ON_MESH_NETS, Prop.THREAD_OFF_MESH_ROUTES, Prop.IPV6_MULTICAST_ADDRESS_TABLE, ba,
+    ]
+    # THREAD_RLOC16 is never pushed; the leader network data starts with a Commissioning Data TLV
+    assert host.pushed_values(Prop.THREAD_LEADER_NETWORK_DATA)[-1][:4] == bytes.fromhex("08040b02")
+    host.set(Prop.NET_STACK_UP, False)
+    assert [f.prop for f in host.last] == [
+        Prop.IPV6_ADDRESS_TABLE, Prop.NET_ROLE, Prop.IPV6_MULTICAST_ADDRESS_TABLE, ba, Prop.NET_STACK_UP,
+    ]
+    host.set(Prop.NET_IF_UP, False)
+    assert [f.prop for f in host.last] == [
+        Prop.IPV6_ADDRESS_TABLE, Prop.NET_IF_UP, Prop.IPV6_MULTICAST_ADDRESS_TABLE, Prop.NET_IF_UP,
+    ]
 
 
 def test_per_property_setters_alone_stay_detached(host):
@@ -149,11 +251,12 @@ def test_per_property_setters_alone_stay_detached(host):
         assert unpack_prop(prop, reply.value) == value
     host.set(Prop.NET_IF_UP, True)
     host.set(Prop.NET_STACK_UP, True)
-    host.advance(30)
+    host.advance(30)  # ot-ncp-ftd stayed detached for as long as it was watched (24 s)
     assert host.get(Prop.NET_ROLE) == NetRole.DETACHED
     assert NetRole.LEADER not in host.pushed_values(Prop.NET_ROLE)
-    # The values did land in the dataset.
+    # The values did land in the dataset, and each was pushed as it changed.
     assert host.get(Prop.NET_NETWORK_NAME) == "lab"
+    assert host.pushed_values(Prop.NET_NETWORK_NAME) == ["lab"]
 
 
 def test_network_name_must_be_nul_terminated(host):
@@ -170,17 +273,19 @@ def test_unknown_property_and_bad_values(host):
     assert last_status(host.set(Prop.NET_NETWORK_KEY, raw=b"short")) == Status.PARSE_ERROR
     assert last_status(host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, raw=b"\x0e\x08\x00")) == Status.INVALID_ARGUMENT
     assert last_status(host.set(Prop.NET_STACK_UP, True)) == Status.INVALID_STATE  # interface down
+    # a property without an INSERT/REMOVE handler: PROP_NOT_FOUND, as ncp_base.cpp answers
+    assert last_status(host.insert(Prop.NET_ROLE, b"\x01")) == Status.PROP_NOT_FOUND
+    assert last_status(host.remove(Prop.THREAD_CHILD_TABLE, b"")) == Status.PROP_NOT_FOUND
 
 
 def test_reset_answers_power_on_and_loses_runtime_state(host):
-    ds = Dataset.generate(rng=random.Random(5))
-    form(host, ds)
-    host.advance(1)
+    ds = leader(host, 5)
     publish_omr(host)
-    assert host.get(Prop.NET_ROLE) == NetRole.LEADER
+    # RESET with any TID: ot-ncp-ftd answers LAST_STATUS 0x70 (RESET_POWER_ON) on TID 0 ("80 06 00 70")
     host.ncp.handle_frame(SpinelFrame(0, 3, Command.RESET), host.now)
     frames, _ = host.ncp.take()
     assert [(f.tid, last_status(f)) for f in frames] == [(0, Status.RESET_POWER_ON)]
+    assert frames[0].encode() == bytes.fromhex("80060070")
     assert host.get(Prop.NET_ROLE) == NetRole.DISABLED
     assert host.get(Prop.NET_STACK_UP) is False
     assert host.get(Prop.THREAD_ON_MESH_NETS) == []
@@ -207,127 +312,422 @@ def test_persisted_state_survives_restart(host):
     assert again.get(Prop.HWADDR) == host.get(Prop.HWADDR)
 
 
+def test_2023_generation_takes_the_dataset_only_as_properties():
+    """ot-ncp-ftd 28f30b3ce: THREAD_ACTIVE_DATASET_TLVS is PROP_NOT_FOUND (13) for GET and SET."""
+    host = make_host(ncp_generation="2023")
+    assert host.get(Prop.NCP_VERSION).startswith("OPENTHREAD/28f30b3ce; SIMULATION; ")
+    assert last_status(host.request(Command.PROP_VALUE_GET, Prop.THREAD_ACTIVE_DATASET_TLVS)) == 13
+    assert last_status(host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, raw=REAL_TLVS)) == 13
+    assert host.get(Prop.THREAD_ACTIVE_DATASET) == []
+    ds = Dataset.from_tlvs(REAL_TLVS)
+    reply = host.set(Prop.THREAD_ACTIVE_DATASET, dataset_to_props(ds))
+    assert (reply.prop, bytes(reply.value)) == (Prop.THREAD_ACTIVE_DATASET, REAL_2023_DATASET_REPLY)
+    host.set(Prop.NET_IF_UP, True)
+    assert Prop.NET_IF_UP not in [f.prop for f in host.last[:-1]]  # 2023 does not push NET_IF_UP
+    host.set(Prop.NET_STACK_UP, True)
+    host.advance(1)
+    assert host.get(Prop.NET_ROLE) == NetRole.LEADER
+    assert host.get(Prop.NET_NETWORK_NAME) == ds.network_name
+    # mesh-local addresses are listed with preferred lifetime 0 ("40 00000000 ffffffff"), the others not
+    table = host.get(Prop.IPV6_ADDRESS_TABLE)
+    assert {e.preferred_lifetime for e in table if e.address in ds.mesh_local_prefix} == {0}
+    assert {e.preferred_lifetime for e in table if e.address.is_link_local} == {0xFFFFFFFF}
+    assert last_status(host.request(Command.PROP_VALUE_GET, 0x951)) == Status.PROP_NOT_FOUND
+
+
+def test_dataset_properties_work_on_the_current_generation_too(host):
+    ds = Dataset.from_tlvs(REAL_TLVS)
+    assert bytes(host.set(Prop.THREAD_ACTIVE_DATASET, dataset_to_props(ds)).value) == REAL_2023_DATASET_REPLY
+    assert Dataset.from_tlvs(host.get(Prop.THREAD_ACTIVE_DATASET_TLVS)).network_key == ds.network_key
+    host.set(Prop.NET_IF_UP, True)
+    host.set(Prop.NET_STACK_UP, True)
+    host.advance(1)
+    assert host.get(Prop.NET_ROLE) == NetRole.LEADER
+
+
+# --- addresses --------------------------------------------------------------------------------------
+
+
+def test_address_table_as_the_real_ncp_lists_it(host):
+    ds = leader(host)
+    rloc16 = host.get(Prop.THREAD_RLOC16)
+    ml = host.get(Prop.IPV6_ML_ADDR)
+    ll = host.get(Prop.IPV6_LL_ADDR)
+    # ot-ncp-ftd as leader: ALOC fc00, RLOC, ML-EID, link-local (newest first), 25-byte entries
+    table = host.get(Prop.IPV6_ADDRESS_TABLE)
+    assert [e.address for e in table] == [rloc(ds, 0xFC00), rloc(ds, rloc16), ml, ll]
+    assert {(e.prefix_length, e.preferred_lifetime, e.valid_lifetime, e.flags) for e in table} == {
+        (64, 0xFFFFFFFF, 0xFFFFFFFF, None)
+    }
+    raw = host.request(Command.PROP_VALUE_GET, Prop.IPV6_ADDRESS_TABLE).value
+    assert raw[:2] == b"\x19\x00" and len(raw) == 4 * 27
+    assert host.get(Prop.THREAD_LEADER_ADDR) == rloc(ds, rloc16)  # the leader's RLOC, not its ALOC
+    publish_omr(host)
+    first = host.get(Prop.IPV6_ADDRESS_TABLE)[0].address
+    assert first in OMR  # the SLAAC address, newest
+
+
+def test_host_added_addresses(host):
+    """INSERT IPV6_ADDRESS_TABLE (6CLL): pushed, then INSERTED; REMOVE of an unknown one is no error."""
+    host.set(Prop.NET_IF_UP, True)
+    added = ipaddress.IPv6Address("fd11:22:33:44::53")
+    value = pack("6CLL", added, 64, 0xFFFFFFFF, 0xFFFFFFFF)
+    reply = host.insert(Prop.IPV6_ADDRESS_TABLE, value)
+    assert (reply.command, bytes(reply.value)) == (Command.PROP_VALUE_INSERTED, value)
+    assert [f.prop for f in host.last] == [Prop.IPV6_ADDRESS_TABLE, Prop.IPV6_ADDRESS_TABLE]
+    assert [e.address for e in host.get(Prop.IPV6_ADDRESS_TABLE)] == [added, host.get(Prop.IPV6_LL_ADDR)]
+    missing = pack("6", ipaddress.IPv6Address("fd11:22:33:44::99"))
+    assert host.remove(Prop.IPV6_ADDRESS_TABLE, missing).command == Command.PROP_VALUE_REMOVED
+    # With an address of its own in the OMR prefix, the NCP makes no SLAAC address there.
+    host.set(Prop.NET_STACK_UP, True)
+    host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, Dataset.generate(rng=random.Random(2)).to_tlvs())
+    host.advance(1)
+    publish_omr(host)
+    assert [e.address for e in host.get(Prop.IPV6_ADDRESS_TABLE) if e.address in OMR] == [added]
+    assert host.remove(Prop.IPV6_ADDRESS_TABLE, pack("6", added)).command == Command.PROP_VALUE_REMOVED
+    slaac = [e.address for e in host.get(Prop.IPV6_ADDRESS_TABLE) if e.address in OMR]
+    assert len(slaac) == 1 and slaac != [added]
+
+
+def test_multicast_table_order_and_subscriptions(host):
+    host.set(Prop.NET_IF_UP, True)
+    group = ipaddress.IPv6Address("ff05::1234")
+    reply = host.insert(Prop.IPV6_MULTICAST_ADDRESS_TABLE, pack("6", group))
+    assert reply.command == Command.PROP_VALUE_INSERTED
+    assert host.last[0].prop == Prop.IPV6_MULTICAST_ADDRESS_TABLE  # pushed before the reply
+    ds = leader(host)
+    ml = ds.mesh_local_prefix.network_address.packed[:8]
+    realm = [ipaddress.IPv6Address(b"\xff" + s + b"\x00\x40" + ml + b"\x00\x00\x00\x01") for s in (b"\x33", b"\x32")]
+    # ot-ncp-ftd: ff33:40:<ml>::1, ff32:40:<ml>::1, the host's groups, ff02::2, ff03::2, ff02::1, ff03::1, ff03::fc
+    assert [g for (g,) in host.get(Prop.IPV6_MULTICAST_ADDRESS_TABLE)] == [
+        *realm, group, *map(ipaddress.IPv6Address, ["ff02::2", "ff03::2", "ff02::1", "ff03::1", "ff03::fc"])
+    ]
+    # subscribing twice, and leaving a group never joined, are no errors
+    assert host.insert(Prop.IPV6_MULTICAST_ADDRESS_TABLE, pack("6", group)).command == Command.PROP_VALUE_INSERTED
+    other = pack("6", ipaddress.IPv6Address("ff05::99"))
+    assert host.remove(Prop.IPV6_MULTICAST_ADDRESS_TABLE, other).command == Command.PROP_VALUE_REMOVED
+
+
+# --- network data -----------------------------------------------------------------------------------
+
+
 def test_netdata_insert_publish_and_slaac(host):
     ds = Dataset.generate(rng=random.Random(7))
-    host.ncp.add_node("sensor", bytes.fromhex("1122334455667788"), host.now)
+    host.ncp.add_node("sensor", bytes.fromhex("1122334455667788"), host.now, kind="mtd")
     form(host, ds)
     host.advance(1)
+    rloc16 = host.get(Prop.THREAD_RLOC16)
     # Before publishing: inserts need ALLOW_LOCAL_NET_DATA_CHANGE.
     value = pack("6CbC", OMR.network_address, 64, True, OMR_FLAGS)
-    assert last_status(host.request(Command.PROP_VALUE_INSERT, Prop.THREAD_ON_MESH_NETS, value)) == Status.INVALID_STATE
+    assert last_status(host.insert(Prop.THREAD_ON_MESH_NETS, value)) == Status.INVALID_STATE
     host.pushed.clear()
     host.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, True)
-    reply = host.request(Command.PROP_VALUE_INSERT, Prop.THREAD_ON_MESH_NETS, value)
+    reply = host.insert(Prop.THREAD_ON_MESH_NETS, value)
     assert reply.command == Command.PROP_VALUE_INSERTED and reply.value == value
+    reserved_preference = pack("6CbC", OMR.network_address, 64, True, 0x80 | OMR_FLAGS)
+    assert last_status(host.insert(Prop.THREAD_ON_MESH_NETS, reserved_preference)) == Status.INVALID_ARGUMENT
+    route = pack("6CbC", NAT64.network_address, 96, True, ROUTE_FLAG_NAT64)
+    assert host.insert(Prop.THREAD_OFF_MESH_ROUTES, route).command == Command.PROP_VALUE_INSERTED
     assert not host.pushed_values(Prop.THREAD_ON_MESH_NETS)  # not published yet
-    assert host.ncp.mesh_config().addresses == {
-        a for a in host.ncp.mesh_config().addresses if a in ds.mesh_local_prefix
-    }
+    # local entries carry RLOC16 0xfffe until registered: "1700 fd11..00 40 01 33 01 feff 00"
+    (local,) = host.get(Prop.THREAD_ON_MESH_NETS)
+    assert (local.is_local, local.rloc16) == (True, 0xFFFE)
+    (local_route,) = host.get(Prop.THREAD_OFF_MESH_ROUTES)
+    assert (local_route.is_local, local_route.next_hop_is_this_device, local_route.rloc16) == (True, False, 0xFFFE)
+    assert not any(a in OMR for a in host.ncp.mesh_config().addresses)
     host.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, False)
     pushed = host.pushed_values(Prop.THREAD_ON_MESH_NETS)[-1]
-    published = [row for row in pushed if not row[4]]
-    assert [(row[0], row[1], row[3]) for row in published] == [(OMR.network_address, 64, OMR_FLAGS)]
-    assert any(row[4] for row in pushed)  # the local copy too
-    netdata = host.pushed_values(Prop.THREAD_LEADER_NETWORK_DATA)[-1]
-    assert OMR.network_address.packed[:8] in netdata
+    assert [(r.prefix, r.prefix_length, r.flags, r.is_local, r.rloc16) for r in pushed] == [
+        (OMR.network_address, 64, OMR_FLAGS, False, rloc16),
+        (OMR.network_address, 64, OMR_FLAGS, True, rloc16),
+    ]
+    routes = host.get(Prop.THREAD_OFF_MESH_ROUTES)
+    assert [(r.is_local, r.next_hop_is_this_device, r.rloc16) for r in routes] == [
+        (False, True, rloc16), (True, True, rloc16)
+    ]
+    # Thread network data as ot-ncp-ftd serves it: Commissioning Data, then the prefixes in the order
+    # they were added; the leader's copy gives the on-mesh prefix a 6LoWPAN context, the local one not.
+    rl = rloc16.to_bytes(2, "big")
+    omr_tlv = bytes.fromhex("0040") + OMR.network_address.packed[:8]
+    nat64_tlv = bytes.fromhex("031300600064ff9b0000000000000000") + b"\x01\x03" + rl + b"\x20"
+    leader_data = host.pushed_values(Prop.THREAD_LEADER_NETWORK_DATA)[-1]
+    assert leader_data[:4] == bytes.fromhex("08040b02")
+    assert leader_data[6:] == (b"\x03\x14" + omr_tlv + b"\x05\x04" + rl + bytes((OMR_FLAGS, 0)) + b"\x07\x02\x11\x40"
+                               + nat64_tlv)
+    assert host.get(Prop.THREAD_NETWORK_DATA) == (
+        b"\x03\x10" + omr_tlv + b"\x05\x04" + rl + bytes((OMR_FLAGS, 0)) + nat64_tlv
+    )
     # The node got a SLAAC address in the OMR prefix besides its ML-EID; the NCP too.
     cfg = host.ncp.mesh_config()
     assert any(a in OMR for a in cfg.addresses) and any(a in ds.mesh_local_prefix for a in cfg.addresses)
     assert OMR in cfg.on_link and ipaddress.IPv6Network("::/0") in cfg.routes
-    assert any(row[0] in OMR for row in host.get(Prop.IPV6_ADDRESS_TABLE))
-    # Removing the prefix takes the SLAAC addresses away.
+    assert any(row.address in OMR for row in host.get(Prop.IPV6_ADDRESS_TABLE))
+    # Removing the prefix takes the SLAAC addresses away; removing it again is no error.
     host.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, True)
-    reply = host.request(Command.PROP_VALUE_REMOVE, Prop.THREAD_ON_MESH_NETS, pack("6C", OMR.network_address, 64))
+    reply = host.remove(Prop.THREAD_ON_MESH_NETS, pack("6C", OMR.network_address, 64))
     assert reply.command == Command.PROP_VALUE_REMOVED
-    assert (
-        last_status(
-            host.request(Command.PROP_VALUE_REMOVE, Prop.THREAD_ON_MESH_NETS, pack("6C", OMR.network_address, 64))
-        )
-        == Status.ITEM_NOT_FOUND
-    )
+    reply = host.remove(Prop.THREAD_ON_MESH_NETS, pack("6C", OMR.network_address, 64))
+    assert reply.command == Command.PROP_VALUE_REMOVED
     host.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, False)
     assert host.pushed_values(Prop.THREAD_ON_MESH_NETS)[-1] == []
     assert not any(a in OMR for a in host.ncp.mesh_config().addresses)
 
 
-def test_child_table_and_neighbors(host):
-    form(host, Dataset.generate(rng=random.Random(8)))
-    host.advance(0.6)
-    host.ncp.add_node("a", bytes.fromhex("0000000000000001"), host.now)
-    host.ncp.add_node("b", bytes.fromhex("0000000000000002"), host.now)
+# --- children and routers ---------------------------------------------------------------------------
+
+
+def test_children_ftd_and_mtd(host):
+    """An ot-cli-ftd node (FTD, mode rdn) and one with `mode rn` (MTD), as the real NCP lists them."""
+    ds = leader(host)
+    publish_omr(host)
+    rloc16 = host.get(Prop.THREAD_RLOC16)
+    host.pushed.clear()
+    ftd = host.ncp.add_node("ftd", bytes.fromhex("0000000000000001"), host.now)
+    mtd = host.ncp.add_node("mtd", bytes.fromhex("0000000000000002"), host.now, kind="mtd")
     assert host.get(Prop.THREAD_CHILD_TABLE) == []  # attaching takes a moment
     host.advance(0.3)
     children = host.get(Prop.THREAD_CHILD_TABLE)
-    assert sorted(c[0] for c in children) == [bytes.fromhex("0000000000000001"), bytes.fromhex("0000000000000002")]
-    leader_rloc = host.get(Prop.THREAD_RLOC16)
-    assert all(c[1] & 0xFC00 == leader_rloc and c[1] & 0x1FF for c in children)
-    assert len({c[1] for c in children}) == 2
-    assert host.pushed_values(Prop.THREAD_CHILD_TABLE)[-1] == children
-    inserted = [f for f in host.pushed if f.command == Command.PROP_VALUE_INSERTED]
-    assert len(inserted) == 2
+    assert [(c.ext_address, c.rloc16, c.timeout, c.mode) for c in children] == [
+        (ftd.eui64, rloc16 | 1, 240, 0x0B),  # rx-on, FTD, full network data
+        (mtd.eui64, rloc16 | 2, 240, 0x09),  # rx-on, full network data
+    ]
+    # Each arrives as VALUE_INSERTED of the bare 23-byte entry; no whole-table VALUE_IS follows.
+    inserted = host.announced(Command.PROP_VALUE_INSERTED, Prop.THREAD_CHILD_TABLE)
+    assert [len(e) for e in inserted] == [23, 23]
+    assert inserted[0] == ftd.eui64 + struct.pack("<HLLBBbBb", rloc16 | 1, 240, 0, host.ncp.netdata_version,
+                                                  ftd.link_quality, ftd.rssi, 0x0B, ftd.rssi)
+    assert not host.pushed_values(Prop.THREAD_CHILD_TABLE)
+    # Only the MTD child registered addresses (its ML-EID and SLAAC address); the FTD child has none.
+    rows = host.get(Prop.THREAD_CHILD_TABLE_ADDRESSES)
+    assert [(r.ext_address, r.rloc16) for r in rows] == [(ftd.eui64, rloc16 | 1), (mtd.eui64, rloc16 | 2)]
+    assert rows[0].addresses == []
+    assert [a in ds.mesh_local_prefix for a in rows[1].addresses] == [True, False]
+    assert rows[1].addresses[1] in OMR
     neighbors = host.get(Prop.THREAD_NEIGHBOR_TABLE)
-    assert {n[0] for n in neighbors} == {c[0] for c in children} and all(n[6] for n in neighbors)
-    assert not [f for f in host.pushed if f.prop == Prop.THREAD_NEIGHBOR_TABLE]  # polled only
-    assert host.get(Prop.THREAD_ROUTER_TABLE)[0][1] == leader_rloc
+    assert [(n.ext_address, n.is_child, n.mode) for n in neighbors] == [
+        (ftd.eui64, True, 0x0B), (mtd.eui64, True, 0x09)
+    ]
+    # a lone leader's router table: itself, next hop 63, no link ("1100 <ext> <rloc16> <id> 3f 00 00 00 00 00")
+    raw = host.request(Command.PROP_VALUE_GET, Prop.THREAD_ROUTER_TABLE).value
+    ext = host.get(Prop.MAC_15_4_LADDR)
+    assert bytes(raw) == b"\x11\x00" + ext + struct.pack("<HB", rloc16, rloc16 >> 10) + bytes.fromhex("3f0000000000")
+    # Every node answers on its RLOC as well: the mesh side sends it to the node's ML-EID.
+    ml_eid = host.ncp.node_addresses(ftd)[0]
+    assert (rloc(ds, rloc16 | 1), ml_eid) in host.ncp.mesh_config().aliases
     host.pushed.clear()
-    host.ncp.remove_node("a", host.now)
+    host.ncp.remove_node("mtd", host.now)
     host.advance(0)
-    assert [c[0] for c in host.get(Prop.THREAD_CHILD_TABLE)] == [bytes.fromhex("0000000000000002")]
-    assert next(f.command for f in host.pushed if f.prop == Prop.THREAD_CHILD_TABLE) == Command.PROP_VALUE_REMOVED
+    assert host.announced(Command.PROP_VALUE_REMOVED, Prop.THREAD_CHILD_TABLE)[0][:8] == mtd.eui64
+    assert [c.ext_address for c in host.get(Prop.THREAD_CHILD_TABLE)] == [ftd.eui64]
+
+
+def test_ftd_child_becomes_router():
+    host = make_host(router_upgrade_delay=5)
+    ds = leader(host)
+    publish_omr(host)
+    leader_rloc16 = host.get(Prop.THREAD_RLOC16)
+    ftd = host.ncp.add_node("ftd", bytes.fromhex("0000000000000001"), host.now)
+    host.ncp.add_node("mtd", bytes.fromhex("0000000000000002"), host.now, kind="mtd")
+    host.advance(1)
+    child_rloc = rloc(ds, leader_rloc16 | 1)
+    assert child_rloc in {a for a, _ in host.ncp.mesh_config().aliases}
+    host.pushed.clear()
+    host.advance(5)
+    # ot-ncp-ftd: VALUE_INSERTED THREAD_NEIGHBOR_TABLE "1b00 <entry>" (struct length kept), then
+    # VALUE_REMOVED THREAD_CHILD_TABLE "<bare entry with the old child RLOC16>"; nothing else.
+    assert [(f.command, f.prop) for f in host.pushed] == [
+        (Command.PROP_VALUE_INSERTED, Prop.THREAD_NEIGHBOR_TABLE),
+        (Command.PROP_VALUE_REMOVED, Prop.THREAD_CHILD_TABLE),
+    ]
+    inserted, removed = (bytes(f.value) for f in host.pushed)
+    assert inserted[:2] == b"\x1b\x00" and len(inserted) == 29 and inserted[2:10] == ftd.eui64
+    assert removed[:8] == ftd.eui64 and struct.unpack_from("<H", removed, 8)[0] == leader_rloc16 | 1
+    router_rloc16 = struct.unpack_from("<H", inserted, 10)[0]
+    assert router_rloc16 & 0x3FF == 0 and router_rloc16 != leader_rloc16
+    assert [c.ext_address for c in host.get(Prop.THREAD_CHILD_TABLE)] == [bytes.fromhex("0000000000000002")]
+    assert [r.ext_address for r in host.get(Prop.THREAD_CHILD_TABLE_ADDRESSES)] == [bytes.fromhex("0000000000000002")]
+    routers = {r.rloc16: r for r in host.get(Prop.THREAD_ROUTER_TABLE)}
+    assert set(routers) == {leader_rloc16, router_rloc16}
+    r = routers[router_rloc16]
+    assert (r.ext_address, r.router_id, r.next_hop, r.path_cost, r.link_established) == (
+        ftd.eui64, router_rloc16 >> 10, 63, 0, True
+    )
+    assert [rid for rid in (r.router_id for r in host.get(Prop.THREAD_ROUTER_TABLE))] == sorted(
+        r.router_id for r in routers.values()
+    )
+    neighbor = {n.ext_address: n for n in host.get(Prop.THREAD_NEIGHBOR_TABLE)}[ftd.eui64]
+    assert (neighbor.rloc16, neighbor.is_child, neighbor.mode) == (router_rloc16, False, 0x0B)
+    # Its RLOC address moved with it, and packets the host sends there go into the mesh.
+    aliases = dict(host.ncp.mesh_config().aliases)
+    assert aliases[rloc(ds, router_rloc16)] == host.ncp.node_addresses(ftd)[0] and child_rloc not in aliases
+    packet = ipv6.build_udp(next(a for a in host.ncp.own_addresses() if a in OMR), rloc(ds, router_rloc16), 5683,
+                            5683, b"hi")
+    assert last_status(host.set(Prop.STREAM_NET, (packet, b""))) == Status.OK
+    assert host.mesh[-1] == packet
+    # The MTD stays a child; a router that leaves goes out of the neighbor table.
+    host.advance(60)
+    assert [c.ext_address for c in host.get(Prop.THREAD_CHILD_TABLE)] == [bytes.fromhex("0000000000000002")]
+    host.pushed.clear()
+    host.ncp.remove_node("ftd", host.now)
+    host.advance(0)
+    (gone,) = host.announced(Command.PROP_VALUE_REMOVED, Prop.THREAD_NEIGHBOR_TABLE)
+    assert gone[2:10] == ftd.eui64
+    assert {r.rloc16 for r in host.get(Prop.THREAD_ROUTER_TABLE)} == {leader_rloc16}
+
+
+# --- the datapath -----------------------------------------------------------------------------------
 
 
 def test_stream_net_both_ways(host):
-    ds = Dataset.generate(rng=random.Random(9))
     host.ncp.add_node("n", None, 0)
-    form(host, ds)
-    host.advance(1)
+    leader(host, 9)
     publish_omr(host)
     node_addr = next(a for a in host.ncp.mesh_config().addresses if a in OMR)
-    peer = ipaddress.IPv6Address("2001:db8::1")
     # Mesh -> host.
-    pkt = ipv6.build_udp(node_addr, peer, 5000, 5683, b"hello")
-    host.ncp.handle_mesh_packet(pkt, host.now)
-    frames, _ = host.ncp.take()
+    pkt = ipv6.build_udp(node_addr, PEER, 5000, 5683, b"hello")
+    frames, _ = host.from_mesh(pkt)
     assert [f.prop for f in frames] == [Prop.STREAM_NET]
     data, _meta = unpack_prop(Prop.STREAM_NET, frames[0].value)
     assert data == pkt
-    assert frames[0].value[:2] == struct.pack("<H", len(pkt))
+    assert frames[0].value == struct.pack("<H", len(pkt)) + pkt  # no metadata, as ot-ncp-ftd sends it
     # Host -> mesh, answered with LAST_STATUS OK.
-    reply_pkt = ipv6.build_udp(peer, node_addr, 5683, 5000, b"world")
+    reply_pkt = ipv6.build_udp(PEER, node_addr, 5683, 5000, b"world")
     reply = host.set(Prop.STREAM_NET, (reply_pkt, b""))
     assert last_status(reply) == Status.OK
     assert host.mesh == [reply_pkt]
     # Kernel noise (router solicitation) is not mesh traffic.
     rs = ipv6._header(node_addr, ipaddress.IPv6Address("ff02::2"), 58, 8, 255) + bytes([133, 0, 0, 0, 0, 0, 0, 0])
-    host.ncp.handle_mesh_packet(rs, host.now)
-    assert host.ncp.take() == ([], [])
+    assert host.from_mesh(rs) == ([], [])
 
 
-def test_echo_to_ncp_goes_to_host_unless_offload_all(host):
-    form(host, Dataset.generate(rng=random.Random(10)))
+def test_mesh_local_source_stays_in_the_mesh(host):
+    """ot-ncp-ftd drops a packet from a mesh-local source that is not for itself (Ip6::PassToHost)."""
     host.ncp.add_node("n", None, 0)
-    host.advance(1)
-    node = next(iter(host.ncp.mesh_config().addresses))
+    ds = leader(host, 9)
+    publish_omr(host)
+    node = host.ncp.nodes["n"]
+    ml_eid = next(a for a in host.ncp.node_addresses(node) if a in ds.mesh_local_prefix)
+    assert host.from_mesh(ipv6.build_udp(ml_eid, PEER, 4000, 5683, b"x")) == ([], [])
+    assert host.from_mesh(ipv6.build_udp(host.ncp.node_rloc(node), PEER, 4000, 5683, b"x")) == ([], [])
+    # ...but one for the NCP's own address reaches the host.
+    frames, _ = host.from_mesh(ipv6.build_udp(ml_eid, host.get(Prop.IPV6_ML_ADDR), 4000, 5683, b"x"))
+    assert [f.prop for f in frames] == [Prop.STREAM_NET]
+
+
+def echo(src, dst) -> bytes:
+    return ipv6.build_echo_request(src, dst, 0x1234, 1, b"ping")
+
+
+def test_echo_requests_and_ping_offload(host):
+    host.ncp.add_node("n", None, 0)
+    ds = leader(host, 10)
+    publish_omr(host)
+    node = next(a for a in host.ncp.mesh_config().addresses if a in ds.mesh_local_prefix)
     ml_eid = host.get(Prop.IPV6_ML_ADDR)
-    echo = ipv6._header(node, ml_eid, 58, 12, 64) + bytes([128, 0, 0, 0, 0, 1, 0, 1]) + b"ping"
-    host.ncp.handle_mesh_packet(echo, host.now)
-    frames, to_mesh = host.ncp.take()
+    own_rloc = rloc(ds, host.get(Prop.THREAD_RLOC16))
+    # Default mode 4 (RLOC/ALOC only): ot-ncp-ftd answered pings to its RLOC and ALOC itself; pings to its
+    # ML-EID and SLAAC address arrived at the host.
+    assert host.get(Prop.IPV6_ICMP_PING_OFFLOAD_MODE) == 4 and host.get(Prop.IPV6_ICMP_PING_OFFLOAD) is True
+    for dst in (own_rloc, rloc(ds, 0xFC00)):
+        frames, to_mesh = host.from_mesh(echo(node, dst))
+        reply = ipv6.parse(to_mesh[0])
+        assert not frames and reply.icmp_type == 129 and (reply.src, reply.dst) == (dst, node)
+        assert reply.payload.endswith(b"ping") and ipv6.checksum(reply.src, reply.dst, 58, reply.payload) == 0
+    for dst in (ml_eid, next(a for a in host.ncp.own_addresses() if a in OMR)):
+        frames, to_mesh = host.from_mesh(echo(node, dst))
+        assert [f.prop for f in frames] == [Prop.STREAM_NET] and not to_mesh
+    host.set(Prop.IPV6_ICMP_PING_OFFLOAD_MODE, 3)  # all
+    frames, to_mesh = host.from_mesh(echo(node, ml_eid))
+    assert not frames and ipv6.parse(to_mesh[0]).icmp_type == 129
+    host.set(Prop.IPV6_ICMP_PING_OFFLOAD, False)
+    assert host.get(Prop.IPV6_ICMP_PING_OFFLOAD_MODE) == 0
+    frames, to_mesh = host.from_mesh(echo(node, own_rloc))
     assert [f.prop for f in frames] == [Prop.STREAM_NET] and not to_mesh
-    host.set(Prop.IPV6_ICMP_PING_OFFLOAD_MODE, 3)
-    host.ncp.handle_mesh_packet(echo, host.now)
-    frames, to_mesh = host.ncp.take()
-    assert not frames
-    reply = ipv6.parse(to_mesh[0])
-    assert reply.icmp_type == 129 and reply.dst == node and reply.payload.endswith(b"ping")
-    assert ipv6.checksum(reply.src, reply.dst, 58, reply.payload) == 0
 
 
-def test_mle_multicast_forwarded_to_host():
-    ncp = SimNcp(SimConfig(leader_delay=0.1, mle_interval=5, seed=2))
+def test_udp_to_locators_and_stack_ports():
+    """UDP to the RLOC/ALOC reached the host on 714aeeb70, not on 28f30b3ce; MLE/TMF ports never do."""
+    for generation, to_host in (("2025", True), ("2023", False)):
+        host = make_host(ncp_generation=generation)
+        host.ncp.add_node("n", None, 0)
+        ds = leader(host, 11)
+        node = next(a for a in host.ncp.mesh_config().addresses if a in ds.mesh_local_prefix)
+        own_rloc = rloc(ds, host.get(Prop.THREAD_RLOC16))
+        for dst in (own_rloc, rloc(ds, 0xFC00)):
+            frames, _ = host.from_mesh(ipv6.build_udp(node, dst, 4000, 5683, b"hello"))
+            assert bool(frames) is to_host, (generation, dst)
+        ml_eid = host.get(Prop.IPV6_ML_ADDR)
+        assert host.from_mesh(ipv6.build_udp(node, ml_eid, 4000, 5683, b"coap"))[0]
+        for port in (19788, 61631):
+            assert host.from_mesh(ipv6.build_udp(node, ml_eid, port, port, b"stack")) == ([], [])
+
+
+def dns_query(name: str, ident: int = 0x4242) -> bytes:
+    labels = b"".join(bytes((len(p),)) + p.encode() for p in name.split(".")) + b"\0"
+    return struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + labels + struct.pack("!HH", 28, 1)
+
+
+def test_dnssd_server_answers_queries_to_its_addresses():
+    host = make_host(dnssd_server=True)
+    host.ncp.add_node("n", None, 0)
+    ds = leader(host, 12)
+    publish_omr(host)
+    host.set(Prop.NET_IF_UP, True)
+    added = ipaddress.IPv6Address("fd11:22:33:44::53")
+    host.insert(Prop.IPV6_ADDRESS_TABLE, pack("6CLL", added, 64, 0xFFFFFFFF, 0xFFFFFFFF))
+    node = next(a for a in host.ncp.mesh_config().addresses if a in OMR)
+    query = dns_query("foo.example.com")
+    targets = [*host.ncp.own_addresses()]
+    assert added in targets and host.get(Prop.IPV6_LL_ADDR) in targets and rloc(ds, 0xFC00) in targets
+    for dst in targets:
+        frames, to_mesh = host.from_mesh(ipv6.build_udp(node, dst, 5353, 53, query))
+        assert not frames, dst  # the query never reaches the host
+        response = ipv6.parse(to_mesh[0])
+        assert (response.src, response.dst, response.udp_ports) == (dst, node, (53, 5353))
+        assert ipv6.checksum(response.src, response.dst, ipv6.UDP, response.payload) == 0
+        body = response.payload[8:]
+        ident, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", body)
+        # NXDOMAIN (ot-cli-ftd: "Error 23: NotFound"), recursion desired copied, the question echoed
+        assert (ident, flags, qd, an, ns, ar) == (0x4242, 0x8103, 1, 0, 0, 0)
+        assert body[12:] == query[12:]
+    # Other ports and echo requests to the same addresses still reach the host.
+    ml_eid = host.get(Prop.IPV6_ML_ADDR)
+    assert [f.prop for f in host.from_mesh(ipv6.build_udp(node, ml_eid, 5353, 5683, b"coap"))[0]] == [Prop.STREAM_NET]
+    assert [f.prop for f in host.from_mesh(echo(node, ml_eid))[0]] == [Prop.STREAM_NET]
+    # DNS to somebody else (an off-mesh resolver) is forwarded as usual.
+    frames, to_mesh = host.from_mesh(ipv6.build_udp(node, PEER, 5353, 53, query))
+    assert [f.prop for f in frames] == [Prop.STREAM_NET] and not to_mesh
+
+
+def test_without_dnssd_server_dns_goes_to_the_host(host):
+    host.ncp.add_node("n", None, 0)
+    leader(host, 12)
+    publish_omr(host)
+    node = next(a for a in host.ncp.mesh_config().addresses if a in OMR)
+    frames, to_mesh = host.from_mesh(ipv6.build_udp(node, host.get(Prop.IPV6_ML_ADDR), 5353, 53, dns_query("a.b")))
+    assert [f.prop for f in frames] == [Prop.STREAM_NET] and not to_mesh
+
+
+def test_dns_answers_for_odd_queries():
+    assert dnssd.answer(b"\x00" * 11) is None
+    assert dnssd.answer(struct.pack("!HHHHHH", 1, 0x8000, 0, 0, 0, 0)) is None  # a response: silence
+    notimp = dnssd.answer(struct.pack("!HHHHHH", 7, 0x2000, 1, 0, 0, 0))  # opcode 4 (NOTIFY)
+    assert struct.unpack("!HHHHHH", notimp) == (7, 0xA004, 0, 0, 0, 0)
+    formerr = dnssd.answer(struct.pack("!HHHHHH", 8, 0, 0, 0, 0, 0))  # no question
+    assert struct.unpack("!HHHHHH", formerr) == (8, 0x8001, 0, 0, 0, 0)
+    assert struct.unpack_from("!HH", dnssd.answer(dns_query("x")[:-3]))[1] == 0x8101  # truncated question
+
+
+def test_mle_reaches_the_host_as_insecure_stream():
+    ncp = SimNcp(SimConfig(leader_delay=1, mle_interval=0.4, seed=2))
     h = Host(ncp)
     form(h, Dataset.generate(rng=random.Random(11)))
-    h.advance(11)
-    mle = [ipv6.parse(unpack_prop(Prop.STREAM_NET, f.value)[0]) for f in h.pushed if f.prop == Prop.STREAM_NET]
-    assert len(mle) >= 2
-    assert all(p.dst == ipaddress.IPv6Address("ff02::1") and p.udp_ports == (19788, 19788) for p in mle)
-    assert all(p.src == h.get(Prop.IPV6_LL_ADDR) for p in mle)
+    h.advance(3)
+    frames = [f for f in h.pushed if f.prop in (Prop.STREAM_NET, Prop.STREAM_NET_INSECURE)]
+    assert {f.prop for f in frames} == {Prop.STREAM_NET_INSECURE}
+    mle = [ipv6.parse(unpack_prop(f.prop, f.value)[0]) for f in frames]
+    assert all(p.udp_ports == (19788, 19788) and p.src == h.get(Prop.IPV6_LL_ADDR) for p in mle)
+    assert all(p.payload[8:10] == b"\x00\x15" for p in mle)  # security suite 0, key id mode 2, level 5
+    # parent requests to ff02::2 while detached, advertisements to ff02::1 once leader
+    dsts = [str(p.dst) for p in mle]
+    assert dsts[0] == "ff02::2" and dsts[-1] == "ff02::1" and dsts == sorted(dsts, reverse=True)

@@ -176,14 +176,14 @@ def test_udp_between_netns_program_and_host(sim, netns, tmp_path):
     pong = ipv6.parse(unpack_prop(Prop.STREAM_NET, pong.value)[0])
     assert (pong.src, pong.dst) == (node_addr, BR_ADDR) and pong.payload.endswith(b"are you there")
 
-    # The NCP's own MLE multicast also reached the host, from its link-local address.
+    # The NCP's own MLE multicast also reached the host, from its link-local address, not secured.
     mle = p.wait_for(
         lambda f: (
-            f.prop == Prop.STREAM_NET
-            and ipv6.parse(unpack_prop(Prop.STREAM_NET, f.value)[0]).udp_ports == (19788, 19788)
+            f.prop == Prop.STREAM_NET_INSECURE
+            and ipv6.parse(unpack_prop(f.prop, f.value)[0]).udp_ports == (19788, 19788)
         )
     )
-    assert ipv6.parse(unpack_prop(Prop.STREAM_NET, mle.value)[0]).src == p.get(Prop.IPV6_LL_ADDR)
+    assert ipv6.parse(unpack_prop(mle.prop, mle.value)[0]).src == p.get(Prop.IPV6_LL_ADDR)
 
     # Ping from the namespace to the NCP's ML-EID is handed to the host.
     ncp_ml = p.get(Prop.IPV6_ML_ADDR)

@@ -28,10 +28,12 @@ def test_spinel_over_pty_forms_network(sim, tmp_path):
     p.set(Prop.NET_IF_UP, True)
     p.set(Prop.NET_STACK_UP, True)
     assert p.wait_pushed(Prop.NET_ROLE, lambda r: r == NetRole.LEADER) == NetRole.LEADER
-    # Its own MLE multicast arrives on STREAM_NET.
-    frame = p.wait_for(lambda f: f.prop == Prop.STREAM_NET)
-    packet, _ = unpack_prop(Prop.STREAM_NET, frame.value)
-    assert packet[24:40] == bytes.fromhex("ff020000000000000000000000000001")
+    # Its own MLE multicast arrives on STREAM_NET_INSECURE, as ot-ncp-ftd hands it over.
+    all_nodes = bytes.fromhex("ff020000000000000000000000000001")
+    frame = p.wait_for(
+        lambda f: f.prop == Prop.STREAM_NET_INSECURE and unpack_prop(f.prop, f.value)[0][24:40] == all_nodes
+    )
+    assert unpack_prop(frame.prop, frame.value)[0][40:44] == bytes.fromhex("4d4c4d4c")  # UDP 19788 -> 19788
     assert p.get(Prop.NET_NETWORK_NAME) == ds.network_name
 
 
