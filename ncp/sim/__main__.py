@@ -2,8 +2,8 @@
 
 Example, as the daemon's link URL would spawn it::
 
-    python -m ncp.sim --netns thread0 --own-netns --node sensor --node lamp:0011223344556677 \\
-        --control /run/ncp-sim.sock --state /var/lib/ncp-sim.json
+    python -m ncp.sim --netns thread0 --own-netns --node sensor:mtd --node lamp:0011223344556677 \\
+        --control /run/ncp-sim.sock --state /var/lib/ncp-sim.json --router-upgrade-delay 5 --dnssd-server
 """
 
 from __future__ import annotations
@@ -17,15 +17,20 @@ import sys
 
 from .app import SimApp
 from .control import ControlError, parse_eui64
-from .core import SimConfig, SimNcp
+from .core import GENERATIONS, NODE_KINDS, SimConfig, SimNcp
 
 
-def _node(text: str) -> tuple[str, bytes | None]:
-    name, _, eui = text.partition(":")
+def _node(text: str) -> tuple[str, bytes | None, str]:
+    """``NAME[:EUI64][:ftd|mtd]``; the EUI-64 may itself contain colons."""
+    name, _, rest = text.partition(":")
     if not name:
         raise argparse.ArgumentTypeError("node name missing")
+    kind = "ftd"
+    head, _, last = rest.rpartition(":")
+    if last in NODE_KINDS:
+        kind, rest = last, head
     try:
-        return name, parse_eui64(eui) if eui else None
+        return name, parse_eui64(rest) if rest else None, kind
     except ControlError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -54,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=_node,
         default=[],
-        metavar="NAME[:EUI64]",
-        help="a simulated Thread node (repeatable)",
+        metavar="NAME[:EUI64][:ftd|mtd]",
+        help="a simulated Thread node (repeatable); an FTD (the default) becomes a router after a while",
     )
     p.add_argument("--control", help="Unix socket for JSON fault-injection commands")
     p.add_argument("--state", help="file keeping the dataset across restarts (the NCP's flash)")
@@ -63,6 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attach-delay", type=float, default=0.2, help="seconds for a node to attach")
     p.add_argument(
         "--mle-interval", type=float, default=10.0, help="seconds between MLE multicasts handed to the host (0: never)"
+    )
+    p.add_argument(
+        "--router-upgrade-delay",
+        type=float,
+        default=120.0,
+        help="seconds before an FTD child becomes a router (OpenThread: random up to 120; inf: never)",
+    )
+    p.add_argument(
+        "--dnssd-server", action="store_true", help="answer DNS to the NCP's own addresses itself (OT_DNSSD_SERVER)"
+    )
+    p.add_argument(
+        "--ncp-generation",
+        choices=sorted(GENERATIONS),
+        default="2025",
+        help="which OpenThread NCP to imitate: 2023 has no THREAD_ACTIVE_DATASET_TLVS",
     )
     p.add_argument("--seed", type=int, help="seed for reproducible randomness")
     p.add_argument("--log", help="log file (stderr is not used when it is the Spinel pty)")
@@ -99,12 +119,15 @@ def main(argv: list[str] | None = None) -> int:
         leader_delay=args.leader_delay,
         attach_delay=args.attach_delay,
         mle_interval=args.mle_interval,
+        router_upgrade_delay=args.router_upgrade_delay,
+        dnssd_server=args.dnssd_server,
+        ncp_generation=args.ncp_generation,
         eui64=args.eui64,
         seed=args.seed,
     )
     core = SimNcp(config, persisted)
-    for name, eui in args.node:
-        core.add_node(name, eui, 0.0)
+    for name, eui, kind in args.node:
+        core.add_node(name, eui, 0.0, kind)
     mesh = None
     if args.netns:
         from .mesh import MeshTun  # needs pyroute2 and root; only imported when a mesh is asked for

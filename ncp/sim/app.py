@@ -363,8 +363,8 @@ class SimApp:
             assert self.loop is not None
             self.loop.call_soon(self._finish, 1)
         elif command.cmd == "node_add":
-            node = self._event(self.core.add_node, command.name, command.eui64)
-            return reply(name=node.name, eui64=node.eui64.hex())
+            node = self._event(lambda now: self.core.add_node(command.name, command.eui64, now, command.kind))
+            return reply(name=node.name, eui64=node.eui64.hex(), kind=node.kind)
         elif command.cmd == "node_remove":
             self._event(self.core.remove_node, command.name)
         elif command.cmd == "state":

@@ -1,7 +1,7 @@
 """The simulator's fault-injection control channel: one JSON object per line, answered by one line.
 
 Commands: ``reset``, ``drop`` (count), ``corrupt`` (count), ``stall`` (seconds), ``die``, ``node_add``
-(name, eui64 hex optional), ``node_remove`` (name), ``state``.
+(name, eui64 hex optional, kind ``ftd`` (default) or ``mtd``), ``node_remove`` (name), ``state``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class ControlCommand:
     seconds: float = 0.0
     name: str = ""
     eui64: bytes | None = None
+    kind: str = "ftd"
 
 
 def parse_command(line: bytes | str) -> ControlCommand:
@@ -53,7 +54,10 @@ def parse_command(line: bytes | str) -> ControlCommand:
             eui64 = None
             if cmd == "node_add" and obj.get("eui64"):
                 eui64 = parse_eui64(obj["eui64"])
-            return ControlCommand(cmd, name=name, eui64=eui64)
+            kind = obj.get("kind", "ftd") if cmd == "node_add" else "ftd"
+            if kind not in ("ftd", "mtd"):
+                raise ControlError("kind must be ftd or mtd")
+            return ControlCommand(cmd, name=name, eui64=eui64, kind=kind)
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         if isinstance(exc, ControlError):
             raise

@@ -233,3 +233,80 @@ def test_own_netns_is_created_and_deleted(sim, tmp_path):
         assert name not in ip("netns", "list").stdout
     finally:
         ip("netns", "del", name, check=False)
+
+
+def node_state(sock, name):
+    return next(n for n in control(sock, {"cmd": "state"})["nodes"] if n["name"] == name)
+
+
+def test_rloc_reaches_the_node_program_and_dns_is_answered_by_the_ncp(sim, netns, tmp_path):
+    """A program bound to a node's ML-EID answers on the node's RLOC, before and after it becomes a router;
+    with --dnssd-server a DNS query to the NCP's address is answered NXDOMAIN by the NCP, never by the host."""
+    sock = str(tmp_path / "ctl.sock")
+    p = sim("--netns", netns, "--node", f"sensor:{NODE_EUI}", "--control", sock, "--leader-delay", "0.2",
+            "--attach-delay", "0.1", "--mle-interval", "0", "--router-upgrade-delay", "2", "--dnssd-server")
+    ds = bring_up_with_omr(p)
+    ml_addr, _ = wait_node_address(sock, "sensor", ds.mesh_local_prefix)
+    omr_addr, _ = wait_node_address(sock, "sensor", OMR)
+    ncp_ml = p.get(Prop.IPV6_ML_ADDR)
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", textwrap.dedent(f"""
+            import socket
+            s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            s.bind(("{ml_addr}", 7000))
+            print("ready", flush=True)
+            while True:
+                data, peer = s.recvfrom(2000)
+                s.sendto(b"echo:" + data, peer)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout.readline().strip() == "ready"
+
+        def roundtrip(rloc: ipaddress.IPv6Address, text: bytes) -> None:
+            # from the NCP's own ML-EID, as the host's kernel picks it for a mesh-local destination
+            request = ipv6.build_udp(ncp_ml, rloc, 41000, 7000, text, hlim=64)
+            assert unpack_prop(Prop.LAST_STATUS, p.set(Prop.STREAM_NET, (request, b"")).value) == Status.OK
+
+            def is_echo(frame):
+                if frame.prop != Prop.STREAM_NET or frame.command != Command.PROP_VALUE_IS:
+                    return False
+                pkt = ipv6.parse(unpack_prop(Prop.STREAM_NET, frame.value)[0])
+                return pkt is not None and pkt.udp_ports == (7000, 41000)
+
+            pkt = ipv6.parse(unpack_prop(Prop.STREAM_NET, p.wait_for(is_echo).value)[0])
+            assert (pkt.src, pkt.dst, pkt.payload[8:]) == (rloc, ncp_ml, b"echo:" + text)
+
+        child = node_state(sock, "sensor")
+        assert child["role"] == "child"
+        roundtrip(ipaddress.IPv6Address(child["rloc"]), b"as child")
+        deadline = time.monotonic() + 10
+        while (router := node_state(sock, "sensor"))["role"] != "router":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert router["rloc16"] & 0x3FF == 0 and router["rloc"] != child["rloc"]
+        roundtrip(ipaddress.IPv6Address(router["rloc"]), b"as router")
+    finally:
+        server.kill()
+        server.wait()
+
+    query = bytes.fromhex("abcd01000001000000000000") + b"\x03foo\x07example\x03com\x00\x00\x1c\x00\x01"
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", textwrap.dedent(f"""
+            import socket
+            s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            s.bind(("{omr_addr}", 0))
+            s.settimeout(5)
+            s.sendto(bytes.fromhex("{query.hex()}"), ("{ncp_ml}", 53))
+            data, peer = s.recvfrom(2000)
+            print(data.hex(), peer[0], peer[1])
+        """)],
+        capture_output=True, text=True, check=True, timeout=15,
+    ).stdout.split()
+    answer = bytes.fromhex(out[0])
+    assert answer[:4] == bytes.fromhex("abcd8103") and answer[12:] == query[12:]  # NXDOMAIN, question echoed
+    assert out[1:] == [str(ncp_ml), "53"]
+    with pytest.raises(TimeoutError):
+        p.wait_for(lambda f: f.prop == Prop.STREAM_NET and ipv6.parse(unpack_prop(f.prop, f.value)[0]).udp_ports
+                   and ipv6.parse(unpack_prop(f.prop, f.value)[0]).udp_ports[1] == 53, timeout=1)

@@ -3,12 +3,14 @@
 import os
 import random
 import signal
+import time
 
 import pytest
 
 from ncp import hdlc
 from ncp.meshcop import Dataset
 from ncp.spinel import Command, NetRole, Prop, SpinelFrame, Status, unpack_prop
+from ncp.spinel.dataset import dataset_to_props
 
 from .simproc import control, is_status
 
@@ -35,6 +37,35 @@ def test_spinel_over_pty_forms_network(sim, tmp_path):
     )
     assert unpack_prop(frame.prop, frame.value)[0][40:44] == bytes.fromhex("4d4c4d4c")  # UDP 19788 -> 19788
     assert p.get(Prop.NET_NETWORK_NAME) == ds.network_name
+
+
+def test_command_line_options(sim, tmp_path):
+    """The options a test or the demo asks for: NCP generation, DNS-SD server, node kinds, router upgrade."""
+    sock = str(tmp_path / "ctl.sock")
+    p = sim("--ncp-generation", "2023", "--dnssd-server", "--router-upgrade-delay", "0.5", "--leader-delay", "0.1",
+            "--attach-delay", "0.1", "--mle-interval", "0", "--control", sock,
+            "--node", "lamp:00:11:22:33:44:55:66:77", "--node", "sensor:mtd", "--node", "door:0011223344556688:mtd")
+    p.wait_for(is_status(Status.RESET_POWER_ON))
+    assert p.get(Prop.NCP_VERSION).startswith("OPENTHREAD/28f30b3ce; ")
+    reply = p.request(Command.PROP_VALUE_SET, Prop.THREAD_ACTIVE_DATASET_TLVS, Dataset.generate().to_tlvs())
+    assert unpack_prop(Prop.LAST_STATUS, reply.value) == Status.PROP_NOT_FOUND
+    p.set(Prop.THREAD_ACTIVE_DATASET, dataset_to_props(Dataset.generate(rng=random.Random(3))))
+    p.set(Prop.NET_IF_UP, True)
+    p.set(Prop.NET_STACK_UP, True)
+    p.wait_pushed(Prop.NET_ROLE, lambda r: r == NetRole.LEADER)
+    assert control(sock, {"cmd": "node_add", "name": "plug", "kind": "mtd"})["kind"] == "mtd"
+    deadline = time.monotonic() + 10
+    while True:
+        nodes = {n["name"]: n for n in control(sock, {"cmd": "state"})["nodes"]}
+        if nodes["lamp"]["role"] == "router" and all(n["attached"] for n in nodes.values()):
+            break
+        assert time.monotonic() < deadline, nodes
+        time.sleep(0.1)
+    assert {name: (n["kind"], n["role"]) for name, n in nodes.items()} == {
+        "lamp": ("ftd", "router"), "sensor": ("mtd", "child"), "door": ("mtd", "child"), "plug": ("mtd", "child")
+    }
+    assert nodes["lamp"]["eui64"] == "0011223344556677" and nodes["door"]["eui64"] == "0011223344556688"
+    assert nodes["lamp"]["rloc16"] & 0x3FF == 0 and nodes["lamp"]["rloc"].endswith(f":{nodes['lamp']['rloc16']:x}")
 
 
 def test_faults_and_resets(sim, tmp_path):

@@ -71,7 +71,10 @@ def test_control_commands_parse():
     assert parse_command('{"cmd":"node_add","name":"x","eui64":"00:11:22:33:44:55:66:77"}').eui64 == bytes.fromhex(
         "0011223344556677"
     )
+    assert parse_command('{"cmd":"node_add","name":"x","kind":"mtd"}').kind == "mtd"
+    assert parse_command('{"cmd":"node_add","name":"x"}').kind == "ftd"
     for bad in [
+        '{"cmd":"node_add","name":"x","kind":"sed"}',
         '{"cmd":"drop","count":-1}',
         '{"cmd":"stall"}',
         '{"cmd":"node_add","eui64":"00"}',
