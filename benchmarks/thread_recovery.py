@@ -4,7 +4,11 @@ Target (issue: Thread network): traffic flows again within 3 s of an NCP reset. 
 measured in the same run: a cold start (daemon started → first UDP echo through the mesh),
 which is the same work plus process start-up.
 
-    .venv/bin/python benchmarks/thread_recovery.py [--rounds 5]      (as root)
+    .venv/bin/python benchmarks/thread_recovery.py [--rounds 5] [--ncp sim|real]      (as root)
+
+``--ncp real`` runs OpenThread's ot-ncp-ftd with an ot-cli-ftd child from GATEWAYD_INTEROP_DIR
+(tests/interop) instead of the simulator; "traffic flows" is then the host's echo request answered by
+the node's OMR address.
 """
 
 from __future__ import annotations
@@ -84,21 +88,69 @@ class Bench:
         self.bed.close()
 
 
+class RealBench:
+    """The same measurements on a real OpenThread NCP and node (tests/interop's testbed)."""
+
+    def __init__(self, work: Path):
+        from tests.interop.conftest import InteropBed
+        from tests.interop.peers import interop_dir
+
+        base = interop_dir()
+        if base is None:
+            sys.exit("--ncp real needs GATEWAYD_INTEROP_DIR (docs/development.md)")
+        self.bed = InteropBed(work, base)
+        self.node_address = ""
+
+    def start(self) -> float:
+        self.bed.setup()
+        began = time.monotonic()
+        self.bed.start()
+        node = self.bed.join_node(2)
+        omr = self.bed.state()["omr_prefix"].split("::/")[0] + ":"
+        self.node_address = next(a for a in node.addresses() if a.startswith(omr))
+        return self.first_echo() - began
+
+    def first_echo(self, timeout: float = 60.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ping = self.bed.run(self.bed.br, "ping", "-6", "-c", "1", "-W", "0.2", self.node_address, check=False)
+            if ping.returncode == 0:
+                return time.monotonic()
+            time.sleep(0.05)
+        return float("inf")
+
+    def heal(self, cmd: str) -> float:
+        self.first_echo()
+        assert self.bed.daemon is not None
+        began = time.monotonic()
+        if cmd == "reset":
+            self.bed.daemon.ctl("ncp", "reset")
+        else:
+            os.kill(self.bed.ctl_json("ncp")["link_info"]["pid"], 9)
+        time.sleep(0.05)
+        return self.first_echo() - began
+
+    def close(self) -> None:
+        self.bed.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--ncp", choices=("sim", "real"), default="sim",
+                        help="the simulator, or OpenThread's ot-ncp-ftd from GATEWAYD_INTEROP_DIR")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the benchmark builds network namespaces")
     with tempfile.TemporaryDirectory(prefix="gatewayd-bench-") as tmp:
-        bench = Bench(Path(tmp))
+        bench = Bench(Path(tmp)) if args.ncp == "sim" else RealBench(Path(tmp))
         try:
             cold = bench.start()
             resets = [bench.heal("reset") for _ in range(args.rounds)]
             restarts = [bench.heal("die") for _ in range(args.rounds)]
         finally:
             bench.close()
-    print(f"reference: cold start to first echo {cold:.2f} s")
+    print(f"NCP: {args.ncp}; reference: cold start to first echo {cold:.2f} s")
     for name, samples in (("NCP reset", resets), ("NCP process restart", restarts)):
         p50, worst = statistics.median(samples), max(samples)
         print(f"{name:20s} p50 {p50:.2f} s  max {worst:.2f} s  "

@@ -351,6 +351,10 @@ _RECORDS: dict[int, Any] = {
     Prop.THREAD_OFF_MESH_ROUTES: OffMeshRoute,
 }
 
+# Tables whose single-entry INSERTED/REMOVED keeps the entry's struct length, as OpenThread's
+# EncodeNeighborInfo writes it (EncodeChildInfo, for the child table, does not).
+_ELEMENT_IN_STRUCT = frozenset({Prop.THREAD_NEIGHBOR_TABLE})
+
 _BY_VALUE: dict[int, Prop] = {int(p): p for p in Prop}
 
 
@@ -381,6 +385,8 @@ def pack_prop(prop: int, value: Any, *, element: bool = False) -> bytes:
     fmt = _FORMATS.get(prop)
     if fmt is None:
         return pack_value("D", value)
+    if element and prop in _ELEMENT_IN_STRUCT:
+        return pack_value(fmt[2:-1], value)
     return pack_value(element_format(fmt) if element else fmt, value)
 
 
@@ -393,6 +399,8 @@ def unpack_prop(prop: int, data: bytes, *, element: bool = False) -> Any:
     if cls is None:
         return unpack_value(element_format(fmt) if element else fmt, data)
     name = prop_name(prop)
+    if element and prop in _ELEMENT_IN_STRUCT:
+        return record(cls, unpack_value(fmt[2:-1], data), name)
     if element:
         return record(cls, unpack(element_format(fmt), data, partial=True), name)
     return [record(cls, fields, name) for fields in unpack_value(fmt, data)]

@@ -68,6 +68,10 @@ def test_real_tables_read_as_records(generation: str) -> None:
     assert nets and all(isinstance(n, OnMeshNet) and n.network.prefixlen == 64 for n in nets)
     routes = rows(recording, Prop.THREAD_OFF_MESH_ROUTES)
     assert routes and all(isinstance(r, OffMeshRoute) for r in routes)
+    # the router neighbor announced on its own (INSERTED keeps the struct length): its true RLOC16
+    router_rloc16s = {r.rloc16 for t in values(recording, Prop.THREAD_ROUTER_TABLE) for r in t}
+    announced = [n for n in rows(recording, Prop.THREAD_NEIGHBOR_TABLE) if not n.is_child]
+    assert announced and {n.rloc16 for n in announced} <= router_rloc16s, (announced, router_rloc16s)
     routers = values(recording, Prop.THREAD_ROUTER_TABLE)
     assert routers and all(isinstance(r, RouterEntry) for t in routers for r in t) and len(routers[-1]) == 2
     registered = rows(recording, Prop.THREAD_CHILD_TABLE_ADDRESSES)
