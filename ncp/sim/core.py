@@ -11,9 +11,9 @@ The real NCP is the authority: what is modelled here was checked against ``ot-nc
 - a complete active dataset (THREAD_ACTIVE_DATASET_TLVS, or THREAD_ACTIVE_DATASET) forms a network;
   per-property setters alone leave the node detached.  RESET (and power-on) report LAST_STATUS
   RESET_POWER_ON on TID 0 and drop all runtime state; the dataset persists.
-- changes a request causes are pushed (TID 0) *before* the request's own reply, as the real NCP's
-  notifier runs first: dataset properties after a dataset write, addresses, role and multicast groups
-  after NET_IF_UP / NET_STACK_UP.
+- changes a request causes are pushed (TID 0) right after the request's own reply: dataset properties
+  (the network key too) after a dataset write, addresses, role and multicast groups after NET_IF_UP /
+  NET_STACK_UP.  SLAAC addresses outlive the stack going down, as OpenThread's do.
 - children are announced with VALUE_INSERTED / VALUE_REMOVED of one bare child entry, never with a
   whole-table VALUE_IS; router neighbors with VALUE_INSERTED / REMOVED of THREAD_NEIGHBOR_TABLE, whose
   entry keeps its struct length (``EncodeNeighborInfo`` opens a struct; ``EncodeChildInfo`` does not).
@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ncp import ipv6
 from ncp.meshcop import Dataset, MeshCoPError
 from ncp.spinel import (
     INTERFACE_TYPE_THREAD,
@@ -62,7 +63,7 @@ from ncp.spinel.tables import (
     RouterEntry,
 )
 
-from . import dnssd, ipv6
+from . import dnssd
 from .netdata import ExternalRoute, OnMeshPrefix, encode_network_data
 
 __all__ = ["GENERATIONS", "NODE_KINDS", "Generation", "MeshConfig", "Node", "SimConfig", "SimNcp"]
@@ -83,6 +84,8 @@ INFINITE = 0xFFFFFFFF
 CHILD_TIMEOUT = 240
 NEXT_HOP_NONE = 63  # router table: no next hop (ourselves, or a router we hear directly)
 ALOC16_LEADER = 0xFC00
+STATUS_STACK_NATIVE = 16384  # SPINEL_STATUS_STACK_NATIVE__BEGIN: + an otError
+OT_ERROR_DETACHED = 16
 # SPINEL_IPV6_ICMP_PING_OFFLOAD_*
 PING_OFFLOAD_DISABLED, PING_OFFLOAD_UNICAST, PING_OFFLOAD_MULTICAST, PING_OFFLOAD_ALL, PING_OFFLOAD_RLOC_ALOC = range(5)
 # SPINEL_THREAD_MODE_* as LinkFlagsToFlagByte sets them (never SECURE_DATA_REQUEST)
@@ -108,6 +111,9 @@ class Generation:
     if_up_pushed: bool  # NET_IF_UP changes are pushed
     border_agent: bool  # BORDER_AGENT_MESHCOP_SERVICE_STATE is pushed
     locators_to_host: bool  # packets for the NCP's RLOC/ALOC reach the host (2023: dropped)
+    # 2023: no NET_ROLE "disabled" (reported as detached), no ping offload mode RLOC_ALOC_ONLY (offload is
+    # off by default, yet echo requests to an RLOC/ALOC are always answered by the NCP)
+    modern_roles: bool
 
     @property
     def ncp_version(self) -> str:
@@ -122,9 +128,9 @@ class Generation:
 
 GENERATIONS = {
     "2023": Generation("2023", "28f30b3ce", "Oct 23 2023 05:17:51", dataset_tlvs=False, ml_preferred=False,
-                       if_up_pushed=False, border_agent=False, locators_to_host=False),
+                       if_up_pushed=False, border_agent=False, locators_to_host=False, modern_roles=False),
     "2025": Generation("2025", "714aeeb70", "Nov 14 2025 16:17:19", dataset_tlvs=True, ml_preferred=True,
-                       if_up_pushed=True, border_agent=True, locators_to_host=True),
+                       if_up_pushed=True, border_agent=True, locators_to_host=True, modern_roles=True),
 }
 
 
@@ -188,6 +194,9 @@ class MeshConfig:
     # (RLOC, ML-EID): what is sent to a node's RLOC reaches the programs bound to its ML-EID, as every
     # socket of a Thread node answers on its RLOC too
     aliases: frozenset[tuple[ipaddress.IPv6Address, ipaddress.IPv6Address]] = frozenset()
+    # the source for off-mesh destinations: a node's OMR address, never a mesh-local one (as OpenThread
+    # picks it; the NCP drops off-mesh packets from a mesh-local source)
+    off_mesh_source: ipaddress.IPv6Address | None = None
 
 
 @dataclass
@@ -245,14 +254,14 @@ class SimNcp:
         self.session_id = 0
         self.allow_local_change = False
         self._publish_pending = False
-        self._border_agent_pending = False
         self.local_prefixes: dict[ipaddress.IPv6Network, OnMeshPrefix] = {}
         self.local_routes: dict[ipaddress.IPv6Network, ExternalRoute] = {}
         self.net_prefixes: dict[ipaddress.IPv6Network, OnMeshPrefix] = {}
         self.net_routes: dict[ipaddress.IPv6Network, ExternalRoute] = {}
         self._prefix_order: dict[ipaddress.IPv6Network, None] = {}  # first insertion order of local prefixes
+        self._slaac: dict[ipaddress.IPv6Network, ipaddress.IPv6Address] = {}  # kept when the stack goes down
         self.netdata_version = 0
-        self.ping_offload_mode = PING_OFFLOAD_RLOC_ALOC
+        self.ping_offload_mode = PING_OFFLOAD_RLOC_ALOC if self.generation.modern_roles else PING_OFFLOAD_DISABLED
         self.unsol_filter: set[int] = set()
         self.host_groups: dict[ipaddress.IPv6Address, None] = {}  # multicast groups the host subscribed
         self.host_addresses: dict[ipaddress.IPv6Address, AddressEntry] = {}  # unicast ones it added
@@ -344,16 +353,21 @@ class SimNcp:
             return []
         return [p.prefix for p in self.net_prefixes.values() if p.slaac]
 
-    def own_slaac(self) -> list[ipaddress.IPv6Address]:
-        """SLAAC addresses, except in prefixes where the host added an address (OpenThread skips those)."""
+    def _update_slaac(self) -> None:
+        """SLAAC follows the network data while attached; going down keeps the addresses, as in OpenThread."""
+        if not self.attached:
+            return
         salt = self.flash.ext_addr
-        return [
-            ipaddress.IPv6Address(
+        self._slaac = {
+            p: ipaddress.IPv6Address(
                 p.network_address.packed[:8] + hashlib.sha256(salt + p.network_address.packed).digest()[:8]
             )
             for p in self.slaac_prefixes()
-            if not any(a in p for a in self.host_addresses)
-        ]
+        }
+
+    def own_slaac(self) -> list[ipaddress.IPv6Address]:
+        """SLAAC addresses, except in prefixes where the host added an address (OpenThread skips those)."""
+        return [a for p, a in self._slaac.items() if not any(h in p for h in self.host_addresses)]
 
     def _address_entries(self) -> list[AddressEntry]:
         """IPV6_ADDRESS_TABLE: newest address first, as OpenThread pushes each onto its list."""
@@ -369,7 +383,7 @@ class SimNcp:
                 locator = self._rloc_addr(rloc16)
                 if locator is not None:
                     found.append(AddressEntry(locator, 64, ml_preferred, INFINITE))
-            found += [AddressEntry(a, 64, INFINITE, INFINITE) for a in self.own_slaac()]
+        found += [AddressEntry(a, 64, INFINITE, INFINITE) for a in self.own_slaac()]
         seq = {}
         for entry in found:
             if entry.address not in self._address_seq:
@@ -432,7 +446,8 @@ class SimNcp:
             return MeshConfig(addrs, aliases=aliases)
         on_link = {ml, *(p.prefix for p in self.net_prefixes.values())}
         routes = {ipaddress.IPv6Network("::/0"), *(r.prefix for r in self.net_routes.values())}
-        return MeshConfig(addrs, frozenset(on_link), frozenset(routes - on_link), aliases)
+        source = next((a for n in attached for a in self.node_addresses(n) if not self._in_mesh_local(a)), None)
+        return MeshConfig(addrs, frozenset(on_link), frozenset(routes - on_link), aliases, source)
 
     # --- time ---------------------------------------------------------------------------------------------
 
@@ -521,7 +536,10 @@ class SimNcp:
             self.reset(now)
         elif cmd == Command.PROP_VALUE_GET:
             value = self._get(frame.prop)
-            if value is None:
+            error = self._get_error(frame.prop)
+            if error is not None:
+                self._status(frame.tid, error)
+            elif value is None:
                 self._status(frame.tid, Status.PROP_NOT_FOUND)
             else:
                 self._send(frame.tid, Command.PROP_VALUE_IS, frame.prop, value)
@@ -539,10 +557,16 @@ class SimNcp:
     def _get(self, prop: int) -> bytes | None:
         if prop == PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE:
             return self._border_agent_state() if self.generation.border_agent else None
+        if prop in self.extra_props:
+            return self.extra_props[prop]
         getter = self._getters().get(prop)
-        if getter is not None:
-            return pack_prop(prop, getter())
-        return self.extra_props.get(prop)
+        return pack_prop(prop, getter()) if getter is not None else None
+
+    def _get_error(self, prop: int) -> int | None:
+        """The LAST_STATUS a GET of ``prop`` gets instead of a value right now, if any."""
+        if prop == Prop.THREAD_LEADER_ADDR and not self.attached:
+            return STATUS_STACK_NATIVE + OT_ERROR_DETACHED  # otThreadGetLeaderRloc fails
+        return None
 
     def _getters(self) -> dict[int, Callable[[], Any]]:
         ds = self.dataset
@@ -562,7 +586,9 @@ class SimNcp:
             Prop.MAC_15_4_PANID: lambda: ds.pan_id if ds.pan_id is not None else 0xFFFF,
             Prop.NET_IF_UP: lambda: self.if_up,
             Prop.NET_STACK_UP: lambda: self.stack_up,
-            Prop.NET_ROLE: lambda: int(self.role),
+            Prop.NET_ROLE: lambda: int(
+                self.role if self.role != NetRole.DISABLED or self.generation.modern_roles else NetRole.DETACHED
+            ),
             Prop.NET_NETWORK_NAME: lambda: ds.network_name or "",
             Prop.NET_XPANID: lambda: ds.extended_pan_id or bytes(8),
             Prop.NET_NETWORK_KEY: lambda: ds.network_key or bytes(16),
@@ -571,9 +597,7 @@ class SimNcp:
             Prop.NET_PARTITION_ID: lambda: self.partition_id,
             Prop.THREAD_RLOC16: lambda: self.rloc16,
             Prop.THREAD_LEADER_RID: lambda: self.router_id,
-            Prop.THREAD_LEADER_ADDR: lambda: (
-                self._rloc_addr(self.rloc16) if self.attached else None
-            ) or ipaddress.IPv6Address("::"),
+            Prop.THREAD_LEADER_ADDR: lambda: self._rloc_addr(self.rloc16) or ipaddress.IPv6Address("::"),
             Prop.THREAD_NETWORK_DATA_VERSION: lambda: self.netdata_version & 0xFF,
             Prop.THREAD_STABLE_NETWORK_DATA_VERSION: lambda: self.netdata_version & 0xFF,
             Prop.THREAD_ON_MESH_NETS: self._on_mesh_nets,
@@ -586,7 +610,9 @@ class SimNcp:
             Prop.THREAD_ROUTER_TABLE: self._router_table,
             Prop.THREAD_CHILD_TABLE_ADDRESSES: self._child_addresses,
             Prop.THREAD_ACTIVE_DATASET: lambda: dataset_to_props(ds),
-            Prop.IPV6_LL_ADDR: lambda: self.link_local if self.if_up else ipaddress.IPv6Address("::"),
+            Prop.IPV6_LL_ADDR: lambda: self.link_local,
+            Prop.THREAD_CHILD_TIMEOUT: lambda: CHILD_TIMEOUT,
+            Prop.THREAD_MODE: lambda: MODE_RX_ON_WHEN_IDLE | MODE_FULL_THREAD_DEV | MODE_FULL_NETWORK_DATA,
             Prop.IPV6_ML_ADDR: lambda: self.ml_eid or ipaddress.IPv6Address("::"),
             Prop.IPV6_ML_PREFIX: lambda: (
                 (ds.mesh_local_prefix.network_address, 64) if ds.mesh_local_prefix else ("::", 64)
@@ -748,18 +774,23 @@ class SimNcp:
         if prop in self._NEEDS_DISABLED and self.stack_up:
             self._status(tid, Status.INVALID_STATE)
             return
+        mark = len(self.to_host)
         try:
             status = self._apply_set(prop, value, now)
         except SpinelError:
             status = Status.PARSE_ERROR
+        caused = self.to_host[mark:]  # what the change pushed goes out after the reply
+        del self.to_host[mark:]
         if status is None:
             self._status(tid, Status.PROP_NOT_FOUND)
         elif status != Status.OK:
             self._status(tid, status)
         else:
-            self._after_set(prop, now)  # what the change causes is pushed before the reply
             reply = self._get(prop)
             self._send(tid, Command.PROP_VALUE_IS, prop, reply if reply is not None else value)
+        self.to_host += caused
+        if status == Status.OK:
+            self._after_set(prop, now)
 
     def _apply_set(self, prop: int, value: bytes, now: float) -> Status | None:
         ds = self.dataset
@@ -816,7 +847,8 @@ class SimNcp:
             self.ping_offload_mode = PING_OFFLOAD_ALL if unpack_prop(prop, value) else PING_OFFLOAD_DISABLED
         elif prop == Prop.IPV6_ICMP_PING_OFFLOAD_MODE:
             mode = unpack_prop(prop, value)
-            self.ping_offload_mode = mode if mode <= PING_OFFLOAD_RLOC_ALOC else PING_OFFLOAD_DISABLED
+            last = PING_OFFLOAD_RLOC_ALOC if self.generation.modern_roles else PING_OFFLOAD_ALL
+            self.ping_offload_mode = mode if mode <= last else PING_OFFLOAD_DISABLED
         elif prop == Prop.UNSOL_UPDATE_FILTER:
             self.unsol_filter = set(unpack_prop(prop, value))
         elif prop in self._STORED:
@@ -827,12 +859,9 @@ class SimNcp:
         return Status.OK
 
     def _after_set(self, prop: int, now: float) -> None:
-        """What a successful SET causes, pushed before its reply as the real NCP does."""
+        """What a successful SET causes, pushed after its reply."""
         if prop == Prop.NET_IF_UP and self._if_changed:
             if self.if_up:
-                if self._border_agent_pending:
-                    self._border_agent_pending = False
-                    self._push_border_agent()
                 self._push(Prop.IPV6_LL_ADDR)
             self._push_changed(Prop.IPV6_ADDRESS_TABLE)
             if self.generation.if_up_pushed:
@@ -847,19 +876,15 @@ class SimNcp:
     def _set_active_dataset(self, new: Dataset) -> None:
         """A whole active dataset written: it replaces the old one; complete, it can form a network."""
         self.flash.committed = new.is_complete
-        self._update_dataset(new, per_property=False)
+        self._update_dataset(new)
 
-    def _update_dataset(self, new: Dataset, per_property: bool = True) -> None:
+    def _update_dataset(self, new: Dataset) -> None:
         old, self.flash.dataset = self.flash.dataset, new
         self._save()
         for attr, prop in self._DATASET_PUSHES:
             if getattr(old, attr) != getattr(new, attr):
                 self._push(prop)
-        # A per-property write tells the border agent at once; a whole dataset once the interface is up.
-        if per_property or self.if_up:
-            self._push_border_agent()
-        else:
-            self._border_agent_pending = True
+        self._push_border_agent()  # after any dataset write, changed or not
 
     def _stack(self, up: bool, now: float) -> None:
         if up == self.stack_up:
@@ -894,6 +919,7 @@ class SimNcp:
         self.netdata_version = self.rng.randrange(256)
         if self.local_prefixes or self.local_routes:
             self._register()
+        self._update_slaac()
         self._push_changed(Prop.IPV6_ADDRESS_TABLE)
         self._push(Prop.NET_ROLE)
         self._push(Prop.NET_PARTITION_ID)
@@ -929,15 +955,19 @@ class SimNcp:
         if handler is None:
             self._status(tid, Status.PROP_NOT_FOUND)  # no INSERT/REMOVE handler, as OpenThread answers
             return
+        mark = len(self.to_host)
         try:
             status = handler(prop, value, insert)
         except (SpinelError, ValueError):
             status = Status.PARSE_ERROR
+        caused = self.to_host[mark:]  # pushed after the reply
+        del self.to_host[mark:]
         if status != Status.OK:
             self._status(tid, status)
-            return
-        command = Command.PROP_VALUE_INSERTED if insert else Command.PROP_VALUE_REMOVED
-        self._send(tid, command, prop, bytes(value))
+        else:
+            command = Command.PROP_VALUE_INSERTED if insert else Command.PROP_VALUE_REMOVED
+            self._send(tid, command, prop, bytes(value))
+        self.to_host += caused
 
     def _multicast(self, prop: int, value: bytes, insert: bool) -> Status:
         """The host subscribing the interface to a group or leaving it; twice, or unknown, is no error."""
@@ -1002,6 +1032,7 @@ class SimNcp:
         self.net_prefixes, self.net_routes = dict(self.local_prefixes), dict(self.local_routes)
         if changed:
             self.netdata_version = (self.netdata_version + 1) & 0xFF
+        self._update_slaac()
 
     def _publish(self, now: float) -> None:
         """ALLOW_LOCAL_NET_DATA_CHANGE went back to false: register, and report what changed."""
@@ -1104,13 +1135,14 @@ class SimNcp:
     def _handles_echo(self, dst: ipaddress.IPv6Address) -> bool:
         """Whether the ping offload mode has the NCP answer an echo request to ``dst`` itself."""
         mode = self.ping_offload_mode
+        locator = not dst.is_multicast and dst.packed[8:14] == _LOCATOR_IID  # OpenThread checks the IID only
+        if locator and (mode == PING_OFFLOAD_RLOC_ALOC or not self.generation.modern_roles):
+            return True  # 2023: an RLOC/ALOC is answered whatever the mode
         if mode == PING_OFFLOAD_ALL:
             return True
         if mode == PING_OFFLOAD_UNICAST:
             return not dst.is_multicast
-        if mode == PING_OFFLOAD_MULTICAST:
-            return dst.is_multicast
-        return mode == PING_OFFLOAD_RLOC_ALOC and self._is_locator(dst)
+        return mode == PING_OFFLOAD_MULTICAST and dst.is_multicast
 
     def _ports_in_use(self) -> set[int]:
         ports = {MLE_PORT, TMF_PORT}

@@ -54,7 +54,7 @@ class MeshTun:
         self.created_netns = False
         self.fd: int | None = None
         self._addresses: set[ipaddress.IPv6Address] = set()
-        self._routes: set[ipaddress.IPv6Network] = set()
+        self._routes: dict[ipaddress.IPv6Network, ipaddress.IPv6Address | None] = {}
         self._aliases: frozenset[tuple[ipaddress.IPv6Address, ipaddress.IPv6Address]] = frozenset()
 
     def open(self) -> int:
@@ -83,11 +83,15 @@ class MeshTun:
             _ip(*ns, "-6", "addr", "del", f"{addr}/128", "dev", self.tun, check=False)
         for addr in sorted(config.addresses - self._addresses):
             _ip(*ns, "-6", "addr", "add", f"{addr}/128", "dev", self.tun, "nodad")
-        wanted = set(config.on_link) | set(config.routes)
-        for net in sorted(self._routes - wanted):
+        # Off-mesh routes name the source an unbound program uses: never a mesh-local one, which the NCP
+        # would drop (the kernel's tie-break between two ULAs could pick it).
+        wanted = {net: None for net in config.on_link}
+        wanted.update({net: config.off_mesh_source for net in config.routes})
+        for net in sorted(self._routes.keys() - wanted.keys()):
             _ip(*ns, "-6", "route", "del", str(net), "dev", self.tun, check=False)
-        for net in sorted(wanted - self._routes):
-            _ip(*ns, "-6", "route", "replace", str(net), "dev", self.tun)
+        for net, src in sorted(wanted.items(), key=lambda item: item[0]):
+            if self._routes.get(net, False) != src:
+                _ip(*ns, "-6", "route", "replace", str(net), "dev", self.tun, *(("src", str(src)) if src else ()))
         self._addresses = set(config.addresses)
         self._routes = wanted
         if config.aliases != self._aliases:

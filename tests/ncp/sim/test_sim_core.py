@@ -10,13 +10,16 @@ import struct
 
 import pytest
 
+from ncp import ipv6
 from ncp.meshcop import Dataset
-from ncp.sim import SimConfig, SimNcp, dnssd, ipv6
+from ncp.sim import SimConfig, SimNcp, dnssd
 from ncp.sim.netdata import NET_FLAG_ON_MESH, NET_FLAG_PREFERRED, NET_FLAG_SLAAC, ROUTE_FLAG_NAT64
 from ncp.spinel import Command, NetRole, Prop, SpinelFrame, Status, pack, pack_prop, unpack_prop
 from ncp.spinel.dataset import dataset_to_props
+from ncp.spinel.tables import AddressEntry
 
 OMR = ipaddress.IPv6Network("fd11:22:33:44::/64")
+INF = 0xFFFFFFFF
 OMR_FLAGS = NET_FLAG_ON_MESH | NET_FLAG_SLAAC | NET_FLAG_PREFERRED | 0x02  # + default route
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 PEER = ipaddress.IPv6Address("2001:db8::1")
@@ -196,27 +199,26 @@ def test_complete_dataset_tlvs_make_leader(host):
     assert host.get(Prop.MAC_15_4_PANID) == ds.pan_id
 
 
-def test_changes_are_pushed_before_the_reply(host):
-    """ot-ncp-ftd sends what a SET caused first (its notifier runs before the reply goes out)."""
+def test_changes_are_pushed_after_the_reply(host):
+    """What a SET causes follows its reply, in the order ot-ncp-ftd 714aeeb70 sent it."""
     ds = Dataset.generate(rng=random.Random(3))
+    ba = 0x951  # BORDER_AGENT_MESHCOP_SERVICE_STATE, pushed after every dataset write
     host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, ds.to_tlvs())
-    # dataset properties, in the real NCP's order (the network key too), then the reply
+    # the reply, then the dataset properties (the network key too)
     assert [f.prop for f in host.last] == [
-        Prop.IPV6_ML_ADDR, Prop.NET_KEY_SEQUENCE_COUNTER, Prop.PHY_CHAN, Prop.MAC_15_4_PANID, Prop.NET_NETWORK_NAME,
-        Prop.NET_XPANID, Prop.NET_NETWORK_KEY, Prop.NET_PSKC, Prop.THREAD_ACTIVE_DATASET_TLVS,
+        Prop.THREAD_ACTIVE_DATASET_TLVS, Prop.IPV6_ML_ADDR, Prop.NET_KEY_SEQUENCE_COUNTER, Prop.PHY_CHAN,
+        Prop.MAC_15_4_PANID, Prop.NET_NETWORK_NAME, Prop.NET_XPANID, Prop.NET_NETWORK_KEY, Prop.NET_PSKC, ba,
     ]
-    assert [f.tid for f in host.last][-1] != 0
-    host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, ds.to_tlvs())  # the same again: nothing changed, nothing pushed
-    assert [f.prop for f in host.last] == [Prop.THREAD_ACTIVE_DATASET_TLVS]
+    assert host.last[0].tid != 0 and {f.tid for f in host.last[1:]} == {0}
+    host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, ds.to_tlvs())  # the same again: nothing changed
+    assert [f.prop for f in host.last] == [Prop.THREAD_ACTIVE_DATASET_TLVS, ba]
     host.set(Prop.NET_IF_UP, True)
-    ba = 0x951  # BORDER_AGENT_MESHCOP_SERVICE_STATE, held back while the interface was down
     assert [f.prop for f in host.last] == [
-        ba, Prop.IPV6_LL_ADDR, Prop.IPV6_ADDRESS_TABLE, Prop.NET_IF_UP, Prop.IPV6_MULTICAST_ADDRESS_TABLE,
-        Prop.NET_IF_UP,
+        Prop.NET_IF_UP, Prop.IPV6_LL_ADDR, Prop.IPV6_ADDRESS_TABLE, Prop.NET_IF_UP, Prop.IPV6_MULTICAST_ADDRESS_TABLE,
     ]
     host.set(Prop.NET_STACK_UP, True)
     assert [f.prop for f in host.last] == [
-        Prop.IPV6_ADDRESS_TABLE, Prop.NET_ROLE, Prop.IPV6_MULTICAST_ADDRESS_TABLE, ba, Prop.NET_STACK_UP,
+        Prop.NET_STACK_UP, Prop.IPV6_ADDRESS_TABLE, Prop.NET_ROLE, Prop.IPV6_MULTICAST_ADDRESS_TABLE, ba,
     ]
     frames = host.advance(1)
     assert [f.prop for f in frames] == [
@@ -225,14 +227,25 @@ def test_changes_are_pushed_before_the_reply(host):
     ]
     # THREAD_RLOC16 is never pushed; the leader network data starts with a Commissioning Data TLV
     assert host.pushed_values(Prop.THREAD_LEADER_NETWORK_DATA)[-1][:4] == bytes.fromhex("08040b02")
+    publish_omr(host)
+    assert [f.prop for f in host.last] == [
+        Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, Prop.IPV6_ADDRESS_TABLE, Prop.THREAD_LEADER_NETWORK_DATA,
+        Prop.THREAD_ON_MESH_NETS, Prop.THREAD_OFF_MESH_ROUTES,
+    ]
+    slaac = host.get(Prop.IPV6_ADDRESS_TABLE)[0]
     host.set(Prop.NET_STACK_UP, False)
     assert [f.prop for f in host.last] == [
-        Prop.IPV6_ADDRESS_TABLE, Prop.NET_ROLE, Prop.IPV6_MULTICAST_ADDRESS_TABLE, ba, Prop.NET_STACK_UP,
+        Prop.NET_STACK_UP, Prop.IPV6_ADDRESS_TABLE, Prop.NET_ROLE, Prop.IPV6_MULTICAST_ADDRESS_TABLE, ba,
     ]
+    # the SLAAC address outlives the stack, and even the interface, as on the real NCP
+    assert host.get(Prop.IPV6_ADDRESS_TABLE) == [slaac, AddressEntry(host.ncp.link_local, 64, INF, INF)]
     host.set(Prop.NET_IF_UP, False)
     assert [f.prop for f in host.last] == [
-        Prop.IPV6_ADDRESS_TABLE, Prop.NET_IF_UP, Prop.IPV6_MULTICAST_ADDRESS_TABLE, Prop.NET_IF_UP,
+        Prop.NET_IF_UP, Prop.IPV6_ADDRESS_TABLE, Prop.NET_IF_UP, Prop.IPV6_MULTICAST_ADDRESS_TABLE,
     ]
+    assert host.get(Prop.IPV6_ADDRESS_TABLE) == [slaac]
+    host.ncp.reset(host.now)
+    assert host.get(Prop.IPV6_ADDRESS_TABLE) == []
 
 
 def test_per_property_setters_alone_stay_detached(host):
@@ -265,6 +278,20 @@ def test_network_name_must_be_nul_terminated(host):
     reply = host.set(Prop.NET_NETWORK_NAME, raw=b"lab\0")
     assert reply.prop == Prop.NET_NETWORK_NAME
     assert host.get(Prop.NET_NETWORK_NAME) == "lab"
+
+
+def test_defaults_before_anything_is_set(host):
+    """What ot-ncp-ftd answers straight after power-on."""
+    assert host.get(Prop.NET_ROLE) == NetRole.DISABLED
+    assert host.get(Prop.THREAD_RLOC16) == 0xFFFE
+    assert host.get(Prop.IPV6_LL_ADDR).is_link_local  # known before the interface is up
+    assert host.get(Prop.THREAD_CHILD_TIMEOUT) == 240 and host.get(Prop.THREAD_MODE) == 0x0B
+    # no leader: LAST_STATUS 16400 (STACK_NATIVE + OT_ERROR_DETACHED), "90 80 01" on the wire
+    reply = host.request(Command.PROP_VALUE_GET, Prop.THREAD_LEADER_ADDR)
+    assert last_status(reply) == 16400 and bytes(reply.value) == bytes.fromhex("908001")
+    assert host.get(Prop.IPV6_ADDRESS_TABLE) == [] and host.get(Prop.IPV6_MULTICAST_ADDRESS_TABLE) == []
+    host.set(Prop.THREAD_CHILD_TIMEOUT, 100)
+    assert host.get(Prop.THREAD_CHILD_TIMEOUT) == 100
 
 
 def test_unknown_property_and_bad_values(host):
@@ -316,6 +343,8 @@ def test_2023_generation_takes_the_dataset_only_as_properties():
     """ot-ncp-ftd 28f30b3ce: THREAD_ACTIVE_DATASET_TLVS is PROP_NOT_FOUND (13) for GET and SET."""
     host = make_host(ncp_generation="2023")
     assert host.get(Prop.NCP_VERSION).startswith("OPENTHREAD/28f30b3ce; SIMULATION; ")
+    assert host.get(Prop.NET_ROLE) == NetRole.DETACHED  # 2023 has no "disabled": it says detached
+    assert (host.get(Prop.IPV6_ICMP_PING_OFFLOAD), host.get(Prop.IPV6_ICMP_PING_OFFLOAD_MODE)) == (False, 0)
     assert last_status(host.request(Command.PROP_VALUE_GET, Prop.THREAD_ACTIVE_DATASET_TLVS)) == 13
     assert last_status(host.set(Prop.THREAD_ACTIVE_DATASET_TLVS, raw=REAL_TLVS)) == 13
     assert host.get(Prop.THREAD_ACTIVE_DATASET) == []
@@ -323,7 +352,7 @@ def test_2023_generation_takes_the_dataset_only_as_properties():
     reply = host.set(Prop.THREAD_ACTIVE_DATASET, dataset_to_props(ds))
     assert (reply.prop, bytes(reply.value)) == (Prop.THREAD_ACTIVE_DATASET, REAL_2023_DATASET_REPLY)
     host.set(Prop.NET_IF_UP, True)
-    assert Prop.NET_IF_UP not in [f.prop for f in host.last[:-1]]  # 2023 does not push NET_IF_UP
+    assert Prop.NET_IF_UP not in [f.prop for f in host.last[1:]]  # 2023 does not push NET_IF_UP
     host.set(Prop.NET_STACK_UP, True)
     host.advance(1)
     assert host.get(Prop.NET_ROLE) == NetRole.LEADER
@@ -394,7 +423,7 @@ def test_multicast_table_order_and_subscriptions(host):
     group = ipaddress.IPv6Address("ff05::1234")
     reply = host.insert(Prop.IPV6_MULTICAST_ADDRESS_TABLE, pack("6", group))
     assert reply.command == Command.PROP_VALUE_INSERTED
-    assert host.last[0].prop == Prop.IPV6_MULTICAST_ADDRESS_TABLE  # pushed before the reply
+    assert [f.prop for f in host.last] == [Prop.IPV6_MULTICAST_ADDRESS_TABLE] * 2  # the reply, then the push
     ds = leader(host)
     ml = ds.mesh_local_prefix.network_address.packed[:8]
     realm = [ipaddress.IPv6Address(b"\xff" + s + b"\x00\x40" + ml + b"\x00\x00\x00\x01") for s in (b"\x33", b"\x32")]
@@ -461,6 +490,7 @@ def test_netdata_insert_publish_and_slaac(host):
     cfg = host.ncp.mesh_config()
     assert any(a in OMR for a in cfg.addresses) and any(a in ds.mesh_local_prefix for a in cfg.addresses)
     assert OMR in cfg.on_link and ipaddress.IPv6Network("::/0") in cfg.routes
+    assert cfg.off_mesh_source in OMR and cfg.off_mesh_source in cfg.addresses
     assert any(row.address in OMR for row in host.get(Prop.IPV6_ADDRESS_TABLE))
     # Removing the prefix takes the SLAAC addresses away; removing it again is no error.
     host.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, True)
@@ -643,6 +673,19 @@ def test_echo_requests_and_ping_offload(host):
     assert host.get(Prop.IPV6_ICMP_PING_OFFLOAD_MODE) == 0
     frames, to_mesh = host.from_mesh(echo(node, own_rloc))
     assert [f.prop for f in frames] == [Prop.STREAM_NET] and not to_mesh
+
+
+def test_2023_answers_echo_to_locators_with_offload_off():
+    host = make_host(ncp_generation="2023")
+    host.ncp.add_node("n", None, 0)
+    ds = leader(host, 10)
+    node = next(a for a in host.ncp.mesh_config().addresses if a in ds.mesh_local_prefix)
+    frames, to_mesh = host.from_mesh(echo(node, rloc(ds, host.get(Prop.THREAD_RLOC16))))
+    assert not frames and ipv6.parse(to_mesh[0]).icmp_type == 129
+    frames, to_mesh = host.from_mesh(echo(node, host.get(Prop.IPV6_ML_ADDR)))
+    assert [f.prop for f in frames] == [Prop.STREAM_NET] and not to_mesh
+    host.set(Prop.IPV6_ICMP_PING_OFFLOAD_MODE, 4)  # unknown to 2023: offload off
+    assert host.get(Prop.IPV6_ICMP_PING_OFFLOAD_MODE) == 0
 
 
 def test_udp_to_locators_and_stack_ports():

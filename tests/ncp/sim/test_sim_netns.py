@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
+from ncp import ipv6
 from ncp.meshcop import Dataset
-from ncp.sim import ipv6
 from ncp.sim.netdata import NET_FLAG_DEFAULT_ROUTE, NET_FLAG_ON_MESH, NET_FLAG_PREFERRED, NET_FLAG_SLAAC
 from ncp.spinel import Command, NetRole, Prop, Status, pack, unpack_prop
 
@@ -290,6 +290,17 @@ def test_rloc_reaches_the_node_program_and_dns_is_answered_by_the_ncp(sim, netns
     finally:
         server.kill()
         server.wait()
+
+    # An unbound program's off-mesh traffic leaves from an OMR address, never from a mesh-local one
+    # (the NCP would drop it, as the real one does).
+    send = f"import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b'x', ('{NAT64_DST}', 9))"
+    subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", send], check=True, timeout=10)
+
+    def to_nat64(frame):
+        return frame.prop == Prop.STREAM_NET and ipv6.parse(unpack_prop(frame.prop, frame.value)[0]).dst == NAT64_DST
+
+    out = p.wait_for(to_nat64)
+    assert ipv6.parse(unpack_prop(out.prop, out.value)[0]).src in OMR
 
     query = bytes.fromhex("abcd01000001000000000000") + b"\x03foo\x07example\x03com\x00\x00\x1c\x00\x01"
     out = subprocess.run(
