@@ -1,4 +1,5 @@
-"""Just enough IPv6/UDP/ICMPv6 to classify mesh packets and build the NCP's own ones."""
+"""Just enough IPv6/UDP/ICMPv6 (sans-I/O) to classify mesh packets and build the few the NCP simulator
+and the Thread component originate (echo requests and replies, UDP)."""
 
 from __future__ import annotations
 
@@ -91,3 +92,16 @@ def build_echo_request(
     csum = checksum(src, dst, ICMPV6, body)
     body = body[:2] + struct.pack("!H", csum) + body[4:]
     return _header(src, dst, ICMPV6, len(body), 64) + body
+
+
+# Thread's RLOC and ALOC interface identifiers: 0000:00ff:fe00:xxxx (Thread 1.1 §5.2).
+RLOC_IID_PREFIX = bytes.fromhex("000000fffe00")
+
+
+def rloc_address(mesh_local: ipaddress.IPv6Network, rloc16: int) -> ipaddress.IPv6Address:
+    """The RLOC address of the node with ``rloc16``: every Thread node answers on it."""
+    return ipaddress.IPv6Address(mesh_local.network_address.packed[:8] + RLOC_IID_PREFIX + rloc16.to_bytes(2, "big"))
+
+
+def is_rloc_or_aloc(address: ipaddress.IPv6Address) -> bool:
+    return address.packed[8:14] == RLOC_IID_PREFIX

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gatewayd.aio import cancel_and_wait
+from ncp.ipv6 import is_rloc_or_aloc, rloc_address
 from ncp.spinel.props import Prop
 
 from ..client import ClientSettings, LwM2MEngine
@@ -62,21 +63,19 @@ class ThreadNode:
         return self.rloc16 & 0xFC00
 
 
-def _is_rloc_or_aloc(addr: ipaddress.IPv6Address) -> bool:
-    return addr.packed[8:14] == b"\x00\x00\x00\xff\xfe\x00"
-
-
 def preferred_address(addresses: list[str], mesh_local: ipaddress.IPv6Network | None) -> str | None:
-    """The address to reach a node at: its mesh-local EID if listed, else its first routable one."""
+    """The address to reach a node at: a routable (OMR) one if listed, else its mesh-local EID.
+
+    Routable first because OpenThread's NCP of 2023 does not pass the host's packets to mesh-local
+    destinations at all (measured: ML-EID and RLOC time out, the OMR address answers).
+    """
     usable = []
     for text in addresses:
         addr = ipaddress.IPv6Address(text)
-        if addr.is_link_local or addr.is_multicast or _is_rloc_or_aloc(addr):
+        if addr.is_link_local or addr.is_multicast or is_rloc_or_aloc(addr):
             continue
         usable.append(addr)
-    for addr in usable:
-        if mesh_local is not None and addr in mesh_local:
-            return str(addr)
+    usable.sort(key=lambda a: mesh_local is not None and a in mesh_local)
     return str(usable[0]) if usable else None
 
 
@@ -127,8 +126,10 @@ class NcpTables:
                                         neighbor.average_rssi or 0)
         with contextlib.suppress(Exception):
             for router in await ncp.get(Prop.THREAD_ROUTER_TABLE):
+                # A child that just became a router stays in the child table for a while: the router
+                # table is the truth about its RLOC16.
                 key = router.ext_address.hex()
-                if router.rloc16 != self.rloc16 and key not in nodes:
+                if router.rloc16 != self.rloc16:
                     nodes[key] = ThreadNode(key, router.rloc16, False, router.link_quality_in or 0, 0)
         with contextlib.suppress(Exception):
             for entry in await ncp.get(Prop.THREAD_CHILD_TABLE_ADDRESSES):
@@ -146,10 +147,7 @@ class NcpTables:
         return preferred_address(node.addresses, self.mesh_local) or self.rloc_address(node.rloc16)
 
     def rloc_address(self, rloc16: int) -> str | None:
-        if self.mesh_local is None:
-            return None
-        raw = self.mesh_local.network_address.packed[:8] + b"\x00\x00\x00\xff\xfe\x00" + rloc16.to_bytes(2, "big")
-        return str(ipaddress.IPv6Address(raw))
+        return str(rloc_address(self.mesh_local, rloc16)) if self.mesh_local is not None else None
 
 
 @dataclass(frozen=True)
@@ -243,7 +241,10 @@ class ThreadDevices:
     def _update(self, store: ObjectStore, node: ThreadNode) -> None:
         store.set(LwM2MPath(4, 0, 2), int(node.rssi))
         store.set(LwM2MPath(4, 0, 3), int(node.link_quality))
-        store.set(LwM2MPath(4, 0, 4), dict(enumerate(node.addresses)))
+        # A node that registered no addresses (an FTD child, a router) is known by its RLOC.
+        rloc = self.tables.rloc_address(node.rloc16)
+        addresses = node.addresses or ([rloc] if rloc is not None else [])
+        store.set(LwM2MPath(4, 0, 4), dict(enumerate(addresses)))
         if node.is_child:
             parent = self.tables.rloc_address(node.parent_rloc16)
             if parent is not None:

@@ -27,6 +27,7 @@ from tests.lwm2m.dtls_server import DtlsLwM2MServer
 from tests.lwm2m.servers import free_udp_port
 
 pytestmark = pytest.mark.timeout(60)
+FTD = "00112233445566ff"
 REGISTRY = load_registry()
 SENSOR = "1122334455667788"
 
@@ -66,26 +67,28 @@ class SimNcpClient:
 
 
 async def test_child_table_addresses_resolve_an_eui64() -> None:
+    """An MTD child registers its addresses with its parent; an FTD child is reached at its RLOC."""
     ncp = SimNcpClient()
-    ncp.core.add_node("sensor", bytes.fromhex(SENSOR), ncp.now)
+    ncp.core.add_node("sensor", bytes.fromhex(SENSOR), ncp.now, kind="mtd")
+    ncp.core.add_node("router-capable", bytes.fromhex(FTD), ncp.now)
     ncp.advance(0.5)
-    node = ncp.core.nodes["sensor"]
-    expected = [str(a) for a in ncp.core.node_addresses(node)]
-    rows = await ncp.get(Prop.THREAD_CHILD_TABLE_ADDRESSES)
-    assert rows and rows[0].addresses, "the simulator answers SPINEL_PROP_THREAD_CHILD_TABLE_ADDRESSES"
+    expected = [str(a) for a in ncp.core.node_addresses(ncp.core.nodes["sensor"])]
+    rows = {row.ext_address.hex(): row for row in await ncp.get(Prop.THREAD_CHILD_TABLE_ADDRESSES)}
+    assert [str(a) for a in rows[SENSOR].addresses] == expected and rows[FTD].addresses == []
     tables = NcpTables(lambda: ncp)
     assert await tables.refresh(max_age=0)
     assert tables.nodes[SENSOR].addresses == expected and tables.nodes[SENSOR].is_child
-    # the mesh-local EID is preferred; an unknown node has no address
-    assert await tables.address_of(SENSOR) == expected[0]
-    assert ipaddress.IPv6Address(expected[0]) in tables.mesh_local
+    assert await tables.address_of(SENSOR) == preferred_address(expected, tables.mesh_local)
+    rloc = ipaddress.IPv6Address(await tables.address_of(FTD))
+    assert rloc in tables.mesh_local and rloc.packed[-2:] == tables.nodes[FTD].rloc16.to_bytes(2, "big")
     assert await tables.address_of("0000000000000000") is None
 
 
-def test_preferred_address_skips_link_local_and_rloc() -> None:
+def test_preferred_address_is_routable_first_and_skips_link_local_and_rloc() -> None:
     ml = ipaddress.IPv6Network("fd00:db8::/64")
-    assert preferred_address(["fe80::1", "fd00:db8::ff:fe00:1c01", "fd11::5", "fd00:db8::7"], ml) == "fd00:db8::7"
-    assert preferred_address(["fe80::1", "fd11::5"], ml) == "fd11::5"
+    # the OMR address first: an NCP of 2023 does not pass the host's packets to mesh-local destinations
+    assert preferred_address(["fe80::1", "fd00:db8::ff:fe00:1c01", "fd00:db8::7", "fd11::5"], ml) == "fd11::5"
+    assert preferred_address(["fe80::1", "fd00:db8::ff:fe00:1c01", "fd00:db8::7"], ml) == "fd00:db8::7"
     assert preferred_address(["fe80::1"], ml) is None
 
 
@@ -100,7 +103,7 @@ async def test_nodes_come_and_go_as_virtual_clients(server) -> None:
     try:
         await devices.poll()
         assert ep not in engine.clients
-        ncp.core.add_node("sensor", bytes.fromhex(SENSOR), ncp.now)
+        ncp.core.add_node("sensor", bytes.fromhex(SENSOR), ncp.now, kind="mtd")
         ncp.advance(0.5)
         tables.read_at = 0
         await devices.poll()
