@@ -16,8 +16,8 @@ char   wire                                              Python
 ``D``  data to the end of the enclosing scope            ``bytes``
 ``d``  uint16 LE length + data                           ``bytes``
 ``U``  UTF-8 string, NUL-terminated                      ``str``
-``t(...)`` uint16 LE length + struct (extra bytes ignored) ``tuple`` (shorter if the struct
-                                                          ends early at a field boundary)
+``t(...)`` uint16 LE length + struct (extra bytes ignored) ``tuple`` (shorter, with ``partial``, if
+                                                          the struct ends early at a field boundary)
 ``A(...)`` array of the inner format to the end of scope ``list`` (of values if the inner
                                                           format is one item, else of tuples)
 ====== ================================================= ===========================
@@ -295,17 +295,18 @@ def _pack_item(item: Item, value: Any, out: bytearray) -> None:
 def unpack(fmt: str, data: bytes, *, partial: bool = False) -> tuple:
     """Unpack ``data`` as ``fmt``; one tuple entry per top-level item.  Trailing bytes are ignored.
 
-    ``partial`` reads ``data`` as a struct body (an array element sent without its length, as
-    INSERTED/REMOVED carry it): the tuple is shorter when the data ends early at a field boundary.
+    ``partial`` lets every struct (and ``data`` itself, as the bare array element INSERTED/REMOVED
+    carry) end early at a field boundary: the tuple is then shorter.  Only callers that know which
+    trailing fields are optional ask for it (ncp.spinel.tables); others get an error for a short struct.
     """
     items = _compile(fmt)
     values: list[Any] = []
     if data.__class__ is not bytes:
         data = bytes(data)
     if partial:
-        _unpack_struct(items, data, 0, len(data), values)
+        _unpack_struct(items, data, 0, len(data), values, True)
     else:
-        _unpack_items(items, data, 0, len(data), values)
+        _unpack_items(items, data, 0, len(data), values, False)
     return tuple(values)
 
 
@@ -315,20 +316,20 @@ def unpack_value(fmt: str, data: bytes) -> Any:
     return values[0] if len(values) == 1 else values
 
 
-def _unpack_items(items: tuple[Item, ...], data: bytes, pos: int, end: int, values: list) -> int:
+def _unpack_items(items: tuple[Item, ...], data: bytes, pos: int, end: int, values: list, partial: bool) -> int:
     for item in items:
-        pos = _unpack_item(item, data, pos, end, values)
+        pos = _unpack_item(item, data, pos, end, values, partial)
     return pos
 
 
-def _unpack_struct(items: tuple[Item, ...], data: bytes, pos: int, end: int, values: list) -> None:
-    """A ``t(...)`` body: bytes past the known fields are ignored (newer NCPs append fields), and a body
-    that ends cleanly between fields leaves the rest out (older NCPs send fewer).  Which missing fields
-    are acceptable is the caller's decision (see :mod:`.tables`)."""
+def _unpack_struct(items: tuple[Item, ...], data: bytes, pos: int, end: int, values: list, partial: bool) -> None:
+    """A ``t(...)`` body: bytes past the known fields are ignored (newer NCPs append fields); with
+    ``partial`` a body that ends cleanly between fields leaves the rest out (older NCPs send fewer).
+    Which missing fields are acceptable is the caller's decision (see :mod:`.tables`)."""
     for item in items:
-        if pos >= end and not _may_be_empty(item):
+        if partial and pos >= end and not _may_be_empty(item):
             return
-        pos = _unpack_item(item, data, pos, end, values)
+        pos = _unpack_item(item, data, pos, end, values, partial)
 
 
 def _may_be_empty(item: Item) -> bool:
@@ -340,7 +341,7 @@ def _need(pos: int, n: int, end: int, what: str) -> None:
         raise SpinelError(f"truncated {what}: need {n} bytes, have {max(end - pos, 0)}")
 
 
-def _unpack_item(item: Item, data: bytes, pos: int, end: int, values: list) -> int:
+def _unpack_item(item: Item, data: bytes, pos: int, end: int, values: list, partial: bool) -> int:
     # 'd' and 'D' first: every STREAM_NET packet ("dD") takes this path.
     if item == "d":
         if pos + 2 > end:
@@ -362,13 +363,13 @@ def _unpack_item(item: Item, data: bytes, pos: int, end: int, values: list) -> i
             pos += 2
             _need(pos, length, end, "struct")
             fields: list[Any] = []
-            _unpack_struct(inner, data, pos, pos + length, fields)
+            _unpack_struct(inner, data, pos, pos + length, fields, partial)
             values.append(tuple(fields))
             return pos + length
         elements: list[Any] = []
         while pos < end:
             fields = []
-            new_pos = _unpack_items(inner, data, pos, end, fields)
+            new_pos = _unpack_items(inner, data, pos, end, fields, partial)
             if new_pos <= pos:
                 raise SpinelError("array element consumed no bytes")
             pos = new_pos

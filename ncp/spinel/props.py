@@ -400,7 +400,8 @@ def unpack_prop(prop: int, data: bytes, *, element: bool = False) -> Any:
         return unpack_value(element_format(fmt) if element else fmt, data)
     name = prop_name(prop)
     if element and prop in _ELEMENT_IN_STRUCT:
-        return record(cls, unpack_value(fmt[2:-1], data), name)
+        (fields,) = unpack(fmt[2:-1], data, partial=True) or ((),)
+        return record(cls, fields, name)
     if element:
         return record(cls, unpack(element_format(fmt), data, partial=True), name)
-    return [record(cls, fields, name) for fields in unpack_value(fmt, data)]
+    return [record(cls, fields, name) for fields in unpack(fmt, data, partial=True)[0]]
