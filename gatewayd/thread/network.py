@@ -45,7 +45,6 @@ MONITOR_INTERVAL = 5.0
 RESET_WINDOW_DECAY = 15.0  # one unexpected reset forgiven every 15 s
 RESET_ALLOWANCE = 4
 ATTACH_TIMEOUT = 30.0
-CHILD_RESTORE_TIMEOUT = 1.5
 REATTACH_GRACE = 1.0  # how long a restarted former leader may re-attach by itself before it is told to lead
 
 
@@ -144,8 +143,6 @@ class ThreadNetwork(Component):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recovery: asyncio.Task[None] | None = None
         self._led = False  # the NCP's last attached role was leader
-        self._holding = False  # recovering: wpan0 stays without carrier until the children are back
-        self._expected_children: set[bytes] = set()  # ext addresses of the children before the NCP restarted
         self._monitor: asyncio.Task[None] | None = None
         self._groups: set[ipaddress.IPv6Address] = set()
         self._upstream_default = False
@@ -294,7 +291,7 @@ class ThreadNetwork(Component):
         old, self.role = self.role, role
         log.info("Thread role %s", role_name(role), extra={"fields": {"THREAD_ROLE": role_name(role)}})
         if self.wpan is not None:
-            self.wpan.set_attached(role in ATTACHED and not self._holding)
+            self.wpan.set_attached(role in ATTACHED)
         if role in ATTACHED:
             self._led = role == NetRole.LEADER
             self._attached.set()
@@ -346,12 +343,7 @@ class ThreadNetwork(Component):
             self._schedule_recovery("NCP link restored", unexpected=False)
 
     def _schedule_recovery(self, reason: str, unexpected: bool) -> None:
-        # A restarted NCP lists no children until each is heard from again: remember whom to wait for.
-        self._expected_children |= self.child_table.keys()
-        self.child_table.clear()
-        self._holding = True  # host traffic waits until the children are back (see _await_children)
-        if self.wpan is not None:
-            self.wpan.set_attached(False)
+        self.child_table.clear()  # a restarted NCP lists each child again once it heard from it
         delay = self.throttle.record() if unexpected else 0.0
         if self._recovery is not None and not self._recovery.done():
             self._recovery.cancel()  # the NCP restarted again: what that recovery configured is gone
@@ -372,42 +364,16 @@ class ThreadNetwork(Component):
         try:
             await self._bring_up()
             await self._reattach()
-            await self._await_children()
-            self._release()
             await self._publish()
             self._groups.clear()  # the NCP forgot the host's subscriptions with the rest
             await self._sync_multicast()
         except (NcpError, OSError) as exc:  # TimeoutError is an OSError: only the NCP's own timeouts land here
             log.warning("recovery after %s failed: %s; waiting for the NCP", reason, exc)
             return
-        finally:
-            self._release()
         self.recoveries += 1
         self.last_recovery_s = round(time.monotonic() - began, 3)
         log.info("Thread network restored in %.1f s (role %s, network data published)", self.last_recovery_s,
                  role_name(self.role), extra={"fields": {"THREAD_RECOVERY_S": str(self.last_recovery_s)}})
-
-    def _release(self) -> None:
-        self._holding = False
-        if self.wpan is not None:
-            self.wpan.set_attached(self.role in ATTACHED)
-
-    async def _await_children(self) -> None:
-        """Hold host traffic until the restarted NCP has its children back (bounded).
-
-        It restores them from its settings but lists them again only once each answered its Child Update,
-        0.3–0.9 s after it attached (measured on ot-ncp-ftd).  A packet the host routes to a child before
-        that starts an address query the child cannot answer yet, and OpenThread then waits out its retry
-        delay: host → child traffic came back 5–20 s after a reset instead of in under 3 s.
-        """
-        expected, self._expected_children = self._expected_children, set()
-        deadline = time.monotonic() + CHILD_RESTORE_TIMEOUT
-        while not expected <= self.child_table.keys() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        missing = expected - self.child_table.keys()
-        if missing:
-            log.info("%d of %d children not back yet after %.0f s; letting traffic through", len(missing),
-                     len(expected), CHILD_RESTORE_TIMEOUT)
 
     async def _reattach(self) -> None:
         """Wait until the restarted NCP is attached again.
