@@ -2,18 +2,40 @@
 
 Each factory takes the configuration and the components built before it (by name) and
 returns a Component, or None when that capability is disabled. Imports are local so a
-disabled capability costs nothing at start-up.
+disabled capability costs nothing at start-up. A component's dependencies are handed over
+typed: NAT64, DNS64 and border routing get the Thread network as a
+:class:`gatewayd.thread.view.ThreadView`, LwM2M gets the NCP component.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gatewayd.component import Component
 from gatewayd.config import Config
 
+if TYPE_CHECKING:
+    from gatewayd.thread.ncp import NcpComponent
+    from gatewayd.thread.view import ThreadView
+
 Built = dict[str, Component]
 Factory = Callable[[Config, Built], Component | None]
+
+
+def thread_view(built: Built) -> ThreadView | None:
+    """The Thread network as its dependents see it, if it was built."""
+    from gatewayd.thread.network import ThreadNetwork
+
+    network = built.get("thread")
+    return network if isinstance(network, ThreadNetwork) else None
+
+
+def ncp_component(built: Built) -> NcpComponent | None:
+    from gatewayd.thread.ncp import NcpComponent
+
+    radio = built.get("ncp")
+    return radio if isinstance(radio, NcpComponent) else None
 
 
 def ncp(config: Config, built: Built) -> Component:
@@ -33,10 +55,9 @@ def thread(config: Config, built: Built) -> Component:
 
 def border(config: Config, built: Built) -> Component:
     from gatewayd.thread.border import BorderRouting
-    from gatewayd.thread.network import ThreadNetwork
 
-    network = built["thread"]
-    assert isinstance(network, ThreadNetwork)
+    network = thread_view(built)
+    assert network is not None
     return BorderRouting(config, network)
 
 
@@ -45,7 +66,7 @@ def nat64(config: Config, built: Built) -> Component | None:
         return None
     from gatewayd.translator import Nat64Component
 
-    return Nat64Component(config, built.get("thread"))
+    return Nat64Component(config, thread_view(built))
 
 
 def dns64(config: Config, built: Built) -> Component | None:
@@ -53,7 +74,7 @@ def dns64(config: Config, built: Built) -> Component | None:
         return None
     from gatewayd.resolver import Dns64Component
 
-    return Dns64Component(config, built.get("thread"))
+    return Dns64Component(config, thread_view(built))
 
 
 def lwm2m(config: Config, built: Built) -> Component | None:
@@ -61,7 +82,7 @@ def lwm2m(config: Config, built: Built) -> Component | None:
         return None
     from gatewayd.lwm2m.component import LwM2MComponent
 
-    return LwM2MComponent(config, built.get("ncp"))
+    return LwM2MComponent(config, ncp_component(built))
 
 
 FACTORIES: list[Factory] = [ncp, thread, border, nat64, dns64, lwm2m]

@@ -2,7 +2,8 @@
 
 It answers on the border router's mesh-facing addresses, those of the Thread interface (wpan0),
 plus ``[dns64] listen``. wpan0's addresses exist only once the network has formed and change with
-it (re-attach, new mesh-local prefix, NCP recovery), so the component follows them and re-binds.
+it (re-attach, new mesh-local prefix, NCP recovery), so the component follows them (the Thread
+view's ``on_change``) and re-binds.
 Clients are served when they are in the mesh-local prefix, the OMR prefix or ``[dns64] allowed``;
 upstreams come from ``[dns64] upstream`` or /etc/resolv.conf; the synthesis prefix is ``[nat64] prefix``.
 """
@@ -17,38 +18,37 @@ from gatewayd.aio import cancel_and_wait
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
+from gatewayd.thread.view import ThreadView, Unsubscribe
 
-FOLLOW_INTERVAL = 1.0
+# After a failed re-bind (an address gone between looking and binding), try again this much later even
+# if the mesh does not change again: the failure itself is not an event anyone would send.
+RETRY_INTERVAL = 1.0
 
 
 class Dns64Component(Component):
     name = "dns64"
 
-    def __init__(self, config: Config, thread: Any = None, *, follow_interval: float = FOLLOW_INTERVAL):
+    def __init__(self, config: Config, thread: ThreadView | None = None, *, retry_interval: float = RETRY_INTERVAL):
         super().__init__(config)
         self.thread = thread
-        self.follow_interval = follow_interval
+        self.retry_interval = retry_interval
         self.server: Any = None
         self._applied: Any = None
         self._follow: asyncio.Task[None] | None = None
+        self._mesh_changed = asyncio.Event()
+        self._unsubscribe: Unsubscribe | None = None
 
     # ---- what to serve -------------------------------------------------------------------------
     def mesh_addresses(self) -> list[str]:
         """wpan0's addresses a mesh device can send to without a scope (link-local ones are left out)."""
-        wpan = getattr(self.thread, "wpan", None)
-        if wpan is None:
+        if self.thread is None:
             return []
-        return sorted(str(a.ip) for a in wpan.addresses if not a.ip.is_link_local and not a.ip.is_multicast)
+        return sorted(str(a.ip) for a in self.thread.addresses if not a.ip.is_link_local and not a.ip.is_multicast)
 
     def mesh_prefixes(self) -> list[ipaddress.IPv6Network]:
-        out = []
-        dataset = getattr(self.thread, "dataset", None)
-        if dataset is not None and dataset.mesh_local_prefix is not None:
-            out.append(dataset.mesh_local_prefix)
-        omr = getattr(self.thread, "omr_prefix", None)
-        if omr is not None:
-            out.append(omr)
-        return out
+        if self.thread is None:
+            return []
+        return [p for p in (self.thread.mesh_local_prefix, self.thread.omr_prefix) if p is not None]
 
     def dns64_config(self) -> Any:
         from nat64.dns64 import Dns64Config
@@ -68,18 +68,28 @@ class Dns64Component(Component):
     async def start(self) -> None:
         from nat64.dns64 import Dns64Server
 
+        self._mesh_changed.clear()
+        if self.thread is not None:  # before reading it: a change while the server starts is not lost
+            self._unsubscribe = self.thread.on_change(self._mesh_changed.set)
         wanted = self.dns64_config()
         self.server = Dns64Server(wanted)
         try:
             await self.server.start()
         except BaseException:
             self.server = None
+            self._stop_following()
             raise
         self._applied = wanted
         self._follow = asyncio.create_task(self._follow_mesh(), name="dns64-follow")
         self._log_serving()
 
+    def _stop_following(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
     async def stop(self) -> None:
+        self._stop_following()
         if self._follow is not None:
             await cancel_and_wait(self._follow)
             self._follow = None
@@ -94,13 +104,16 @@ class Dns64Component(Component):
 
     async def _follow_mesh(self) -> None:
         while True:
-            await asyncio.sleep(self.follow_interval)
+            await self._mesh_changed.wait()
+            self._mesh_changed.clear()
             try:
                 await self._apply()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # an address gone between looking and binding: next round fixes it
+            except Exception as exc:  # an address gone between looking and binding: try again shortly
                 self.log.warning("dns64 could not follow the mesh addresses: %s", exc)
+                await asyncio.sleep(self.retry_interval)
+                self._mesh_changed.set()
 
     async def _apply(self) -> None:
         if self.server is None:

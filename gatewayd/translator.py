@@ -28,6 +28,7 @@ from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
 from gatewayd.sysctl import IPV4_FORWARDING, IPV6_FORWARDING, SysctlSaver
+from gatewayd.thread.view import ThreadView
 
 FORWARDING = (IPV4_FORWARDING, IPV6_FORWARDING)
 
@@ -67,10 +68,9 @@ def default_uplink() -> str | None:
 class Nat64Component(Component):
     name = "nat64"
 
-    def __init__(self, config: Config, thread: Any = None, *, wait_interval: float = 0.5):
+    def __init__(self, config: Config, thread: ThreadView | None = None):
         super().__init__(config)
         self.thread = thread
-        self.wait_interval = wait_interval
         self.backend = config.nat64.backend
         self.runner: Any = None
         self.routes: list[Any] = []
@@ -82,15 +82,21 @@ class Nat64Component(Component):
     async def start(self) -> None:
         """Translate once the mesh interface exists: before that there is nobody to translate for, and
         the host's routes and forwarding stay untouched (a daemon whose radio never came up)."""
-        if self.thread is None or getattr(self.thread, "wpan", None) is not None:
+        thread = self.thread
+        if thread is None or thread.interface is not None:
             await self._bring_up()
             return
         self.log.info("NAT64 waits for the Thread interface")
-        self._waiting = asyncio.create_task(self._wait_for_mesh(), name="nat64-wait")
+        self._waiting = asyncio.create_task(self._wait_for_mesh(thread), name="nat64-wait")
 
-    async def _wait_for_mesh(self) -> None:
-        while getattr(self.thread, "wpan", None) is None:
-            await asyncio.sleep(self.wait_interval)
+    async def _wait_for_mesh(self, thread: ThreadView) -> None:
+        appeared = asyncio.Event()
+        unsubscribe = thread.on_change(lambda: appeared.set() if thread.interface is not None else None)
+        try:
+            if thread.interface is None:  # it may have appeared before this task ran
+                await appeared.wait()
+        finally:
+            unsubscribe()
         self._waiting = None
         try:
             await self._bring_up()

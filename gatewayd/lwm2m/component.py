@@ -7,7 +7,7 @@ deregister, then the process exits non-zero so systemd's ``Restart=on-failure`` 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
@@ -19,6 +19,9 @@ from .client import ClientSettings, LwM2MClient, LwM2MEngine
 from .ddf import load_registry
 from .gateway import GatewayDevice
 from .persist import StateStore
+
+if TYPE_CHECKING:
+    from gatewayd.thread.ncp import NcpComponent
 
 
 def settings_from_config(config: Config) -> ClientSettings:
@@ -38,7 +41,7 @@ def settings_from_config(config: Config) -> ClientSettings:
 class LwM2MComponent(Component):
     name = "lwm2m"
 
-    def __init__(self, config: Config, ncp: Any = None) -> None:
+    def __init__(self, config: Config, ncp: NcpComponent | None = None) -> None:
         super().__init__(config)
         self.ncp = ncp
         self.engine: LwM2MEngine | None = None
@@ -49,8 +52,8 @@ class LwM2MComponent(Component):
         self.proxy: Any = None
 
     def _ncp_info(self) -> dict[str, Any]:
-        client = getattr(self.ncp, "client", None)
-        return dict(getattr(client, "info", {}) or {})
+        client = self.ncp.client if self.ncp is not None else None
+        return dict(client.info) if client is not None else {}
 
     async def start(self) -> None:
         lw = self.config.lwm2m

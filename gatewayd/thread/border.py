@@ -3,26 +3,30 @@ interface, and Router Advertisements telling LAN hosts the mesh's OMR prefix is 
 
 from __future__ import annotations
 
-import asyncio
+import ipaddress
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gatewayd.component import Component
 from gatewayd.config import Config
 from gatewayd.sysctl import IPV6_FORWARDING, SysctlSaver, ipv6_conf
-from gatewayd.thread.network import ThreadNetwork
+from gatewayd.thread.view import ThreadView, Unsubscribe
+
+if TYPE_CHECKING:
+    from gatewayd.thread.advertiser import Advertiser
 
 log = logging.getLogger("gatewayd.border")
 
 class BorderRouting(Component):
     name = "border"
 
-    def __init__(self, config: Config, thread: ThreadNetwork):
+    def __init__(self, config: Config, thread: ThreadView | None):
         super().__init__(config)
         self.thread = thread
         self.sysctls = SysctlSaver()
-        self.advertiser: Any = None
-        self._watch: asyncio.Task[None] | None = None
+        self.advertiser: Advertiser | None = None
+        self._advertised: ipaddress.IPv6Network | None = None
+        self._unsubscribe: Unsubscribe | None = None
 
     async def start(self) -> None:
         border = self.config.border
@@ -41,23 +45,24 @@ class BorderRouting(Component):
 
             self.advertiser = Advertiser(infra)
             await self.advertiser.start()
-            self._watch = asyncio.create_task(self._follow_prefix(), name="border-ra")
+            self._advertised = None
+            if self.thread is not None:
+                self._unsubscribe = self.thread.on_change(self._follow_prefix)
+            self._follow_prefix()
 
-    async def _follow_prefix(self) -> None:
+    def _follow_prefix(self) -> None:
         """Advertise the OMR prefix once the Thread network has one, and follow changes."""
-        current = None
-        while True:
-            prefix = self.thread.omr_prefix
-            if prefix != current:
-                current = prefix
-                self.advertiser.update([prefix] if prefix is not None else [])
-                log.info("advertising route to %s on %s", prefix, self.config.border.infra_interface)
-            await asyncio.sleep(1)
+        prefix = self.thread.omr_prefix if self.thread is not None else None
+        if self.advertiser is None or prefix == self._advertised:
+            return
+        self._advertised = prefix
+        self.advertiser.update([prefix] if prefix is not None else [])
+        log.info("advertising route to %s on %s", prefix, self.config.border.infra_interface)
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         if self.advertiser is not None:
             await self.advertiser.stop()  # a final RA with zero lifetimes withdraws the route from LAN hosts
             self.advertiser = None

@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyroute2 import AsyncIPRoute
@@ -20,6 +21,7 @@ from gatewayd.secrets import MASK
 from gatewayd.thread.ncp import NcpComponent
 from gatewayd.thread.netdata import ROUTE_FLAG_NAT64, ExternalRoute, NetdataPublisher, OnMeshPrefix
 from gatewayd.thread.state import ThreadState
+from gatewayd.thread.view import DatasetSummary, Subscribers, Unsubscribe
 from gatewayd.thread.wpan import WpanInterface
 from ncp.client import (
     Connected,
@@ -122,6 +124,8 @@ def role_name(role: int | None) -> str:
 
 
 class ThreadNetwork(Component):
+    """The Thread component; also the :class:`gatewayd.thread.view.ThreadView` its dependents read."""
+
     name = "thread"
 
     def __init__(self, config: Config, ncp: NcpComponent):
@@ -147,6 +151,8 @@ class ThreadNetwork(Component):
         self._groups: set[ipaddress.IPv6Address] = set()
         self._upstream_default = False
         self._attached = asyncio.Event()
+        self._subscribers = Subscribers()
+        self._seen: tuple[object, ...] | None = None  # the view's state when subscribers last heard
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -160,6 +166,7 @@ class ThreadNetwork(Component):
         self.netdata = NetdataPublisher(client)
         self.wpan = WpanInterface(self.config.thread.interface, self._to_mesh)
         await self.wpan.open()
+        self.changed()
         client.on_packet = lambda packet: self.wpan.deliver(packet.data) if self.wpan else None
         client.add_event_handler(self._on_event)
         try:
@@ -189,6 +196,7 @@ class ThreadNetwork(Component):
             self.wpan = None
         self._client = None
         self.role = None
+        self.changed()
 
     # ---- dataset -------------------------------------------------------------------------------
     def _load_or_create_dataset(self) -> Dataset:
@@ -276,6 +284,7 @@ class ThreadNetwork(Component):
             return
         wanted = {entry.interface for entry in table} | self._host_addresses()
         await self.wpan.sync_addresses(wanted)
+        self.changed()
 
     async def _apply_on_mesh(self, nets: list[OnMeshNet]) -> None:
         if self.wpan is None:
@@ -304,6 +313,50 @@ class ThreadNetwork(Component):
     @property
     def children(self) -> int:
         return len(self.child_table)
+
+    # ---- the ThreadView its dependents read ---------------------------------------------------
+    @property
+    def attached(self) -> bool:
+        return self.role in ATTACHED
+
+    @property
+    def interface(self) -> str | None:
+        return self.wpan.name if self.wpan is not None else None
+
+    @property
+    def interface_index(self) -> int | None:
+        return self.wpan.index if self.wpan is not None else None
+
+    @property
+    def addresses(self) -> frozenset[ipaddress.IPv6Interface]:
+        return frozenset(self.wpan.addresses) if self.wpan is not None else frozenset()
+
+    @property
+    def mesh_local_prefix(self) -> ipaddress.IPv6Network | None:
+        return self.dataset.mesh_local_prefix if self.dataset is not None else None
+
+    @property
+    def dataset_summary(self) -> DatasetSummary | None:
+        d = self.dataset
+        if d is None:
+            return None
+        return DatasetSummary(d.network_name, d.channel, d.pan_id, d.mesh_local_prefix)
+
+    def on_change(self, callback: Callable[[], None]) -> Unsubscribe:
+        return self._subscribers.add(callback)
+
+    def _view_state(self) -> tuple[object, ...]:
+        return (self.role, self.interface, self.interface_index, self.addresses, self.omr_prefix,
+                self.dns_address, self.dataset_summary)
+
+    def changed(self) -> None:
+        """The status line may have changed (the supervisor hears it); subscribers hear it only when
+        something the view shows did (child table updates, for one, are not part of it)."""
+        super().changed()
+        state = self._view_state()
+        if state != self._seen:
+            self._seen = state
+            self._subscribers.notify()
 
     # ---- events from the NCP ------------------------------------------------------------------
     def _on_event(self, event: object) -> None:
@@ -361,6 +414,7 @@ class ThreadNetwork(Component):
             self.netdata.forget()
         self.role = None
         self._attached.clear()
+        self.changed()
         try:
             await self._bring_up()
             await self._reattach()

@@ -16,6 +16,7 @@ from gatewayd.lwm2m.codecs import ContentFormat, decode
 from gatewayd.lwm2m.component import LwM2MComponent
 from gatewayd.lwm2m.gateway import split_ncp_version
 from gatewayd.lwm2m.paths import LwM2MPath
+from gatewayd.thread.ncp import NcpComponent
 
 from .dtls_server import DtlsLwM2MServer
 from .servers import REGISTRY, free_udp_port
@@ -44,8 +45,10 @@ async def test_factory_is_off_unless_enabled(tmp_path) -> None:
 
 async def test_gateway_client_registers_and_reports_ncp_identity(server, tmp_path, caplog) -> None:
     caplog.set_level(logging.INFO, logger="gatewayd.lwm2m")
-    ncp = SimpleNamespace(client=SimpleNamespace(info=NCP_INFO))
-    comp = lwm2m_factory(config(tmp_path, server.uri), {"ncp": ncp})
+    cfg = config(tmp_path, server.uri)
+    ncp = NcpComponent(cfg)
+    ncp.client = SimpleNamespace(info=NCP_INFO)  # type: ignore[assignment]  # identity is all it reads
+    comp = lwm2m_factory(cfg, {"ncp": ncp})
     assert isinstance(comp, LwM2MComponent)
     await comp.start()
     ep = "urn:dev:ops:gatewayd-18b4300000000042"

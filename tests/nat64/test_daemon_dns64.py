@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from ipaddress import IPv4Interface, IPv6Network
-from types import SimpleNamespace
 
 import dns.asyncquery
 import dns.exception
@@ -12,10 +11,11 @@ import dns.message
 import dns.rcode
 import pytest
 
+from nat64.dns64.testing import ZoneServer, free_port
 from gatewayd.config.loader import parse
 from gatewayd.control import CommandError, Request
 from gatewayd.resolver import Dns64Component
-from nat64.dns64.testing import ZoneServer, free_port
+from tests.thread.fake_view import FakeThreadView
 
 ZONE = "$TTL 300\n@ SOA ns host 1 3600 600 86400 60\n@ NS ns\nns A 100.64.0.10\nlwm2m A 100.64.0.10\n"
 
@@ -35,13 +35,14 @@ async def aaaa(server: str, port: int, name: str = "lwm2m.example.test") -> list
 
 async def test_answers_on_the_mesh_addresses_and_follows_them():
     port = free_port()
-    thread = SimpleNamespace(wpan=None, dataset=None, omr_prefix=None)
+    thread = FakeThreadView()
     async with ZoneServer({"example.test": ZONE}) as zone:
-        dns64 = Dns64Component(config(zone.address, port), thread, follow_interval=0.05)
+        dns64 = Dns64Component(config(zone.address, port), thread, retry_interval=0.05)
         await dns64.start()
         try:
             assert dns64.server.addresses == [], "no mesh yet, nothing to answer on"
-            thread.wpan = SimpleNamespace(addresses={IPv4Interface("127.0.0.2/8")})
+            assert len(thread.subscribers) == 1
+            thread.update(interface="wpan0", addresses={IPv4Interface("127.0.0.2/8")})
             for _ in range(40):
                 if dns64.server.addresses:
                     break
@@ -49,7 +50,7 @@ async def test_answers_on_the_mesh_addresses_and_follows_them():
             assert await aaaa("127.0.0.2", port) == ["fd64:64::6440:a"]
 
             # the mesh address changes (re-attach, new prefix): the old one goes quiet, the new one answers
-            thread.wpan.addresses = {IPv4Interface("127.0.0.3/8")}
+            thread.update(addresses={IPv4Interface("127.0.0.3/8")})
             for _ in range(40):
                 if dns64.server.addresses == [("127.0.0.3", port)]:
                     break
@@ -66,6 +67,7 @@ async def test_answers_on_the_mesh_addresses_and_follows_them():
         finally:
             await dns64.stop()
         assert dns64.server is None
+        assert len(thread.subscribers) == 0, "stop() ends the subscription"
         with pytest.raises(CommandError):
             await dns64._cmd_counters(Request([]))
 
@@ -73,8 +75,8 @@ async def test_answers_on_the_mesh_addresses_and_follows_them():
 async def test_serves_mesh_local_and_omr_prefixes_and_refuses_others():
     port = free_port()
     mesh_local, omr = IPv6Network("fd11:22::/64"), IPv6Network("fd33:44::/64")
-    thread = SimpleNamespace(wpan=SimpleNamespace(addresses={IPv4Interface("127.0.0.4/8")}),
-                             dataset=SimpleNamespace(mesh_local_prefix=mesh_local), omr_prefix=omr)
+    thread = FakeThreadView(interface="wpan0", addresses={IPv4Interface("127.0.0.4/8")},
+                            mesh_local_prefix=mesh_local, omr_prefix=omr)
     async with ZoneServer({"example.test": ZONE}) as zone:
         cfg = parse(f'[nat64]\nprefix = "fd64:64::/96"\n[dns64]\nupstream = ["{zone.address}"]\nport = {port}\n'
                     'listen = ["127.0.0.5"]\nallowed = ["10.9.0.0/16"]\n')

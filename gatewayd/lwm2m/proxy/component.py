@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiocoap
 
@@ -24,6 +24,10 @@ from .coap_adapter import CoapDevice, CoapDeviceConfig
 from .mapping import MappingError, parse_mappings
 from .thread_adapter import NcpTables, ThreadDevices, ThreadDevicesConfig
 from .virtual import UpstreamAccount
+
+if TYPE_CHECKING:
+    from gatewayd.thread.ncp import NcpComponent
+    from ncp.client import NcpClient
 
 log = logging.getLogger("gatewayd.lwm2m.proxy")
 
@@ -88,7 +92,7 @@ class LwM2MProxy:
     """Virtual clients for the devices of the configuration, on ``engine``."""
 
     def __init__(self, engine: LwM2MEngine, registry: ObjectRegistry, settings: ClientSettings,
-                 ncp: Any = None) -> None:
+                 ncp: NcpComponent | None = None) -> None:
         self.engine = engine
         self.registry = registry
         self.settings = settings
@@ -99,8 +103,8 @@ class LwM2MProxy:
         self.errors: list[str] = []
         self._context: aiocoap.Context | None = None
 
-    def _ncp_client(self) -> Any:
-        return getattr(self.ncp, "client", None)
+    def _ncp_client(self) -> NcpClient | None:
+        return self.ncp.client if self.ncp is not None else None
 
     def wanted(self, config: Any) -> bool:
         lw = config.lwm2m
