@@ -29,8 +29,8 @@ import dns.asyncquery  # noqa: E402
 import dns.message  # noqa: E402
 import dns.rdatatype  # noqa: E402
 
+from devtools.dns_zone import Unbound, ZoneServer  # noqa: E402
 from nat64.dns64 import Dns64Config, Dns64Server  # noqa: E402
-from nat64.dns64.testing import Unbound, ZoneServer  # noqa: E402
 
 N_V4 = 200
 ZONE = "\n".join(

@@ -46,7 +46,7 @@ def rss_kib() -> int:
 
 
 async def devices_child(count: int) -> None:
-    from gatewayd.testbed.sensors import Sensor
+    from devtools.testbed.sensors import Sensor
     from tests.lwm2m.servers import free_udp_port
 
     sensors = []

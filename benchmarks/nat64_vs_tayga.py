@@ -98,7 +98,7 @@ def dns64_bench():
 # --- the DNS64 half runs inside the br namespace ------------------------------------------------------
 
 async def dns_child(upstream: str, prefix: str, count: int, seconds: float, rounds: int) -> dict:
-    from nat64.dns64.testing import Unbound
+    from devtools.dns_zone import Unbound
 
     bench = dns64_bench()
     host, port = upstream.rsplit(":", 1)
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             if bench is not None:  # the benchmark's zone, served next to the test zone's server
                 zone = topo.spawn(topo.inet, PY, "-c", "import asyncio,sys\n"
                                   f"sys.path.insert(0, {str(ROOT)!r})\n"
-                                  "from nat64.dns64.testing import ZoneServer\n"
+                                  "from devtools.dns_zone import ZoneServer\n"
                                   f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
                                   "import dns64\n"
                                   "async def main():\n"

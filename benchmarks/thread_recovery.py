@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gatewayd.testbed import Testbed
+from devtools.testbed import Testbed
 
 TARGET_S = 3.0
 ECHO = ("import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM); s.bind(('::',5683))\n"

@@ -196,7 +196,7 @@ def daemon(tmp_path: Path) -> Iterator[callable]:
 @pytest.fixture
 def node_peers() -> None:
     """Skips unless the npm LwM2M server the demo talks to is installed (scripts/setup.sh)."""
-    from gatewayd.testbed.lwm2m_server import node_server_available
+    from devtools.testbed.lwm2m_server import node_server_available
 
     if (why := node_server_available()) is not None:
         pytest.skip(why)

@@ -1,4 +1,4 @@
-"""The demo's bring-up (gatewayd.demo.Demo.start, the code `scripts/demo.sh` runs), every line it prints
+"""The demo's bring-up (devtools.demo.Demo.start, the code `scripts/demo.sh` runs), every line it prints
 checked against the system itself, and its clean-up when bring-up fails half way."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gatewayd.demo import LWM2M_PORT, NODES, READ_PATH, SERVER_NAME, Demo, DemoError
-from gatewayd.testbed import INET4, INET6, NAT64_PREFIX
+from devtools.demo import LWM2M_PORT, NODES, READ_PATH, SERVER_NAME, Demo, DemoError
+from devtools.testbed import INET4, INET6, NAT64_PREFIX
 from tests.conftest import namespaces
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.usefixtures("node_peers")]

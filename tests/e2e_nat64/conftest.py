@@ -2,7 +2,7 @@
 
     mesh ns (nodes) ←pty/Spinel→ br ns (gatewayd: wpan0, nat64, uplink0 100.64.0.1) ←veth→ inet ns (100.64.0.10)
 
-The inet namespace (gatewayd.testbed) has no IPv6 at all and runs a UDP echo server, a TCP server
+The inet namespace (devtools.testbed) has no IPv6 at all and runs a UDP echo server, a TCP server
 and an authoritative server for example.test.
 """
 
@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from gatewayd.testbed import CLOSED_PORT, INET4, INET6, TCP_PORT, UDP_PORT, nat64_toml
-from gatewayd.testbed import NAT64_POOL as POOL
-from gatewayd.testbed import NAT64_PREFIX as PREFIX
+from devtools.testbed import CLOSED_PORT, INET4, INET6, TCP_PORT, UDP_PORT, nat64_toml
+from devtools.testbed import NAT64_POOL as POOL
+from devtools.testbed import NAT64_PREFIX as PREFIX
 from tests.thread.conftest import Topology
 
 if os.geteuid() != 0:
     pytest.skip("needs root (network namespaces, TUN devices)", allow_module_level=True)
 
 __all__ = ["CLOSED_PORT", "INET4", "INET6", "POOL", "PREFIX", "TCP_PORT", "UDP_PORT", "Nat64Topology", "nat64_toml"]
-PEERS = {"resolve": "gatewayd.testbed.dns_peer"}
+PEERS = {"resolve": "devtools.testbed.dns_peer"}
 
 
 class Nat64Topology(Topology):
@@ -32,7 +32,7 @@ class Nat64Topology(Topology):
 
     def node(self, *args: str, timeout: float = 60) -> dict:  # type: ignore[override]
         """Run a nat64_peer or dns_peer client subcommand as a mesh node; its JSON result."""
-        return super().node(PEERS.get(args[0], "gatewayd.testbed.nat64_peer"), *args, timeout=timeout)
+        return super().node(PEERS.get(args[0], "devtools.testbed.nat64_peer"), *args, timeout=timeout)
 
 
 @pytest.fixture

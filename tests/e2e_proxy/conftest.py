@@ -1,5 +1,5 @@
 """The NAT64 testbed (mesh, border router, IPv4-only Internet) with an LwM2M server in the Internet
-namespace and plain CoAP sensors on simulated Thread nodes (gatewayd.testbed)."""
+namespace and plain CoAP sensors on simulated Thread nodes (devtools.testbed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gatewayd.testbed.lwm2m_server import NodeServer, node_server_available
+from devtools.testbed.lwm2m_server import NodeServer, node_server_available
 from tests.e2e_nat64.conftest import INET6, Nat64Topology, nat64_toml
 
 LWM2M_PORT = 5684

@@ -12,8 +12,8 @@ import struct
 
 import dns.message
 
+from devtools.dns_zone import ZoneServer
 from nat64.dns64 import Dns64Config, Dns64Server
-from nat64.dns64.testing import ZoneServer
 
 ZONE = """
 $TTL 300

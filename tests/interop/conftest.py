@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from gatewayd.testbed import nat64_toml
+from devtools.testbed import nat64_toml
 from tests.conftest import DaemonProcess
 from tests.interop.peers import OT_VERSIONS, OtCli, interop_dir, ncp_url, peer
 from tests.thread.conftest import Topology

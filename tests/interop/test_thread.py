@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from gatewayd.testbed import INET4, INET6, LAN_PREFIX, TCP_PORT, UDP_PORT
+from devtools.testbed import INET4, INET6, LAN_PREFIX, TCP_PORT, UDP_PORT
 from tests.interop.conftest import InteropBed
 
 pytestmark = [pytest.mark.timeout(300)]

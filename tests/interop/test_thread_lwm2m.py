@@ -12,7 +12,7 @@ import signal
 
 import pytest
 
-from gatewayd.testbed import nat64_toml
+from devtools.testbed import nat64_toml
 from tests.interop.conftest import InteropBed
 from tests.interop.test_wakaama import clients, senml
 from tests.interop.wakaama import LwM2MServer, free_udp_port, lwm2m_toml

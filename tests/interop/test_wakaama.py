@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from gatewayd.testbed.sensors import SensorProcess
-from gatewayd.testbed.topology import NODES
+from devtools.testbed.sensors import SensorProcess
+from devtools.testbed.topology import NODES
 from tests.conftest import PYTHON, ROOT, DaemonProcess
 from tests.interop.wakaama import (
     MANUFACTURER,
@@ -167,9 +167,9 @@ def test_bootstrap_server_provisions_the_gateway(lwm2mserver, gatewayd, tmp_path
 
 @pytest.fixture
 def coap_device() -> Iterator[tuple[int, SensorProcess]]:
-    """A plain CoAP device on loopback (gatewayd.testbed.sensors run as a program)."""
+    """A plain CoAP device on loopback (devtools.testbed.sensors run as a program)."""
     port = free_udp_port()
-    proc = subprocess.Popen([PYTHON, "-m", "gatewayd.testbed.sensors", "127.0.0.1", str(port), "--max-age", "0"],
+    proc = subprocess.Popen([PYTHON, "-m", "devtools.testbed.sensors", "127.0.0.1", str(port), "--max-age", "0"],
                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         yield port, SensorProcess(proc)

@@ -6,12 +6,12 @@ import asyncio
 import socket
 from pathlib import Path
 
+from devtools.testbed.lwm2m_server import NODE_LIB, NODE_SERVER, NodeServer, node_server_available
+from devtools.testbed.lwm2m_server import NPM_PEERS as PEERS
 from gatewayd.lwm2m import load_registry
 from gatewayd.lwm2m.bootstrap import factory_bootstrap
 from gatewayd.lwm2m.client import LwM2MClient, RegistrationState
 from gatewayd.lwm2m.model import ObjectStore
-from gatewayd.testbed.lwm2m_server import NODE_LIB, NODE_SERVER, NodeServer, node_server_available
-from gatewayd.testbed.lwm2m_server import NPM_PEERS as PEERS
 
 __all__ = ["NODE_LIB", "NODE_SERVER", "PEERS", "REGISTRY", "REPO", "NodeServer", "device_store", "free_udp_port",
            "node_server_available", "wait_state"]

@@ -14,8 +14,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+from devtools.dns_zone import Unbound, ZoneServer
 from nat64.dns64 import Dns64Config, Dns64Server
-from nat64.dns64.testing import Unbound, ZoneServer
 
 BIG = "\n".join(f"big A 93.184.217.{i}" for i in range(1, 61))
 ZONE = f"""

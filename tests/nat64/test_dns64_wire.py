@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools.dns_zone import ZoneServer
 from nat64.dns64 import Dns64Config, Dns64Server, wire
 from nat64.dns64.cache import MessageCache, answer_ttl
 from nat64.dns64.resolver import Dns64Resolver
 from nat64.dns64.synthesis import Dns64Policy
-from nat64.dns64.testing import ZoneServer
 
 ZONE = """
 $TTL 300

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from gatewayd.testbed import nat64_peer
+from devtools.testbed import nat64_peer
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

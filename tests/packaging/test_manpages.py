@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gatewayd import manpages
+from devtools import manpages
 from gatewayd.config.schema import walk
 
 

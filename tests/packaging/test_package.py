@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.packaging.conftest import HARNESS
+
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 DEBIAN_DEPENDS = ("python3-dnspython", "python3-systemd", "python3-serial", "python3-cbor2",
@@ -57,6 +59,11 @@ def test_vendored_modules_are_private(deb: Path):
         assert f"/usr/lib/python3/dist-packages/{module}/__init__.py" in files
     native = [p for p in files if re.match(r"/usr/lib/python3/dist-packages/nat64/_fastpath\.cpython-3\d+-.*\.so$", p)]
     assert native, "the NAT64 fast path (nat64/_fastpath.c) is compiled into the package"
+
+
+def test_no_test_or_demo_harness(deb: Path):
+    harness = [p for p in contents(deb) if HARNESS.search(p)]
+    assert not harness, f"test or demo harness in the package: {harness}"
 
 
 def test_entry_points_put_the_vendor_dir_on_the_path(deb: Path):

@@ -1,4 +1,4 @@
-"""The border-router testbed (gatewayd.testbed) with gatewayd started as a user would."""
+"""The border-router testbed (devtools.testbed) with gatewayd started as a user would."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gatewayd.testbed import Testbed
+from devtools.testbed import Testbed
 from tests.conftest import DaemonProcess
 
 

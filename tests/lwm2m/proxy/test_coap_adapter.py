@@ -9,6 +9,7 @@ import time
 import pytest
 from aiocoap.numbers.codes import Code
 
+from devtools.testbed.sensors import Sensor
 from gatewayd.lwm2m import load_registry
 from gatewayd.lwm2m.client import ClientSettings, LwM2MEngine, RegistrationState
 from gatewayd.lwm2m.codecs import ContentFormat
@@ -18,7 +19,6 @@ from gatewayd.lwm2m.proxy.component import LwM2MProxy
 from gatewayd.lwm2m.proxy.mapping import parse_mappings
 from gatewayd.lwm2m.proxy.virtual import UpstreamAccount
 from gatewayd.lwm2m.transport import ClientSite
-from gatewayd.testbed.sensors import Sensor
 from tests.lwm2m.aioserver import LwM2MTestServer
 from tests.lwm2m.servers import free_udp_port
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from aiocoap.numbers.codes import Code
 
+from devtools.testbed.sensors import Sensor
 from gatewayd.config.loader import ConfigError, parse
 from gatewayd.control import Request
 from gatewayd.lwm2m.component import LwM2MComponent
-from gatewayd.testbed.sensors import Sensor
 from tests.lwm2m.servers import free_udp_port
 
 pytestmark = pytest.mark.timeout(60)

@@ -2,7 +2,7 @@
 
 A :class:`Sensor` serves ``/sensors/temp`` (text, observable unless ``observable=False``, Max-Age
 ``max_age``), ``/sensors/env`` (JSON ``{"rh": ..}``), ``/actuators/led`` (PUT text) and ``/reboot``
-(POST). As a program (``python -m gatewayd.testbed.sensors HOST PORT [--no-observe] [--temp 22.5]``,
+(POST). As a program (``python -m devtools.testbed.sensors HOST PORT [--no-observe] [--temp 22.5]``,
 e.g. inside a namespace; :class:`SensorProcess` is its handle) it prints
 "ready", takes ``temp 22.5`` / ``rh 40`` lines on stdin and prints one JSON line per request it got.
 """

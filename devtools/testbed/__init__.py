@@ -7,7 +7,7 @@ and their mesh-side clients), :mod:`.dns_peer` (an authoritative zone server, on
 The demo, the end-to-end tests and the benchmarks all use these, so what the demo shows is what is tested.
 """
 
-from gatewayd.testbed.topology import (
+from devtools.testbed.topology import (
     CLOSED_PORT,
     DNS_ZONE,
     INET4,

@@ -1,4 +1,4 @@
-"""DNS on both sides of DNS64, run inside a testbed namespace (``python -m gatewayd.testbed.dns_peer``).
+"""DNS on both sides of DNS64, run inside a testbed namespace (``python -m devtools.testbed.dns_peer``).
 
 ``zone ADDR``: an authoritative server for example.test on ADDR:53 (the IPv4-only "Internet");
 prints "ready". ``resolve SERVER NAME TYPE``: one query to SERVER:53 from a mesh node; prints JSON.
@@ -16,7 +16,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from gatewayd.testbed.topology import DNS_ZONE, INET4
+from devtools.testbed.topology import DNS_ZONE, INET4
 
 # Every name points at the Internet namespace's one host, where the peers run.
 ZONE = f"""
@@ -32,7 +32,7 @@ dual AAAA 2001:db8::10
 
 
 async def zone(addr: str) -> None:
-    from nat64.dns64.testing import ZoneServer
+    from devtools.dns_zone import ZoneServer
 
     async with ZoneServer({DNS_ZONE: ZONE}, host=addr, port=53):
         print("ready", flush=True)

@@ -1,12 +1,15 @@
 """``scripts/demo.sh``: the whole border router on one machine, with no radio.
 
-Builds the testbed (:mod:`gatewayd.testbed`): a simulated NCP and a mesh of three Thread nodes (two
+Builds the testbed (:mod:`devtools.testbed`): a simulated NCP and a mesh of three Thread nodes (two
 plain CoAP sensors, one observable and one not, and a node that only routes), gatewayd in its own
 namespace, a LAN host, and an IPv4-only "Internet" with an authoritative DNS server for example.test
 and an LwM2M server (npm lwm2m-node-lib) at lwm2m.example.test. :meth:`Demo.start` brings it all up
 and returns a :class:`Summary` of what a user wants to see (the end-to-end test asserts on the same
 object); the demo prints it and stays up so gatewayctl works against the daemon until Ctrl-C. Every
-namespace, interface and process is removed on exit, on SIGTERM and on failure.
+namespace, interface and process is removed on exit, on SIGINT, SIGTERM and SIGHUP and on failure,
+also when the reader of its output went away first (``./scripts/demo.sh | tee demo.log`` and Ctrl-C,
+which ends tee too): messages then go to stderr or nowhere, never cutting the clean-up short. Every
+process it starts dies with it even if it is killed (:func:`devtools.die_with_parent`).
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gatewayd.testbed import DNS_ZONE, INET4, UDP_PORT, Testbed, nat64_toml
-from gatewayd.testbed.lwm2m_server import NodeServer, node_server_available
-from gatewayd.testbed.sensors import SensorProcess
+from devtools import die_with_parent
+from devtools.testbed import DNS_ZONE, INET4, UDP_PORT, Testbed, nat64_toml
+from devtools.testbed.lwm2m_server import NodeServer, node_server_available
+from devtools.testbed.sensors import SensorProcess
 
 SERVER_NAME = f"lwm2m.{DNS_ZONE}"
 LWM2M_PORT = 5684
@@ -212,7 +216,7 @@ class Demo:
         with open(self.log, "wb") as log:
             self.daemon = subprocess.Popen(
                 ["ip", "netns", "exec", self.bed.br, sys.executable, "-m", "gatewayd", "-c", str(config)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent(),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
     async def check_lan(self, s: Summary) -> None:
@@ -231,12 +235,12 @@ class Demo:
         await self.wait(f"DNS64 answering on {s.dns64_server}", lambda: any(
             s.dns64_server in x for x in self.ctl("status")["components"]["dns64"].get("listen", [])))
         self.progress(f"a mesh node resolves {SERVER_NAME} through DNS64 and reaches it through NAT64")
-        answer = await asyncio.to_thread(self.bed.node, "gatewayd.testbed.dns_peer", "resolve", s.dns64_server,
+        answer = await asyncio.to_thread(self.bed.node, "devtools.testbed.dns_peer", "resolve", s.dns64_server,
                                          SERVER_NAME, "AAAA")
         s.resolved = answer["answers"]
         if not s.resolved:
             raise DemoError(f"DNS64 did not synthesize an address for {SERVER_NAME}: {answer}")
-        echo = await asyncio.to_thread(self.bed.node, "gatewayd.testbed.nat64_peer", "udp-client", s.resolved[0],
+        echo = await asyncio.to_thread(self.bed.node, "devtools.testbed.nat64_peer", "udp-client", s.resolved[0],
                                        str(UDP_PORT), "3")
         s.udp_echoed = (echo["echoed"], echo["sent"])
         s.ping_through_nat64 = await asyncio.to_thread(self.bed.ping, s.resolved[0], 2)
@@ -274,41 +278,86 @@ class Demo:
         await asyncio.to_thread(self.bed.close)
 
 
+class Output:
+    """The demo's messages: to stdout; once that is closed (the reader of ``| tee`` ended by the same
+    Ctrl-C), to stderr; once that is closed too, nowhere. Writing never raises, so the clean-up always
+    runs. A closed stream is pointed at /dev/null, so the interpreter's last flush does not fail either.
+    ``on_closed`` is called once when stdout goes away (the demo then stops, as a program would on SIGPIPE)."""
+
+    def __init__(self) -> None:
+        self.streams = [s for s in (sys.stdout, sys.stderr) if s is not None]
+        self.on_closed: Callable[[], None] | None = None
+
+    def say(self, *lines: str, error: bool = False) -> None:
+        for stream in sorted(self.streams, key=lambda s: s is not sys.stderr) if error else list(self.streams):
+            try:
+                for line in lines:
+                    stream.write(line + "\n")
+                stream.flush()
+                return
+            except (OSError, ValueError):
+                self.lost(stream)
+
+    def lost(self, stream: Any) -> None:
+        self.streams.remove(stream)
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+        if stream is sys.stdout and self.on_closed is not None:
+            self.on_closed()
+
+
+output = Output()
+
+
 def step(text: str) -> None:
-    print(f"==> {text}", flush=True)
+    output.say(f"==> {text}")
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, the terminal closed
 
 
 async def run(work: Path, once: bool) -> int:
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, main.cancel)
+    output.on_closed = main.cancel
     demo = Demo(work, progress=step)
     try:
         summary = await demo.start()
-        print()
-        for line in summary.lines():
-            print(line)
-        print()
-        print(f"gatewayd is up. Try:  {summary.gatewayctl}")
-        print("    (or: state | child table | lwm2m clients | nat64 mappings | counters | help)")
-        print("Ctrl-C stops everything and cleans up.", flush=True)
+        output.say("", *summary.lines(), "",
+                   f"gatewayd is up. Try:  {summary.gatewayctl}",
+                   "    (or: state | child table | lwm2m clients | nat64 mappings | counters | help)",
+                   "Ctrl-C stops everything and cleans up.")
         if not once:
             await asyncio.Event().wait()
         return 0
-    except asyncio.CancelledError:  # Ctrl-C or SIGTERM
+    except asyncio.CancelledError:  # Ctrl-C, SIGTERM, SIGHUP or stdout closed
         main.uncancel()
         return 0
     except (DemoError, RuntimeError, subprocess.SubprocessError, OSError) as exc:
-        print(f"demo failed: {exc}", file=sys.stderr)
+        output.say(f"demo failed: {exc}", error=True)
         return 1
     finally:
-        print("\ncleaning up", flush=True)
+        output.on_closed = None
         # a second Ctrl-C must not cut the clean-up short
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, lambda: None)
-        await demo.close()
+        output.say("", "cleaning up")
+        # shielded: a cancellation still pending (stdout closed just before the end, a signal racing the
+        # handlers above) must not cut it short either
+        closing = asyncio.ensure_future(demo.close())
+        while not closing.done():
+            try:
+                await asyncio.shield(closing)
+            except asyncio.CancelledError:
+                main.uncancel()
+        closing.result()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="exit after bringing everything up")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
-        print("demo: run as root (it creates network namespaces and TUN devices)", file=sys.stderr)
+        output.say("demo: run as root (it creates network namespaces and TUN devices)", error=True)
         return 1
     work = Path(tempfile.mkdtemp(prefix="gatewayd-demo-"))
     code = 1
@@ -327,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     finally:
         if args.keep or code != 0:
-            print(f"logs kept in {work}")
+            output.say(f"logs kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
 

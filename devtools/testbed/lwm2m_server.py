@@ -15,9 +15,10 @@ import re
 import shutil
 from pathlib import Path
 
+from devtools import ROOT, die_with_parent
 from gatewayd.aio import cancel_and_wait
 
-NPM_PEERS = Path(__file__).resolve().parents[2] / "tests" / "peers"  # package.json, node_modules/
+NPM_PEERS = ROOT / "tests" / "peers"  # package.json, node_modules/
 NODE_SERVER = Path(__file__).with_name("lwm2m-node-server.js")
 NODE_LIB = NPM_PEERS / "node_modules" / "lwm2m-node-lib"
 
@@ -48,6 +49,7 @@ class NodeServer:
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = await asyncio.create_subprocess_exec(
             *prefix, "node", str(NODE_SERVER), cwd=str(NPM_PEERS), env=env, start_new_session=True,
+            preexec_fn=die_with_parent(),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )
         self._reader = asyncio.get_running_loop().create_task(self._read())
@@ -55,8 +57,9 @@ class NodeServer:
 
     async def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
+        stdout = self.proc.stdout  # stop() clears self.proc while this may still read what is left
         while True:
-            chunk = await self.proc.stdout.read(4096)
+            chunk = await stdout.read(4096)
             if not chunk:
                 self._changed.set()
                 return

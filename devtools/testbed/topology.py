@@ -5,12 +5,13 @@
 
 The inet namespace (``internet=True``) is an IPv4-only "Internet": no IPv6 at all, the br namespace's
 IPv4 default route points at it (so "" as ``[nat64] uplink`` finds uplink0), and it runs the peers
-of :mod:`gatewayd.testbed` (an authoritative DNS server for example.test, UDP echo and TCP servers).
+of :mod:`devtools.testbed` (an authoritative DNS server for example.test, UDP echo and TCP servers).
 100.64.0.0/10 is not global, so the NAT64 prefix is network-specific (RFC 6052 §3.1).
 
 Used by the demo (``scripts/demo.sh``), the end-to-end tests and the benchmarks. gatewayd runs
 inside the br namespace, so nothing touches the machine's own interfaces, and ``close()`` removes
-every namespace, ``/etc/netns`` file and process it made.
+every namespace, ``/etc/netns`` file and process it made. The processes it starts also die with the
+process that owns it (:func:`devtools.die_with_parent`), should that die before ``close()``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devtools import die_with_parent, python_env
+
 if TYPE_CHECKING:
-    from gatewayd.testbed.sensors import SensorProcess
+    from devtools.testbed.sensors import SensorProcess
 
 LAN_PREFIX = "fd00:1a4::"
 NODES = {"sensor": "0011223344556677", "lamp": "0011223344556688"}
@@ -94,9 +97,9 @@ class Testbed:
         self.run(self.br, "ip", "route", "add", "default", "via", INET4)
         self.run(inet, "ip", "addr", "add", f"{INET4}/24", "dev", "eth0")
         self.run(inet, "ip", "link", "set", "eth0", "up")
-        self.serve("gatewayd.testbed.nat64_peer", "udp-echo", str(UDP_PORT))
-        self.serve("gatewayd.testbed.nat64_peer", "tcp-server", str(TCP_PORT))
-        self.serve("gatewayd.testbed.dns_peer", "zone", INET4)
+        self.serve("devtools.testbed.nat64_peer", "udp-echo", str(UDP_PORT))
+        self.serve("devtools.testbed.nat64_peer", "tcp-server", str(TCP_PORT))
+        self.serve("devtools.testbed.dns_peer", "zone", INET4)
 
     def serve(self, module: str, *args: str) -> subprocess.Popen[bytes]:
         """A peer program (``python -m module``) in the Internet namespace, once it printed "ready"."""
@@ -132,12 +135,14 @@ class Testbed:
 
     def run(self, ns: str, *cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=check,
-                              timeout=timeout)
+                              timeout=timeout, env=python_env(), preexec_fn=die_with_parent())
 
     def spawn(self, ns: str, *cmd: str, **popen: object) -> subprocess.Popen[bytes]:
         popen.setdefault("stdout", subprocess.PIPE)
         popen.setdefault("stderr", subprocess.PIPE)
         popen.setdefault("start_new_session", True)  # a Ctrl-C reaches the owner, which stops them in order
+        popen.setdefault("env", python_env())  # `python -m devtools...` from any working directory
+        popen.setdefault("preexec_fn", die_with_parent())  # and if the owner dies first, they die with it
         proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], **popen)  # type: ignore[call-overload]
         self.procs.append(proc)
         return proc
@@ -149,9 +154,9 @@ class Testbed:
 
     def sensor(self, address: str, *args: str) -> SensorProcess:
         """A plain CoAP device (:mod:`.sensors`) on a mesh node's address, port 5683."""
-        from gatewayd.testbed.sensors import SensorProcess
+        from devtools.testbed.sensors import SensorProcess
 
-        proc = self.spawn(self.mesh, sys.executable, "-m", "gatewayd.testbed.sensors", address, "5683", *args,
+        proc = self.spawn(self.mesh, sys.executable, "-m", "devtools.testbed.sensors", address, "5683", *args,
                           stdin=subprocess.PIPE)
         return SensorProcess(proc)
 

@@ -1,5 +1,5 @@
 """Traffic through NAT64: servers for the IPv4 side, clients for the IPv6 side, run inside a testbed
-namespace (``python -m gatewayd.testbed.nat64_peer``).
+namespace (``python -m devtools.testbed.nat64_peer``).
 
 Each client subcommand prints one JSON object. Servers print "ready" once listening.
 """
