@@ -76,6 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds before an FTD child becomes a router (OpenThread: random up to 120; inf: never)",
     )
     p.add_argument(
+        "--reattach-delay",
+        type=float,
+        default=33.0,
+        help="seconds a restarted former leader stays detached before it leads again (OpenThread: 30-34.5), "
+        "unless the host sets NET_ROLE to leader",
+    )
+    p.add_argument(
+        "--child-restore-delay",
+        type=float,
+        default=0.5,
+        help="seconds after it leads again until a restarted NCP lists the children it restored (0.2-0.9)",
+    )
+    p.add_argument(
         "--dnssd-server", action="store_true", help="answer DNS to the NCP's own addresses itself (OT_DNSSD_SERVER)"
     )
     p.add_argument(
@@ -120,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         attach_delay=args.attach_delay,
         mle_interval=args.mle_interval,
         router_upgrade_delay=args.router_upgrade_delay,
+        reattach_delay=args.reattach_delay,
+        child_restore_delay=args.child_restore_delay,
         dnssd_server=args.dnssd_server,
         ncp_generation=args.ncp_generation,
         eui64=args.eui64,

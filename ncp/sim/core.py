@@ -10,7 +10,12 @@ The real NCP is the authority: what is modelled here was checked against ``ot-nc
 
 - a complete active dataset (THREAD_ACTIVE_DATASET_TLVS, or THREAD_ACTIVE_DATASET) forms a network;
   per-property setters alone leave the node detached.  RESET (and power-on) report LAST_STATUS
-  RESET_POWER_ON on TID 0 and drop all runtime state; the dataset persists.
+  RESET_POWER_ON on TID 0 and drop all runtime state; the dataset persists, and so do OpenThread's
+  network info and child settings: a former leader bringing its stack up again (after RESET, a restart
+  or a stack down/up) restores its RLOC16 and, with no router to answer it, leads again only after the
+  whole attach cycle (``reattach_delay``), unless the host SETs NET_ROLE = leader; it lists each child
+  it restored only once the child answered (``child_restore_delay`` after it leads), with its old RLOC16.
+- SET NET_ROLE does what otThreadBecomeDetached/Child/Router/Leader do.
 - changes a request causes are pushed (TID 0) right after the request's own reply: dataset properties
   (the network key too) after a dataset write, addresses, role and multicast groups after NET_IF_UP /
   NET_STACK_UP.  SLAAC addresses outlive the stack going down, as OpenThread's do.
@@ -95,6 +100,10 @@ MODE_RX_ON_WHEN_IDLE = 0x08
 NODE_KINDS = ("ftd", "mtd")
 
 # ICMPv6 types a kernel emits on its own (ND, MLD) that never cross a Thread border router.
+# Dataset fields that make it another network.
+_NETWORK_IDENTITY = ("network_key", "mesh_local_prefix", "extended_pan_id", "pan_id", "channel", "network_name")
+# A restarted former leader that nobody answers gives its old RLOC16 up this long before it leads again.
+ATTACH_ANY_PARTITION = 4.4
 _LOCAL_ICMP = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
 _LOCATOR_IID = b"\x00\x00\x00\xff\xfe\x00"
 
@@ -142,6 +151,12 @@ class SimConfig:
     # FTD child -> router.  OpenThread waits a random time up to its router selection jitter (120 s).
     router_upgrade_delay: float = 120.0
     dnssd_server: bool = False  # OT_DNSSD_SERVER: UDP 53 to the NCP's addresses is answered by the NCP
+    # A former leader bringing its stack up again (RESET, restart, stack down/up) with no router around runs
+    # OpenThread's whole attach cycle before it leads again (ot-ncp-ftd 2023 and 2025: 30-34.5 s after a
+    # restart), unless the host SETs NET_ROLE = leader.
+    reattach_delay: float = 33.0
+    # ...and lists each child it restored from its settings once the child answered (0.2-0.9 s after leading)
+    child_restore_delay: float = 0.5
     ncp_generation: str = "2025"  # a key of GENERATIONS
     eui64: bytes | None = None
     seed: int | None = None
@@ -213,6 +228,11 @@ class _Persistent:
     dataset: Dataset = field(default_factory=Dataset)
     committed: bool = False  # a complete active dataset was written
     ext_addr: bytes = b""
+    # OpenThread's network info and child info settings: whether it led this network, its router id (it
+    # keeps it when it leads again), and its children (EUI-64 -> child id)
+    led: bool = False
+    router_id: int | None = None
+    children: dict[bytes, int] = field(default_factory=dict)
 
 
 class SimNcp:
@@ -269,6 +289,8 @@ class SimNcp:
         self._seq = 0
         self._pushed: dict[int, bytes] = {}
         self.extra_props: dict[int, bytes] = {}
+        self.restored_rloc16: int | None = None  # the RLOC16 a former leader restored, until it gives it up
+        self._restored_at = 0.0
         self._timers = []
         for node in self.nodes.values():
             node.attached = False
@@ -285,6 +307,9 @@ class SimNcp:
             "committed": self.flash.committed,
             "ext_addr": self.flash.ext_addr.hex(),
             "eui64": self.eui64.hex(),
+            "led": self.flash.led,
+            "router_id": self.flash.router_id,
+            "children": {eui.hex(): child_id for eui, child_id in self.flash.children.items()},
         }
 
     def _load(self, state: dict[str, Any]) -> None:
@@ -295,7 +320,14 @@ class SimNcp:
                 self.flash.ext_addr = bytes.fromhex(state["ext_addr"])
             if state.get("eui64") and self.config.eui64 is None:
                 self.eui64 = bytes.fromhex(state["eui64"])
-        except (MeshCoPError, ValueError) as exc:
+            router_id = state.get("router_id")
+            if isinstance(router_id, int) and 0 <= router_id < 63:
+                self.flash.router_id = router_id
+                self.flash.led = bool(state.get("led"))
+            self.flash.children = {bytes.fromhex(eui): int(child_id)
+                                   for eui, child_id in (state.get("children") or {}).items()
+                                   if 1 <= int(child_id) <= 511 and len(bytes.fromhex(eui)) == 8}
+        except (AttributeError, MeshCoPError, TypeError, ValueError) as exc:
             log.warning("ignoring unreadable simulator state: %s", exc)
 
     def _save(self) -> None:
@@ -314,7 +346,9 @@ class SimNcp:
 
     @property
     def rloc16(self) -> int:
-        return self.router_id << 10 if self.attached else 0xFFFE
+        if self.attached:
+            return self.router_id << 10
+        return self.restored_rloc16 if self.restored_rloc16 is not None else 0xFFFE
 
     @property
     def link_local(self) -> ipaddress.IPv6Address:
@@ -378,8 +412,13 @@ class SimNcp:
         found += self.host_addresses.values()
         if self.if_up and self.stack_up and self.ml_eid is not None:
             found.append(AddressEntry(self.ml_eid, 64, ml_preferred, INFINITE))
+        locators: tuple[int, ...] = ()
         if self.attached:
-            for rloc16 in (self.rloc16, ALOC16_LEADER):
+            locators = (self.rloc16, ALOC16_LEADER)
+        elif self.restored_rloc16 is not None:
+            locators = (self.restored_rloc16,)  # no ALOC: it is no leader yet
+        if self.if_up and self.stack_up:
+            for rloc16 in locators:
                 locator = self._rloc_addr(rloc16)
                 if locator is not None:
                     found.append(AddressEntry(locator, 64, ml_preferred, INFINITE))
@@ -849,6 +888,8 @@ class SimNcp:
             mode = unpack_prop(prop, value)
             last = PING_OFFLOAD_RLOC_ALOC if self.generation.modern_roles else PING_OFFLOAD_ALL
             self.ping_offload_mode = mode if mode <= last else PING_OFFLOAD_DISABLED
+        elif prop == Prop.NET_ROLE:
+            return self._set_role(unpack_prop(prop, value), now)
         elif prop == Prop.UNSOL_UPDATE_FILTER:
             self.unsol_filter = set(unpack_prop(prop, value))
         elif prop in self._STORED:
@@ -880,6 +921,9 @@ class SimNcp:
 
     def _update_dataset(self, new: Dataset) -> None:
         old, self.flash.dataset = self.flash.dataset, new
+        if any(getattr(old, attr) != getattr(new, attr) for attr in _NETWORK_IDENTITY):
+            # another network: what the settings kept of the old one is void
+            self.flash.led, self.flash.router_id, self.flash.children = False, None, {}
         self._save()
         for attr, prop in self._DATASET_PUSHES:
             if getattr(old, attr) != getattr(new, attr):
@@ -890,30 +934,91 @@ class SimNcp:
         if up == self.stack_up:
             return
         self.stack_up = up
+        restoring = False
         if up:
             self.role = NetRole.DETACHED
+            self._restored_at = now
+            # Mle::Start: a node whose settings say it was a router restores its RLOC16 and tries to take
+            # its old place again before it attaches anew
+            restoring = self.flash.committed and self.flash.led and self.flash.router_id is not None
+            if restoring:
+                self.restored_rloc16 = self.flash.router_id << 10
         else:
             self._leave(now)
             self.role = NetRole.DISABLED
+            self.restored_rloc16 = None
         self._push_changed(Prop.IPV6_ADDRESS_TABLE)
         self._push(Prop.NET_ROLE)
         self._push_changed(Prop.IPV6_MULTICAST_ADDRESS_TABLE)
         self._push_border_agent()
-        if up:
+        if restoring:
+            # Nobody answers a lone former leader: it gives its RLOC16 up, attaches to any partition, and
+            # finding none leads again (ot-ncp-ftd: the RLOC went 4.2-4.7 s before it led).
+            delay = self.config.reattach_delay
+            self._after(now, max(0.0, delay - ATTACH_ANY_PARTITION), "reattach", self._give_up_rloc16)
+            self._after(now, delay, "leader", self._become_leader)
+        elif up:
             self._maybe_form(now)
-            if self.config.mle_interval > 0:
-                self._after(now, 0.05, "mle", self._mle_advertisement)
+        if up and self.config.mle_interval > 0:
+            self._after(now, 0.05, "mle", self._mle_advertisement)
+
+    def _give_up_rloc16(self, now: float) -> None:
+        if self.restored_rloc16 is not None and not self.attached:
+            self.restored_rloc16 = None
+            self._push_changed(Prop.IPV6_ADDRESS_TABLE)
 
     def _maybe_form(self, now: float) -> None:
         """Become leader after a moment, if the stack is up and a complete dataset was committed."""
-        if self.stack_up and self.role == NetRole.DETACHED and self.flash.committed:
+        if (self.stack_up and self.role == NetRole.DETACHED and self.flash.committed
+                and not any(t.name == "leader" for t in self._timers)):
             self._after(now, self.config.leader_delay, "leader", self._become_leader)
 
+    def _set_role(self, role: int, now: float) -> Status:
+        """SET NET_ROLE: otThreadBecomeDetached/Child/Router/Leader, as ncp_base_mtd.cpp maps the values."""
+        if role > NetRole.LEADER:
+            return Status.OK  # no such role: ignored, answered with the current one
+        if not self.stack_up:
+            return Status.INVALID_STATE
+        if role == NetRole.LEADER:
+            if not self.flash.committed:
+                return Status.INVALID_STATE
+            if not self.attached:
+                self._become_leader(now)
+        elif role == NetRole.DETACHED:
+            self._detach(now)
+        elif not self.attached:
+            # BecomeRouter needs to be attached; BecomeChild refuses while an attach is under way
+            return Status.INVALID_STATE if role == NetRole.ROUTER else Status.BUSY
+        # a leader asked to be a router or a child stays leader (no better partition to attach to)
+        return Status.OK
+
+    def _detach(self, now: float) -> None:
+        """BecomeDetached: the RLOC16 goes, and the node attaches to any partition anew (leading alone)."""
+        was = self.attached
+        self._leave(now)
+        self.role = NetRole.DETACHED
+        self.restored_rloc16 = None
+        self._push_changed(Prop.IPV6_ADDRESS_TABLE)
+        if was:
+            self._push(Prop.NET_ROLE)
+            self._push_changed(Prop.IPV6_MULTICAST_ADDRESS_TABLE)
+            self._push_border_agent()
+        self._after(now, self.config.leader_delay, "leader", self._become_leader)
+        if self.config.mle_interval > 0:
+            self._after(now, 0.05, "mle", self._mle_advertisement)
+
     def _become_leader(self, now: float) -> None:
-        if not (self.stack_up and self.flash.committed):
+        if not (self.stack_up and self.flash.committed) or self.attached:
             return
+        for name in ("leader", "reattach"):
+            self._cancel(name)
         self.role = NetRole.LEADER
-        self.router_id = self.rng.randrange(0, 63)
+        self.restored_rloc16 = None
+        # BecomeLeader keeps the previous router id; the partition is new
+        self.router_id = self.flash.router_id if self.flash.router_id is not None else self.rng.randrange(0, 63)
+        if (self.flash.led, self.flash.router_id) != (True, self.router_id):
+            self.flash.led, self.flash.router_id = True, self.router_id
+            self._save()
         self.partition_id = self.rng.getrandbits(32)
         self.session_id = self.rng.getrandbits(16)
         self.netdata_version = self.rng.randrange(256)
@@ -928,13 +1033,24 @@ class SimNcp:
         self._push(Prop.THREAD_OFF_MESH_ROUTES)
         self._push_changed(Prop.IPV6_MULTICAST_ADDRESS_TABLE)
         self._push_border_agent()
+        restored = [n for n in self.nodes.values() if n.eui64 in self.flash.children]
         for node in self.nodes.values():
-            self._schedule_attach(node, now)
+            if node not in restored:
+                self._schedule_attach(node, now)
+        if restored:
+            # children restored from settings are listed again once they answered their Child Update
+            self._after(now, self.config.child_restore_delay, "restore",
+                        lambda now: self._restore_children(restored, now))
         if self.config.mle_interval > 0:
             self._after(now, 0.05, "mle", self._mle_advertisement)
 
+    def _restore_children(self, nodes: list[Node], now: float) -> None:
+        for node in nodes:
+            if self.attached and self.nodes.get(node.name) is node and not node.attached:
+                self._list_child(node, now, since=self._restored_at)
+
     def _leave(self, now: float) -> None:
-        for name in ("leader", "mle", "attach", "upgrade"):
+        for name in ("leader", "reattach", "restore", "mle", "attach", "upgrade"):
             self._cancel(name)
         for node in self.nodes.values():
             node.attached = False
@@ -1057,8 +1173,7 @@ class SimNcp:
             eui64 = hashlib.sha256(b"node" + name.encode()).digest()[:8]
         if len(eui64) != 8:
             raise ValueError("EUI-64 must be 8 bytes")
-        node = Node(name, eui64, kind, child_id=self._next_child_id)
-        self._next_child_id = self._next_child_id % 511 + 1
+        node = Node(name, eui64, kind, child_id=self.flash.children.get(eui64) or self._free_child_id())
         self.nodes[name] = node
         self._schedule_attach(node, now)
         return node
@@ -1068,6 +1183,7 @@ class SimNcp:
         node = self.nodes.pop(name)
         self._cancel(f"attach:{name}")
         self._cancel(f"upgrade:{name}")
+        self._store_child(node, False)
         if not node.attached:
             return
         if node.is_router:
@@ -1079,21 +1195,43 @@ class SimNcp:
         node.attached = False
         node.router_id = None
 
+    def _free_child_id(self) -> int:
+        used = {n.child_id for n in self.nodes.values()} | set(self.flash.children.values())
+        for _ in range(511):
+            child_id, self._next_child_id = self._next_child_id, self._next_child_id % 511 + 1
+            if child_id not in used:
+                return child_id
+        raise ValueError("no child id left")
+
     def _schedule_attach(self, node: Node, now: float) -> None:
         if not self.attached:
             return
 
         def attach(now: float) -> None:
-            if not self.attached or self.nodes.get(node.name) is not node:
-                return
-            node.attached, node.router_id, node.since = True, None, now
-            entry = pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True)
-            self._announce(Command.PROP_VALUE_INSERTED, Prop.THREAD_CHILD_TABLE, entry)
-            delay = self.config.router_upgrade_delay
-            if node.kind == "ftd" and delay >= 0 and math.isfinite(delay):
-                self._after(now, delay, f"upgrade:{node.name}", lambda now: self._upgrade(node, now))
+            if self.attached and self.nodes.get(node.name) is node:
+                self._list_child(node, now, since=now)
 
         self._after(now, self.config.attach_delay, f"attach:{node.name}", attach)
+
+    def _list_child(self, node: Node, now: float, since: float) -> None:
+        """The node is (again) our child: announced, kept in the settings, a router later if it is an FTD."""
+        node.attached, node.router_id, node.since = True, None, since
+        entry = pack_prop(Prop.THREAD_CHILD_TABLE, self._child_entry(node), element=True)
+        self._announce(Command.PROP_VALUE_INSERTED, Prop.THREAD_CHILD_TABLE, entry)
+        self._store_child(node, True)
+        delay = self.config.router_upgrade_delay
+        if node.kind == "ftd" and delay >= 0 and math.isfinite(delay):
+            self._after(now, delay, f"upgrade:{node.name}", lambda now: self._upgrade(node, now))
+
+    def _store_child(self, node: Node, child: bool) -> None:
+        """Keep the child table in the settings, as OpenThread does for each child that attaches or goes."""
+        if child:
+            if self.flash.children.get(node.eui64) == node.child_id:
+                return
+            self.flash.children[node.eui64] = node.child_id
+        elif self.flash.children.pop(node.eui64, None) is None:
+            return
+        self._save()
 
     def _upgrade(self, node: Node, now: float) -> None:
         """An FTD child becomes a router: a router neighbor appears, then the child entry goes."""
@@ -1103,6 +1241,7 @@ class SimNcp:
         used = {self.router_id} | {n.router_id for n in self._routers()}
         node.router_id = self.rng.choice([rid for rid in range(63) if rid not in used])
         node.since = now
+        self._store_child(node, False)
         neighbor = pack("t(ESLCcCbLLc)", self._neighbor_entry(node))
         self._announce(Command.PROP_VALUE_INSERTED, Prop.THREAD_NEIGHBOR_TABLE, neighbor)
         self._announce(Command.PROP_VALUE_REMOVED, Prop.THREAD_CHILD_TABLE, child)

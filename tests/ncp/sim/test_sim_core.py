@@ -317,11 +317,12 @@ def test_reset_answers_power_on_and_loses_runtime_state(host):
     assert host.get(Prop.NET_STACK_UP) is False
     assert host.get(Prop.THREAD_ON_MESH_NETS) == []
     assert host.get(Prop.THREAD_OFF_MESH_ROUTES) == []
-    # The dataset is in "flash": bringing the stack up again forms the same network.
+    # The dataset is in "flash": bringing the stack up again forms the same network (after the attach
+    # cycle of a former leader: see test_a_former_leader_alone_leads_again_after_the_attach_cycle).
     assert host.get(Prop.THREAD_ACTIVE_DATASET_TLVS) == ds.to_tlvs()
     host.set(Prop.NET_IF_UP, True)
     host.set(Prop.NET_STACK_UP, True)
-    host.advance(1)
+    host.advance(host.ncp.config.reattach_delay)
     assert host.get(Prop.NET_ROLE) == NetRole.LEADER
 
 
@@ -603,6 +604,193 @@ def test_ftd_child_becomes_router():
     (gone,) = host.announced(Command.PROP_VALUE_REMOVED, Prop.THREAD_NEIGHBOR_TABLE)
     assert gone[2:10] == ftd.eui64
     assert {r.rloc16 for r in host.get(Prop.THREAD_ROUTER_TABLE)} == {leader_rloc16}
+
+
+# --- a former leader restarting ------------------------------------------------------------------------
+# Measured on ot-ncp-ftd 714aeeb70 and 28f30b3ce leading alone with two children (ot-cli-ftd, one `mode rn`),
+# restarted by RESET or by killing the process, the host then writing the same dataset and bringing the
+# stack up: detached with its old RLOC16 until the RLOC went 25.9-28.0 s later and it led 30.3-34.5 s later
+# (the same RLOC16, a new partition); told to lead (SET NET_ROLE 3) it led at once; either way it listed
+# both children (same RLOC16s) 0.19-0.92 s after it led, and none before.
+
+CHILD_EUIS = (bytes.fromhex("0000000000000001"), bytes.fromhex("0000000000000002"))
+
+
+def leader_with_children(generation: str = "2025", **config) -> tuple[Host, Dataset]:
+    host = make_host(ncp_generation=generation, **config)
+    host.ncp.add_node("ftd", CHILD_EUIS[0], 0)
+    host.ncp.add_node("mtd", CHILD_EUIS[1], 0, kind="mtd")
+    ds = leader(host, 12)
+    publish_omr(host)
+    host.advance(1)
+    assert [c.ext_address for c in host.get(Prop.THREAD_CHILD_TABLE)] == list(CHILD_EUIS)
+    return host, ds
+
+
+def restart(host: Host, ds: Dataset) -> None:
+    """RESET, then what the host does after one: the dataset again, interface and stack up."""
+    host.ncp.handle_frame(SpinelFrame(0, 1, Command.RESET), host.now)
+    host.ncp.take()
+    host.pushed.clear()
+    form(host, ds)
+
+
+@pytest.mark.parametrize("generation", ["2025", "2023"])
+def test_a_former_leader_alone_leads_again_after_the_attach_cycle(generation):
+    host, ds = leader_with_children(generation)
+    rloc16 = host.get(Prop.THREAD_RLOC16)
+    children = {c.ext_address: c.rloc16 for c in host.get(Prop.THREAD_CHILD_TABLE)}
+    partition = host.get(Prop.NET_PARTITION_ID)
+    restart(host, ds)
+    # Detached, with its old RLOC16 and RLOC address (no leader ALOC), and no children listed.
+    assert host.get(Prop.NET_ROLE) == NetRole.DETACHED
+    assert host.get(Prop.THREAD_RLOC16) == rloc16 and host.get(Prop.MAC_15_4_SADDR) == rloc16
+    ml_eid, ll = host.get(Prop.IPV6_ML_ADDR), host.get(Prop.IPV6_LL_ADDR)
+    assert [e.address for e in host.get(Prop.IPV6_ADDRESS_TABLE)] == [rloc(ds, rloc16), ml_eid, ll]
+    assert host.get(Prop.THREAD_CHILD_TABLE) == []
+    delay = host.ncp.config.reattach_delay
+    assert delay == 33.0
+    host.pushed.clear()
+    host.advance(delay - 4.5)
+    assert host.pushed == [] and host.get(Prop.NET_ROLE) == NetRole.DETACHED
+    # It gives the old RLOC up (only the address table is pushed) ...
+    host.advance(0.2)
+    assert [f.prop for f in host.pushed] == [Prop.IPV6_ADDRESS_TABLE]
+    assert [e.address for e in host.get(Prop.IPV6_ADDRESS_TABLE)] == [ml_eid, ll]
+    assert host.get(Prop.THREAD_RLOC16) == 0xFFFE
+    # ... and leads again: the same router id, a new partition.
+    host.advance(4.35)
+    assert host.get(Prop.NET_ROLE) == NetRole.LEADER and host.get(Prop.THREAD_RLOC16) == rloc16
+    assert host.get(Prop.NET_PARTITION_ID) != partition
+    assert host.get(Prop.THREAD_CHILD_TABLE) == []
+    host.pushed.clear()
+    host.advance(host.ncp.config.child_restore_delay)
+    inserted = host.announced(Command.PROP_VALUE_INSERTED, Prop.THREAD_CHILD_TABLE)
+    assert [e[:8] for e in inserted] == list(CHILD_EUIS)
+    assert {c.ext_address: c.rloc16 for c in host.get(Prop.THREAD_CHILD_TABLE)} == children
+    # the age counts from the restart (the real NCP: 30-33 s after a 30-32 s reattach)
+    assert [c.age for c in host.get(Prop.THREAD_CHILD_TABLE)] == [int(delay + 0.5)] * 2
+
+
+@pytest.mark.parametrize("generation", ["2025", "2023"])
+def test_set_net_role_leader_makes_a_restarted_ncp_lead_at_once(generation):
+    host, ds = leader_with_children(generation)
+    rloc16 = host.get(Prop.THREAD_RLOC16)
+    children = {c.ext_address: c.rloc16 for c in host.get(Prop.THREAD_CHILD_TABLE)}
+    restart(host, ds)
+    host.advance(1.0)
+    reply = host.set(Prop.NET_ROLE, NetRole.LEADER)
+    # ot-ncp-ftd: "IS NET_ROLE 03" on the request's TID, then what becoming leader pushes
+    assert (reply.command, reply.prop, bytes(reply.value)) == (Command.PROP_VALUE_IS, Prop.NET_ROLE, b"\x03")
+    ba = [0x951] if generation == "2025" else []
+    assert [f.prop for f in host.last[1:]] == [
+        Prop.IPV6_ADDRESS_TABLE, Prop.NET_ROLE, Prop.NET_PARTITION_ID, Prop.THREAD_LEADER_NETWORK_DATA,
+        Prop.THREAD_ON_MESH_NETS, Prop.THREAD_OFF_MESH_ROUTES, Prop.IPV6_MULTICAST_ADDRESS_TABLE, *ba,
+    ]
+    ml_eid, ll = host.get(Prop.IPV6_ML_ADDR), host.get(Prop.IPV6_LL_ADDR)
+    assert [e.address for e in host.get(Prop.IPV6_ADDRESS_TABLE)] == [rloc(ds, 0xFC00), rloc(ds, rloc16), ml_eid, ll]
+    assert host.get(Prop.THREAD_RLOC16) == rloc16 and host.get(Prop.THREAD_CHILD_TABLE) == []
+    host.pushed.clear()
+    host.advance(0.4)
+    assert host.get(Prop.THREAD_CHILD_TABLE) == []
+    host.advance(0.1)
+    assert len(host.announced(Command.PROP_VALUE_INSERTED, Prop.THREAD_CHILD_TABLE)) == 2
+    assert {c.ext_address: c.rloc16 for c in host.get(Prop.THREAD_CHILD_TABLE)} == children
+    assert [c.age for c in host.get(Prop.THREAD_CHILD_TABLE)] == [1, 1]  # as the real NCP listed them
+    # nothing else is pending: the attach cycle ended with it
+    host.pushed.clear()
+    host.advance(60)
+    assert NetRole.DETACHED not in host.pushed_values(Prop.NET_ROLE)
+    assert not host.announced(Command.PROP_VALUE_INSERTED, Prop.THREAD_CHILD_TABLE)
+
+
+def test_delays_are_configurable_and_stack_down_up_restores_too():
+    host, _ = leader_with_children(reattach_delay=2.0, child_restore_delay=0.1)
+    rloc16 = host.get(Prop.THREAD_RLOC16)
+    host.set(Prop.NET_STACK_UP, False)
+    host.set(Prop.NET_STACK_UP, True)
+    # ot-ncp-ftd did the same after a stack down/up (714aeeb70: led 34-35 s later; 28f30b3ce: 17-19 s)
+    assert host.get(Prop.NET_ROLE) == NetRole.DETACHED and host.get(Prop.THREAD_RLOC16) == rloc16
+    host.advance(1.9)
+    assert host.get(Prop.NET_ROLE) == NetRole.DETACHED and host.get(Prop.THREAD_RLOC16) == 0xFFFE  # given up at once
+    host.advance(0.1)
+    assert host.get(Prop.NET_ROLE) == NetRole.LEADER and host.get(Prop.THREAD_RLOC16) == rloc16
+    host.advance(0.1)
+    assert [c.ext_address for c in host.get(Prop.THREAD_CHILD_TABLE)] == list(CHILD_EUIS)
+
+
+def test_a_restarted_process_restores_from_its_settings():
+    """Killed and started again: the settings file holds the role, the router id and the children."""
+    saved: dict = {}
+    config = {"seed": 3, "mle_interval": 0}
+    ncp = SimNcp(SimConfig(**config))
+    ncp.on_persist = saved.update
+    ncp.boot(0.0)
+    host = Host(ncp)
+    ncp.add_node("lamp", bytes.fromhex("00000000000000aa"), 0)
+    ncp.add_node("sensor", bytes.fromhex("00000000000000bb"), 0, kind="mtd")
+    ncp.add_node("door", bytes.fromhex("00000000000000cc"), 0, kind="mtd")
+    ds = leader(host, 13)
+    host.advance(1)
+    rloc16 = host.get(Prop.THREAD_RLOC16)
+    ncp.remove_node("lamp", host.now)  # gone before the restart: forgotten
+    children = {c.ext_address: c.rloc16 for c in host.get(Prop.THREAD_CHILD_TABLE)}
+    assert saved["led"] is True and saved["router_id"] == rloc16 >> 10
+    assert saved["children"] == {"00000000000000bb": 2, "00000000000000cc": 3}
+
+    again = SimNcp(SimConfig(**config), persisted=dict(saved))
+    again.boot(0.0)
+    # the nodes come back in another order, with a new one taking the first free child id
+    again.add_node("door", bytes.fromhex("00000000000000cc"), 0, kind="mtd")
+    new = again.add_node("window", bytes.fromhex("00000000000000dd"), 0, kind="mtd")
+    again.add_node("sensor", bytes.fromhex("00000000000000bb"), 0, kind="mtd")
+    host = Host(again)
+    again.take()
+    form(host, ds)
+    assert host.get(Prop.NET_ROLE) == NetRole.DETACHED and host.get(Prop.THREAD_RLOC16) == rloc16
+    host.set(Prop.NET_ROLE, NetRole.LEADER)
+    host.advance(0.3)
+    assert [c.ext_address for c in host.get(Prop.THREAD_CHILD_TABLE)] == [new.eui64]  # new: attach_delay
+    host.advance(0.2)
+    rows = {c.ext_address: c.rloc16 for c in host.get(Prop.THREAD_CHILD_TABLE)}
+    assert rows == {**children, new.eui64: rloc16 | 1}
+
+
+def test_another_dataset_forgets_the_old_network():
+    host, _ = leader_with_children()
+    host.ncp.handle_frame(SpinelFrame(0, 1, Command.RESET), host.now)
+    form(host, Dataset.generate(rng=random.Random(99)))
+    assert host.get(Prop.THREAD_RLOC16) == 0xFFFE
+    host.advance(1)
+    assert host.get(Prop.NET_ROLE) == NetRole.LEADER
+    assert len(host.announced(Command.PROP_VALUE_INSERTED, Prop.THREAD_CHILD_TABLE)) >= 2  # attached anew
+
+
+@pytest.mark.parametrize("generation", ["2025", "2023"])
+def test_set_net_role_as_ot_ncp_ftd_answers(generation):
+    """SET NET_ROLE → otThreadBecomeDetached/Child/Router/Leader; answers measured on both generations."""
+    host = make_host(ncp_generation=generation)
+    assert last_status(host.set(Prop.NET_ROLE, NetRole.LEADER)) == Status.INVALID_STATE  # stack down
+    ds = Dataset.generate(rng=random.Random(14))
+    form(host, ds)
+    # a fresh detached NCP leads at once too
+    assert unpack_prop(Prop.NET_ROLE, host.set(Prop.NET_ROLE, NetRole.LEADER).value) == NetRole.LEADER
+    assert host.pushed_values(Prop.NET_ROLE)[-1] == NetRole.LEADER
+    rloc16 = host.get(Prop.THREAD_RLOC16)
+    for role in (NetRole.LEADER, NetRole.ROUTER, NetRole.CHILD, 5):  # nothing changes, the answer is "03"
+        reply = host.set(Prop.NET_ROLE, role)
+        assert (reply.prop, bytes(reply.value), host.last[1:]) == (Prop.NET_ROLE, b"\x03", [])
+    assert last_status(host.set(Prop.NET_ROLE, raw=b"")) == Status.PARSE_ERROR
+    # detached on request: it attaches anew (ot-ncp-ftd led again 6.5-7.2 s later, as after forming), same id
+    reply = host.set(Prop.NET_ROLE, NetRole.DETACHED)
+    assert bytes(reply.value) == b"\x00" and host.pushed_values(Prop.NET_ROLE)[-1] == NetRole.DETACHED
+    assert host.get(Prop.THREAD_RLOC16) == 0xFFFE
+    assert last_status(host.set(Prop.NET_ROLE, NetRole.ROUTER)) == Status.INVALID_STATE
+    assert last_status(host.set(Prop.NET_ROLE, NetRole.CHILD)) == Status.BUSY  # attaching (Mle::BecomeChild)
+    host.advance(host.ncp.config.leader_delay)
+    assert host.get(Prop.NET_ROLE) == NetRole.LEADER and host.get(Prop.THREAD_RLOC16) == rloc16
+    host.set(Prop.NET_STACK_UP, False)
+    assert last_status(host.set(Prop.NET_ROLE, NetRole.DETACHED)) == Status.INVALID_STATE
 
 
 # --- the datapath -----------------------------------------------------------------------------------
