@@ -15,7 +15,9 @@ The real NCP is the authority: what is modelled here was checked against ``ot-nc
   or a stack down/up) restores its RLOC16 and, with no router to answer it, leads again only after the
   whole attach cycle (``reattach_delay``), unless the host SETs NET_ROLE = leader; it lists each child
   it restored only once the child answered (``child_restore_delay`` after it leads), with its old RLOC16.
-- SET NET_ROLE does what otThreadBecomeDetached/Child/Router/Leader do.
+- SET NET_ROLE does what otThreadBecomeDetached/Child/Router/Leader do.  Requests on TID 0 get no answer
+  (a DROPPED status goes out with the next push); host packets with an on-mesh source or a mesh-local
+  destination are DROPPED unless the NCP owns their source (Ip6::SendRaw).
 - changes a request causes are pushed (TID 0) right after the request's own reply: dataset properties
   (the network key too) after a dataset write, addresses, role and multicast groups after NET_IF_UP /
   NET_STACK_UP.  SLAAC addresses outlive the stack going down, as OpenThread's do.
@@ -69,7 +71,7 @@ from ncp.spinel.tables import (
 )
 
 from . import dnssd
-from .netdata import ExternalRoute, OnMeshPrefix, encode_network_data
+from .netdata import NET_FLAG_ON_MESH, ExternalRoute, OnMeshPrefix, encode_network_data
 
 __all__ = ["GENERATIONS", "NODE_KINDS", "Generation", "MeshConfig", "Node", "SimConfig", "SimNcp"]
 
@@ -291,6 +293,7 @@ class SimNcp:
         self.extra_props: dict[int, bytes] = {}
         self.restored_rloc16: int | None = None  # the RLOC16 a former leader restored, until it gives it up
         self._restored_at = 0.0
+        self._dropped_pending = False
         self._timers = []
         for node in self.nodes.values():
             node.attached = False
@@ -381,6 +384,12 @@ class SimNcp:
     def _in_mesh_local(self, addr: ipaddress.IPv6Address) -> bool:
         ml = self._ml_prefix_bytes()
         return ml is not None and addr.packed[:8] == ml
+
+    def _is_on_mesh(self, addr: ipaddress.IPv6Address) -> bool:
+        """In the mesh-local prefix or an on-mesh prefix of the leader's network data."""
+        return self._in_mesh_local(addr) or any(
+            p.flags & NET_FLAG_ON_MESH and addr in p.prefix for p in self.net_prefixes.values()
+        )
 
     def slaac_prefixes(self) -> list[ipaddress.IPv6Network]:
         if not self.attached:
@@ -516,11 +525,23 @@ class SimNcp:
     def _send(self, tid: int, command: int, prop: int, value: bytes) -> None:
         self.to_host.append(SpinelFrame(0, tid, command, prop, value))
 
-    def _is(self, tid: int, prop: int, value: Any) -> None:
-        self._send(tid, Command.PROP_VALUE_IS, prop, pack_prop(prop, value))
+    def _reply(self, tid: int, command: int, prop: int, value: bytes) -> None:
+        """The answer to a request.  TID 0 asks for none (``NcpBase::EnqueueResponse``): nothing is sent,
+        except that a DROPPED status goes out (TID 0) with the next pushed property, once however many
+        packets were dropped meanwhile."""
+        if tid:
+            self._send(tid, command, prop, value)
+        elif prop == Prop.LAST_STATUS and value == pack_prop(Prop.LAST_STATUS, int(Status.DROPPED)):
+            self._dropped_pending = True
 
     def _status(self, tid: int, status: int) -> None:
-        self._is(tid, Prop.LAST_STATUS, int(status))
+        self._reply(tid, Command.PROP_VALUE_IS, Prop.LAST_STATUS, pack_prop(Prop.LAST_STATUS, int(status)))
+
+    def _flush_dropped(self) -> None:
+        if self._dropped_pending:
+            self._dropped_pending = False
+            if Prop.LAST_STATUS not in self.unsol_filter:
+                self._send(0, Command.PROP_VALUE_IS, Prop.LAST_STATUS, pack_prop(Prop.LAST_STATUS, int(Status.DROPPED)))
 
     def _push(self, prop: int) -> None:
         """Unsolicited IS (TID 0) of a property's current value, unless the host filtered it."""
@@ -528,6 +549,7 @@ class SimNcp:
         if value is None:
             return
         self._pushed[prop] = value
+        self._flush_dropped()
         if prop not in self.unsol_filter:
             self._send(0, Command.PROP_VALUE_IS, prop, value)
 
@@ -538,6 +560,7 @@ class SimNcp:
 
     def _announce(self, command: Command, prop: int, value: bytes) -> None:
         """VALUE_INSERTED / VALUE_REMOVED (TID 0) of one entry, unless the host filtered the property."""
+        self._flush_dropped()
         if prop not in self.unsol_filter:
             self._send(0, command, prop, value)
 
@@ -556,7 +579,7 @@ class SimNcp:
         """Power on (or restart): runtime state gone, the reset reason sent unsolicited on TID 0."""
         self.now = now
         self._init_runtime()
-        self._status(0, status)
+        self._send(0, Command.PROP_VALUE_IS, Prop.LAST_STATUS, pack_prop(Prop.LAST_STATUS, int(status)))
 
     def reset(self, now: float) -> None:
         """RESET (whatever its TID) is answered like a power-on: LAST_STATUS RESET_POWER_ON on TID 0."""
@@ -581,7 +604,7 @@ class SimNcp:
             elif value is None:
                 self._status(frame.tid, Status.PROP_NOT_FOUND)
             else:
-                self._send(frame.tid, Command.PROP_VALUE_IS, frame.prop, value)
+                self._reply(frame.tid, Command.PROP_VALUE_IS, frame.prop, value)
         elif cmd == Command.PROP_VALUE_SET:
             self._set(frame.tid, frame.prop, frame.value, now)
         elif cmd == Command.PROP_VALUE_INSERT:
@@ -826,7 +849,7 @@ class SimNcp:
             self._status(tid, status)
         else:
             reply = self._get(prop)
-            self._send(tid, Command.PROP_VALUE_IS, prop, reply if reply is not None else value)
+            self._reply(tid, Command.PROP_VALUE_IS, prop, reply if reply is not None else value)
         self.to_host += caused
         if status == Status.OK:
             self._after_set(prop, now)
@@ -1082,7 +1105,7 @@ class SimNcp:
             self._status(tid, status)
         else:
             command = Command.PROP_VALUE_INSERTED if insert else Command.PROP_VALUE_REMOVED
-            self._send(tid, command, prop, bytes(value))
+            self._reply(tid, command, prop, bytes(value))
         self.to_host += caused
 
     def _multicast(self, prop: int, value: bytes, insert: bool) -> Status:
@@ -1260,6 +1283,11 @@ class SimNcp:
         pkt = ipv6.parse(packet)
         if pkt is None:
             self._status(tid, Status.PARSE_ERROR)
+            return
+        if (self._is_on_mesh(pkt.src) or self._in_mesh_local(pkt.dst)) and pkt.src not in self.own_addresses():
+            # Ip6::SendRaw: from the host, an on-mesh source or a mesh-local destination needs a source the
+            # NCP owns (its own addresses and those the host added)
+            self._status(tid, Status.DROPPED)
             return
         self._status(tid, Status.OK)
         if not self.if_up:

@@ -832,6 +832,98 @@ def test_mesh_local_source_stays_in_the_mesh(host):
     assert [f.prop for f in frames] == [Prop.STREAM_NET]
 
 
+@pytest.mark.parametrize("generation", ["2025", "2023"])
+def test_host_packets_the_ncp_drops(generation):
+    """Ip6::SendRaw: from the host, an on-mesh source or a mesh-local destination needs a source the NCP owns.
+
+    ot-ncp-ftd (both generations) answered DROPPED (14) to exactly these of the host's UDP packets.
+    """
+    host = make_host(ncp_generation=generation)
+    ds = leader(host, 15)
+    publish_omr(host)
+    ml_eid = host.get(Prop.IPV6_ML_ADDR)
+    ml_dst = ipaddress.IPv6Address(ds.mesh_local_prefix.network_address.packed[:8] + bytes.fromhex("1122334455667788"))
+    omr_dst, lan = OMR.network_address + 0x77, ipaddress.IPv6Address("2001:db8::2")
+    off_mesh = ipaddress.IPv6Address("fd11:22:33:53::53")  # in an off-mesh route only, like gatewayd's DNS64
+    cases = [
+        (OMR.network_address + 0x99, omr_dst, Status.DROPPED),  # on-mesh source it does not own
+        (OMR.network_address + 0x99, PEER, Status.DROPPED),
+        (off_mesh, omr_dst, Status.OK),
+        (off_mesh, ml_dst, Status.DROPPED),  # mesh-local destination, source not its own
+        (lan, ml_dst, Status.DROPPED),
+        (lan, rloc(ds, 0x0401), Status.DROPPED),
+        (lan, rloc(ds, 0xFC00), Status.DROPPED),
+        (lan, ml_eid, Status.DROPPED),
+        (lan, ipaddress.IPv6Address("fe80::1"), Status.OK),
+        (lan, ipaddress.IPv6Address("ff03::1"), Status.OK),
+        (lan, omr_dst, Status.OK),
+        (ml_eid, ml_dst, Status.OK),
+        (ipaddress.IPv6Address("::"), ml_dst, Status.DROPPED),
+        (ml_dst, omr_dst, Status.DROPPED),
+        (ml_dst, ml_eid, Status.DROPPED),
+    ]
+    for src, dst, status in cases:
+        packet = ipv6.build_udp(src, dst, 40000, 5000, b"x", hlim=64)
+        assert last_status(host.set(Prop.STREAM_NET, (packet, b""))) == status, (src, dst)
+    # an address the host added is the NCP's own: allowed
+    host.insert(Prop.IPV6_ADDRESS_TABLE, pack("6CLL", OMR.network_address + 0x99, 64, INF, INF))
+    packet = ipv6.build_udp(OMR.network_address + 0x99, ml_dst, 40000, 5000, b"x", hlim=64)
+    assert last_status(host.set(Prop.STREAM_NET, (packet, b""))) == Status.OK and host.mesh[-1] == packet
+
+
+def test_packets_on_tid_0_are_not_answered(host):
+    """gatewayd sends its packets on TID 0: ot-ncp-ftd answers none of them; a drop is reported once, as a
+    LAST_STATUS DROPPED pushed with a later change (seen seconds later on 714aeeb70)."""
+    ds = leader(host, 16)
+    ml_dst = ipaddress.IPv6Address(ds.mesh_local_prefix.network_address.packed[:8] + bytes.fromhex("1122334455667788"))
+    good = ipv6.build_udp(host.get(Prop.IPV6_ML_ADDR), ml_dst, 40000, 5000, b"x", hlim=64)
+    bad = ipv6.build_udp(ipaddress.IPv6Address("2001:db8::2"), ml_dst, 40000, 5000, b"x", hlim=64)
+    for packet in (good, bad, bad, bad, b"\x60junk"):
+        host.ncp.handle_frame(SpinelFrame(0, 0, Command.PROP_VALUE_SET, Prop.STREAM_NET,
+                                          pack_prop(Prop.STREAM_NET, (packet, b""))), host.now)
+    host.ncp.handle_frame(SpinelFrame(0, 0, Command.PROP_VALUE_GET, Prop.NET_ROLE), host.now)
+    frames, to_mesh = host.ncp.take()
+    assert frames == [] and to_mesh == [good]
+    host.ncp.add_node("n", None, host.now)
+    frames = host.advance(1)
+    assert [(f.tid, f.command, f.prop) for f in frames] == [
+        (0, Command.PROP_VALUE_IS, Prop.LAST_STATUS), (0, Command.PROP_VALUE_INSERTED, Prop.THREAD_CHILD_TABLE)
+    ]
+    assert last_status(frames[0]) == Status.DROPPED
+
+
+@pytest.mark.parametrize("generation", ["2025", "2023"])
+def test_host_to_a_node_at_a_mesh_local_address_answered_to_each_source(generation):
+    """The 2023 NCP delivers the host's packets to a node's ML-EID and RLOC like the 2025 one; what it does not
+    do is hand the host packets sent to its own RLOC or ALOC.  Linux picks the address added to wpan0 last
+    among equals as the source, which is the ALOC (added when the NCP leads): so host → node ML-EID/RLOC gets
+    no answer on 2023 (gatewayd on ot-ncp-ftd 28f30b3ce: `ping <node ML-EID>` from the ALOC fails, `ping -I
+    <NCP ML-EID or OMR address>` is answered; 714aeeb70 answers all)."""
+    host = make_host(ncp_generation=generation)
+    host.ncp.add_node("n", None, 0, kind="mtd")
+    ds = leader(host, 17)
+    publish_omr(host)
+    host.advance(1)
+    node = host.ncp.nodes["n"]
+    node_ml, node_omr = host.ncp.node_addresses(node)
+    own = {"ml_eid": host.get(Prop.IPV6_ML_ADDR), "rloc": rloc(ds, host.get(Prop.THREAD_RLOC16)),
+           "aloc": rloc(ds, 0xFC00), "omr": next(a for a in host.ncp.own_addresses() if a in OMR)}
+    answered = {}
+    for name, src in own.items():
+        for dst in (node_ml, host.ncp.node_rloc(node), node_omr):
+            request = ipv6.build_echo_request(src, dst, 0x77, 1, b"ping")
+            assert last_status(host.set(Prop.STREAM_NET, (request, b""))) == Status.OK
+            assert host.mesh[-1] == request  # into the mesh, whatever the generation
+            reply = ipv6.build_echo_reply(ipv6.parse(request))
+            frames, _ = host.from_mesh(reply)
+            answered[name, str(dst)] = [f.prop for f in frames] == [Prop.STREAM_NET]
+    locators = {k for k, v in answered.items() if k[0] in ("rloc", "aloc")}
+    if generation == "2023":
+        assert {k for k, v in answered.items() if not v} == locators
+    else:
+        assert all(answered.values())
+
+
 def echo(src, dst) -> bytes:
     return ipv6.build_echo_request(src, dst, 0x1234, 1, b"ping")
 

@@ -64,6 +64,11 @@ def bring_up_with_omr(p):
     )
     p.set(Prop.THREAD_ALLOW_LOCAL_NET_DATA_CHANGE, False)
     p.wait_pushed(Prop.THREAD_ON_MESH_NETS, lambda rows: any(r[0] == OMR.network_address for r in rows))
+    # The host's own address in the OMR prefix: the NCP passes host packets from an on-mesh source only
+    # when it owns that source (Ip6::SendRaw; ot-ncp-ftd answers DROPPED otherwise).
+    reply = p.request(Command.PROP_VALUE_INSERT, Prop.IPV6_ADDRESS_TABLE, pack("6CLL", BR_ADDR, 64, 0xFFFFFFFF,
+                                                                               0xFFFFFFFF))
+    assert reply.command == Command.PROP_VALUE_INSERTED
     return ds
 
 
