@@ -48,6 +48,7 @@ RESET_WINDOW_DECAY = 15.0  # one unexpected reset forgiven every 15 s
 RESET_ALLOWANCE = 4
 ATTACH_TIMEOUT = 30.0
 REATTACH_GRACE = 1.0  # how long a restarted former leader may re-attach by itself before it is told to lead
+RLOC16_CHILD_BITS = 0x1FF  # an RLOC16 whose child id is 0 is a router's
 
 
 class ResetThrottle:
@@ -174,6 +175,8 @@ class ThreadNetwork(Component):
         except BaseException:
             await self.stop()
             raise
+        if self.role not in ATTACHED and self._led:
+            self._spawn(self._reattach_safely())
         self._monitor = asyncio.create_task(self._monitor_loop(), name="thread-monitor")
 
     async def stop(self) -> None:
@@ -249,6 +252,12 @@ class ThreadNetwork(Component):
         await client.set(Prop.NET_IF_UP, True)
         await client.set(Prop.NET_STACK_UP, True)
         self._set_role(await client.get(Prop.NET_ROLE))
+        if self.role not in ATTACHED and not self._led:
+            # A router RLOC16 while detached is one OpenThread restored from its settings: the NCP was a
+            # router of this network before, and when we did not see it lead (the daemon restarted, not the
+            # NCP alone) it leads again only after its attach cycle (gatewayd restarted on ot-ncp-ftd: 33.6 s).
+            rloc16 = await optional(client, "restored role", client.get(Prop.THREAD_RLOC16))
+            self._led = isinstance(rloc16, int) and (rloc16 & RLOC16_CHILD_BITS) == 0
         await self._sync_addresses()
         if self.role in ATTACHED:
             await self._publish()
@@ -433,7 +442,7 @@ class ThreadNetwork(Component):
         """Wait until the restarted NCP is attached again.
 
         An NCP that led its partition and restarts runs OpenThread's whole attach cycle before it leads
-        again (about 30 s, measured on ot-ncp-ftd 2023 and 2025) when no router is left to answer it. So
+        again (30-34.5 s, measured on ot-ncp-ftd 2023 and 2025) when no router is left to answer it. So
         after a short grace it is asked to lead at once; should another router exist after all, the two
         partitions merge as Thread specifies.
         """
@@ -449,6 +458,12 @@ class ThreadNetwork(Component):
             log.warning("the NCP did not attach within %.0f s; still waiting (is the radio working?)",
                         ATTACH_TIMEOUT)
             await self._attached.wait()
+
+    async def _reattach_safely(self) -> None:
+        try:
+            await self._reattach()
+        except (NcpError, OSError) as exc:
+            log.warning("asking the NCP to lead again failed: %s", exc)
 
     async def _publish_safely(self) -> None:
         try:
