@@ -1,7 +1,7 @@
 """``scripts/demo.sh``: the whole border router on one machine, with no radio.
 
 Builds the testbed (:mod:`devtools.testbed`): a simulated NCP and a mesh of three Thread nodes (two
-plain CoAP sensors, one observable and one not, and a node that only routes), gatewayd in its own
+plain CoAP sensors on MTDs, one observable and one not, and an FTD that only routes), gatewayd in its own
 namespace, a LAN host, and an IPv4-only "Internet" with an authoritative DNS server for example.test
 and an LwM2M server (npm lwm2m-node-lib) at lwm2m.example.test. :meth:`Demo.start` brings it all up
 and returns a :class:`Summary` of what a user wants to see (the end-to-end test asserts on the same
@@ -38,6 +38,7 @@ from devtools.testbed.sensors import SensorProcess
 SERVER_NAME = f"lwm2m.{DNS_ZONE}"
 LWM2M_PORT = 5684
 # name: (EUI-64, LwM2M endpoint of its CoAP sensor, sensor program arguments); "relay" runs no sensor.
+# The sensors are MTDs (they register their addresses with the NCP), the relay an FTD.
 NODES = {
     "thermo": ("00124b0000000001", "temp-sensor", ("--temp", "22.5")),
     "meter": ("00124b0000000002", "polled-sensor", ("--temp", "19.25", "--no-observe", "--max-age", "0")),
@@ -130,7 +131,8 @@ class Demo:
     def __init__(self, work: Path, progress: Callable[[str], None] = lambda _text: None):
         self.work = work
         self.progress = progress
-        self.bed = Testbed(work, nodes={name: eui for name, (eui, _, _) in NODES.items()}, internet=True)
+        self.bed = Testbed(work, nodes={name: eui for name, (eui, _, _) in NODES.items()}, internet=True,
+                           mtd={name for name, (_, endpoint, _) in NODES.items() if endpoint})
         self.socket = work / "control.sock"
         self.log = work / "gatewayd.log"
         self.daemon: subprocess.Popen[bytes] | None = None
@@ -190,12 +192,14 @@ class Demo:
         s.network_name, s.role, s.channel, s.omr_prefix = (state["network_name"], state["role"], state["channel"],
                                                            state["omr_prefix"])
         self.progress(f"Thread network {s.network_name} formed on channel {s.channel}; waiting for the nodes")
-        _, nodes = await self.wait("the Thread nodes to attach", self.bed.attached)
+        await self.wait("the Thread nodes to attach", self.bed.attached)
         children = await self.wait("the child table", lambda: len(c := self.ctl("child table")) == len(NODES) and c)
         s.children = [c["extaddr"] for c in children]
-        for eui, endpoint, args in NODES.values():
+        for name, (eui, endpoint, args) in NODES.items():
             if endpoint:
-                self.sensors[endpoint] = self.bed.sensor(nodes[eui]["addresses"][0], *args)
+                # the gateway reaches an MTD at the routable address it registered
+                address = await self.wait(f"{name}'s OMR address", lambda eui=eui: self.bed.routable_address(eui))
+                self.sensors[endpoint] = self.bed.sensor(address, *args)
         self.progress("CoAP sensors running on " + ", ".join(n for n, (_, ep, _) in NODES.items() if ep))
 
         await self.check_lan(s)

@@ -13,6 +13,7 @@ from devtools.testbed.topology import (
     INET4,
     INET6,
     LAN_PREFIX,
+    MTD_NODES,
     NAT64_POOL,
     NAT64_PREFIX,
     NODES,
@@ -24,5 +25,5 @@ from devtools.testbed.topology import (
     nat64_toml,
 )
 
-__all__ = ["CLOSED_PORT", "DNS_ZONE", "INET4", "INET6", "LAN_PREFIX", "NAT64_POOL", "NAT64_PREFIX", "NODES",
-           "TCP_PORT", "UDP_PORT", "UPLINK4", "Testbed", "ip", "nat64_toml"]
+__all__ = ["CLOSED_PORT", "DNS_ZONE", "INET4", "INET6", "LAN_PREFIX", "MTD_NODES", "NAT64_POOL", "NAT64_PREFIX",
+           "NODES", "TCP_PORT", "UDP_PORT", "UPLINK4", "Testbed", "ip", "nat64_toml"]

@@ -16,12 +16,14 @@ process that owns it (:func:`devtools.die_with_parent`), should that die before 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 
 LAN_PREFIX = "fd00:1a4::"
 NODES = {"sensor": "0011223344556677", "lamp": "0011223344556688"}
+# Sensors are usually MTDs (rx-on `mode rn` children that register their addresses with their parent);
+# the other nodes are FTDs, as ot-cli-ftd is by default: children that may become routers.
+MTD_NODES = frozenset({"sensor"})
 
 # The IPv4-only Internet and the NAT64 in front of it.
 NAT64_PREFIX = "fd64:64::/96"
@@ -55,10 +60,13 @@ def nat64_toml(backend: str = "builtin", extra: str = "") -> str:
 
 class Testbed:
     def __init__(self, work: Path, nodes: dict[str, str] | None = None, tag: str | None = None,
-                 internet: bool = False):
+                 internet: bool = False, mtd: Iterable[str] | None = None):
+        """``nodes``: name → EUI-64 of the simulated Thread nodes; ``mtd``: the names of those that are MTDs
+        (by default the ones MTD_NODES names), the others are FTDs."""
         tag = tag or secrets.token_hex(3)
         self.work = work
         self.nodes = NODES if nodes is None else nodes
+        self.mtd = frozenset(MTD_NODES & self.nodes.keys() if mtd is None else mtd)
         self.br, self.mesh, self.lan = f"gwbr-{tag}", f"gwmesh-{tag}", f"gwlan-{tag}"
         self.inet = f"gwinet-{tag}" if internet else None
         self.sim_control = work / "sim.sock"
@@ -170,7 +178,7 @@ class Testbed:
                 "--state", str(self.work / "sim.json"), "--log", str(self.sim_log), "--leader-delay", "0.3",
                 "--attach-delay", "0.2", "--mle-interval", "1"]
         for name, eui in self.nodes.items():
-            args += ["--node", f"{name}:{eui}"]
+            args += ["--node", f"{name}:{eui}:{'mtd' if name in self.mtd else 'ftd'}"]
         return f"spinel+hdlc+forkpty://{python}?" + "&".join(f"args={a}" for a in args)
 
     def config(self, extra: str = "") -> str:
@@ -194,6 +202,16 @@ class Testbed:
     def addresses(self, ns: str, dev: str) -> list[str]:
         out = self.run(ns, "ip", "-6", "-j", "addr", "show", "dev", dev).stdout
         return [a["local"] for link in json.loads(out) for a in link.get("addr_info", [])]
+
+    def routable_address(self, eui64: str) -> str | None:
+        """The node's first address outside the mesh-local prefix (its OMR address) once it is on the TUN:
+        where the gateway reaches an MTD, which registered it, and where LAN hosts reach any node."""
+        state = self.sim("state")
+        ml = ipaddress.IPv6Network(str(state["mesh_local_prefix"]))
+        node = next((n for n in state["nodes"] if n["eui64"] == eui64), None)  # type: ignore[union-attr]
+        on_tun = set(self.addresses(self.mesh, "mesh0"))
+        return next((a for a in (node or {}).get("addresses", []) if ipaddress.IPv6Address(a) not in ml
+                     and a in on_tun), None)
 
     def attached(self) -> tuple[dict, dict[str, dict]] | None:
         """(simulator state, EUI-64 → node) once every node is attached with its addresses on the TUN."""

@@ -51,7 +51,9 @@ async def test_devices_appear_upstream_and_are_operated_through_the_gateway(topo
     srv = lwm2m_server
     gw = topo.start_daemon(topo.lwm2m_toml(TEMP))
     state, nodes = await until(topo.attached, 30, "both nodes attached with addresses")
-    temp = topo.sensor(nodes[SENSOR_EUI]["addresses"][0])
+    # The sensor node is an MTD: it registered its addresses, and the gateway reaches it at the routable one.
+    sensor_address = await until(lambda: topo.routable_address(SENSOR_EUI), 10, "the sensor's OMR address")
+    temp = topo.sensor(sensor_address)
     lamp_address = nodes[LAMP_EUI]["addresses"][0]
     poll = topo.sensor(lamp_address, "--no-observe", "--max-age", "0")
 
@@ -63,6 +65,9 @@ async def test_devices_appear_upstream_and_are_operated_through_the_gateway(topo
     assert rows["temp-sensor"]["adapter"] == "coap" and rows["temp-sensor"]["state"] == "registered"
     assert rows["temp-sensor"]["location"].startswith("/rd/")
     assert rows[f"thread-{SENSOR_EUI}"]["adapter"] == "thread"
+    # the MTD is shown with the addresses it registered; the FTD lamp registered none: shown by its RLOC16
+    assert sensor_address in rows[f"thread-{SENSOR_EUI}"]["device"].split(", ")
+    assert rows[f"thread-{LAMP_EUI}"]["device"].startswith("rloc16 0x"), rows[f"thread-{LAMP_EUI}"]
     assert any(r["remote"] == f"100.64.0.10:{LWM2M_PORT}" for r in ctl(gw, "nat64", "mappings")), \
         "registrations crossed the NAT64"
 
@@ -71,7 +76,7 @@ async def test_devices_appear_upstream_and_are_operated_through_the_gateway(topo
     m = await srv.command(f"read {tid} /3303/0/5700", r"Value: (.*)", timeout=15)
     assert m.group(1).strip() == "21.5"
     row = next(r for r in ctl(gw, "lwm2m", "clients") if r["endpoint"] == "temp-sensor")
-    assert row["device"].startswith(f"{SENSOR_EUI} → {nodes[SENSOR_EUI]['addresses'][0]}") and row["reachable"]
+    assert row["device"] == f"{SENSOR_EUI} → {sensor_address} port 5683" and row["reachable"]
     assert row["last_contact"]
     # Write and Execute reach the device
     await srv.command(f"write {tid} /3311/0/5850 1", r"Value written successfully", timeout=15)
