@@ -59,7 +59,7 @@ class ChildEntry(NamedTuple):
 
 
 class NeighborEntry(NamedTuple):
-    """THREAD_NEIGHBOR_TABLE ``A(t(ESLCcCbLLc))``; polled, never pushed."""
+    """THREAD_NEIGHBOR_TABLE ``A(t(ESLCcCbLLc))``; routers are pushed as INSERTED/REMOVED, struct length kept."""
 
     ext_address: bytes
     rloc16: int
