@@ -1,4 +1,4 @@
-"""Test helper: run ``python -m ncp.sim`` on a real pty and talk Spinel to it."""
+"""Test helper: run ``python -m ncp.sim`` (or, with ``argv``, a real ot-ncp-ftd) on a pty and talk Spinel to it."""
 
 from __future__ import annotations
 
@@ -20,17 +20,17 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 class SimProcess:
-    def __init__(self, *args: str, log: Path) -> None:
+    def __init__(self, *args: str, log: Path, argv: list[str] | None = None, cwd: Path = REPO) -> None:
         master, slave = pty.openpty()
         tty.setraw(slave)  # as the daemon's forkpty link does, before the child starts
         self.master = master
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ncp.sim", "--log", str(log), *args],
+            argv or [sys.executable, "-m", "ncp.sim", "--log", str(log), *args],
             stdin=slave,
             stdout=slave,
             stderr=open(log, "ab"),  # noqa: SIM115 - handed to the child
-            cwd=REPO,
+            cwd=cwd,
             start_new_session=True,
         )
         os.close(slave)
@@ -80,6 +80,14 @@ class SimProcess:
 
     def set(self, prop: int, value) -> SpinelFrame:
         return self.request(Command.PROP_VALUE_SET, prop, pack_prop(prop, value))
+
+    def drain(self, seconds: float) -> list[SpinelFrame]:
+        """Every frame received within ``seconds`` (and those still queued)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._pump(left)
+        frames, self.frames = self.frames, []
+        return frames
 
     def wait_pushed(self, prop: int, predicate=lambda v: True, timeout: float = 10.0):
         frame = self.wait_for(
