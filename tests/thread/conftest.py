@@ -13,8 +13,8 @@ from tests.conftest import DaemonProcess
 
 
 class Topology(Testbed):
-    def __init__(self, tmp: Path, internet: bool = False):
-        super().__init__(tmp, internet=internet)
+    def __init__(self, tmp: Path, internet: bool = False, ncp_generation: str = "2025"):
+        super().__init__(tmp, internet=internet, ncp_generation=ncp_generation)
         self.tmp = tmp
         self.daemons: list[DaemonProcess] = []
 

@@ -3,6 +3,7 @@ namespace, a LAN host on a veth. What a user of a Thread border router relies on
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import signal
 import time
@@ -183,3 +184,34 @@ def test_host_multicast_groups_reach_the_ncp(topo: Topology):
     member.wait()
     wait_until(lambda: "ff05::fd" not in topo.sim("state")["multicast"], timeout=15,
                what="the group left again")
+
+
+def ping(topo: Topology, target: str, source: str | None = None) -> bool:
+    via = ("-I", source) if source else ()
+    return topo.run(topo.br, "ping", "-6", "-c", "2", "-i", "0.3", "-W", "2", *via, target,
+                    check=False).returncode == 0
+
+
+@pytest.mark.parametrize("generation", ["2025", "2023"])
+def test_host_to_a_nodes_mesh_local_addresses_on_each_ncp_generation(tmp_path, generation):
+    """As measured with gatewayd on ot-ncp-ftd (tests/interop/test_thread.py has the same test): Linux sends
+    to a node's ML-EID or RLOC from the NCP's ALOC, the mesh-local address added to wpan0 last; the 2023 NCP
+    keeps what is sent to its RLOC/ALOC (the answers) from the host. Its OMR address, or another source,
+    always works."""
+    topo = Topology(tmp_path, ncp_generation=generation)
+    try:
+        topo.setup()
+        gw = topo.start_daemon()
+        leader(gw)
+        _, nodes = wait_until(topo.attached, timeout=15, what="the nodes attached")
+        sensor = nodes["0011223344556677"]
+        ml_eid, rloc = sensor["addresses"][0], sensor["rloc"]
+        sim = topo.sim("state")
+        ml = ipaddress.IPv6Network(sim["mesh_local_prefix"])
+        ncp_ml_eid = next(a for a in sim["addresses"] if ipaddress.IPv6Address(a) in ml and "ff:fe00:" not in a)
+        assert ping(topo, wait_until(lambda: topo.routable_address("0011223344556677"), what="its OMR address"))
+        for target in (ml_eid, rloc):
+            assert ping(topo, target) is (generation == "2025"), target
+            assert ping(topo, target, source=ncp_ml_eid), target
+    finally:
+        topo.close()
