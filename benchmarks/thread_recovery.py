@@ -23,7 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from devtools.testbed import Testbed
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # devtools/ and tests/ run from the checkout
+
+from devtools.testbed import Testbed  # noqa: E402
 
 TARGET_S = 3.0
 ECHO = ("import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM); s.bind(('::',5683))\n"
