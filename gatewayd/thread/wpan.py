@@ -15,11 +15,13 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from gatewayd.tun import open_tun, set_carrier
+from ncp.ipv6 import is_rloc_or_aloc
 
 log = logging.getLogger("gatewayd.thread")
 
@@ -142,7 +144,7 @@ class WpanInterface:
             for iface in sorted(target - self.addresses):
                 try:
                     await ipr.addr("add", index=self.index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
-                             flags=IFA_F_NODAD)
+                                   flags=IFA_F_NODAD, **_lifetimes(iface.ip))
                 except NetlinkError as exc:
                     if exc.code != 17:  # EEXIST
                         log.warning("cannot add %s to %s: %s", iface, self.name, exc)
@@ -199,3 +201,15 @@ def _sysctl(interface: str, key: str, value: str) -> None:
             f.write(value)
     except OSError as exc:
         log.debug("cannot set %s: %s", path, exc)
+
+
+def _lifetimes(address: ipaddress.IPv6Address) -> dict[str, Any]:
+    """The NCP's RLOC and ALOCs are kept deprecated so Linux never sends from them.
+
+    Linux would otherwise pick the leader ALOC (the address it got last) as source for mesh-local
+    destinations, and OpenThread's NCP of 2023 passes nothing sent to its RLOC/ALOCs to the host: the
+    answers were lost (measured: host → node ML-EID/RLOC timed out, from the ML-EID they work).
+    """
+    if not is_rloc_or_aloc(address):
+        return {}
+    return {"IFA_CACHEINFO": {"ifa_preferred": 0, "ifa_valid": 0xFFFFFFFF, "cstamp": 0, "tstamp": 0}}

@@ -66,8 +66,8 @@ class ThreadNode:
 def preferred_address(addresses: list[str], mesh_local: ipaddress.IPv6Network | None) -> str | None:
     """The address to reach a node at: a routable (OMR) one if listed, else its mesh-local EID.
 
-    Routable first because OpenThread's NCP of 2023 does not pass the host's packets to mesh-local
-    destinations at all (measured: ML-EID and RLOC time out, the OMR address answers).
+    Routable first: the same address reaches the device from the LAN and keeps working whatever source
+    address the host picks for mesh-local destinations (see ``_lifetimes`` in gatewayd/thread/wpan.py).
     """
     usable = []
     for text in addresses:
