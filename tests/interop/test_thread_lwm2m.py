@@ -22,7 +22,8 @@ EP = "gw-thread"
 
 
 def device_toml(endpoint: str, extaddr: str) -> str:
-    return (f'[[lwm2m.device]]\nendpoint = "{endpoint}"\neui64 = "{extaddr}"\nport = 5683\ntimeout = 3\n'
+    # timeout: room for a CoAP retransmission (first one after 2-3 s) when the mesh loses the first try
+    return (f'[[lwm2m.device]]\nendpoint = "{endpoint}"\neui64 = "{extaddr}"\nport = 5683\ntimeout = 8\n'
             'resources = { "/3303/0/5700" = { get = "/temp", type = "float" } }\n')
 
 
