@@ -80,6 +80,12 @@ class InteropBed(Topology):
             node.cmd("routerupgradethreshold 0")  # an FTD that stays a child
         node.join(dataset, mtd=mtd)
         node.wait_state("router" if router else "child", timeout=90)
+        if router:  # the node says "router" a moment before the border router's NCP lists it as one
+            ext = node.value("extaddr")
+            deadline = time.monotonic() + 30
+            while not any(r["extaddr"] == ext for r in self.ctl_json("router", "table")):  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, f"node {node_id} is router but not in the NCP's router table"
+                time.sleep(0.3)
         return node
 
     def close(self) -> None:
