@@ -119,11 +119,12 @@ class NcpTables:
         for child in await ncp.get(Prop.THREAD_CHILD_TABLE):
             key = child.ext_address.hex()
             nodes[key] = ThreadNode(key, child.rloc16, True, child.link_quality_in or 0, child.average_rssi or 0)
-        for neighbor in await ncp.get(Prop.THREAD_NEIGHBOR_TABLE):
-            key = neighbor.ext_address.hex()
-            if not neighbor.is_child and key not in nodes:
-                nodes[key] = ThreadNode(key, neighbor.rloc16, False, neighbor.link_quality_in or 0,
-                                        neighbor.average_rssi or 0)
+        with contextlib.suppress(Exception):  # like the tables below: one an NCP lacks costs only its nodes
+            for neighbor in await ncp.get(Prop.THREAD_NEIGHBOR_TABLE):
+                key = neighbor.ext_address.hex()
+                if not neighbor.is_child and key not in nodes:
+                    nodes[key] = ThreadNode(key, neighbor.rloc16, False, neighbor.link_quality_in or 0,
+                                            neighbor.average_rssi or 0)
         with contextlib.suppress(Exception):
             for router in await ncp.get(Prop.THREAD_ROUTER_TABLE):
                 # A child that just became a router stays in the child table for a while: the router
