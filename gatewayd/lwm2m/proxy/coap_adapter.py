@@ -12,8 +12,10 @@
   every second, 30 s without either).
 - Reachability shows in Connectivity Monitoring and the Device error code (see :mod:`.virtual`).
 
-A device addressed by EUI-64 is looked up through the NCP's tables before each request whose address
-is not known yet, or after one went unanswered, so a device that changes address keeps its client.
+A device addressed by EUI-64 is looked up in the NCP's tables before every request (read anew for the
+first lookup, else at most a second old), so a node that changes address keeps its client: a child that
+becomes a router is reached at a new RLOC. A request left unanswered is tried once more when freshly
+read tables put the node somewhere else, as the tables the first try used may predate the move.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ MIN_POLL = 1.0
 DEFAULT_POLL = 30.0
 RETRY_OBSERVE = 30.0
 
-Resolver = Callable[[str], Awaitable[str | None]]
+Resolver = Callable[[str, bool], Awaitable[str | None]]  # (eui64, fresh tables) → address
 
 
 class DeviceUnavailable(Exception):
@@ -170,23 +172,37 @@ class CoapDevice:
         await asyncio.gather(*(self.refresh(m) for m in self._readable), return_exceptions=True)
 
     # --- the device side -------------------------------------------------------------------------------
-    async def _address(self) -> str | None:
-        if not self.address and self.config.eui64 and self.resolver is not None:
-            found = await self.resolver(self.config.eui64)
-            if found:
-                if found != self.address:
-                    log.info("%s: device %s is at %s", self.endpoint, self.config.eui64, found)
+    async def _address(self, fresh: bool = False) -> str | None:
+        if self.config.eui64 and self.resolver is not None:
+            found = await self.resolver(self.config.eui64, fresh)
+            if found and found != self.address:
+                log.info("%s: device %s is at %s", self.endpoint, self.config.eui64, found)
                 self.address = found
                 self.store.set(LwM2MPath(4, 0, 4), {0: found})
+            elif not found:
+                self.address = ""
         return self.address or None
 
     async def _request(self, method: Code, path: str, payload: bytes = b"", content_format: int | None = None,
                        observe: bool = False) -> tuple[Any, aiocoap.Message]:
         """One request to the device: DeviceUnavailable without an answer, DeviceError for an error answer."""
-        address = await self._address()
+        address = await self._address(fresh=not self.address)  # a first lookup must not predate the device
         if address is None:
             self.reach.silent()
             raise DeviceUnavailable(f"{self.config.target} is not in the NCP's tables")
+        try:
+            req, resp = await self._exchange(address, method, path, payload, content_format, observe)
+        except DeviceUnavailable:
+            moved = await self._address(fresh=True) if self.config.eui64 else None
+            if moved is None or moved == address:
+                raise
+            req, resp = await self._exchange(moved, method, path, payload, content_format, observe)
+        if not resp.code.is_successful():
+            raise DeviceError(int(resp.code), f"{method} {path}")
+        return req, resp
+
+    async def _exchange(self, address: str, method: Code, path: str, payload: bytes, content_format: int | None,
+                        observe: bool) -> tuple[Any, aiocoap.Message]:
         msg = aiocoap.Message(code=method, uri=f"coap://{_host(address)}:{self.config.port}{path}",
                               payload=payload, transport_tuning=self._tuning)
         if content_format is not None:
@@ -205,13 +221,9 @@ class CoapDevice:
                     req.observation.cancel()
             self.counters["device_timeouts"] += 1
             self.reach.silent()
-            if self.config.eui64:
-                self.address = ""  # look it up again: the device may have moved
             raise DeviceUnavailable(f"{self.config.target} did not answer {method} {path}: "
                                     f"{type(exc).__name__}") from None
         self.reach.answered()
-        if not resp.code.is_successful():
-            raise DeviceError(int(resp.code), f"{method} {path}")
         return req, resp
 
     def _apply(self, rmap: ResourceMap, resp: aiocoap.Message) -> None:

@@ -139,9 +139,13 @@ class NcpTables:
                     node.addresses = [str(a) for a in entry.addresses]
         return nodes
 
-    async def address_of(self, eui64: str) -> str | None:
-        """Where the node with this EUI-64 (hex) can be reached now, if the NCP knows."""
-        await self.refresh()
+    async def address_of(self, eui64: str, fresh: bool = False) -> str | None:
+        """Where the node with this EUI-64 (hex) can be reached now, if the NCP knows.
+
+        ``fresh`` reads the tables again even if they are younger than a second: the caller's last
+        request went unanswered, perhaps because the node moved since.
+        """
+        await self.refresh(max_age=0.0 if fresh else TABLE_MAX_AGE)
         node = self.nodes.get(eui64.lower())
         if node is None:
             return None

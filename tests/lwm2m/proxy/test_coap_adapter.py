@@ -187,3 +187,32 @@ async def test_a_silent_device_gives_a_bounded_503_and_shows_unreachable(server,
         assert await read(server, "silent", "/4/0/3") == (Code.CONTENT, "0")
         info = proxy.info("silent")
         assert info["adapter"] == "coap" and info["reachable"] is False and info["last_contact"] == ""
+
+
+async def test_a_device_by_eui64_that_moved_is_asked_again_where_fresh_tables_put_it(server, proxy, sensors) -> None:
+    """A node can move (a child that becomes a router gets a new RLOC) just after its tables were read."""
+    sensor = await sensors()
+    sensor.temp = 23.5
+    eui64 = "1122334455667788"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hole:  # the old address: nothing answers
+        hole.bind(("127.0.0.2", sensor.port))
+        reads = ["127.0.0.2", "127.0.0.1"]  # what each fresh read of the tables shows: then it moved
+        cached: list[str] = []
+
+        async def address_of(wanted: str, fresh: bool = False) -> str | None:
+            assert wanted == eui64
+            if fresh or not cached:
+                cached.append(reads.pop(0) if len(reads) > 1 else reads[0])
+            return cached[-1]
+
+        proxy.tables.address_of = address_of
+        mapping = {"/3303/0/5700": {"get": "/sensors/temp", "type": "float", "observe": False}}
+        cfg = CoapDeviceConfig("moved", UpstreamAccount(server.uri, lifetime=60), parse_mappings(mapping, REGISTRY),
+                               eui64=eui64, port=sensor.port, timeout=1.0)
+        device = await proxy.add_device(cfg)
+        await server.wait_until(lambda: "moved" in server.registrations)
+        code, text = await read(server, "moved", "/3303/0/5700")
+        assert (code, float(text)) == (Code.CONTENT, 23.5)
+        assert cached == ["127.0.0.2", "127.0.0.1"], "the unanswered request looked the node up in fresh tables"
+        assert device.info()["device"].startswith(f"{eui64} → 127.0.0.1")
+        assert await read(server, "moved", "/4/0/4/0") == (Code.CONTENT, "127.0.0.1")
