@@ -2,7 +2,7 @@
 
 1. In-process (always): CPU time per translated UDP packet, 6→4 and 4→6, with 64-byte and 1280-byte
    packets, against the floor of any Python translator: copying the packet and computing one Internet
-   checksum over it with the same helper (``nat64.packets.checksum``); and the fast path alone, native
+   checksum over it with the same helper (``common.checksum.checksum``); and the fast path alone, native
    (``nat64/_fastpath.c``) against its Python reference.
 2. Through namespaces (root and ``tayga`` installed; skipped otherwise): a bounded UDP flood from an
    IPv6-only namespace through a gateway namespace running the builtin backend (datapath thread, or
@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nat64.packets import build_ipv4, build_ipv6, checksum  # noqa: E402
+from common.checksum import checksum  # noqa: E402
+from nat64.packets import build_ipv4, build_ipv6  # noqa: E402
 from nat64.translator import Nat64  # noqa: E402
 
 PREFIX = "2001:db8:64::/96"

@@ -1,8 +1,9 @@
 """Logging: native journal records with structured fields under systemd, a readable
 one-line format on stderr otherwise, and a summary instead of floods of the same error.
 
-Callers log through ``logging.getLogger("gatewayd.<component>")`` and put event fields
-in ``extra={"fields": {"NCP_STATE": "RUNNING"}}``. The journal protocol is spoken
+The daemon logs through ``logging.getLogger("gatewayd.<component>")``, the libraries (ncp/, nat64/)
+by module name; both are shown and filtered by component (:data:`LIBRARY_COMPONENTS`). Event fields
+go in ``extra={"fields": {"NCP_STATE": "RUNNING"}}``. The journal protocol is spoken
 directly (it is a datagram of KEY=VALUE lines) so the records can be tested on a
 plain Unix socket and no C binding is needed.
 """
@@ -24,6 +25,8 @@ from typing import Any
 from gatewayd.config.schema import COMPONENTS
 
 IDENTIFIER = "gatewayd"
+# The libraries' logger trees and the component each belongs to, most specific first.
+LIBRARY_COMPONENTS = (("nat64.dns64", "dns64"), ("nat64", "nat64"), ("ncp", "ncp"))
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 NOTICE = 25
 logging.addLevelName(NOTICE, "NOTICE")
@@ -37,11 +40,19 @@ _FIELD_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 def component_of(logger_name: str) -> str:
-    """``gatewayd.ncp.client`` → ``ncp``; the daemon's own logger → ``daemon``."""
+    """``gatewayd.ncp.client`` → ``ncp``, ``nat64.dns64.server`` → ``dns64``; the daemon's own → ``daemon``."""
     parts = logger_name.split(".")
     if parts[0] == IDENTIFIER:
         return parts[1] if len(parts) > 1 else "daemon"
+    for tree, component in LIBRARY_COMPONENTS:
+        if logger_name == tree or logger_name.startswith(tree + "."):
+            return component
     return parts[0]
+
+
+def _loggers_of(component: str) -> list[logging.Logger]:
+    return [logging.getLogger(f"{IDENTIFIER}.{component}"),
+            *(logging.getLogger(tree) for tree, owner in LIBRARY_COMPONENTS if owner == component)]
 
 
 def priority(levelno: int) -> int:
@@ -205,9 +216,11 @@ def setup(level: str = "info", components: Mapping[str, str] | None = None, targ
           rate_limit_interval: float = 10.0) -> logging.Handler:
     """(Re)configure the ``gatewayd`` logger tree; safe to call again on reload."""
     global _handler
-    root = logging.getLogger(IDENTIFIER)
+    roots = [logging.getLogger(IDENTIFIER), *(logging.getLogger(tree) for tree, _ in LIBRARY_COMPONENTS
+                                              if "." not in tree)]
     if _handler is not None:
-        root.removeHandler(_handler)
+        for root in roots:
+            root.removeHandler(_handler)
         _handler.close()
     if journal_wanted(target):
         inner: logging.Handler = JournalHandler()
@@ -215,8 +228,9 @@ def setup(level: str = "info", components: Mapping[str, str] | None = None, targ
         inner = logging.StreamHandler(sys.stderr)
         inner.setFormatter(TextFormatter())
     _handler = RepeatLimiter(inner, rate_limit_interval)
-    root.addHandler(_handler)
-    root.propagate = False
+    for root in roots:
+        root.addHandler(_handler)
+        root.propagate = False
     apply_levels(level, components or {})
     return _handler
 
@@ -224,7 +238,8 @@ def setup(level: str = "info", components: Mapping[str, str] | None = None, targ
 def apply_levels(level: str, components: Mapping[str, str]) -> None:
     logging.getLogger(IDENTIFIER).setLevel(LEVELS[level])
     for name in COMPONENTS:
-        logging.getLogger(f"{IDENTIFIER}.{name}").setLevel(LEVELS[components.get(name, level)])
+        for logger in _loggers_of(name):
+            logger.setLevel(LEVELS[components.get(name, level)])
 
 
 def set_rate_limit(interval: float) -> None:

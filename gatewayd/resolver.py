@@ -14,7 +14,7 @@ import asyncio
 import ipaddress
 from typing import Any
 
-from gatewayd.aio import cancel_and_wait
+from common.aio import cancel_and_wait
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request

@@ -23,11 +23,11 @@ from ipaddress import IPv6Address
 from pathlib import Path
 from typing import Any
 
-from gatewayd.aio import cancel_and_wait
+from common.aio import cancel_and_wait
+from common.sysctl import IPV4_FORWARDING, IPV6_FORWARDING, SysctlSaver
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
-from gatewayd.sysctl import IPV4_FORWARDING, IPV6_FORWARDING, SysctlSaver
 from gatewayd.thread.view import ThreadView
 
 FORWARDING = (IPV4_FORWARDING, IPV6_FORWARDING)

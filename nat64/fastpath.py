@@ -51,7 +51,7 @@ except ImportError:  # built without a C compiler: the Python methods below run
 
 __all__ = ["MAX_PACKET", "FastPath"]
 
-log = logging.getLogger("gatewayd.nat64")
+log = logging.getLogger(__name__)
 
 MAX_PACKET = 40 + 0xFFFF  # an IPv6 header and the largest payload length: no TUN read is longer
 
@@ -181,7 +181,7 @@ class FastPath:
     # Straight-line code on purpose: this is the per-packet cost of the translator.
     #
     # Checksums: for 0 < x < 2**32, the end-around-carry fold of x is (x - 1) % 0xFFFF + 1, so
-    # ~fold(x) & 0xFFFF == 0xFFFE - (x - 1) % 0xFFFF. That is nat64.packets.checksum_apply and the
+    # ~fold(x) & 0xFFFF == 0xFFFE - (x - 1) % 0xFFFF. That is common.checksum.checksum_apply and the
     # IPv4 header checksum of build_ipv4 in one modulo; x > 0 always holds because the delta and the
     # header sums are positive (non-zero addresses).
 

@@ -9,20 +9,8 @@ from __future__ import annotations
 
 import struct
 
-from nat64.packets import (
-    IPPROTO_ICMP,
-    IPPROTO_ICMPV6,
-    IPPROTO_TCP,
-    IPPROTO_UDP,
-    PacketError,
-    build_ipv6,
-    checksum,
-    checksum_adjust,
-    checksum_apply,
-    checksum_delta,
-    ones_sum,
-    pseudo_sum_v6,
-)
+from common.checksum import checksum, checksum_adjust, checksum_apply, checksum_delta, ones_sum, pseudo_sum_v6
+from nat64.packets import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, PacketError, build_ipv6
 
 IPV6_MIN_MTU = 1280
 ICMP4_ERROR_MAX = 576  # RFC 1812 §4.3.2.3

@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
 
+from common.checksum import checksum, ones_sum, pseudo_sum_v6
 from nat64.fastpath import FastPath
 from nat64.packets import (
     IPPROTO_ICMP,
@@ -34,11 +35,8 @@ from nat64.packets import (
     PacketError,
     build_ipv4,
     build_ipv6,
-    checksum,
-    ones_sum,
     parse_ipv4,
     parse_ipv6,
-    pseudo_sum_v6,
 )
 from nat64.rfc6052 import Nat64Prefix, Rfc6052Error
 from nat64.state import Caps, Counters, Direction, Proto, Refused, Session, SessionTable, TcpState, Timeouts
@@ -74,7 +72,7 @@ from nat64.translate import (
 
 __all__ = ["Nat64", "Output", "Side"]
 
-log = logging.getLogger("gatewayd.nat64")
+log = logging.getLogger(__name__)
 
 _PROTO = {IPPROTO_UDP: Proto.UDP, IPPROTO_TCP: Proto.TCP}
 _NAME = {Proto.UDP: "udp", Proto.TCP: "tcp", Proto.ICMP: "icmp"}

@@ -56,7 +56,7 @@ __all__ = [
     "Reset",
 ]
 
-log = logging.getLogger("gatewayd.ncp")
+log = logging.getLogger(__name__)
 
 SUPPORTED_PROTOCOL_MAJOR = 4
 MAX_TID = 15

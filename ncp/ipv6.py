@@ -7,7 +7,8 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
-from nat64 import packets
+from common.checksum import checksum as internet_checksum
+from common.checksum import pseudo_sum_v6
 
 __all__ = [
     "ICMPV6",
@@ -60,7 +61,7 @@ def parse(packet: bytes) -> Ipv6Packet | None:
 
 def checksum(src: ipaddress.IPv6Address, dst: ipaddress.IPv6Address, nh: int, upper: bytes) -> int:
     """RFC 8200 section 8.1 upper-layer checksum over the pseudo-header."""
-    return packets.checksum(upper, packets.pseudo_sum_v6(src.packed, dst.packed, nh, len(upper)))
+    return internet_checksum(upper, pseudo_sum_v6(src.packed, dst.packed, nh, len(upper)))
 
 
 def _header(src: ipaddress.IPv6Address, dst: ipaddress.IPv6Address, nh: int, plen: int, hlim: int) -> bytes:

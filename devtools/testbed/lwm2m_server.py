@@ -15,8 +15,8 @@ import re
 import shutil
 from pathlib import Path
 
+from common.aio import cancel_and_wait
 from devtools import ROOT, die_with_parent
-from gatewayd.aio import cancel_and_wait
 
 NPM_PEERS = ROOT / "tests" / "peers"  # package.json, node_modules/
 NODE_SERVER = Path(__file__).with_name("lwm2m-node-server.js")

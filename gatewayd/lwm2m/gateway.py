@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from common.aio import cancel_and_wait
 from gatewayd import __version__
-from gatewayd.aio import cancel_and_wait
 
 from .model import ObjectRegistry, ObjectStore
 from .paths import LwM2MPath

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
-from gatewayd.aio import cancel_and_wait
+from common.aio import cancel_and_wait
 from gatewayd.thread.ra import (
     MAX_INITIAL_RTR_ADVERT_INTERVAL,
     MAX_INITIAL_RTR_ADVERTISEMENTS,

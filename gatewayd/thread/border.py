@@ -7,9 +7,9 @@ import ipaddress
 import logging
 from typing import TYPE_CHECKING, Any
 
+from common.sysctl import IPV6_FORWARDING, SysctlSaver, ipv6_conf
 from gatewayd.component import Component
 from gatewayd.config import Config
-from gatewayd.sysctl import IPV6_FORWARDING, SysctlSaver, ipv6_conf
 from gatewayd.thread.view import ThreadView, Unsubscribe
 
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ import struct
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
-from nat64.packets import IPPROTO_ICMPV6, checksum, pseudo_sum_v6
+from common.checksum import checksum, pseudo_sum_v6
+from nat64.packets import IPPROTO_ICMPV6
 
 # ICMPv6 message types (RFC 4861 §4)
 ND_ROUTER_SOLICIT = 133

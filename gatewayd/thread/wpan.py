@@ -20,7 +20,7 @@ from typing import Any
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from gatewayd.tun import open_tun, set_carrier
+from common.tun import open_tun, set_carrier
 from ncp.ipv6 import is_rloc_or_aloc
 
 log = logging.getLogger("gatewayd.thread")

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
-from gatewayd.aio import cancel_and_wait
-from gatewayd.tun import open_tun
+from common.aio import cancel_and_wait
+from common.tun import open_tun
 from nat64.fastpath import MAX_PACKET
 from nat64.state import Caps, Timeouts
 from nat64.translator import Nat64
@@ -51,7 +51,7 @@ __all__ = [
     "required_routes",
 ]
 
-log = logging.getLogger("gatewayd.nat64")
+log = logging.getLogger(__name__)
 
 NFT_TABLE = "gatewayd_nat64"
 _BUDGET = 64  # packets the datapath translates between looks at requests and expiry

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 
-from gatewayd.aio import cancel_and_wait
+from common.aio import cancel_and_wait
 from nat64.backends.builtin import Route
 
 __all__ = ["TaygaConfig", "TaygaMapping", "TaygaNat64", "parse_dynamic_map", "parse_log_line"]
 
-log = logging.getLogger("gatewayd.nat64")
+log = logging.getLogger(__name__)
 
 WELL_KNOWN = IPv6Network("64:ff9b::/96")
 LOCAL_USE = IPv6Network("64:ff9b:1::/48")  # RFC 8215: local-use IPv4/IPv6 translation prefix

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from nat64.rfc6052 import WELL_KNOWN_PREFIX, Nat64Prefix, Rfc6052Error
 
-log = logging.getLogger("gatewayd.dns64")
+log = logging.getLogger(__name__)
 
 RESOLV_CONF = Path("/etc/resolv.conf")
 

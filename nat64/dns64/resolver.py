@@ -17,7 +17,7 @@ from nat64.dns64.cache import CacheEntry, CacheKey, MessageCache
 from nat64.dns64.synthesis import Dns64Policy
 from nat64.dns64.upstream import Forward
 
-log = logging.getLogger("gatewayd.dns64")
+log = logging.getLogger(__name__)
 
 
 @dataclass

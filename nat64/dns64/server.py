@@ -34,7 +34,7 @@ from nat64.dns64.resolver import Dns64Resolver
 from nat64.dns64.synthesis import Dns64Policy
 from nat64.dns64.upstream import Forward, Forwarder
 
-log = logging.getLogger("gatewayd.dns64")
+log = logging.getLogger(__name__)
 
 TCP_MAX = 65535
 UNSUPPORTED_TYPES = frozenset({dns.rdatatype.AXFR, dns.rdatatype.IXFR, dns.rdatatype.MAILA, dns.rdatatype.MAILB})

@@ -12,7 +12,7 @@ import dns.flags
 import dns.message
 import dns.rcode
 
-log = logging.getLogger("gatewayd.dns64")
+log = logging.getLogger(__name__)
 
 # Upstream RCODEs that mean "ask the next one" rather than an answer about the name.
 FAILED_RCODES = frozenset({dns.rcode.SERVFAIL, dns.rcode.REFUSED, dns.rcode.NOTIMP, dns.rcode.FORMERR})

@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = ["FdLink", "Link", "LinkDown"]
 
-log = logging.getLogger("gatewayd.ncp")
+log = logging.getLogger(__name__)
 
 
 class LinkDown(ConnectionError):

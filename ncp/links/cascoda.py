@@ -21,7 +21,7 @@ from .uart import open_serial
 
 __all__ = ["CascodaLink"]
 
-log = logging.getLogger("gatewayd.ncp")
+log = logging.getLogger(__name__)
 
 _INFO_ATTRIBUTES = {
     Attribute.VERSION: "version",

@@ -18,7 +18,7 @@ from .base import FdLink, LinkDown
 
 __all__ = ["ForkptyLink"]
 
-log = logging.getLogger("gatewayd.ncp")
+log = logging.getLogger(__name__)
 
 
 class ForkptyLink(FdLink):

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             with open(args.state) as f:
                 persisted = json.load(f)
         except (OSError, ValueError) as exc:
-            logging.getLogger("gatewayd.sim").warning("cannot read state %s: %s", args.state, exc)
+            logging.getLogger("ncp.sim").warning("cannot read state %s: %s", args.state, exc)
     config = SimConfig(
         leader_delay=args.leader_delay,
         attach_delay=args.attach_delay,

@@ -26,7 +26,7 @@ from .mesh import MeshTun
 
 __all__ = ["SimApp", "save_state"]
 
-log = logging.getLogger("gatewayd.sim")
+log = logging.getLogger(__name__)
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:

@@ -75,7 +75,7 @@ from .netdata import NET_FLAG_ON_MESH, ExternalRoute, OnMeshPrefix, encode_netwo
 
 __all__ = ["GENERATIONS", "NODE_KINDS", "Generation", "MeshConfig", "Node", "SimConfig", "SimNcp"]
 
-log = logging.getLogger("gatewayd.sim")
+log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = (4, 3)
 # SPINEL_CAP_* exactly as ot-ncp-ftd lists them (both generations); no CMD_MULTI.

@@ -17,13 +17,13 @@ import subprocess
 
 from pyroute2.netns import popns, pushns
 
-from gatewayd.tun import open_tun
+from common.tun import open_tun
 
 from .core import MeshConfig
 
 __all__ = ["MeshError", "MeshTun"]
 
-log = logging.getLogger("gatewayd.sim")
+log = logging.getLogger(__name__)
 
 MTU = 1280
 _NFT_TABLE = "ncp_sim_rloc"

@@ -8,7 +8,7 @@ same packets, counters and session rows. A difference, or an exception, is a bug
 
 from __future__ import annotations
 
-from nat64.packets import checksum
+from common.checksum import checksum
 from tests.nat64.test_nat64_fastpath import (
     HOSTS,
     PSH_ACK,

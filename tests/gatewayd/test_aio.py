@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gatewayd.aio import cancel_and_wait
+from common.aio import cancel_and_wait
 
 
 async def test_cancels_and_waits_for_the_tasks_cleanup() -> None:

@@ -7,7 +7,8 @@ import socket
 import struct
 from pathlib import Path
 
-from gatewayd.log import JournalHandler, RepeatLimiter, TextFormatter
+from gatewayd import log as gwlog
+from gatewayd.log import JournalHandler, RepeatLimiter, TextFormatter, component_of
 
 
 def parse_journal(data: bytes) -> dict[str, str]:
@@ -44,7 +45,7 @@ def test_journal_record_carries_component_and_event_fields(tmp_path: Path):
     server.bind(str(path))
     server.settimeout(2)
     handler = JournalHandler(str(path))
-    logger = logging.getLogger("gatewayd.ncp.client")
+    logger = logging.getLogger("ncp.client")  # the library logs by module name
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     try:
@@ -102,3 +103,20 @@ def test_text_format_is_one_readable_line():
     record.fields = {"THREAD_ROLE": "leader"}
     line = TextFormatter().format(record)
     assert "thread" in line and "warning" in line and line.endswith("role leader  [THREAD_ROLE=leader]")
+
+
+def test_library_loggers_are_shown_and_filtered_by_component(capsys) -> None:
+    """ncp/ and nat64/ log by module name; the journal and [log.components] still see components."""
+    assert [component_of(n) for n in ("ncp.links.cascoda", "nat64.dns64.server", "nat64.translator",
+                                      "gatewayd.thread", "gatewayd")] == ["ncp", "dns64", "nat64", "thread",
+                                                                         "daemon"]
+    try:
+        gwlog.setup("warning", {"dns64": "debug"}, target="stderr", rate_limit_interval=0)
+        logging.getLogger("nat64.dns64.server").debug("dns64 detail")
+        logging.getLogger("nat64.translator").info("nat64 chatter below the level")
+        logging.getLogger("ncp.client").warning("NCP link lost")
+        err = capsys.readouterr().err
+    finally:
+        gwlog.setup("info", target="stderr")
+    assert "dns64    debug    dns64 detail" in err and "ncp      warning  NCP link lost" in err
+    assert "chatter" not in err

@@ -111,7 +111,7 @@ async def test_control_requests_are_answered_under_load(tun):
 
 @pytest.mark.parametrize("native", [True, False])
 async def test_start_says_which_fast_path_runs(tun, caplog, native):
-    caplog.set_level("INFO", logger="gatewayd.nat64")
+    caplog.set_level("INFO", logger="nat64")
     runner = builtin.BuiltinNat64(Nat64(PREFIX, [POOL], native_fast_path=native), "test64")
     await runner.start()
     await runner.stop()

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.checksum import checksum, pseudo_sum_v4, pseudo_sum_v6
 from nat64 import Caps, Nat64, Side, Timeouts
-from nat64.packets import build_ipv4, build_ipv6, checksum, pseudo_sum_v4, pseudo_sum_v6
+from nat64.packets import build_ipv4, build_ipv6
 from tests.nat64.helpers import HOST, POOL, PREFIX, SERVER, checksums_ok
 
 POOL4 = IPv4Address(POOL).packed

@@ -9,16 +9,8 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment
 from scapy.packet import Raw, raw
 
-from nat64.packets import (
-    PacketError,
-    build_ipv4,
-    build_ipv6,
-    checksum,
-    checksum_adjust,
-    ones_sum,
-    parse_ipv4,
-    parse_ipv6,
-)
+from common.checksum import checksum, checksum_adjust, ones_sum
+from nat64.packets import PacketError, build_ipv4, build_ipv6, parse_ipv4, parse_ipv6
 
 
 @given(st.binary(max_size=200))

@@ -126,7 +126,7 @@ async def chili():
 
 
 async def test_open_announces_host_reads_identity_and_closes_politely(chili, caplog):
-    caplog.set_level("INFO", logger="gatewayd.ncp")
+    caplog.set_level("INFO", logger="ncp")
     link = create_link(f"cascoda+uart://{chili.path}?baudrate=1000000")
     await link.open()
     try:

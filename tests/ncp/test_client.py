@@ -56,7 +56,7 @@ async def next_event(queue, kind, timeout=3.0):
 
 
 async def test_connect_reads_identity_and_logs_state(peer, caplog):
-    caplog.set_level(logging.INFO, logger="gatewayd.ncp")
+    caplog.set_level(logging.INFO, logger="ncp")
     c = NcpClient(f"spinel+hdlc+uart://{peer.path}", request_timeout=0.3)
     try:
         await c.start()

@@ -55,7 +55,7 @@ def test_vendored_modules_are_private(deb: Path):
     assert any(re.match(r"/usr/lib/gatewayd/vendor/DTLSSocket/dtls\..*\.so$", p) for p in files)
     system_site = [p for p in files if re.match(r"/usr/lib/python3/dist-packages/(aiocoap|DTLSSocket|pyroute2)", p)]
     assert not system_site, f"vendored modules leaked into the system site-packages: {system_site}"
-    for module in ("gatewayd", "ncp", "nat64"):
+    for module in ("gatewayd", "ncp", "nat64", "common"):
         assert f"/usr/lib/python3/dist-packages/{module}/__init__.py" in files
     native = [p for p in files if re.match(r"/usr/lib/python3/dist-packages/nat64/_fastpath\.cpython-3\d+-.*\.so$", p)]
     assert native, "the NAT64 fast path (nat64/_fastpath.c) is compiled into the package"

@@ -1,5 +1,5 @@
 """The wheel pip builds from a clean tree (HEAD, or with GATEWAYD_DEB_WORKTREE=1 the tracked files as
-they are) carries the product (gatewayd, ncp, nat64) and no test or demo harness (devtools/, tests/,
+they are) carries the product (gatewayd, ncp, nat64, common) and no test or demo harness (devtools/, tests/,
 benchmarks/)."""
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ def test_wheel_holds_the_product_and_no_harness(tmp_path: Path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("gatewayd-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for module in ("gatewayd", "ncp", "nat64"):
+    for module in ("gatewayd", "ncp", "nat64", "common"):
         assert f"{module}/__init__.py" in names
     assert "gatewayd/lwm2m/models/3303.xml" in names
     top = {n.split("/")[0] for n in names if not re.match(r"gatewayd-[^/]*\.dist-info/", n)}
-    assert top == {"gatewayd", "ncp", "nat64"}, top
+    assert top == {"gatewayd", "ncp", "nat64", "common"}, top
     harness = [n for n in names if HARNESS.search("/usr/lib/python3/dist-packages/" + n)]
     assert not harness, f"test or demo harness in the wheel: {harness}"

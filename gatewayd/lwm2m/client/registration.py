@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import enum
 import logging
-import random
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiocoap.numbers.codes import Code
+
+from common.backoff import Backoff
 
 from ..bootstrap import (
     ServerAccount,
@@ -121,12 +122,6 @@ class Registration:
     expires: float
     objects: str = ""
     registered_at: float = field(default_factory=time.time)
-
-
-def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
-    """initial · 2^(attempt-1), capped, with ±25 % jitter so many clients don't retry in step."""
-    base = min(maximum, initial * 2 ** max(0, attempt - 1))
-    return base * random.uniform(0.75, 1.25)
 
 
 class LwM2MClient:
@@ -268,7 +263,7 @@ class LwM2MClient:
         return self.ramp.slot() if self.ramp is not None else contextlib.nullcontext()
 
     async def _run(self) -> None:
-        attempt = 0
+        retry = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
         if self.ramp is not None:
             await self.ramp.first_attempt()
         while True:
@@ -278,24 +273,25 @@ class LwM2MClient:
                 if self._bootstrap_requested:
                     self._bootstrap_requested = False
                     await self._bootstrap()
-                    attempt = 0
+                    retry.reset()
                 account = lwm2m_server(self.store)
-                if account is None or (attempt >= self.settings.bootstrap_after > 0 and self._can_bootstrap()):
+                if account is None or (retry.attempts >= self.settings.bootstrap_after > 0 and self._can_bootstrap()):
                     if not self._can_bootstrap():
                         self._fail("no LwM2M Server or Bootstrap-Server account")
                         await self._wait_wake(None)
                         continue
                     if account is not None:
-                        log.info("%s: falling back to bootstrap after %d failed attempts", self.endpoint, attempt)
+                        log.info("%s: falling back to bootstrap after %d failed attempts", self.endpoint,
+                                 retry.attempts)
                         clear_accounts(self.store)
                     await self._bootstrap()
-                    attempt = 0
+                    retry.reset()
                     continue
                 async with self._slot():
                     await self._use_server(account)
                     if not await self._resume():
                         await self._register()
-                attempt = 0
+                retry.reset()
                 await self._registered()
             except asyncio.CancelledError:
                 raise
@@ -307,9 +303,8 @@ class LwM2MClient:
                     log.error("%s: unexpected %s in the registration task at\n%s", self.endpoint,
                               type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)).rstrip())
                     exc = TransportError(f"internal error ({type(exc).__name__})")
-                attempt += 1
-                delay = backoff_delay(attempt, self.settings.backoff_initial, self.settings.backoff_max)
-                self._fail(f"{exc}; retry {attempt} in {delay:.0f} s")
+                delay = retry.delay()
+                self._fail(f"{exc}; retry {retry.attempts} in {delay:.0f} s")
                 await self._wait_wake(delay)
 
     def _dtls_fault(self, kind: str) -> None:

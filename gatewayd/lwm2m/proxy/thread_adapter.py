@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gatewayd.aio import cancel_and_wait
+from common.aio import cancel_and_wait
 from ncp.ipv6 import is_rloc_or_aloc, rloc_address
 from ncp.spinel.props import Prop
 
