@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from common.backoff import Backoff
 
 if TYPE_CHECKING:
     from gatewayd.config import Config
@@ -106,6 +107,7 @@ class Slot:
     state: State = State.STOPPED
     error: str = ""
     attempts: int = 0
+    backoff: Backoff = field(default_factory=Backoff)
     retry_at: float | None = None
     since: float = field(default_factory=time.monotonic)
     task: asyncio.Task[None] | None = None
@@ -134,15 +136,10 @@ class Supervisor:
         component._on_failure = self._runtime_failure
         component._on_change = self.on_change
         component._on_restart = self.on_restart
-        self.slots.append(Slot(component))
+        self.slots.append(Slot(component, backoff=Backoff(1.0, self.max_backoff)))
 
     def slot(self, name: str) -> Slot | None:
         return next((s for s in self.slots if s.component.name == name), None)
-
-    def backoff(self, attempts: int) -> float:
-        """1, 2, 4, ... seconds up to max_backoff, with ±20 % jitter so retries don't align."""
-        base = min(self.max_backoff, 2.0 ** max(0, attempts - 1))
-        return base * random.uniform(0.8, 1.2)
 
     async def start_all(self) -> None:
         """One start attempt for each component, in order; failures are retried in the background."""
@@ -161,6 +158,7 @@ class Supervisor:
             self._schedule_retry(slot, exc)
             return
         slot.state, slot.error, slot.retry_at, slot.since = State.RUNNING, "", None, time.monotonic()
+        slot.backoff.started()  # a failure after a healthy run is retried from the first step
         if slot.attempts > 1:
             comp.log.info("%s started after %d attempts", comp.name, slot.attempts,
                           extra={"fields": {"COMPONENT_STATE": "running"}})
@@ -168,7 +166,7 @@ class Supervisor:
         self.on_change()
 
     def _schedule_retry(self, slot: Slot, exc: BaseException) -> None:
-        delay = self.backoff(slot.attempts)
+        delay = slot.backoff.delay()
         slot.state, slot.error = State.FAILED, str(exc) or type(exc).__name__
         slot.retry_at = time.monotonic() + delay
         slot.component.log.error("%s failed: %s; retrying in %.0f s", slot.component.name, slot.error, delay,
@@ -216,6 +214,7 @@ class Supervisor:
     async def reload_all(self, config: Config) -> None:
         self.max_backoff = config.daemon.retry_max_backoff
         for slot in self.slots:
+            slot.backoff.maximum = self.max_backoff
             if slot.state != State.RUNNING:
                 slot.component.config = config  # used by the next start attempt
                 continue

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
+from common.backoff import Backoff
+
 from . import hdlc
 from .links import base as _links
 from .links.url import create_link, parse_link_url
@@ -497,11 +499,12 @@ class NcpClient:
             self._reconnector = asyncio.create_task(self._reconnect(), name="ncp-reconnect")
 
     async def _reconnect(self) -> None:
-        delay = self.backoff_initial
+        retry = Backoff(self.backoff_initial, self.backoff_max)  # each link loss starts afresh
+        delay = retry.delay()
         while not self._stopping:
             await self._close_link()
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self.backoff_max)
+            delay = retry.delay()
             try:
                 await self._connect()
             except (OSError, NcpError, SpinelError) as exc:  # LinkDown is an OSError

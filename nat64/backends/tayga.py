@@ -26,11 +26,14 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 
 from common.aio import cancel_and_wait
+from common.backoff import Backoff
 from nat64.backends.builtin import Route
 
 __all__ = ["TaygaConfig", "TaygaMapping", "TaygaNat64", "parse_dynamic_map", "parse_log_line"]
 
 log = logging.getLogger(__name__)
+
+HEALTHY_RUN = 10.0  # seconds; an exit after a run this long is retried from the first step
 
 WELL_KNOWN = IPv6Network("64:ff9b::/96")
 LOCAL_USE = IPv6Network("64:ff9b:1::/48")  # RFC 8215: local-use IPv4/IPv6 translation prefix
@@ -238,15 +241,16 @@ class TaygaNat64:
             self._reader.cancel()
 
     async def _supervise(self) -> None:
-        quick_exits = 0
+        retry = Backoff(1.0, self.max_backoff, healthy=HEALTHY_RUN, clock=self._clock)
         while True:
             assert self._proc is not None
+            retry.started()
             status = await self._proc.wait()
             await self._drain()
             self._child.last_exit = status
             ran = self._clock() - (self._child.started_at or self._clock())
-            quick_exits = 0 if ran > 10 else quick_exits + 1
-            delay = min(self.max_backoff, 2.0 ** max(0, quick_exits - 1))
+            delay = retry.delay()
+            quick_exits = retry.attempts  # this exit included; 1 after a healthy run
             log.error("tayga exited with status %s after %.1f s; restarting in %.0f s", status, ran, delay,
                       extra={"fields": {"NAT64_BACKEND": "tayga", "TAYGA_EXIT": str(status)}})
             if quick_exits >= self.give_up and self.on_failure is not None:

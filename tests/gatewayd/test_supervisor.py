@@ -86,9 +86,20 @@ async def test_stop_is_bounded_by_timeout():
     assert all(s.state == State.STOPPED for s in sup.slots)
 
 
-def test_backoff_grows_and_is_capped():
-    sup = Supervisor(max_backoff=30)
-    delays = [sup.backoff(n) for n in range(1, 10)]
-    assert 0.8 <= delays[0] <= 1.2
-    assert 3.2 <= delays[2] <= 4.8
-    assert all(d <= 36 for d in delays)
+async def test_a_failure_after_a_healthy_run_is_retried_from_the_first_step():
+    """A crash after hours of service must not inherit the delay earlier failures built up."""
+    sup = Supervisor(max_backoff=60)
+    flaky = Flaky(failures=0)
+    sup.add(flaky)
+    slot = sup.slot("ncp")
+    slot.backoff.initial, slot.backoff.healthy = 0.05, 0.3
+    await sup.start_all()
+    for _ in range(5):  # quick failures: 0.05, 0.1, 0.2, 0.4, 0.8 s
+        flaky.failed(ConnectionError("link lost"))
+        await running_again(slot)
+        assert slot.backoff.attempts > 0
+    await asyncio.sleep(0.35)  # now it ran healthily
+    flaky.failed(ConnectionError("link lost"))
+    assert slot.retry_at is not None and slot.retry_at - asyncio.get_running_loop().time() < 0.1
+    await running_again(slot, within=1.0)
+    await sup.stop_all(1)
