@@ -16,7 +16,7 @@ from gatewayd.component import Component
 from gatewayd.config import Config
 
 if TYPE_CHECKING:
-    from gatewayd.thread.ncp import NcpComponent
+    from gatewayd.ncp.component import NcpComponent
     from gatewayd.thread.view import ThreadView
 
 Built = dict[str, Component]
@@ -32,20 +32,20 @@ def thread_view(built: Built) -> ThreadView | None:
 
 
 def ncp_component(built: Built) -> NcpComponent | None:
-    from gatewayd.thread.ncp import NcpComponent
+    from gatewayd.ncp.component import NcpComponent
 
     radio = built.get("ncp")
     return radio if isinstance(radio, NcpComponent) else None
 
 
 def ncp(config: Config, built: Built) -> Component:
-    from gatewayd.thread.ncp import NcpComponent
+    from gatewayd.ncp.component import NcpComponent
 
     return NcpComponent(config)
 
 
 def thread(config: Config, built: Built) -> Component:
-    from gatewayd.thread.ncp import NcpComponent
+    from gatewayd.ncp.component import NcpComponent
     from gatewayd.thread.network import ThreadNetwork
 
     radio = built["ncp"]
@@ -54,7 +54,7 @@ def thread(config: Config, built: Built) -> Component:
 
 
 def border(config: Config, built: Built) -> Component:
-    from gatewayd.thread.border import BorderRouting
+    from gatewayd.border.component import BorderRouting
 
     network = thread_view(built)
     assert network is not None
@@ -64,7 +64,7 @@ def border(config: Config, built: Built) -> Component:
 def nat64(config: Config, built: Built) -> Component | None:
     if not config.nat64.enabled:
         return None
-    from gatewayd.translator import Nat64Component
+    from gatewayd.nat64.component import Nat64Component
 
     return Nat64Component(config, thread_view(built))
 
@@ -72,7 +72,7 @@ def nat64(config: Config, built: Built) -> Component | None:
 def dns64(config: Config, built: Built) -> Component | None:
     if not config.dns64.enabled:
         return None
-    from gatewayd.resolver import Dns64Component
+    from gatewayd.dns64.component import Dns64Component
 
     return Dns64Component(config, thread_view(built))
 

@@ -21,7 +21,7 @@ from .gateway import GatewayDevice
 from .persist import StateStore
 
 if TYPE_CHECKING:
-    from gatewayd.thread.ncp import NcpComponent
+    from gatewayd.ncp.component import NcpComponent
 
 
 def settings_from_config(config: Config) -> ClientSettings:

@@ -1,1 +1,2 @@
-"""The Thread side of the border router: network, wpan0 datapath, network data, RAs."""
+"""The Thread feature: form or join the network, wpan0 (the mesh as a host interface), network data,
+and the ThreadView its dependents subscribe to."""

@@ -17,8 +17,8 @@ from pyroute2 import AsyncIPRoute
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
+from gatewayd.ncp.component import NcpComponent
 from gatewayd.secrets import MASK
-from gatewayd.thread.ncp import NcpComponent
 from gatewayd.thread.netdata import ROUTE_FLAG_NAT64, ExternalRoute, NetdataPublisher, OnMeshPrefix
 from gatewayd.thread.state import ThreadState
 from gatewayd.thread.view import DatasetSummary, Subscribers, Unsubscribe

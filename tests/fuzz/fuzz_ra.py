@@ -7,7 +7,7 @@ so the two directions cannot drift apart.
 
 from __future__ import annotations
 
-from gatewayd.thread.ra import RaError, RouterAdvertisement, build_ra, build_rs, parse
+from gatewayd.border.ra import RaError, RouterAdvertisement, build_ra, build_rs, parse
 
 
 def TestOneInput(data: bytes) -> None:

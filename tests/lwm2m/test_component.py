@@ -16,7 +16,7 @@ from gatewayd.lwm2m.codecs import ContentFormat, decode
 from gatewayd.lwm2m.component import LwM2MComponent
 from gatewayd.lwm2m.gateway import split_ncp_version
 from gatewayd.lwm2m.paths import LwM2MPath
-from gatewayd.thread.ncp import NcpComponent
+from gatewayd.ncp.component import NcpComponent
 
 from .dtls_server import DtlsLwM2MServer
 from .servers import REGISTRY, free_udp_port

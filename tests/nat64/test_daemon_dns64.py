@@ -14,7 +14,7 @@ import pytest
 from devtools.dns_zone import ZoneServer, free_port
 from gatewayd.config.loader import parse
 from gatewayd.control import CommandError, Request
-from gatewayd.resolver import Dns64Component
+from gatewayd.dns64.component import Dns64Component
 from tests.thread.fake_view import FakeThreadView
 
 ZONE = "$TTL 300\n@ SOA ns host 1 3600 600 86400 60\n@ NS ns\nns A 100.64.0.10\nlwm2m A 100.64.0.10\n"

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from gatewayd.config.loader import parse
-from gatewayd.thread.ncp import NcpComponent
+from gatewayd.ncp.component import NcpComponent
 from gatewayd.thread.netdata import OMR_FLAGS
 from gatewayd.thread.network import ResetThrottle, ThreadNetwork, _merge_local, _net_flags
 from gatewayd.thread.state import ThreadState

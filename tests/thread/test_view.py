@@ -8,14 +8,14 @@ from ipaddress import IPv6Network
 
 import pytest
 
+from gatewayd.border import advertiser as advertiser_module
+from gatewayd.border.component import BorderRouting
 from gatewayd.components import thread_view
 from gatewayd.config.loader import parse
-from gatewayd.thread import advertiser as advertiser_module
-from gatewayd.thread.border import BorderRouting
-from gatewayd.thread.ncp import NcpComponent
+from gatewayd.nat64.component import Nat64Component
+from gatewayd.ncp.component import NcpComponent
 from gatewayd.thread.network import ThreadNetwork
 from gatewayd.thread.view import Subscribers
-from gatewayd.translator import Nat64Component
 from ncp.client import PropertyChanged
 from ncp.meshcop import Dataset
 from ncp.spinel import NetRole, Prop
@@ -143,7 +143,7 @@ async def test_border_advertises_a_prefix_present_at_start(tmp_path, monkeypatch
 async def test_dns64_retries_a_failed_rebind_without_another_change(tmp_path, caplog):
     from ipaddress import IPv4Interface
 
-    from gatewayd.resolver import Dns64Component
+    from gatewayd.dns64.component import Dns64Component
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -26,7 +26,7 @@ from .thread_adapter import NcpTables, ThreadDevices, ThreadDevicesConfig
 from .virtual import UpstreamAccount
 
 if TYPE_CHECKING:
-    from gatewayd.thread.ncp import NcpComponent
+    from gatewayd.ncp.component import NcpComponent
     from ncp.client import NcpClient
 
 log = logging.getLogger("gatewayd.lwm2m.proxy")

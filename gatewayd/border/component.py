@@ -13,7 +13,7 @@ from gatewayd.config import Config
 from gatewayd.thread.view import ThreadView, Unsubscribe
 
 if TYPE_CHECKING:
-    from gatewayd.thread.advertiser import Advertiser
+    from gatewayd.border.advertiser import Advertiser
 
 log = logging.getLogger("gatewayd.border")
 
@@ -41,7 +41,7 @@ class BorderRouting(Component):
         else:
             log.info("IPv6 forwarding left as it is (border.forwarding = false): mesh devices stay on the mesh")
         if infra and border.router_advertisements:
-            from gatewayd.thread.advertiser import Advertiser
+            from gatewayd.border.advertiser import Advertiser
 
             self.advertiser = Advertiser(infra)
             await self.advertiser.start()

@@ -33,7 +33,7 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 from common.aio import cancel_and_wait
-from gatewayd.thread.ra import (
+from gatewayd.border.ra import (
     MAX_INITIAL_RTR_ADVERT_INTERVAL,
     MAX_INITIAL_RTR_ADVERTISEMENTS,
     MAX_RA_DELAY_TIME,

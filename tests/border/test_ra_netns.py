@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
-from gatewayd.thread.advertiser import Advertiser, icmp6_filter_pass_only, interface_index
-from gatewayd.thread.ra import RouterAdvertisement, RouterSolicitation, build_rs, parse
+from gatewayd.border.advertiser import Advertiser, icmp6_filter_pass_only, interface_index
+from gatewayd.border.ra import RouterAdvertisement, RouterSolicitation, build_rs, parse
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gatewayd.thread.advertiser import Advertiser, Schedule, icmp6_filter_pass_only
+from gatewayd.border.advertiser import Advertiser, Schedule, icmp6_filter_pass_only
 
 
 def run_unsolicited(schedule: Schedule, count: int) -> list[float]:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptRouteInfo, ICMPv6NDOptSrcLLAddr, IPv6
 from scapy.packet import raw
 
-from gatewayd.thread.ra import (
+from gatewayd.border.ra import (
     INFINITY,
     PrefixInformation,
     RaError,
