@@ -22,3 +22,19 @@ async def cancel_and_wait(task: asyncio.Task | None) -> None:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise
+
+
+async def cancel_all(*tasks: asyncio.Task | None) -> None:
+    """Cancel every task at once and wait for all of them, whatever each ends with.
+
+    The one way to stop a component's tasks: their own cancellations and failures are absorbed (a stop
+    must finish), a cancellation of the caller is raised as in :func:`cancel_and_wait`.
+    """
+    current = asyncio.current_task()
+    live = [t for t in tasks if t is not None and t is not current]
+    for task in live:
+        task.cancel()
+    if live:
+        await asyncio.wait(live)
+    if current is not None and current.cancelling():
+        raise asyncio.CancelledError

@@ -181,8 +181,9 @@ class Supervisor:
         slot.task = None
         try:
             await asyncio.wait_for(slot.component.stop(), 5)
-        except Exception:
-            pass
+        except Exception as exc:  # the retry goes ahead; what the failed instance left behind is said
+            slot.component.log.warning("%s: cleaning up before the retry failed: %s", slot.component.name,
+                                       str(exc) or type(exc).__name__)
         await self._attempt(slot)
 
     def _runtime_failure(self, component: Component, exc: BaseException) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
+from common.aio import cancel_all
 from common.backoff import Backoff
 
 from . import hdlc
@@ -260,11 +261,7 @@ class NcpClient:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in (self._reconnector, self._reader):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await cancel_all(self._reconnector, self._reader)
         self._reconnector = self._reader = None
         self._fail_pending(NcpNotConnected("client stopped"))
         await self._close_link()
@@ -477,10 +474,7 @@ class NcpClient:
 
     async def _close_link(self) -> None:
         self._link_ok = False
-        if self._reader is not None and self._reader is not asyncio.current_task():
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+        await cancel_all(self._reader)
         self._reader = None
         with contextlib.suppress(Exception):
             await self.link.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 from pyroute2 import AsyncIPRoute
 
+from common.aio import cancel_all
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
@@ -180,9 +181,7 @@ class ThreadNetwork(Component):
         self._monitor = asyncio.create_task(self._monitor_loop(), name="thread-monitor")
 
     async def stop(self) -> None:
-        for task in [self._monitor, self._recovery, *self._tasks]:
-            if task is not None:
-                task.cancel()
+        await cancel_all(self._monitor, self._recovery, *self._tasks)
         self._monitor = self._recovery = None
         client = self._client
         if client is not None:

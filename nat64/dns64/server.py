@@ -27,6 +27,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
+from common.aio import cancel_all
 from nat64.dns64 import synthesis, wire
 from nat64.dns64.cache import CacheEntry, MessageCache, WireCache, WireEntry
 from nat64.dns64.config import Dns64Config
@@ -214,10 +215,7 @@ class Dns64Server:
             await self._unbind(key)
         for w in list(self._tcp_writers):
             w.close()
-        tasks = list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(*self._tasks)
 
     async def reload(self, config: Dns64Config) -> None:
         """Apply a new configuration live; answers cached under the old one are dropped

@@ -14,6 +14,8 @@ import os
 import signal
 import tty
 
+from common.aio import cancel_all
+
 from .base import FdLink, LinkDown
 
 __all__ = ["ForkptyLink"]
@@ -78,11 +80,8 @@ class ForkptyLink(FdLink):
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-            self._reaper = None
+        await cancel_all(self._reaper)
+        self._reaper = None
         if fd is not None:
             os.close(fd)
         self._set_lost("closed", quiet=True)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from common.aio import cancel_and_wait
+from common.aio import cancel_all, cancel_and_wait
 
 
 async def test_cancels_and_waits_for_the_tasks_cleanup() -> None:
@@ -60,3 +60,38 @@ async def test_the_callers_own_cancellation_is_not_swallowed() -> None:
         await stopper
     assert carried_on == []
     await asyncio.wait({task}, timeout=2)
+
+
+async def test_cancel_all_stops_every_task_whatever_it_ends_with() -> None:
+    async def forever() -> None:
+        await asyncio.sleep(3600)
+
+    async def crashed() -> None:
+        raise RuntimeError("boom")
+
+    async def slow_cleanup() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(0.05)
+            done.append("cleaned up")
+
+    done: list[str] = []
+    tasks = [asyncio.create_task(c()) for c in (forever, crashed, slow_cleanup)]
+    await asyncio.sleep(0)
+    await cancel_all(*tasks, None)
+    assert all(t.done() for t in tasks) and done == ["cleaned up"]
+
+
+async def test_cancel_all_passes_on_the_callers_cancellation() -> None:
+    inner = asyncio.create_task(asyncio.sleep(3600))
+
+    async def stopper() -> None:
+        await cancel_all(inner)
+        await asyncio.sleep(3600)  # reached only if the caller's cancellation was swallowed
+
+    outer = asyncio.create_task(stopper())
+    await asyncio.sleep(0)
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
