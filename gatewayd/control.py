@@ -6,6 +6,11 @@ Response: {"ok": true, "result": ...} or {"ok": false, "error": "..."}
 The longest registered command name that prefixes the words wins; the rest are the
 command's arguments. The peer's uid (SO_PEERCRED) decides root-only options such as
 ``--show-secrets``.
+
+At most ``max_connections`` connections are served at once; one more gets the one line
+``{"ok": false, "busy": true, "error": "gatewayd is busy: ..."}`` and is closed. A
+connection that sends no request, or reads no answer, for ``idle_timeout`` seconds is
+closed, so idle clients cannot keep the places forever.
 """
 
 from __future__ import annotations
@@ -21,9 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatewayd.component import Command
+from gatewayd.config.schema import find
 
 log = logging.getLogger("gatewayd.control")
 MAX_REQUEST = 64 * 1024
+#: The ``[control]`` defaults, from the schema.
+DEFAULT_MAX_CONNECTIONS: int = find("control.max_connections").default  # type: ignore[union-attr]
+DEFAULT_IDLE_TIMEOUT: float = find("control.idle_timeout").default  # type: ignore[union-attr]
+#: How long a refused connection may take to accept its one-line answer.
+REFUSAL_TIMEOUT = 1.0
 
 
 class CommandError(Exception):
@@ -56,11 +67,29 @@ class Request:
 
 
 class ControlServer:
-    def __init__(self, path: str, mode: int = 0o660):
+    def __init__(self, path: str, mode: int = 0o660, max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT):
         self.path = path
         self.mode = mode
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self.commands: dict[str, Command] = {}
         self._server: asyncio.AbstractServer | None = None
+        #: the connections being served (not the refused ones)
+        self._writers: set[asyncio.StreamWriter] = set()
+        #: connections refused because max_connections were open, since start
+        self.refused = 0
+        self._full_logged = False
+
+    @classmethod
+    def from_config(cls, control: Any) -> ControlServer:
+        """From the ``[control]`` table of a loaded configuration."""
+        return cls(control.socket, control.mode, control.max_connections, control.idle_timeout)
+
+    @property
+    def connections(self) -> int:
+        """Connections being served now."""
+        return len(self._writers)
 
     def register(self, command: Command) -> None:
         self.commands[command.name] = command
@@ -79,6 +108,8 @@ class ControlServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            for writer in list(self._writers):
+                writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1)
             self._server = None
@@ -112,13 +143,17 @@ class ControlServer:
         return {"ok": True, "result": result}
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._writers) >= self.max_connections:
+            await self._refuse(writer)
+            return
+        self._writers.add(writer)
         uid = _peer_uid(writer)
         try:
             while True:
                 try:
-                    line = await asyncio.wait_for(reader.readline(), 30)
+                    line = await asyncio.wait_for(reader.readline(), self.idle_timeout)
                 except (asyncio.LimitOverrunError, ValueError):
-                    await _reply(writer, {"ok": False, "error": "request too long"})
+                    await self._reply(writer, {"ok": False, "error": "request too long"})
                     return
                 if not line:
                     return
@@ -128,7 +163,33 @@ class ControlServer:
                     response = {"ok": False, "error": "bad request: not JSON"}
                 else:
                     response = await self.handle(message, uid)
-                await _reply(writer, response)
+                await self._reply(writer, response)
+        except TimeoutError:
+            log.debug("closing a control connection idle for %g s", self.idle_timeout)
+        except ConnectionError:
+            pass
+        finally:
+            self._writers.discard(writer)
+            if len(self._writers) < self.max_connections:
+                self._full_logged = False
+            writer.close()
+
+    async def _reply(self, writer: asyncio.StreamWriter, response: dict[str, Any]) -> None:
+        """Send one answer; a client that does not read it within idle_timeout is dropped (TimeoutError)."""
+        await asyncio.wait_for(_reply(writer, response), self.idle_timeout)
+
+    async def _refuse(self, writer: asyncio.StreamWriter) -> None:
+        self.refused += 1
+        if not self._full_logged:
+            self._full_logged = True
+            log.warning("control socket busy: %d connections open, the most [control] max_connections allows; "
+                        "refusing new ones until some close (idle ones are closed after %g s)",
+                        self.max_connections, self.idle_timeout)
+        busy = {"ok": False, "busy": True,
+                "error": f"gatewayd is busy: {self.max_connections} control connections are open, the most it "
+                         "serves at once; try again shortly"}
+        try:
+            await asyncio.wait_for(_reply(writer, busy), REFUSAL_TIMEOUT)
         except (TimeoutError, ConnectionError):
             pass
         finally:

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import sys
+import time
 from typing import Any
 
 from gatewayd.config import DEFAULT_PATH, ConfigError, load
@@ -34,8 +35,25 @@ def default_socket(config_path: str) -> str:
 
 
 def request(path: str, words: list[str], timeout: float = 10.0) -> Any:
+    """Send one command and return its result. While the daemon answers "busy" (as many
+    connections open as it serves at once) the command is tried again until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while True:
+        response = _exchange(path, words, timeout, max(deadline - time.monotonic(), 0.001))
+        if response.get("busy") and time.monotonic() + pause < deadline:
+            time.sleep(pause)  # the daemon refused before reading the request: trying again is safe
+            pause = min(pause * 2, 0.5)
+            continue
+        break
+    if not response.get("ok"):
+        raise CtlError(response.get("error", "request failed"))
+    return response.get("result")
+
+
+def _exchange(path: str, words: list[str], timeout: float, remaining: float) -> dict[str, Any]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
+        sock.settimeout(remaining)
         try:
             sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError):
@@ -43,7 +61,14 @@ def request(path: str, words: list[str], timeout: float = 10.0) -> Any:
                            "start it with: systemctl start gatewayd") from None
         except PermissionError:
             raise CtlError(f"permission denied on {path}: run as root or join the socket's group") from None
-        sock.sendall(json.dumps({"command": words}).encode() + b"\n")
+        except BlockingIOError:  # the listen backlog is full (connect on a socket with a timeout)
+            return {"ok": False, "busy": True, "error": "gatewayd is busy: its control socket accepts no more"}
+        except TimeoutError:
+            raise CtlError(f"gatewayd did not answer within {timeout:g} s") from None
+        try:
+            sock.sendall(json.dumps({"command": words}).encode() + b"\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a busy daemon answers and closes without reading: its answer is still there to read
         data = b""
         try:
             while not data.endswith(b"\n"):
@@ -53,12 +78,15 @@ def request(path: str, words: list[str], timeout: float = 10.0) -> Any:
                 data += chunk
         except TimeoutError:
             raise CtlError(f"gatewayd did not answer within {timeout:g} s") from None
+        except ConnectionResetError:
+            if not data:
+                raise CtlError("gatewayd closed the connection without answering") from None
     if not data:
         raise CtlError("gatewayd closed the connection without answering")
     response = json.loads(data)
-    if not response.get("ok"):
-        raise CtlError(response.get("error", "request failed"))
-    return response.get("result")
+    if not isinstance(response, dict):
+        raise CtlError("gatewayd sent something other than a JSON object")
+    return response
 
 
 def _cell(value: Any) -> str:

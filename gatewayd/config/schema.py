@@ -108,7 +108,7 @@ SCHEMA = Section(
             name="ncp",
             doc="The Thread radio: an OpenThread NCP spoken to over Spinel.",
             keys=(
-                Key("url", t.URL, "cascoda+uart:///dev/serial0?baudrate=1000000",
+                Key("url", t.NCP_URL, "cascoda+uart:///dev/serial0?baudrate=1000000",
                     "How to reach the NCP. spinel+hdlc+uart:///dev/ttyACM0?baudrate=115200"
                     "&flow-control=none|rtscts for a plain UART or USB CDC NCP; "
                     "cascoda+uart:///dev/serial0?baudrate=1000000 for a Cascoda Chili2 on the Pi's UART; "
@@ -244,7 +244,7 @@ SCHEMA = Section(
                     name="server",
                     doc="The default upstream LwM2M server (factory bootstrap).",
                     keys=(
-                        Key("uri", t.Str(what="a coap:// or coaps:// URI, or \"\""), "",
+                        Key("uri", t.LWM2M_URI_OR_EMPTY, "",
                             "coap://host:5683 or coaps://host:5684."),
                         Key("psk_identity", t.Str(), "", "DTLS-PSK identity (coaps only)."),
                         Key("psk_key", t.HEX, "", "DTLS-PSK key as hex (coaps only).", secret=True),
@@ -276,7 +276,7 @@ SCHEMA = Section(
                         Key("timeout", t.Float(min=0.5, max=60), 5.0,
                             "Seconds a device request may take; a Read it does not answer in time fails with "
                             "5.03 Service Unavailable.", live=True),
-                        Key("server", t.Str(what="a coap:// or coaps:// URI, or \"\""), "",
+                        Key("server", t.LWM2M_URI_OR_EMPTY, "",
                             '"" registers with [lwm2m.server]; a URI names another LwM2M server for this device.',
                             live=True),
                         Key("psk_identity", t.Str(), "", "The device's own DTLS-PSK identity (coaps only).",
@@ -345,6 +345,14 @@ SCHEMA = Section(
                     "Path of the Unix socket."),
                 Key("mode", t.Int(min=0, max=0o777, octal=True), 0o660,
                     "Permissions of the socket; members of its group may use gatewayctl."),
+                Key("max_connections", t.Int(min=1, max=1000), 64,
+                    "Connections served at once (gatewayctl opens one per command and closes it when "
+                    'answered). One more is answered {"ok": false, "busy": true, "error": "gatewayd is busy: '
+                    '..."} and closed, and gatewayctl tries again until its --timeout, so clients that hold '
+                    "or flood the socket cannot take the daemon's file descriptors."),
+                Key("idle_timeout", t.Float(min=0.1, max=3600), 10.0,
+                    "Seconds a connection may wait without sending a request, or without reading an answer, "
+                    "before it is closed, so idle connections do not hold a place under max_connections."),
             ),
         ),
         Section(

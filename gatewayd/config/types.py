@@ -8,6 +8,7 @@ loader adds file, line and key path.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,8 @@ class Int(ValueType):
 
 @dataclass(frozen=True)
 class Float(ValueType):
+    """A number; NaN and ±infinity (TOML's nan, inf, -inf) are never accepted, whatever the range."""
+
     min: float | None = None
     max: float | None = None
 
@@ -71,15 +74,21 @@ class Float(ValueType):
         if self.min is not None and self.max is not None:
             return f"a number from {self.min:g} to {self.max:g}"
         if self.min is not None:
-            return f"a number ≥ {self.min:g}"
-        return "a number"
+            return f"a number ≥ {self.min:g} (not inf or nan)"
+        return "a number (not inf or nan)"
 
     def check(self, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(value)
-        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise self.fail(value) from None
+        if not math.isfinite(number):
             raise self.fail(value)
-        return float(value)
+        if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+            raise self.fail(value)
+        return number
 
 
 @dataclass(frozen=True)
@@ -196,11 +205,56 @@ class Table(ValueType):
         return out
 
 
-def _url(text: str) -> str:
-    parts = urlsplit(text)
+@dataclass(frozen=True)
+class NcpUrl(ValueType):
+    """``[ncp] url``: checked by the ncp library's own parser, so only URLs the daemon can open pass."""
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        from ncp.links.url import SCHEMES  # imported late: ncp.links brings asyncio, gatewayctl need not
+
+        schemes = [f"{scheme}://" for scheme in SCHEMES]
+        return f"a {', '.join(schemes[:-1])} or {schemes[-1]} URL"
+
+    def check(self, value: Any) -> str:
+        from ncp.links.url import SCHEMES, parse_link_url
+
+        if not isinstance(value, str):
+            raise self.fail(value)
+        if not value.strip():
+            raise ValueError(f"expected {self.expected}, got {shown(value)} (empty)")
+        scheme = urlsplit(value.strip()).scheme
+        if not scheme:
+            raise ValueError(f"expected {self.expected}, got {shown(value)} (no scheme)")
+        if scheme.lower() not in SCHEMES:
+            raise ValueError(f"expected {self.expected}, got {shown(value)} (unknown scheme {scheme})")
+        try:
+            parse_link_url(value)
+        except ValueError as exc:
+            reason = str(exc).removeprefix(f"NCP url {value!r}: ")
+            raise ValueError(f"expected {self.expected}, got {shown(value)} ({reason})") from None
+        return value
+
+
+LWM2M_SCHEMES = ("coap", "coaps")
+
+
+def _lwm2m_uri_or_empty(text: str) -> str:
+    """A LwM2M (bootstrap) server URI: coap:// or coaps:// and a host, the scheme in lower case."""
+    if not text:
+        return text
+    if any(c.isspace() for c in text):
+        raise ValueError("contains spaces")
+    parts = urlsplit(text)  # ValueError for a broken [IPv6] host
     if not parts.scheme:
         raise ValueError("no scheme")
-    return text
+    if parts.scheme not in LWM2M_SCHEMES:
+        raise ValueError(f"scheme {text.partition(':')[0]} is not coap or coaps")
+    if not parts.hostname:
+        raise ValueError("no host")
+    if parts.port == 0:  # .port raises ValueError for a port out of range or not a number
+        raise ValueError("port 0")
+    return parts.scheme + text[len(parts.scheme):]
 
 
 def _ipv6_network(text: str) -> ipaddress.IPv6Network:
@@ -284,7 +338,8 @@ def _eui64_or_empty(text: str) -> bytes:
     return raw
 
 
-URL = Str(validate=_url, what="a URL such as spinel+hdlc+uart:///dev/ttyACM0")
+NCP_URL = NcpUrl()
+LWM2M_URI_OR_EMPTY = Str(validate=_lwm2m_uri_or_empty, what='a coap:// or coaps:// URI such as coap://host:5683, or ""')
 IPV6_NETWORK = Str(validate=_ipv6_network, what="an IPv6 prefix such as 64:ff9b::/96")
 NAT64_PREFIX = Str(validate=_nat64_prefix, what="an IPv6 prefix such as 64:ff9b::/96")
 IPV6_NETWORK_OR_EMPTY = Str(validate=_ipv6_network_or_empty, what='an IPv6 prefix, or "" for automatic')
