@@ -36,7 +36,7 @@ from aiocoap.numbers.codes import Code
 from gatewayd.lwm2m import load_registry
 from gatewayd.lwm2m.bootstrap import factory_bootstrap
 from gatewayd.lwm2m.client import ClientSettings, LwM2MClient, LwM2MEngine, RegistrationState
-from gatewayd.lwm2m.model import ObjectStore
+from gatewayd.lwm2m.store import ObjectStore
 from gatewayd.lwm2m.transport import dtls_faults
 
 PSK = b"bench-psk"

@@ -2,20 +2,11 @@
 
 from .codecs import CodecError, ContentFormat, UnsupportedContentFormat, codec_for, decode, encode
 from .ddf import DDFError, load_registry, parse_ddf
-from .model import (
-    LwM2MError,
-    ObjectDefinition,
-    ObjectInstance,
-    ObjectRegistry,
-    ObjectStore,
-    ObjLnk,
-    Operations,
-    Origin,
-    ResourceDefinition,
-    ResourceType,
-    ResponseCode,
-)
+from .definitions import ObjectDefinition, ObjectRegistry, ObjLnk, ResourceDefinition
+from .errors import LwM2MError
+from .numbers import Operations, ResourceType
 from .paths import LwM2MPath, PathError
+from .store import ObjectInstance, ObjectStore, Origin
 
 __all__ = [
     "CodecError",
@@ -33,7 +24,6 @@ __all__ = [
     "PathError",
     "ResourceDefinition",
     "ResourceType",
-    "ResponseCode",
     "UnsupportedContentFormat",
     "codec_for",
     "decode",

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .model import LwM2MError, ObjectStore, ResponseCode
+from aiocoap.numbers.codes import Code
+
+from .errors import LwM2MError
 from .paths import LwM2MPath
+from .store import ObjectStore
 
 
 class SecurityMode:
@@ -95,7 +98,7 @@ def _usable(account: ServerAccount) -> bool:
 def check_bootstrap_finish(store: ObjectStore) -> None:
     """Raise 4.06 Not Acceptable if the bootstrap left no usable LwM2M Server account."""
     if lwm2m_server(store) is None:
-        raise LwM2MError(ResponseCode.NOT_ACCEPTABLE, "no usable LwM2M Server account after bootstrap")
+        raise LwM2MError(Code.NOT_ACCEPTABLE, "no usable LwM2M Server account after bootstrap")
 
 
 def factory_bootstrap(

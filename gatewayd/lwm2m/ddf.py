@@ -14,7 +14,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
-from .model import ObjectDefinition, ObjectRegistry, Operations, ResourceDefinition, ResourceType
+from .definitions import ObjectDefinition, ObjectRegistry, ResourceDefinition
+from .numbers import Operations, ResourceType
 
 log = logging.getLogger("gatewayd.lwm2m")
 

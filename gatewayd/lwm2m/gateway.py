@@ -23,8 +23,9 @@ from typing import Any
 from common.aio import cancel_and_wait
 from gatewayd import __version__
 
-from .model import ObjectRegistry, ObjectStore
+from .definitions import ObjectRegistry
 from .paths import LwM2MPath
+from .store import ObjectStore
 
 log = logging.getLogger("gatewayd.lwm2m")
 BEARER_ETHERNET = 41

@@ -13,7 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import LwM2MError, ResourceType, ResponseCode
+from aiocoap.numbers.codes import Code
+
+from .errors import LwM2MError
+from .numbers import ResourceType
 from .paths import LwM2MPath
 
 ATTRIBUTE_NAMES = ("pmin", "pmax", "gt", "lt", "st", "epmin", "epmax")
@@ -31,18 +34,18 @@ def parse_attribute_query(query: Iterable[str]) -> tuple[Attributes, set[str]]:
     for item in query:
         name, sep, text = item.partition("=")
         if name not in ATTRIBUTE_NAMES:
-            raise LwM2MError(ResponseCode.BAD_REQUEST, f"unknown attribute {name!r}")
+            raise LwM2MError(Code.BAD_REQUEST, f"unknown attribute {name!r}")
         if name in values or name in cleared:
-            raise LwM2MError(ResponseCode.BAD_REQUEST, f"attribute {name} given twice")
+            raise LwM2MError(Code.BAD_REQUEST, f"attribute {name} given twice")
         if not sep or text == "":
             cleared.add(name)
             continue
         try:
             number = int(text) if name in INTEGER_ATTRIBUTES else float(text)
         except ValueError:
-            raise LwM2MError(ResponseCode.BAD_REQUEST, f"attribute {name}={text!r} is not a number") from None
+            raise LwM2MError(Code.BAD_REQUEST, f"attribute {name}={text!r} is not a number") from None
         if not math.isfinite(number) or (name in INTEGER_ATTRIBUTES and number < 0) or (name == "st" and number < 0):
-            raise LwM2MError(ResponseCode.BAD_REQUEST, f"attribute {name}={text!r} is out of range")
+            raise LwM2MError(Code.BAD_REQUEST, f"attribute {name}={text!r} is out of range")
         values[name] = number
     return values, cleared
 
@@ -50,11 +53,11 @@ def parse_attribute_query(query: Iterable[str]) -> tuple[Attributes, set[str]]:
 def check_attributes(attrs: Attributes) -> None:
     """The consistency rules of §5.1.2: pmax >= pmin, epmax > epmin, lt + 2*st < gt."""
     if "pmin" in attrs and "pmax" in attrs and attrs["pmax"] < attrs["pmin"]:
-        raise LwM2MError(ResponseCode.BAD_REQUEST, "pmax is less than pmin")
+        raise LwM2MError(Code.BAD_REQUEST, "pmax is less than pmin")
     if "epmin" in attrs and "epmax" in attrs and attrs["epmax"] <= attrs["epmin"]:
-        raise LwM2MError(ResponseCode.BAD_REQUEST, "epmax is not greater than epmin")
+        raise LwM2MError(Code.BAD_REQUEST, "epmax is not greater than epmin")
     if "lt" in attrs and "gt" in attrs and attrs["lt"] + 2 * attrs.get("st", 0) >= attrs["gt"]:
-        raise LwM2MError(ResponseCode.BAD_REQUEST, "lt + 2*st must be less than gt")
+        raise LwM2MError(Code.BAD_REQUEST, "lt + 2*st must be less than gt")
 
 
 @dataclass(slots=True)
@@ -69,12 +72,12 @@ class AttributeStore:
     def write(self, path: LwM2MPath, query: Iterable[str], rtype: ResourceType | None = None) -> None:
         """Apply a Write-Attributes; gt/lt/st only on numeric resources, all or nothing."""
         if path.depth == 0:
-            raise LwM2MError(ResponseCode.METHOD_NOT_ALLOWED, "Write-Attributes on the root")
+            raise LwM2MError(Code.METHOD_NOT_ALLOWED, "Write-Attributes on the root")
         values, cleared = parse_attribute_query(query)
         if not values and not cleared:
-            raise LwM2MError(ResponseCode.BAD_REQUEST, "Write-Attributes without attributes")
+            raise LwM2MError(Code.BAD_REQUEST, "Write-Attributes without attributes")
         if NUMERIC_ATTRIBUTES & set(values) and (path.depth < 3 or rtype not in NUMERIC_TYPES):
-            raise LwM2MError(ResponseCode.BAD_REQUEST, "gt, lt and st need a numeric resource")
+            raise LwM2MError(Code.BAD_REQUEST, "gt, lt and st need a numeric resource")
         new = {k: v for k, v in self.by_path.get(path, {}).items() if k not in cleared}
         new.update(values)
         check_attributes(new)

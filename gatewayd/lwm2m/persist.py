@@ -18,8 +18,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .model import LwM2MError, ObjectStore, ObjLnk
+from .definitions import ObjLnk
+from .errors import LwM2MError
 from .paths import LwM2MPath, PathError
+from .store import ObjectStore
 
 log = logging.getLogger("gatewayd.lwm2m")
 FORMAT_VERSION = 1

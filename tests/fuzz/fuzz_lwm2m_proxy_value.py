@@ -1,6 +1,6 @@
 """Fuzz target: the proxy's device value decoder; only ValueDecodeError may escape."""
 
-from gatewayd.lwm2m.model import ResourceType
+from gatewayd.lwm2m.numbers import ResourceType
 from gatewayd.lwm2m.proxy.mapping import ValueDecodeError, decode_value
 
 TYPES = [ResourceType.FLOAT, ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.BOOLEAN,

@@ -8,7 +8,7 @@ import gc
 import pytest
 
 from gatewayd.lwm2m.client import LwM2MClient
-from gatewayd.lwm2m.model import ObjectRegistry
+from gatewayd.lwm2m.definitions import ObjectRegistry
 
 from .aioserver import LwM2MTestServer
 from .objects import make_registry

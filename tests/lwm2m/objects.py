@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gatewayd.lwm2m.ddf import load_registry, parse_ddf
-from gatewayd.lwm2m.model import ObjectRegistry
+from gatewayd.lwm2m.definitions import ObjectRegistry
 
 # Access Control (object 2) as the TLV examples of the core specification use it; not shipped.
 ACCESS_CONTROL_DDF = """<?xml version="1.0" encoding="utf-8"?>

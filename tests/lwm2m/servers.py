@@ -11,7 +11,7 @@ from devtools.testbed.lwm2m_server import NPM_PEERS as PEERS
 from gatewayd.lwm2m import load_registry
 from gatewayd.lwm2m.bootstrap import factory_bootstrap
 from gatewayd.lwm2m.client import LwM2MClient, RegistrationState
-from gatewayd.lwm2m.model import ObjectStore
+from gatewayd.lwm2m.store import ObjectStore
 
 __all__ = ["NODE_LIB", "NODE_SERVER", "PEERS", "REGISTRY", "REPO", "NodeServer", "device_store", "free_udp_port",
            "node_server_available", "wait_state"]

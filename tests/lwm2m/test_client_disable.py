@@ -9,7 +9,7 @@ import pytest
 from aiocoap.numbers.codes import Code
 
 from gatewayd.lwm2m.client import ClientSettings, LwM2MClient, RegistrationState
-from gatewayd.lwm2m.client.registration import DEFAULT_DISABLE_TIMEOUT
+from gatewayd.lwm2m.client.disable import DEFAULT_DISABLE_TIMEOUT
 from gatewayd.lwm2m.paths import LwM2MPath
 from gatewayd.lwm2m.persist import StateStore
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from gatewayd.lwm2m.codecs import CodecError, ContentFormat, decode, encode
 from gatewayd.lwm2m.codecs.linkformat import decode_links, encode_links
-from gatewayd.lwm2m.model import ObjLnk, ResourceType
+from gatewayd.lwm2m.definitions import ObjLnk
+from gatewayd.lwm2m.numbers import ResourceType
 from gatewayd.lwm2m.paths import LwM2MPath as P
 
 from .objects import ALL_TYPES_ID, TYPES, make_registry

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gatewayd.lwm2m.ddf import MODELS_DIR, DDFError, load_ddf_file, load_registry, parse_ddf
-from gatewayd.lwm2m.model import Operations, ResourceType
+from gatewayd.lwm2m.numbers import Operations, ResourceType
 
 R, W, RW, E, NONE = Operations.R, Operations.W, Operations.RW, Operations.E, Operations.NONE
 T = ResourceType

@@ -8,7 +8,7 @@ import cbor2
 import pytest
 
 from gatewayd.lwm2m.codecs import CodecError, ContentFormat, SenMLRecord, codec_for, decode, encode
-from gatewayd.lwm2m.model import ObjLnk
+from gatewayd.lwm2m.definitions import ObjLnk
 from gatewayd.lwm2m.paths import LwM2MPath as P
 
 from .test_tlv import DEVICE_ENTRIES

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cbor2
 import pytest
+from aiocoap.numbers.codes import Code
 
 from gatewayd.lwm2m.codecs import (
     CONTENT_FORMATS,
@@ -14,7 +15,7 @@ from gatewayd.lwm2m.codecs import (
     decode,
     encode,
 )
-from gatewayd.lwm2m.model import ObjLnk, ResponseCode
+from gatewayd.lwm2m.definitions import ObjLnk
 from gatewayd.lwm2m.paths import LwM2MPath as P
 
 TEXT, OPAQUE, CBOR = ContentFormat.TEXT, ContentFormat.OPAQUE, ContentFormat.CBOR
@@ -69,8 +70,8 @@ def test_single_value_formats_need_a_single_resource(registry):
     for fmt in (TEXT, OPAQUE, CBOR):
         with pytest.raises(UnsupportedContentFormat) as info:
             decode(fmt, P(3, 0), b"1", registry)
-        assert info.value.code is ResponseCode.UNSUPPORTED_CONTENT_FORMAT
-        assert info.value.accept_code is ResponseCode.NOT_ACCEPTABLE
+        assert info.value.code is Code.UNSUPPORTED_CONTENT_FORMAT
+        assert info.value.accept_code is Code.NOT_ACCEPTABLE
         with pytest.raises(UnsupportedContentFormat):
             encode(fmt, P(3, 0, 6), [(P(3, 0, 6), {0: 1})], registry)
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from aiocoap.numbers.codes import Code
 
 from gatewayd.lwm2m.codecs import ContentFormat, decode, encode
-from gatewayd.lwm2m.model import LwM2MError, ObjectStore, ObjLnk, Origin, ResponseCode, parse_execute_arguments
+from gatewayd.lwm2m.definitions import ObjLnk
+from gatewayd.lwm2m.errors import LwM2MError
 from gatewayd.lwm2m.paths import LwM2MPath as P
+from gatewayd.lwm2m.store import ObjectStore, Origin, parse_execute_arguments
 
 from .test_tlv import DEVICE_ENTRIES, DEVICE_TLV
 
-C = ResponseCode
+C = Code
 
 
 @pytest.fixture
@@ -31,7 +34,7 @@ def changes(store):
     return seen
 
 
-def code_of(fn, *args, **kwargs) -> ResponseCode:
+def code_of(fn, *args, **kwargs) -> Code:
     with pytest.raises(LwM2MError) as info:
         fn(*args, **kwargs)
     return info.value.code

@@ -6,7 +6,7 @@ import pytest
 
 from gatewayd.lwm2m.codecs import CodecError, ContentFormat, UnsupportedContentFormat, decode, encode
 from gatewayd.lwm2m.codecs.tlv import Tlv, TlvKind, parse_tlvs, tlv_header
-from gatewayd.lwm2m.model import ObjLnk
+from gatewayd.lwm2m.definitions import ObjLnk
 from gatewayd.lwm2m.paths import LwM2MPath as P
 
 TLV = ContentFormat.TLV

@@ -3,7 +3,8 @@
 from .engine import LwM2MEngine
 from .operations import OpRequest, OpResponse, ServerOperations
 from .ramp import RegisterRamp
-from .registration import ClientSettings, LwM2MClient, Registration, RegistrationRejected, RegistrationState
+from .registration import LwM2MClient
+from .state import ClientSettings, Registration, RegistrationRejected, RegistrationState
 
 __all__ = [
     "ClientSettings",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..model import ObjectStore
 from ..persist import StateStore
+from ..store import ObjectStore
 from .ramp import DEFAULT_CONCURRENCY, DEFAULT_FIRST_JITTER, RegisterRamp
-from .registration import ClientSettings, LwM2MClient
+from .registration import LwM2MClient
+from .state import ClientSettings
 
 
 class LwM2MEngine:

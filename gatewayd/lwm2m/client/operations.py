@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiocoap.numbers.codes import Code
+
 from ..codecs import (
     CodecError,
     ContentFormat,
@@ -24,11 +26,13 @@ from ..codecs import (
     encode_links,
 )
 from ..codecs.senml import SenMLJsonCodec
-from ..model import LwM2MError, ObjectStore, ResourceType, ResponseCode
+from ..errors import LwM2MError
+from ..numbers import ResourceType
 from ..observe import AttributeStore
 from ..paths import LwM2MPath, PathError
+from ..store import ObjectStore
 
-# CoAP codes (class << 5 | detail) beyond the error codes of ResponseCode.
+# Success codes as the plain ints (class << 5 | detail) an OpResponse carries; errors raise LwM2MError with a Code.
 CREATED = (2 << 5) | 1
 DELETED = (2 << 5) | 2
 CHANGED = (2 << 5) | 4
@@ -76,7 +80,7 @@ def parse_path(uri_path: tuple[str, ...]) -> LwM2MPath:
     try:
         return LwM2MPath.parse("/" + "/".join(parts))
     except PathError as exc:
-        raise LwM2MError(ResponseCode.NOT_FOUND, str(exc)) from None
+        raise LwM2MError(Code.NOT_FOUND, str(exc)) from None
 
 
 class ServerOperations:
@@ -135,14 +139,14 @@ class ServerOperations:
                 return self.create(path, req)
             if path.is_instance:
                 return self.write(path, req, replace=False)
-            raise LwM2MError(ResponseCode.METHOD_NOT_ALLOWED, f"POST on {path}")
+            raise LwM2MError(Code.METHOD_NOT_ALLOWED, f"POST on {path}")
         if method == "DELETE":
             if not path.is_instance:
-                raise LwM2MError(ResponseCode.METHOD_NOT_ALLOWED, f"Delete on {path}")
+                raise LwM2MError(Code.METHOD_NOT_ALLOWED, f"Delete on {path}")
             self.store.delete(path)
             self.attributes.drop_below(path)
             return OpResponse(DELETED)
-        raise LwM2MError(ResponseCode.METHOD_NOT_ALLOWED, f"{method} is not an LwM2M operation")
+        raise LwM2MError(Code.METHOD_NOT_ALLOWED, f"{method} is not an LwM2M operation")
 
     def read(self, path: LwM2MPath, accept: int | None, *, bootstrap: bool = False) -> OpResponse:
         entries = self.store.read(path, bootstrap=bootstrap)
@@ -195,7 +199,7 @@ class ServerOperations:
 
     def write(self, path: LwM2MPath, req: OpRequest, *, replace: bool, bootstrap: bool = False) -> OpResponse:
         if req.content_format is None:
-            raise LwM2MError(ResponseCode.BAD_REQUEST, "Write without Content-Format")
+            raise LwM2MError(Code.BAD_REQUEST, "Write without Content-Format")
         entries = self._decode(req.content_format, path, req.payload)
         self.store.write(path, entries, replace=replace, bootstrap=bootstrap)
         return OpResponse(CHANGED)
@@ -206,14 +210,14 @@ class ServerOperations:
         entries: list[tuple[LwM2MPath, Any]] = []
         if req.payload:
             if req.content_format is None:
-                raise LwM2MError(ResponseCode.BAD_REQUEST, "Create without Content-Format")
+                raise LwM2MError(Code.BAD_REQUEST, "Create without Content-Format")
             entries = decode(req.content_format, path, req.payload, self.store.registry, default_instance)
         iid = self.store.create(path.object, [e for e in entries if e[0].depth >= 3] or [], None)
         return OpResponse(CREATED, location=(str(path.object), str(iid)))
 
     def write_attributes(self, path: LwM2MPath, query: tuple[str, ...]) -> OpResponse:
         if path.depth == 0:
-            raise LwM2MError(ResponseCode.METHOD_NOT_ALLOWED, "Write-Attributes on the root")
+            raise LwM2MError(Code.METHOD_NOT_ALLOWED, "Write-Attributes on the root")
         self.store.discover(path)  # 4.04 for a path that does not exist
         rdef = self.store.registry.resource(path) if path.depth >= 3 else None
         self.attributes.write(path, query, rdef.type if rdef else None)
@@ -224,17 +228,17 @@ class ServerOperations:
         entries = self.composite_entries(paths)
         cf = req.accept if req.accept is not None else req.content_format
         if cf not in SENML_FORMATS:
-            raise LwM2MError(ResponseCode.NOT_ACCEPTABLE, f"Read-Composite answers in SenML, not {cf}")
+            raise LwM2MError(Code.NOT_ACCEPTABLE, f"Read-Composite answers in SenML, not {cf}")
         return OpResponse(CONTENT, encode(cf, LwM2MPath(), entries, self.store.registry), cf, entries=entries)
 
     def composite_paths(self, req: OpRequest) -> list[LwM2MPath]:
         if req.content_format not in SENML_FORMATS:
-            raise LwM2MError(ResponseCode.UNSUPPORTED_CONTENT_FORMAT, "composite requests carry SenML")
+            raise LwM2MError(Code.UNSUPPORTED_CONTENT_FORMAT, "composite requests carry SenML")
         codec = codec_for(req.content_format)
         assert isinstance(codec, SenMLJsonCodec)
         paths = codec.decode_paths(req.payload)
         if not paths:
-            raise LwM2MError(ResponseCode.BAD_REQUEST, "composite request names no path")
+            raise LwM2MError(Code.BAD_REQUEST, "composite request names no path")
         return paths
 
     def composite_entries(self, paths: list[LwM2MPath]) -> list[tuple[LwM2MPath, Any]]:
@@ -243,20 +247,20 @@ class ServerOperations:
             try:
                 entries.extend(e for e in self.store.read(p) if not (e[0].is_instance and e[1] is None))
             except LwM2MError as exc:
-                if exc.code != ResponseCode.NOT_FOUND:
+                if exc.code != Code.NOT_FOUND:
                     raise
         if not entries:
-            raise LwM2MError(ResponseCode.NOT_FOUND, "none of the composite paths exists")
+            raise LwM2MError(Code.NOT_FOUND, "none of the composite paths exists")
         return entries
 
     def write_composite(self, req: OpRequest) -> OpResponse:
         if req.content_format not in SENML_FORMATS:
-            raise LwM2MError(ResponseCode.UNSUPPORTED_CONTENT_FORMAT, "Write-Composite carries SenML")
+            raise LwM2MError(Code.UNSUPPORTED_CONTENT_FORMAT, "Write-Composite carries SenML")
         entries = self._decode(req.content_format, LwM2MPath(), req.payload)
         by_resource: dict[LwM2MPath, list[tuple[LwM2MPath, Any]]] = {}
         for p, v in entries:
             if p.depth < 3:
-                raise LwM2MError(ResponseCode.BAD_REQUEST, f"{p} is not a resource")
+                raise LwM2MError(Code.BAD_REQUEST, f"{p} is not a resource")
             by_resource.setdefault(p, []).append((p, v))
         for p in by_resource:  # check everything before changing anything
             self.store.read(p.parent if p.is_resource_instance else LwM2MPath(p.object, p.instance))
@@ -279,19 +283,19 @@ class ServerOperations:
         if method == "GET":
             if req.accept == ContentFormat.LINK_FORMAT:
                 if path.depth > 1:
-                    raise LwM2MError(ResponseCode.BAD_REQUEST, "Bootstrap-Discover on an object or the root")
+                    raise LwM2MError(Code.BAD_REQUEST, "Bootstrap-Discover on an object or the root")
                 return self.discover(path, bootstrap=True)
             if path.object not in (1, 2) or path.depth == 0:
-                raise LwM2MError(ResponseCode.BAD_REQUEST, "Bootstrap-Read is for Server and ACL objects")
+                raise LwM2MError(Code.BAD_REQUEST, "Bootstrap-Read is for Server and ACL objects")
             return self.read(path, req.accept if req.accept is not None else self.preferred_format, bootstrap=True)
         if method == "PUT":
             if path.depth == 0:
-                raise LwM2MError(ResponseCode.BAD_REQUEST, "Bootstrap-Write on the root")
+                raise LwM2MError(Code.BAD_REQUEST, "Bootstrap-Write on the root")
             return self.write(path, req, replace=True, bootstrap=True)
         if method == "DELETE":
             if path.depth > 2:
-                raise LwM2MError(ResponseCode.BAD_REQUEST, "Bootstrap-Delete on a resource")
+                raise LwM2MError(Code.BAD_REQUEST, "Bootstrap-Delete on a resource")
             self.store.delete(path, bootstrap=True)
             self.attributes.drop_below(path)
             return OpResponse(DELETED)
-        raise LwM2MError(ResponseCode.METHOD_NOT_ALLOWED, f"{method} {path} during bootstrap")
+        raise LwM2MError(Code.METHOD_NOT_ALLOWED, f"{method} {path} during bootstrap")

@@ -1,127 +1,49 @@
-"""One LwM2M client: bootstrap, Register/Update/Deregister, the server's operations, observations.
+"""One LwM2M client: Register, Update and De-register (LwM2M 1.1 §5.3), and the server's operations.
 
 The registration runs as one task per client. Register (``POST /rd?ep=&lt=&lwm2m=&b=``) is retried
 with exponential backoff and jitter; once registered, an Update goes out before the lifetime ends
 (``update_margin`` seconds early), when the object list changes, and every ``keepalive`` seconds so the
 UDP NAT binding the server reaches us through never idles out. A server that forgot us (4.04 on
 Update) gets a new Register; after ``bootstrap_after`` failed attempts the client falls back to its
-Bootstrap-Server if it has one. Executing Disable (/1/x/4) on the current server's instance answers,
-deregisters, closes the socket and stays away for the Disable Timeout (/1/x/5, default a day), then
-registers again. Every state transition is logged with LWM2M_ENDPOINT, LWM2M_STATE and
-LWM2M_SERVER journal fields.
+Bootstrap-Server if it has one (:mod:`.bootstrap_request`). Executing Disable (/1/x/4) on the current
+server's instance answers, deregisters, closes the socket and stays away for the Disable Timeout
+(:mod:`.disable`), then registers again. Observations are scheduled by :mod:`.observation`, Send
+payloads built by :mod:`.send`, and the state kept across restarts by :mod:`.persistence`. Every state
+transition is logged with LWM2M_ENDPOINT, LWM2M_STATE and LWM2M_SERVER journal fields.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiocoap.numbers.codes import Code
 
 from common.backoff import Backoff
 
-from ..bootstrap import (
-    ServerAccount,
-    bootstrap_server,
-    check_bootstrap_finish,
-    clear_accounts,
-    lwm2m_server,
-)
-from ..codecs import ContentFormat, codec_for, encode_links, registration_links
-from ..codecs.senml import SenMLJsonCodec, SenMLRecord
-from ..model import LwM2MError, ObjectStore, Origin, ResponseCode
-from ..observe import AttributeStore, Observation
+from ..bootstrap import ServerAccount, lwm2m_server
+from ..codecs import ContentFormat, encode_links, registration_links
+from ..errors import LwM2MError
+from ..observe import AttributeStore
 from ..paths import LwM2MPath
-from ..persist import PersistError, StateStore, encode_value, restore_instances, restore_values, snapshot_instances
+from ..persist import StateStore
+from ..store import ObjectStore, Origin
 from ..transport import ClientSite, ClientTransport, Response, Security, TransportError
-from .operations import CHANGED, OpRequest, OpResponse, ServerOperations, error_response, parse_path
+from .bootstrap_request import ClientBootstrap
+from .disable import ServerDisable
+from .observation import ActiveObservation, ObservationScheduler
+from .operations import CREATED, OpRequest, OpResponse, ServerOperations
+from .persistence import ClientPersistence
 from .ramp import RegisterRamp
+from .send import send_payload
+from .state import ClientSettings, Registration, RegistrationRejected, RegistrationState
 
 log = logging.getLogger("gatewayd.lwm2m")
-
-
-class RegistrationState(enum.StrEnum):
-    BOOTSTRAPPING = "bootstrapping"
-    REGISTERING = "registering"
-    REGISTERED = "registered"
-    UPDATING = "updating"
-    DEREGISTERED = "deregistered"
-    DISABLED = "disabled"
-    FAILED = "failed"
-
-
-@dataclass(slots=True)
-class ClientSettings:
-    """How one client registers; ``lifetime``/``binding`` of a Server instance win over these."""
-
-    lifetime: int = 300
-    binding: str = "U"
-    queue_mode: bool = False
-    lwm2m_version: str = "1.1"
-    #: send the Update this many seconds before the lifetime ends (at most half the lifetime)
-    update_margin: float = 15.0
-    #: an Update at least this often keeps NAT bindings alive (0: only before the lifetime ends)
-    keepalive: float = 60.0
-    request_timeout: float = 30.0
-    backoff_initial: float = 2.0
-    backoff_max: float = 300.0
-    #: failed Register attempts before falling back to the Bootstrap-Server (0: never)
-    bootstrap_after: int = 3
-    bootstrap_timeout: float = 60.0
-    #: what Reads without Accept answer in; None: by version (see :attr:`default_format`)
-    preferred_format: int | None = None
-
-    @property
-    def default_format(self) -> int:
-        """The format the client registers as its preferred one: SenML JSON for 1.1, TLV for 1.0.
-
-        SenML JSON because every 1.1 server takes it: Wakaama's ``lwm2mserver`` refuses a Register whose
-        root link says ``ct=11542`` (it accepts only 110, 112 and 11543 there) and reads TLV from a
-        client that gives no ``ct``; LwM2M 1.0 has no ``ct`` and TLV is its default.
-        """
-        if self.preferred_format is not None:
-            return self.preferred_format
-        return ContentFormat.TLV if self.lwm2m_version == "1.0" else ContentFormat.SENML_JSON
-
-
-#: Disable Timeout (/1/x/5) when the Server instance has none (LwM2M 1.1 Appendix E.2)
-DEFAULT_DISABLE_TIMEOUT = 86400
-
-
-class RegistrationRejected(Exception):
-    """The server answered Register/Bootstrap-Request with an error code."""
-
-    def __init__(self, what: str, response: Response) -> None:
-        super().__init__(f"{what} rejected with {response.dotted}")
-        self.response = response
-
-
-@dataclass(slots=True)
-class _ActiveObservation:
-    obs: Observation
-    request: OpRequest
-    notify: Callable[[], None]
-    timer: asyncio.TimerHandle | None = None
-    attribute_path: LwM2MPath | None = None
-
-
-@dataclass(slots=True)
-class Registration:
-    """What the server gave us: where our registration lives, until when (wall-clock time)."""
-
-    server_uri: str
-    location: tuple[str, ...]
-    lifetime: int
-    expires: float
-    objects: str = ""
-    registered_at: float = field(default_factory=time.time)
 
 
 class LwM2MClient:
@@ -145,7 +67,6 @@ class LwM2MClient:
         self.ramp = ramp
         self.store = store
         self.settings = settings or ClientSettings()
-        self.state_store = state
         self.state = RegistrationState.DEREGISTERED
         self.registration: Registration | None = None
         self.server: ServerAccount | None = None
@@ -153,7 +74,6 @@ class LwM2MClient:
         self.last_error = ""
         self.ops = ServerOperations(store, AttributeStore(), self.settings.default_format)
         self.site = ClientSite(self._handle, self._observe, self._prepare)
-        self.observations: list[_ActiveObservation] = []
         #: awaited before the store answers a server's request: may refresh values from a proxied
         #: device (read-through) or answer the request itself (a Write or Execute forwarded to it)
         self.request_hook: Callable[[OpRequest], Awaitable[OpResponse | None]] | None = None
@@ -161,28 +81,30 @@ class LwM2MClient:
         self.on_observations: Callable[[], None] | None = None
         self.counters = {"registers": 0, "updates": 0, "requests": 0, "notifications": 0, "bootstraps": 0,
                          "dtls_faults": 0, "errors": 0}
+        #: wall-clock time until which the server account is disabled (Disable, /1/x/4)
+        self.disabled_until: float | None = None
+        self.scheduler = ObservationScheduler(self)
+        self.bootstrap = ClientBootstrap(self)
+        self.disable = ServerDisable(self)
+        self.persistence = ClientPersistence(self, state)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._objects_changed = False
         self._lifetime_changed = False
-        self._bootstrap_requested = False
-        self._disable_requested = False
-        #: wall-clock time until which the server account is disabled (Disable, /1/x/4)
-        self.disabled_until: float | None = None
-        self._bootstrapping = False
-        self._bootstrap_done: asyncio.Future[None] | None = None
-        self._written: set[LwM2MPath] = set()
-        self._save_handle: asyncio.TimerHandle | None = None
-        self._accounts_written = False
         self._unsubscribe = store.on_change(self._on_store_change)
         self._install_server_handlers()
+
+    @property
+    def observations(self) -> list[ActiveObservation]:
+        """The observations servers hold on this client."""
+        return self.scheduler.active
 
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         """Restore saved state and start registering in the background."""
         if self._task is not None:
             return
-        self._restore()
+        self.persistence.restore()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"lwm2m {self.endpoint}")
 
     async def stop(self, deregister: bool = True) -> None:
@@ -192,19 +114,18 @@ class LwM2MClient:
             task.cancel()  # again if a cancellation was swallowed on the way
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait({task}, timeout=1.0)
-        for active in list(self.observations):
-            self._drop_observation(active)
+        self.scheduler.drop_all()
         if deregister and self.registration is not None and self.transport is not None:
             try:
                 resp = await self.transport.request(Code.DELETE, self.registration.location,
                                                     timeout=min(5.0, self.settings.request_timeout))
-                if resp.ok or resp.code == ResponseCode.NOT_FOUND:
+                if resp.ok or resp.code == Code.NOT_FOUND:
                     self.registration = None
             except TransportError as exc:
                 log.warning("%s: Deregister failed: %s", self.endpoint, exc)
             if self.registration is None:
                 self._set_state(RegistrationState.DEREGISTERED)
-        self._flush_save()
+        self.persistence.flush()
         if self.transport is not None:
             await self.transport.close()
             self.transport = None
@@ -218,12 +139,12 @@ class LwM2MClient:
         """Deregister and stay away for the Disable Timeout (Execute on /1/x/4 of the current server)."""
         if server_instance is not None and (self.server is None or self.server.server_instance != server_instance):
             return  # another server's account: this client registers with one server only
-        self._disable_requested = True
+        self.disable.requested = True
         self._wake.set()
 
     def request_bootstrap(self) -> None:
         """Drop the registration and bootstrap again (Bootstrap-Request Trigger)."""
-        self._bootstrap_requested = True
+        self.bootstrap.requested = True
         self._wake.set()
 
     # --- status ----------------------------------------------------------------------------------------
@@ -245,18 +166,7 @@ class LwM2MClient:
         return out
 
     def observation_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        now = time.monotonic()
-        for a in self.observations:
-            attrs = ",".join(f"{k}={v:g}" for k, v in sorted(a.obs.attributes.items()))
-            rows.append({
-                "endpoint": self.endpoint,
-                "paths": " ".join(str(p) for p in a.obs.paths),
-                "attributes": attrs,
-                "notifications": a.obs.notifications,
-                "last_sent_ago": round(now - a.obs.last_sent, 1),
-            })
-        return rows
+        return self.scheduler.rows()
 
     # --- the registration task ----------------------------------------------------------------------
     def _slot(self) -> contextlib.AbstractAsyncContextManager[None]:
@@ -268,23 +178,19 @@ class LwM2MClient:
             await self.ramp.first_attempt()
         while True:
             try:
-                if self._disable_requested or self.disabled_until is not None:
-                    await self._disable()
-                if self._bootstrap_requested:
-                    self._bootstrap_requested = False
-                    await self._bootstrap()
+                if self.disable.pending:
+                    await self.disable.run()
+                if self.bootstrap.requested:
+                    self.bootstrap.requested = False
+                    await self.bootstrap.run()
                     retry.reset()
                 account = lwm2m_server(self.store)
-                if account is None or (retry.attempts >= self.settings.bootstrap_after > 0 and self._can_bootstrap()):
-                    if not self._can_bootstrap():
+                if self.bootstrap.wanted(account, retry.attempts):
+                    if not self.bootstrap.available():
                         self._fail("no LwM2M Server or Bootstrap-Server account")
                         await self._wait_wake(None)
                         continue
-                    if account is not None:
-                        log.info("%s: falling back to bootstrap after %d failed attempts", self.endpoint,
-                                 retry.attempts)
-                        clear_accounts(self.store)
-                    await self._bootstrap()
+                    await self.bootstrap.fall_back(account, retry.attempts)
                     retry.reset()
                     continue
                 async with self._slot():
@@ -309,9 +215,6 @@ class LwM2MClient:
 
     def _dtls_fault(self, kind: str) -> None:
         self.counters["dtls_faults"] += 1
-
-    def _can_bootstrap(self) -> bool:
-        return bootstrap_server(self.store) is not None
 
     async def _use_server(self, account: ServerAccount) -> None:
         """Open the socket to the account's server (a new one if the server or its key changed)."""
@@ -366,13 +269,13 @@ class LwM2MClient:
         started = time.time()
         resp = await self.transport.request(Code.POST, ("rd",), tuple(query), links.encode(),
                                             ContentFormat.LINK_FORMAT, keep_session=True)
-        if resp.code != (2 << 5 | 1) or not resp.location:
+        if resp.code != CREATED or not resp.location:
             raise RegistrationRejected("Register", resp)
         self.counters["registers"] += 1
         self.registration = Registration(self.server.uri, resp.location, lifetime, started + lifetime, links)
         self.last_error = ""
         self._set_state(RegistrationState.REGISTERED)
-        self._save()
+        self.persistence.save()
 
     async def _resume(self) -> bool:
         """Continue a registration that outlived a restart or a failed Update with an Update."""
@@ -411,7 +314,7 @@ class LwM2MClient:
             if payload:
                 self._objects_changed = True
             raise
-        if resp.code == ResponseCode.NOT_FOUND or resp.code == ResponseCode.BAD_REQUEST:
+        if resp.code == Code.NOT_FOUND or resp.code == Code.BAD_REQUEST:
             log.info("%s: the server forgot the registration (%s); registering again", self.endpoint, resp.dotted)
             self.registration = None
             raise RegistrationRejected("Update", resp)
@@ -421,7 +324,7 @@ class LwM2MClient:
         reg.lifetime, reg.expires, reg.objects = lifetime, started + lifetime, links
         self.last_error = ""
         self._set_state(RegistrationState.REGISTERED)
-        self._save()
+        self.persistence.save()
 
     def _next_update_in(self) -> float:
         reg = self.registration
@@ -437,7 +340,7 @@ class LwM2MClient:
         """Stay registered: Update on time, on change and on trigger, until something fails."""
         while True:
             await self._wait_wake(self._next_update_in())
-            if self._bootstrap_requested or self._disable_requested:
+            if self.bootstrap.requested or self.disable.requested:
                 return
             await self._update()
 
@@ -454,97 +357,18 @@ class LwM2MClient:
             pass
         self._wake.clear()
 
-    # --- Disable (/1/x/4) ----------------------------------------------------------------------------------
-    def _disable_timeout(self) -> float:
-        iid = self.server.server_instance if self.server is not None else None
-        value = self.store.get(LwM2MPath(1, iid, 5)) if iid is not None and self.store.instance(1, iid) else None
-        return float(value) if value is not None else float(DEFAULT_DISABLE_TIMEOUT)
-
-    async def _disable(self) -> None:
-        """Deregister, disconnect, and send nothing to the server until the Disable Timeout ends."""
-        if self._disable_requested:
-            self._disable_requested = False
-            timeout = self._disable_timeout()
-            await asyncio.sleep(0.05)  # the Execute's answer goes out before the Deregister
-            if self.registration is not None and self.transport is not None:
-                try:
-                    await self.transport.request(Code.DELETE, self.registration.location,
-                                                 timeout=min(5.0, self.settings.request_timeout))
-                except TransportError as exc:
-                    log.info("%s: Deregister before Disable got no answer: %s", self.endpoint, exc)
-            self.registration = None
-            for active in list(self.observations):
-                self._drop_observation(active)
-            if self.transport is not None:
-                await self.transport.close()
-                self.transport = None
-            self.disabled_until = time.time() + timeout
-            self._save()
-            log.info("%s: server account disabled for %.0f s", self.endpoint, timeout)
-        self._set_state(RegistrationState.DISABLED)
-        while self.disabled_until is not None:
-            left = self.disabled_until - time.time()
-            if left <= 0 or self._bootstrap_requested:
-                break
-            await self._wait_wake(left)
-        self.disabled_until = None
-        self._save()
-
-    # --- bootstrap --------------------------------------------------------------------------------------
-    async def _bootstrap(self) -> None:
-        account = bootstrap_server(self.store)
-        if account is None:
-            raise LwM2MError(ResponseCode.NOT_FOUND, "no Bootstrap-Server account")
-        self.registration = None
-        await self._use_server(account)
-        assert self.transport is not None
-        self._set_state(RegistrationState.BOOTSTRAPPING)
-        loop = asyncio.get_running_loop()
-        self._bootstrap_done = loop.create_future()
-        self._bootstrapping = True
-        try:
-            query = [f"ep={self.endpoint}"]
-            if self.settings.lwm2m_version != "1.0":
-                query.append(f"pct={self.settings.default_format}")
-            async with self._slot():
-                resp = await self.transport.request(Code.POST, ("bs",), tuple(query), keep_session=True)
-            if not resp.ok:
-                raise RegistrationRejected("Bootstrap-Request", resp)
-            try:
-                await asyncio.wait_for(asyncio.shield(self._bootstrap_done), self.settings.bootstrap_timeout)
-            except TimeoutError:
-                raise TransportError("no Bootstrap-Finish in time") from None
-        finally:
-            self._bootstrapping = False
-            self._bootstrap_done = None
-        self.counters["bootstraps"] += 1
-        self._accounts_written = True
-        self._save()
-        log.info("%s: bootstrap finished", self.endpoint)
-
-    def _bootstrap_finish(self) -> OpResponse:
-        try:
-            check_bootstrap_finish(self.store)
-        except LwM2MError as exc:
-            return error_response(exc)
-        if self._bootstrap_done is not None and not self._bootstrap_done.done():
-            self._bootstrap_done.set_result(None)
-        return OpResponse(CHANGED)
-
     # --- the server's requests ------------------------------------------------------------------------
     def _handle(self, req: OpRequest, remote: Any) -> OpResponse:
         self.counters["requests"] += 1
-        if self._bootstrapping:
-            if req.method == "POST" and tuple(p for p in req.uri_path if p) == ("bs",):
-                return self._bootstrap_finish()
-            return self.ops.handle(req, bootstrap=True)
+        if self.bootstrap.active:
+            return self.bootstrap.handle(req)
         resp = self.ops.handle(req)
         if resp.ok and req.method == "PUT" and not req.payload and req.content_format is None:
-            self._attributes_changed()
+            self.scheduler.attributes_changed()
         return resp
 
     async def _prepare(self, req: OpRequest, remote: Any) -> OpResponse | None:
-        if self.request_hook is None or self._bootstrapping:
+        if self.request_hook is None or self.bootstrap.active:
             return None
         resp = await self.request_hook(req)
         if resp is not None:
@@ -553,111 +377,25 @@ class LwM2MClient:
 
     def _observe(self, req: OpRequest, remote: Any, notify: Callable[[], None]
                  ) -> Callable[[], None] | None:
-        if self._bootstrapping or req.method not in ("GET", "FETCH") or req.accept == ContentFormat.LINK_FORMAT:
+        if self.bootstrap.active:
             return None
-        try:
-            if req.method == "FETCH":
-                paths = tuple(self.ops.composite_paths(req))
-                attr_path = None
-            else:
-                attr_path = parse_path(req.uri_path)
-                paths = (attr_path,)
-        except LwM2MError:
-            return None
-        attrs = self.ops.attributes.effective(attr_path) if attr_path else self.ops.attributes.effective(LwM2MPath())
-        obs = Observation(paths, attrs)
-        obs.start(time.monotonic(), self._snapshot(paths))
-        active = _ActiveObservation(obs, req, notify, attribute_path=attr_path)
-        self.observations.append(active)
-        self._schedule(active)
-        self._observations_changed()
-        return lambda: self._drop_observation(active)
-
-    def _drop_observation(self, active: _ActiveObservation) -> None:
-        if active.timer is not None:
-            active.timer.cancel()
-            active.timer = None
-        if active in self.observations:
-            self.observations.remove(active)
-            self._observations_changed()
-
-    def _observations_changed(self) -> None:
-        if self.on_observations is not None:
-            try:
-                self.on_observations()
-            except Exception:
-                log.exception("%s: observation hook failed", self.endpoint)
-
-    def _snapshot(self, paths: tuple[LwM2MPath, ...]) -> Any:
-        values = []
-        for p in paths:
-            if p.depth >= 3:
-                values.append(self.store.get(p))
-                continue
-            try:
-                values.append(tuple((q, encode_value(v)) for q, v in self.store.read(p)))
-            except LwM2MError:
-                values.append(None)
-        return values[0] if len(values) == 1 else tuple(values)
-
-    def _schedule(self, active: _ActiveObservation) -> None:
-        if active.timer is not None:
-            active.timer.cancel()
-            active.timer = None
-        now = time.monotonic()
-        at = active.obs.deadline(now)
-        if at is None:
-            return
-        loop = asyncio.get_running_loop()
-        active.timer = loop.call_later(max(0.0, at - now), self._fire, active)
-
-    def _fire(self, active: _ActiveObservation) -> None:
-        active.timer = None
-        if active not in self.observations:
-            return
-        now = time.monotonic()
-        obs = active.obs
-        epmax = obs.attributes.get("epmax")
-        value = self._snapshot(obs.paths)
-        if epmax and now >= obs.last_evaluated + epmax:
-            obs.changed(now, value)
-        if obs.due(now):
-            obs.sent(now, value)
-            self.counters["notifications"] += 1
-            active.notify()
-        self._schedule(active)
-
-    def _attributes_changed(self) -> None:
-        for active in self.observations:
-            if active.attribute_path is not None:
-                active.obs.attributes = self.ops.attributes.effective(active.attribute_path)
-                self._schedule(active)
+        return self.scheduler.observe(req, notify)
 
     def _on_store_change(self, paths: list[LwM2MPath], origin: Origin) -> None:
         # instances came or went: the object list in the registration changed
-        if not self._bootstrapping and any(p.is_instance and p.object not in (0, 21) for p in paths):
+        if not self.bootstrap.active and any(p.is_instance and p.object not in (0, 21) for p in paths):
             self._objects_changed = True
             if self.state == RegistrationState.REGISTERED:
                 self._wake.set()
         if origin is not Origin.LOCAL:
-            for p in paths:
-                if p.object in (0, 1):
-                    self._accounts_written = True
-                elif p.depth >= 3:
-                    self._written.add(p.resource_path)
+            self.persistence.record(paths)
             if origin is Origin.SERVER and any(p.object == 1 and p.resource == 1 for p in paths):
                 self._lifetime_changed = True
                 if self.server is not None and self.server.server_instance is not None:
                     self.server.lifetime = self.store.get(LwM2MPath(1, self.server.server_instance, 1))
                 self._wake.set()
-            self._save_later()
-        if not self.observations:
-            return
-        now = time.monotonic()
-        for active in self.observations:
-            touched = any(a.is_prefix_of(b) or b.is_prefix_of(a) for a in active.obs.paths for b in paths)
-            if touched and active.obs.changed(now, self._snapshot(active.obs.paths)):
-                self._schedule(active)
+            self.persistence.save_later()
+        self.scheduler.store_changed(paths)
 
     def _install_server_handlers(self) -> None:
         if self.store.registry.get(1) is None:
@@ -673,82 +411,9 @@ class LwM2MClient:
     async def send(self, paths: list[LwM2MPath], content_format: int = ContentFormat.SENML_CBOR) -> Response:
         """Send (``POST /dp``) the current values of ``paths`` with a timestamp; needs a registration."""
         if self.registration is None or self.transport is None:
-            raise LwM2MError(ResponseCode.NOT_FOUND, "not registered")
-        codec = codec_for(content_format)
-        assert isinstance(codec, SenMLJsonCodec)
-        now = time.time()
-        records = []
-        for p in paths:
-            for q, v in self.store.read(p):
-                if isinstance(v, dict):
-                    records.extend(SenMLRecord(q.child(ri), rv, now) for ri, rv in sorted(v.items()))
-                elif v is not None:
-                    records.append(SenMLRecord(q, v, now))
-        payload = codec.encode_records(LwM2MPath(), records, self.store.registry)
+            raise LwM2MError(Code.NOT_FOUND, "not registered")
+        payload = send_payload(self.store, paths, content_format)
         return await self.transport.request(Code.POST, ("dp",), (), payload, content_format)
-
-    # --- persistence ----------------------------------------------------------------------------------------
-    def _restore(self) -> None:
-        if self.state_store is None:
-            return
-        data = self.state_store.load(self.endpoint)
-        if not data:
-            return
-        try:
-            if data.get("accounts"):
-                restore_instances(self.store, data["accounts"])
-                self._accounts_written = True
-            restore_values(self.store, data.get("values", {}))
-            self._written = {LwM2MPath.parse(p) for p in data.get("values", {})}
-            if data.get("disabled_until") and float(data["disabled_until"]) > time.time():
-                self.disabled_until = float(data["disabled_until"])
-            reg = data.get("registration")
-            if reg:
-                self.registration = Registration(str(reg["server"]), tuple(reg["location"]), int(reg["lifetime"]),
-                                                 float(reg["expires"]), str(reg.get("objects", "")))
-        except (PersistError, KeyError, TypeError, ValueError) as exc:
-            log.warning("%s: ignoring saved LwM2M state: %s", self.endpoint, exc)
-            self.registration = None
-
-    def _state_data(self) -> dict[str, Any]:
-        reg = self.registration
-        data: dict[str, Any] = {}
-        if reg is not None:
-            data["registration"] = {"server": reg.server_uri, "location": list(reg.location),
-                                    "lifetime": reg.lifetime, "expires": reg.expires, "objects": reg.objects}
-        if self.disabled_until is not None:
-            data["disabled_until"] = self.disabled_until
-        if self._accounts_written:
-            data["accounts"] = snapshot_instances(self.store, (0, 1))
-        values = {}
-        for p in sorted(self._written):
-            if self.store.instance(p.object, p.instance) is not None and self.store.get(p) is not None:  # type: ignore[arg-type]
-                values[str(p)] = encode_value(self.store.get(p))
-        data["values"] = values
-        return data
-
-    def _save(self) -> None:
-        if self._save_handle is not None:
-            self._save_handle.cancel()
-            self._save_handle = None
-        if self.state_store is None:
-            return
-        try:
-            self.state_store.save(self.endpoint, self._state_data())
-        except OSError as exc:
-            log.error("%s: cannot save LwM2M state: %s", self.endpoint, exc)
-
-    def _save_later(self) -> None:
-        if self.state_store is None or self._save_handle is not None:
-            return
-        try:
-            self._save_handle = asyncio.get_running_loop().call_later(0.5, self._save)
-        except RuntimeError:
-            self._save()
-
-    def _flush_save(self) -> None:
-        if self._save_handle is not None or (self.state_store is not None and self.registration is None):
-            self._save()
 
     # --- logging ---------------------------------------------------------------------------------------------
     def _set_state(self, state: RegistrationState) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..model import ObjectRegistry
+from ..definitions import ObjectRegistry
 from ..paths import LwM2MPath
 from .base import Codec, CodecError, ContentFormat, Entry, UnsupportedContentFormat
 from .cbor import CborCodec

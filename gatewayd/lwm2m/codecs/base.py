@@ -12,15 +12,11 @@ import enum
 from collections.abc import Iterable
 from typing import Any
 
-from ..model import (
-    LwM2MError,
-    ObjectRegistry,
-    ResourceDefinition,
-    ResourceType,
-    ResponseCode,
-    check_value,
-    infer_type,
-)
+from aiocoap.numbers.codes import Code
+
+from ..definitions import ObjectRegistry, ResourceDefinition, check_value, infer_type
+from ..errors import LwM2MError
+from ..numbers import ResourceType
 from ..paths import LwM2MPath, PathError
 
 Entry = tuple[LwM2MPath, Any]
@@ -46,7 +42,7 @@ class CodecError(LwM2MError, ValueError):
     """A payload that does not decode (or a value that cannot be encoded); answers 4.00 Bad Request."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(ResponseCode.BAD_REQUEST, message)
+        super().__init__(Code.BAD_REQUEST, message)
 
 
 class UnsupportedContentFormat(LwM2MError):
@@ -56,10 +52,10 @@ class UnsupportedContentFormat(LwM2MError):
     ``accept_code`` 4.06 Not Acceptable.
     """
 
-    accept_code = ResponseCode.NOT_ACCEPTABLE
+    accept_code = Code.NOT_ACCEPTABLE
 
     def __init__(self, message: str) -> None:
-        super().__init__(ResponseCode.UNSUPPORTED_CONTENT_FORMAT, message)
+        super().__init__(Code.UNSUPPORTED_CONTENT_FORMAT, message)
 
 
 class Codec:

@@ -10,7 +10,8 @@ from typing import Any
 
 import cbor2
 
-from ..model import INT64_MIN, UINT64_MAX, ObjectRegistry, ObjLnk, ResourceType
+from ..definitions import ObjectRegistry, ObjLnk
+from ..numbers import INT64_MIN, UINT64_MAX, ResourceType
 from ..paths import LwM2MPath
 from .base import Codec, CodecError, ContentFormat, Entry, checked, single_entry, single_target, value_type
 

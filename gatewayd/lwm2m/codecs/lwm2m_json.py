@@ -13,7 +13,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from ..model import ObjectRegistry, ResourceType
+from ..definitions import ObjectRegistry
+from ..numbers import ResourceType
 from ..paths import LwM2MPath
 from .base import (
     Codec,

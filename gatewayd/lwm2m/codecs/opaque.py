@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..model import ObjectRegistry, ResourceType
+from ..definitions import ObjectRegistry
+from ..numbers import ResourceType
 from ..paths import LwM2MPath
 from .base import Codec, CodecError, ContentFormat, Entry, single_entry, single_target
 

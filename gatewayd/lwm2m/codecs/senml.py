@@ -17,7 +17,8 @@ from typing import Any
 
 import cbor2
 
-from ..model import INT64_MIN, UINT64_MAX, ObjectRegistry, ObjLnk, ResourceType
+from ..definitions import ObjectRegistry, ObjLnk
+from ..numbers import INT64_MIN, UINT64_MAX, ResourceType
 from ..paths import ROOT, LwM2MPath
 from .base import (
     Codec,

@@ -9,7 +9,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ..model import ObjectRegistry, ObjLnk, ResourceType
+from ..definitions import ObjectRegistry, ObjLnk
+from ..numbers import ResourceType
 from ..paths import LwM2MPath
 from .base import (
     Codec,

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import ObjectRegistry, ObjLnk, ResourceType
+from ..definitions import ObjectRegistry, ObjLnk
+from ..numbers import ResourceType
 from ..paths import LwM2MPath
 from .base import (
     Codec,

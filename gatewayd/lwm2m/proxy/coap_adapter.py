@@ -36,8 +36,10 @@ from aiocoap.numbers.constants import TransportTuning
 from ..client import LwM2MClient, OpRequest, OpResponse
 from ..client.operations import CHANGED, parse_path
 from ..codecs import CodecError, ContentFormat, UnsupportedContentFormat, decode
-from ..model import LwM2MError, ObjectRegistry, ObjectStore, check_value
+from ..definitions import ObjectRegistry, check_value
+from ..errors import LwM2MError
 from ..paths import LwM2MPath
+from ..store import ObjectStore
 from .mapping import ResourceMap, ValueDecodeError, decode_value, encode_value, mapped_under
 from .virtual import Reachability, UpstreamAccount, virtual_store
 

@@ -19,7 +19,7 @@ import aiocoap
 from gatewayd.secrets import reveal
 
 from ..client import ClientSettings, LwM2MEngine
-from ..model import ObjectRegistry
+from ..definitions import ObjectRegistry
 from .coap_adapter import CoapDevice, CoapDeviceConfig
 from .mapping import MappingError, parse_mappings
 from .thread_adapter import NcpTables, ThreadDevices, ThreadDevicesConfig

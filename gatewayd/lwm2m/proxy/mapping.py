@@ -22,7 +22,8 @@ from typing import Any
 
 import cbor2
 
-from ..model import INT64_MAX, INT64_MIN, UINT64_MAX, ObjectRegistry, ResourceType
+from ..definitions import ObjectRegistry
+from ..numbers import INT64_MAX, INT64_MIN, UINT64_MAX, ResourceType
 from ..paths import LwM2MPath, PathError
 
 #: CoAP Content-Format numbers (RFC 7252 §12.3, RFC 8949)

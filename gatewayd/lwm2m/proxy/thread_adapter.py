@@ -34,8 +34,9 @@ from ncp.ipv6 import is_rloc_or_aloc, rloc_address
 from ncp.spinel.props import Prop
 
 from ..client import ClientSettings, LwM2MEngine
-from ..model import ObjectRegistry, ObjectStore
+from ..definitions import ObjectRegistry
 from ..paths import LwM2MPath
+from ..store import ObjectStore
 from .virtual import UpstreamAccount, endpoint_account, virtual_store
 
 log = logging.getLogger("gatewayd.lwm2m.proxy")

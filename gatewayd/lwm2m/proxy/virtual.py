@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..bootstrap import factory_bootstrap
-from ..model import ObjectRegistry, ObjectStore
+from ..definitions import ObjectRegistry
 from ..paths import LwM2MPath
+from ..store import ObjectStore
 
 #: Network Bearer (/4/0/0) value for IEEE 802.15.4, the radio under Thread
 BEARER_802_15_4 = 23

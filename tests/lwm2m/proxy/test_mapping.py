@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gatewayd.lwm2m import load_registry
-from gatewayd.lwm2m.model import ResourceType
+from gatewayd.lwm2m.numbers import ResourceType
 from gatewayd.lwm2m.paths import LwM2MPath
 from gatewayd.lwm2m.proxy.mapping import (
     CF_CBOR,

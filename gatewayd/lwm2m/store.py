@@ -1,243 +1,19 @@
-"""LwM2M object model: response-coded errors, resource types, object definitions, their registry, and
-the in-memory object store (:class:`ObjectStore`) that gives LwM2M operations their semantics.
-"""
+"""The in-memory LwM2M object store (:class:`ObjectStore`) that gives LwM2M operations their semantics."""
 
 from __future__ import annotations
 
 import enum
 import logging
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
+from aiocoap.numbers.codes import Code
+
+from .definitions import ObjectDefinition, ObjectRegistry, ResourceDefinition, check_value
+from .errors import LwM2MError
+from .numbers import ResourceType
 from .paths import LwM2MPath
-
-
-class ResponseCode(enum.IntEnum):
-    """CoAP response codes (class << 5 | detail) that LwM2M operations answer with."""
-
-    BAD_REQUEST = (4 << 5) | 0
-    UNAUTHORIZED = (4 << 5) | 1
-    NOT_FOUND = (4 << 5) | 4
-    METHOD_NOT_ALLOWED = (4 << 5) | 5
-    NOT_ACCEPTABLE = (4 << 5) | 6
-    UNSUPPORTED_CONTENT_FORMAT = (4 << 5) | 15
-    INTERNAL_SERVER_ERROR = (5 << 5) | 0
-
-    @property
-    def dotted(self) -> str:
-        return f"{self >> 5}.{self & 0x1F:02d}"
-
-
-class LwM2MError(Exception):
-    """An operation failed; ``code`` is the CoAP response the client answers with."""
-
-    def __init__(self, code: ResponseCode, message: str = "") -> None:
-        super().__init__(f"{code.dotted} {message}".rstrip())
-        self.code = code
-        self.message = message
-
-
-class ResourceType(enum.Enum):
-    """Resource data types of the LwM2M object model (DDF ``Type`` values)."""
-
-    STRING = "String"
-    INTEGER = "Integer"
-    UNSIGNED = "Unsigned Integer"
-    FLOAT = "Float"
-    BOOLEAN = "Boolean"
-    OPAQUE = "Opaque"
-    TIME = "Time"
-    OBJLNK = "Objlnk"
-    CORELNK = "Corelnk"
-    NONE = "none"
-
-
-class Operations(enum.Flag):
-    """Operations a resource allows (DDF ``Operations``: R, W, RW, E or empty)."""
-
-    NONE = 0
-    R = enum.auto()
-    W = enum.auto()
-    E = enum.auto()
-    RW = R | W
-
-    @classmethod
-    def parse(cls, text: str) -> Operations:
-        ops = cls.NONE
-        for ch in text.strip().upper():
-            if ch not in "RWE":
-                raise ValueError(f"unknown operation {ch!r}")
-            ops |= cls[ch]
-        if Operations.E in ops and ops != Operations.E:
-            raise ValueError("an executable resource allows nothing else")
-        return ops
-
-
-class ObjLnk(NamedTuple):
-    """An object link value: the object id and instance id it points to (0xFFFF:0xFFFF is none)."""
-
-    object_id: int
-    instance_id: int
-
-    def __str__(self) -> str:
-        return f"{self.object_id}:{self.instance_id}"
-
-    @classmethod
-    def parse(cls, text: str) -> ObjLnk:
-        left, sep, right = text.partition(":")
-        if not sep or not left.isdigit() or not right.isdigit() or not left.isascii() or not right.isascii():
-            raise ValueError(f"bad objlnk {text!r}")
-        link = cls(int(left), int(right))
-        check_value(ResourceType.OBJLNK, link)
-        return link
-
-
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-UINT64_MAX = 2**64 - 1
-
-
-def check_value(rtype: ResourceType, value: Any) -> Any:
-    """Return ``value`` normalised for ``rtype`` or raise ValueError if it does not fit the type."""
-    if rtype in (ResourceType.INTEGER, ResourceType.TIME):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{rtype.value} needs an int, not {type(value).__name__}")
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise ValueError(f"{rtype.value} {value} outside 64 bits")
-        return value
-    if rtype is ResourceType.UNSIGNED:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"Unsigned Integer needs an int, not {type(value).__name__}")
-        if not 0 <= value <= UINT64_MAX:
-            raise ValueError(f"Unsigned Integer {value} outside 0..2^64-1")
-        return value
-    if rtype is ResourceType.FLOAT:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"Float needs a number, not {type(value).__name__}")
-        try:
-            out = float(value)
-        except OverflowError as exc:
-            raise ValueError(f"Float {value} out of range") from exc
-        if not math.isfinite(out):
-            raise ValueError("Float must be finite")
-        return out
-    if rtype is ResourceType.BOOLEAN:
-        if not isinstance(value, bool):
-            raise ValueError(f"Boolean needs a bool, not {type(value).__name__}")
-        return value
-    if rtype in (ResourceType.STRING, ResourceType.CORELNK):
-        if not isinstance(value, str):
-            raise ValueError(f"{rtype.value} needs a str, not {type(value).__name__}")
-        return value
-    if rtype is ResourceType.OPAQUE:
-        if not isinstance(value, bytes | bytearray | memoryview):
-            raise ValueError(f"Opaque needs bytes, not {type(value).__name__}")
-        return bytes(value)
-    if rtype is ResourceType.OBJLNK:
-        if not isinstance(value, tuple) or len(value) != 2:
-            raise ValueError(f"Objlnk needs an ObjLnk, not {type(value).__name__}")
-        oid, iid = value
-        for part in (oid, iid):
-            if isinstance(part, bool) or not isinstance(part, int) or not 0 <= part <= 0xFFFF:
-                raise ValueError(f"Objlnk part {part!r} outside 0..65535")
-        return ObjLnk(oid, iid)
-    raise ValueError(f"{rtype.value} resources carry no value")
-
-
-def infer_type(value: Any) -> ResourceType:
-    """The natural resource type of a Python value, for resources without a definition."""
-    if isinstance(value, bool):
-        return ResourceType.BOOLEAN
-    if isinstance(value, int):
-        return ResourceType.INTEGER if value <= INT64_MAX else ResourceType.UNSIGNED
-    if isinstance(value, float):
-        return ResourceType.FLOAT
-    if isinstance(value, str):
-        return ResourceType.STRING
-    if isinstance(value, bytes | bytearray | memoryview):
-        return ResourceType.OPAQUE
-    if isinstance(value, ObjLnk):
-        return ResourceType.OBJLNK
-    raise ValueError(f"no LwM2M type for {type(value).__name__}")
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceDefinition:
-    id: int
-    name: str
-    operations: Operations
-    type: ResourceType
-    multiple: bool = False
-    mandatory: bool = False
-    range_enumeration: str = ""
-    units: str = ""
-    description: str = field(default="", repr=False)
-
-    @property
-    def readable(self) -> bool:
-        return Operations.R in self.operations
-
-    @property
-    def writable(self) -> bool:
-        return Operations.W in self.operations
-
-    @property
-    def executable(self) -> bool:
-        return Operations.E in self.operations
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectDefinition:
-    id: int
-    name: str
-    resources: dict[int, ResourceDefinition]
-    urn: str = ""
-    lwm2m_version: str = "1.0"
-    object_version: str = "1.0"
-    multiple: bool = False
-    mandatory: bool = False
-    description: str = field(default="", repr=False)
-
-    def resource(self, resource_id: int) -> ResourceDefinition | None:
-        return self.resources.get(resource_id)
-
-
-class ObjectRegistry:
-    """Object definitions by id; a later definition of the same id replaces the earlier one."""
-
-    def __init__(self, definitions: list[ObjectDefinition] | tuple[ObjectDefinition, ...] = ()) -> None:
-        self._objects: dict[int, ObjectDefinition] = {}
-        for d in definitions:
-            self.add(d)
-
-    def add(self, definition: ObjectDefinition) -> None:
-        self._objects[definition.id] = definition
-
-    def get(self, object_id: int) -> ObjectDefinition | None:
-        return self._objects.get(object_id)
-
-    def __getitem__(self, object_id: int) -> ObjectDefinition:
-        return self._objects[object_id]
-
-    def __contains__(self, object_id: object) -> bool:
-        return object_id in self._objects
-
-    def __iter__(self) -> Iterator[ObjectDefinition]:
-        return iter(sorted(self._objects.values(), key=lambda d: d.id))
-
-    def __len__(self) -> int:
-        return len(self._objects)
-
-    def resource(self, path: LwM2MPath) -> ResourceDefinition | None:
-        """The definition of the resource a resource or resource-instance path names, if known."""
-        if path.resource is None or path.object is None:
-            return None
-        obj = self._objects.get(path.object)
-        return obj.resource(path.resource) if obj else None
-
-
-# --- object store -------------------------------------------------------------------------------------
 
 log = logging.getLogger("gatewayd.lwm2m")
 
@@ -275,7 +51,7 @@ class ObjectInstance:
         return f"ObjectInstance(/{self.object_id}/{self.instance_id}, resources={sorted(self.values)})"
 
 
-def _err(code: ResponseCode, message: str) -> LwM2MError:
+def _err(code: Code, message: str) -> LwM2MError:
     return LwM2MError(code, message)
 
 
@@ -284,32 +60,32 @@ def parse_execute_arguments(data: bytes) -> dict[int, str | None]:
     try:
         text = bytes(data).decode("ascii")
     except UnicodeDecodeError:
-        raise _err(ResponseCode.BAD_REQUEST, "execute arguments are not ASCII") from None
+        raise _err(Code.BAD_REQUEST, "execute arguments are not ASCII") from None
     out: dict[int, str | None] = {}
     pos, end = 0, len(text)
     while pos < end:
         if not text[pos].isdigit():
-            raise _err(ResponseCode.BAD_REQUEST, f"bad execute argument at {pos}")
+            raise _err(Code.BAD_REQUEST, f"bad execute argument at {pos}")
         digit = int(text[pos])
         pos += 1
         value: str | None = None
         if pos < end and text[pos] == "=":
             if pos + 1 >= end or text[pos + 1] != "'":
-                raise _err(ResponseCode.BAD_REQUEST, "execute argument value must be quoted")
+                raise _err(Code.BAD_REQUEST, "execute argument value must be quoted")
             close = text.find("'", pos + 2)
             if close < 0:
-                raise _err(ResponseCode.BAD_REQUEST, "unterminated execute argument value")
+                raise _err(Code.BAD_REQUEST, "unterminated execute argument value")
             value = text[pos + 2 : close]
             pos = close + 1
         if digit in out:
-            raise _err(ResponseCode.BAD_REQUEST, f"execute argument {digit} given twice")
+            raise _err(Code.BAD_REQUEST, f"execute argument {digit} given twice")
         out[digit] = value
         if pos < end:
             if text[pos] != ",":
-                raise _err(ResponseCode.BAD_REQUEST, f"expected ',' at {pos}")
+                raise _err(Code.BAD_REQUEST, f"expected ',' at {pos}")
             pos += 1
             if pos == end:
-                raise _err(ResponseCode.BAD_REQUEST, "trailing ',' in execute arguments")
+                raise _err(Code.BAD_REQUEST, "trailing ',' in execute arguments")
     return out
 
 
@@ -395,9 +171,9 @@ class ObjectStore:
         insts = self._objects[object_id]
         iid = self.next_instance_id(object_id) if instance_id is None else instance_id
         if iid in insts:
-            raise _err(ResponseCode.BAD_REQUEST, f"/{object_id}/{iid} exists")
+            raise _err(Code.BAD_REQUEST, f"/{object_id}/{iid} exists")
         if not definition.multiple and insts:
-            raise _err(ResponseCode.BAD_REQUEST, f"object {object_id} allows one instance")
+            raise _err(Code.BAD_REQUEST, f"object {object_id} allows one instance")
         checked_values = {rid: self._check(LwM2MPath(object_id, iid, rid), v) for rid, v in (values or {}).items()}
         insts[iid] = ObjectInstance(object_id, iid, checked_values)
         self._notify([LwM2MPath(object_id, iid)], Origin.LOCAL)
@@ -405,7 +181,7 @@ class ObjectStore:
 
     def remove_instance(self, object_id: int, instance_id: int) -> None:
         if self._objects.get(object_id, {}).pop(instance_id, None) is None:
-            raise _err(ResponseCode.NOT_FOUND, f"/{object_id}/{instance_id} does not exist")
+            raise _err(Code.NOT_FOUND, f"/{object_id}/{instance_id} does not exist")
         self._notify([LwM2MPath(object_id, instance_id)], Origin.LOCAL)
 
     def get(self, path: LwM2MPath, default: Any = None) -> Any:
@@ -422,7 +198,7 @@ class ObjectStore:
         """Set a resource (or resource instance) from the gateway's side; True if the value changed."""
         inst = self._instance_or_404(path)
         if path.depth < 3:
-            raise _err(ResponseCode.BAD_REQUEST, f"{path} is not a resource")
+            raise _err(Code.BAD_REQUEST, f"{path} is not a resource")
         assert path.resource is not None
         if path.is_resource_instance:
             self._definition_or_404(path, multiple=True)
@@ -441,7 +217,7 @@ class ObjectStore:
         """Read: entries of readable resources at or below ``path`` (a dict per multiple resource)."""
         self._guard(path, bootstrap)
         if path.depth == 0:
-            raise _err(ResponseCode.METHOD_NOT_ALLOWED, "Read on the root")
+            raise _err(Code.METHOD_NOT_ALLOWED, "Read on the root")
         if path.is_object:
             self._object_or_404(path)
             out: list[tuple[LwM2MPath, Any]] = []
@@ -454,14 +230,14 @@ class ObjectStore:
             return self._read_instance(inst, bootstrap)
         rdef = self._definition_or_404(path)
         if not bootstrap and not rdef.readable:
-            raise _err(ResponseCode.METHOD_NOT_ALLOWED, f"{path} is not readable")
+            raise _err(Code.METHOD_NOT_ALLOWED, f"{path} is not readable")
         if path.resource not in inst.values:
-            raise _err(ResponseCode.NOT_FOUND, f"{path} has no value")
+            raise _err(Code.NOT_FOUND, f"{path} has no value")
         value = inst.values[path.resource]  # type: ignore[index]
         if path.is_resource:
             return [(path, dict(value) if isinstance(value, dict) else value)]
         if not isinstance(value, dict) or path.resource_instance not in value:
-            raise _err(ResponseCode.NOT_FOUND, f"{path} does not exist")
+            raise _err(Code.NOT_FOUND, f"{path} does not exist")
         return [(path, value[path.resource_instance])]
 
     def write(
@@ -481,23 +257,23 @@ class ObjectStore:
         self._guard(path, bootstrap)
         origin = Origin.BOOTSTRAP if bootstrap else Origin.SERVER
         if path.depth == 0 or (path.is_object and not bootstrap):
-            raise _err(ResponseCode.METHOD_NOT_ALLOWED, f"Write on {path}")
+            raise _err(Code.METHOD_NOT_ALLOWED, f"Write on {path}")
         for p, _ in entries:
             if not path.is_prefix_of(p):
-                raise _err(ResponseCode.BAD_REQUEST, f"{p} is outside {path}")
+                raise _err(Code.BAD_REQUEST, f"{p} is outside {path}")
         if path.is_object:
             definition = self._object_or_404(path, create=True)
             by_instance: dict[int, list[tuple[LwM2MPath, Any]]] = {}
             for p, v in entries:
                 if p.instance is None:
-                    raise _err(ResponseCode.BAD_REQUEST, f"{p} names no instance")
+                    raise _err(Code.BAD_REQUEST, f"{p} names no instance")
                 by_instance.setdefault(p.instance, []).append((p, v))
             plans = []
             for iid, inst_entries in sorted(by_instance.items()):
                 ipath = path.child(iid)
                 current = self.instance(definition.id, iid)
                 if current is None and not definition.multiple and self._objects.get(definition.id):
-                    raise _err(ResponseCode.BAD_REQUEST, f"object {definition.id} allows one instance")
+                    raise _err(Code.BAD_REQUEST, f"object {definition.id} allows one instance")
                 base = dict(current.values) if current else {}
                 plans.append((iid, self._plan_instance(ipath, base, inst_entries, replace, bootstrap)))
             self._run_hook(path, entries, origin)
@@ -511,9 +287,9 @@ class ObjectStore:
             current = self.instance(definition.id, path.instance)  # type: ignore[arg-type]
             if current is None:
                 if not bootstrap:
-                    raise _err(ResponseCode.NOT_FOUND, f"{path} does not exist")
+                    raise _err(Code.NOT_FOUND, f"{path} does not exist")
                 if not definition.multiple and self._objects.get(definition.id):
-                    raise _err(ResponseCode.BAD_REQUEST, f"object {definition.id} allows one instance")
+                    raise _err(Code.BAD_REQUEST, f"object {definition.id} allows one instance")
             base = dict(current.values) if current else {}
             new_values = self._plan_instance(path, base, entries, replace, bootstrap)
             self._run_hook(path, entries, origin)
@@ -522,14 +298,14 @@ class ObjectStore:
         inst = self._instance_or_404(path)
         rdef = self._definition_or_404(path)
         if not bootstrap and not rdef.writable:
-            raise _err(ResponseCode.METHOD_NOT_ALLOWED, f"{path} is not writable")
+            raise _err(Code.METHOD_NOT_ALLOWED, f"{path} is not writable")
         if len(entries) != 1 or entries[0][0] != path:
-            raise _err(ResponseCode.BAD_REQUEST, f"Write on {path} needs exactly its value")
+            raise _err(Code.BAD_REQUEST, f"Write on {path} needs exactly its value")
         value = entries[0][1]
         assert path.resource is not None
         if path.is_resource_instance:
             if not rdef.multiple:
-                raise _err(ResponseCode.NOT_FOUND, f"{path.resource_path} has no resource instances")
+                raise _err(Code.NOT_FOUND, f"{path.resource_path} has no resource instances")
             new = dict(inst.values.get(path.resource, {}))
             new[path.resource_instance] = self._check(path, value)
         elif rdef.multiple and not replace:
@@ -547,24 +323,24 @@ class ObjectStore:
         """Execute: run the handler registered for the resource with the raw argument bytes."""
         self._guard(path, False)
         if not path.is_resource:
-            raise _err(ResponseCode.METHOD_NOT_ALLOWED, f"Execute on {path}")
+            raise _err(Code.METHOD_NOT_ALLOWED, f"Execute on {path}")
         self._instance_or_404(path)
         rdef = self._definition_or_404(path)
         if not rdef.executable:
-            raise _err(ResponseCode.METHOD_NOT_ALLOWED, f"{path} is not executable")
+            raise _err(Code.METHOD_NOT_ALLOWED, f"{path} is not executable")
         assert path.object is not None and path.resource is not None
         handler = self._execute.get((path.object, path.instance, path.resource)) or self._execute.get(
             (path.object, None, path.resource)
         )
         if handler is None:
-            raise _err(ResponseCode.NOT_FOUND, f"{path} is not implemented")
+            raise _err(Code.NOT_FOUND, f"{path} is not implemented")
         try:
             return handler(path, bytes(arguments))
         except LwM2MError:
             raise
         except Exception as exc:
             log.exception("execute handler for %s failed", path)
-            raise _err(ResponseCode.INTERNAL_SERVER_ERROR, f"{path}: {type(exc).__name__}") from exc
+            raise _err(Code.INTERNAL_SERVER_ERROR, f"{path}: {type(exc).__name__}") from exc
 
     def create(
         self,
@@ -580,35 +356,35 @@ class ObjectStore:
         definition = self._object_or_404(opath, create=bootstrap)
         named = {p.instance for p, _ in entries}
         if None in named or len(named) > 1:
-            raise _err(ResponseCode.BAD_REQUEST, "Create payload must name one instance")
+            raise _err(Code.BAD_REQUEST, "Create payload must name one instance")
         if named:
             (iid,) = named
             if instance_id is not None and iid != instance_id:
-                raise _err(ResponseCode.BAD_REQUEST, f"payload names instance {iid}, not {instance_id}")
+                raise _err(Code.BAD_REQUEST, f"payload names instance {iid}, not {instance_id}")
         else:
             iid = self.next_instance_id(object_id) if instance_id is None else instance_id
         assert iid is not None
         insts = self._objects.setdefault(object_id, {})
         if iid in insts:
-            raise _err(ResponseCode.BAD_REQUEST, f"/{object_id}/{iid} exists")
+            raise _err(Code.BAD_REQUEST, f"/{object_id}/{iid} exists")
         if not definition.multiple and insts:
-            raise _err(ResponseCode.BAD_REQUEST, f"object {object_id} allows one instance")
+            raise _err(Code.BAD_REQUEST, f"object {object_id} allows one instance")
         ipath = LwM2MPath(object_id, iid)
         for p, v in entries:
             if p.is_instance and v is None:
                 continue  # an instance TLV without resources
             if p.depth < 3:
-                raise _err(ResponseCode.BAD_REQUEST, f"{p} is not a resource")
+                raise _err(Code.BAD_REQUEST, f"{p} is not a resource")
             rdef = self._definition_or_404(p)
             if not bootstrap and not rdef.writable:
-                raise _err(ResponseCode.BAD_REQUEST, f"{p} is not writable")
+                raise _err(Code.BAD_REQUEST, f"{p} is not writable")
         new_values = self._plan_instance(ipath, {}, list(entries), True, True)
         if not bootstrap:
             missing = [
                 r.id for r in definition.resources.values() if r.mandatory and r.writable and r.id not in new_values
             ]
             if missing:
-                raise _err(ResponseCode.BAD_REQUEST, f"Create on {opath} lacks mandatory resources {missing}")
+                raise _err(Code.BAD_REQUEST, f"Create on {opath} lacks mandatory resources {missing}")
         self._run_hook(ipath, list(entries), Origin.BOOTSTRAP if bootstrap else Origin.SERVER)
         insts[iid] = ObjectInstance(object_id, iid, new_values)
         self._notify([ipath], Origin.BOOTSTRAP if bootstrap else Origin.SERVER)
@@ -621,13 +397,13 @@ class ObjectStore:
         if path.is_instance:
             definition = self._object_or_404(path)
             if not bootstrap and definition.mandatory and not definition.multiple:
-                raise _err(ResponseCode.METHOD_NOT_ALLOWED, f"{path} cannot be deleted")
+                raise _err(Code.METHOD_NOT_ALLOWED, f"{path} cannot be deleted")
             self._instance_or_404(path)
             del self._objects[path.object][path.instance]  # type: ignore[index,arg-type]
             self._notify([path], origin)
             return
         if not bootstrap or path.depth > 1:
-            raise _err(ResponseCode.METHOD_NOT_ALLOWED, f"Delete on {path}")
+            raise _err(Code.METHOD_NOT_ALLOWED, f"Delete on {path}")
         if path.is_object:
             self._object_or_404(path)
         removed: list[LwM2MPath] = []
@@ -645,9 +421,9 @@ class ObjectStore:
         """Discover: the paths at and below ``path`` with ``dim`` for multiple resources (no attributes)."""
         self._guard(path, bootstrap)
         if path.depth == 0 and not bootstrap:
-            raise _err(ResponseCode.METHOD_NOT_ALLOWED, "Discover on the root")
+            raise _err(Code.METHOD_NOT_ALLOWED, "Discover on the root")
         if path.is_resource_instance:
-            raise _err(ResponseCode.BAD_REQUEST, "Discover on a resource instance")
+            raise _err(Code.BAD_REQUEST, "Discover on a resource instance")
         if path.depth == 0:
             out: list[tuple[LwM2MPath, int | None]] = []
             for oid in self.object_ids():
@@ -668,19 +444,19 @@ class ObjectStore:
         self._definition_or_404(path)
         listed = dict(self._discover_resources(inst))
         if path not in listed:
-            raise _err(ResponseCode.NOT_FOUND, f"{path} does not exist")
+            raise _err(Code.NOT_FOUND, f"{path} does not exist")
         return [(path, listed[path])]
 
     # --- internals ------------------------------------------------------------------------------
     def _guard(self, path: LwM2MPath, bootstrap: bool) -> None:
         if not bootstrap and path.object in BOOTSTRAP_ONLY_OBJECTS:
-            raise _err(ResponseCode.UNAUTHORIZED, f"{path} is for the Bootstrap-Server only")
+            raise _err(Code.UNAUTHORIZED, f"{path} is for the Bootstrap-Server only")
 
     def _object_or_404(self, path: LwM2MPath, create: bool = False) -> ObjectDefinition:
         assert path.object is not None
         definition = self.registry.get(path.object)
         if definition is None or (path.object not in self._objects and not create):
-            raise _err(ResponseCode.NOT_FOUND, f"object {path.object} is not supported")
+            raise _err(Code.NOT_FOUND, f"object {path.object} is not supported")
         return definition
 
     def _instances(self, path: LwM2MPath) -> list[ObjectInstance]:
@@ -689,26 +465,26 @@ class ObjectStore:
 
     def _instance_or_404(self, path: LwM2MPath) -> ObjectInstance:
         if path.depth < 2:
-            raise _err(ResponseCode.BAD_REQUEST, f"{path} names no instance")
+            raise _err(Code.BAD_REQUEST, f"{path} names no instance")
         self._object_or_404(path)
         inst = self.instance(path.object, path.instance)  # type: ignore[arg-type]
         if inst is None:
-            raise _err(ResponseCode.NOT_FOUND, f"{LwM2MPath(path.object, path.instance)} does not exist")
+            raise _err(Code.NOT_FOUND, f"{LwM2MPath(path.object, path.instance)} does not exist")
         return inst
 
     def _definition_or_404(self, path: LwM2MPath, multiple: bool | None = None) -> ResourceDefinition:
         rdef = self.registry.resource(path)
         if rdef is None:
-            raise _err(ResponseCode.NOT_FOUND, f"{path.resource_path} is not defined")
+            raise _err(Code.NOT_FOUND, f"{path.resource_path} is not defined")
         if multiple and not rdef.multiple:
-            raise _err(ResponseCode.NOT_FOUND, f"{path.resource_path} has no resource instances")
+            raise _err(Code.NOT_FOUND, f"{path.resource_path} has no resource instances")
         return rdef
 
     def _check(self, path: LwM2MPath, value: Any) -> Any:
         """Type-check a value for a resource path (a dict for a whole multiple resource)."""
         rdef = self._definition_or_404(path)
         if rdef.executable or rdef.type is ResourceType.NONE:
-            raise _err(ResponseCode.METHOD_NOT_ALLOWED, f"{path} is executable and holds no value")
+            raise _err(Code.METHOD_NOT_ALLOWED, f"{path} is executable and holds no value")
         try:
             if rdef.multiple and path.is_resource:
                 if not isinstance(value, dict):
@@ -723,7 +499,7 @@ class ObjectStore:
                 raise ValueError("a single resource takes one value")
             return check_value(rdef.type, value)
         except ValueError as exc:
-            raise _err(ResponseCode.BAD_REQUEST, f"{path}: {exc}") from None
+            raise _err(Code.BAD_REQUEST, f"{path}: {exc}") from None
 
     def _plan_instance(
         self,
@@ -740,20 +516,20 @@ class ObjectStore:
             if p.depth < 3:
                 if p.is_instance and v is None:
                     continue
-                raise _err(ResponseCode.BAD_REQUEST, f"{p} is not a resource")
+                raise _err(Code.BAD_REQUEST, f"{p} is not a resource")
             rdef = self._definition_or_404(p)
             if not bootstrap and not rdef.writable:
-                raise _err(ResponseCode.METHOD_NOT_ALLOWED, f"{p.resource_path} is not writable")
+                raise _err(Code.METHOD_NOT_ALLOWED, f"{p.resource_path} is not writable")
             assert p.resource is not None
             if p.is_resource_instance:
                 self._definition_or_404(p, multiple=True)
                 slot = given.setdefault(p.resource, {})
                 if not isinstance(slot, dict) or p.resource_instance in slot:
-                    raise _err(ResponseCode.BAD_REQUEST, f"{p} given twice")
+                    raise _err(Code.BAD_REQUEST, f"{p} given twice")
                 slot[p.resource_instance] = self._check(p, v)
                 continue
             if p.resource in given:
-                raise _err(ResponseCode.BAD_REQUEST, f"{p} given twice")
+                raise _err(Code.BAD_REQUEST, f"{p} given twice")
             given[p.resource] = self._check(p, v)
         new = dict(base)
         if replace:
