@@ -50,7 +50,7 @@ class Daemon:
         self.supervisor = Supervisor(config.daemon.retry_max_backoff, on_change=self._status_changed,
                                      on_restart=self.request_restart)
         self.exit_code = 0
-        self.control = ControlServer(config.control.socket, config.control.mode)
+        self.control = ControlServer.from_config(config.control)
         self.started = time.monotonic()
         self._stop = asyncio.Event()
         self._reload_requested = asyncio.Event()

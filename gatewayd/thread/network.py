@@ -20,6 +20,7 @@ from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
 from gatewayd.ncp.component import NcpComponent
 from gatewayd.secrets import MASK
+from gatewayd.thread.hold import HOLD_MAX_S, RecoveryHold
 from gatewayd.thread.netdata import ROUTE_FLAG_NAT64, ExternalRoute, NetdataPublisher, OnMeshPrefix
 from gatewayd.thread.state import ThreadState
 from gatewayd.thread.view import DatasetSummary, Subscribers, Unsubscribe
@@ -140,6 +141,8 @@ class ThreadNetwork(Component):
         self.dns_address: ipaddress.IPv6Address | None = None  # DNS64 for the mesh, routed to the host
         self.on_mesh: set[ipaddress.IPv6Network] = set()
         self.child_table: dict[bytes, ChildEntry] = {}  # followed from the NCP's pushes
+        self.hold = RecoveryHold()  # host → mesh unicast while a restarted NCP restores its children
+        self._hold_timer: asyncio.TimerHandle | None = None
         self.wpan: WpanInterface | None = None
         self.netdata: NetdataPublisher | None = None
         self.throttle = ResetThrottle()
@@ -182,6 +185,9 @@ class ThreadNetwork(Component):
 
     async def stop(self) -> None:
         await cancel_all(self._monitor, self._recovery, *self._tasks)
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+        self.hold.release()
         self._monitor = self._recovery = None
         client = self._client
         if client is not None:
@@ -382,7 +388,7 @@ class ThreadNetwork(Component):
                 self._spawn(self._apply_on_mesh(event.value))
             elif event.prop == Prop.THREAD_CHILD_TABLE:
                 self.child_table = {child.ext_address: child for child in event.value}
-                self.changed()
+                self._children_changed()
         elif isinstance(event, PropertyInserted | PropertyRemoved) and event.prop == Prop.THREAD_CHILD_TABLE:
             # The real NCP reports each child attaching or leaving on its own, the whole table only sometimes.
             if isinstance(event.value, ChildEntry):
@@ -390,7 +396,7 @@ class ThreadNetwork(Component):
                     self.child_table[event.value.ext_address] = event.value
                 else:
                     self.child_table.pop(event.value.ext_address, None)
-                self.changed()
+                self._children_changed()
         elif isinstance(event, Reset):
             self._schedule_recovery(f"NCP reset ({event.status})", unexpected=True)
         elif isinstance(event, LinkLost):
@@ -403,7 +409,34 @@ class ThreadNetwork(Component):
         elif isinstance(event, Connected):
             self._schedule_recovery("NCP link restored", unexpected=False)
 
+    def _children_changed(self) -> None:
+        if self.hold.ready(self.child_table):
+            self._release_held("the NCP lists its children again")
+        self.changed()
+
+    def _hold_for_children(self) -> None:
+        """See :mod:`gatewayd.thread.hold`: no address query before the children are back."""
+        if not self.child_table:
+            return
+        self.hold.start(self.child_table)
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+        self._hold_timer = asyncio.get_running_loop().call_later(
+            HOLD_MAX_S, self._release_held, f"{HOLD_MAX_S:.0f} s passed without every child back")
+
+    def _release_held(self, why: str) -> None:
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        if not self.hold.active:
+            return
+        packets = self.hold.release()
+        log.info("sending %d packets held back for the mesh: %s", len(packets), why)
+        for packet in packets:
+            self._to_mesh(packet)
+
     def _schedule_recovery(self, reason: str, unexpected: bool) -> None:
+        self._hold_for_children()
         self.child_table.clear()  # a restarted NCP lists each child again once it heard from it
         delay = self.throttle.record() if unexpected else 0.0
         if self._recovery is not None and not self._recovery.done():
@@ -477,7 +510,7 @@ class ThreadNetwork(Component):
 
     def _to_mesh(self, packet: bytes) -> None:
         client = self._client
-        if client is None:
+        if client is None or self.hold.offer(packet):
             return
         try:
             client.send_packet_nowait(packet)
@@ -655,6 +688,8 @@ class ThreadNetwork(Component):
         if ip:
             out["ncp_ip"] = ip
         out["recoveries"] = self.recoveries
+        out["held_for_recovery"] = {"packets": self.hold.held, "dropped": self.hold.dropped,
+                                    "holding": len(self.hold.queue)}
         return out
 
 
