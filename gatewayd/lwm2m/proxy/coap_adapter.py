@@ -33,6 +33,8 @@ import aiocoap
 from aiocoap.numbers.codes import Code
 from aiocoap.numbers.constants import TransportTuning
 
+from common.aio import cancel_all
+
 from ..client import LwM2MClient, OpRequest, OpResponse
 from ..client.operations import CHANGED, parse_path
 from ..codecs import CodecError, ContentFormat, UnsupportedContentFormat, decode
@@ -159,11 +161,7 @@ class CoapDevice:
     async def stop(self) -> None:
         tasks = [*self._watchers.values(), *self._inflight.values(), *self._tasks]
         self._watchers.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(*tasks)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
