@@ -4,6 +4,9 @@ Run it as ``python -m ncp.sim --netns NAME --node a --node b`` (see ``--help``).
 :class:`SimNcp`, is sans-I/O and usable on its own in tests.
 """
 
-from .core import MeshConfig, Node, SimConfig, SimNcp
+from .addresses import MeshConfig
+from .config import SimConfig
+from .core import SimNcp
+from .topology import Node
 
 __all__ = ["MeshConfig", "Node", "SimConfig", "SimNcp"]

@@ -16,8 +16,11 @@ import os
 import sys
 
 from .app import SimApp
+from .config import SimConfig
 from .control import ControlError, parse_eui64
-from .core import GENERATIONS, NODE_KINDS, SimConfig, SimNcp
+from .core import SimNcp
+from .generation import GENERATIONS
+from .topology import NODE_KINDS
 
 
 def _node(text: str) -> tuple[str, bytes | None, str]:

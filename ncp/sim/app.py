@@ -20,8 +20,9 @@ from typing import Any
 from ncp import cascoda, hdlc
 from ncp.spinel import SpinelError, SpinelFrame
 
+from .addresses import MeshConfig
 from .control import ControlCommand, ControlError, parse_command, reply
-from .core import MeshConfig, SimNcp
+from .core import SimNcp
 from .mesh import MeshTun
 
 __all__ = ["SimApp", "save_state"]

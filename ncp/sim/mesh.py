@@ -19,7 +19,7 @@ from pyroute2.netns import popns, pushns
 
 from common.tun import open_tun
 
-from .core import MeshConfig
+from .addresses import MeshConfig
 
 __all__ = ["MeshError", "MeshTun"]
 

@@ -1,19 +1,25 @@
-"""The Cascoda link against a pty peer playing the Chili2: identity, acks, RXFAIL, split/joined reads."""
+"""The Cascoda link against a pty peer playing the Chili2: identity, acks, RXFAIL, split/joined reads.
+
+The Chili2 is a small model of the Cascoda UART framing with the faults a real one shows (withheld
+RXRDY, RXFAIL, split reads, bytes out of step); the NCP inside it is the simulator (``ncp.sim``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
 import tty
 
 import pytest
 
 from ncp.cascoda import RXFAIL, RXRDY, CascodaMessage, CascodaParser, Cmd
-from ncp.client import NcpClient
+from ncp.client import NcpClient, PropertyChanged
 from ncp.links import create_link
+from ncp.meshcop import Dataset
 from ncp.spinel import Prop, Status
 
-from .fake_ncp import FakeNcp
+from .conftest import EUI64, SimWire
 
 IDENTITY = {
     0x80: b"v0.24-fake\0",
@@ -33,8 +39,9 @@ class FakeChili:
         self.path = os.ttyname(self._slave)
         os.set_blocking(self.master, False)
         self.parser = CascodaParser()
-        self.ncp = FakeNcp()
+        self.ncp = SimWire(self.uplink_stream)
         self.received: list[CascodaMessage] = []
+        self.uplink_batches: list[int] = []  # how many messages each uplink write carried
         self.withhold_rxrdy = 0  # do not acknowledge this many messages
         self.rxfail_next = 0  # answer this many messages with RXFAIL
         self.split_uplink = False  # write uplink messages a few bytes at a time
@@ -80,11 +87,11 @@ class FakeChili:
         elif m.cmd == Cmd.EVBME_SET_REQUEST:
             self.uplink_raw(CascodaMessage(Cmd.EVBME_SET_CONFIRM, b"\x00"))
             if m.payload[0] == 0x00 and self.reset_pushes_boot:
-                self.uplink_stream(self.ncp.boot())
+                self.ncp.event(self.ncp.core.boot)  # RESETRF: the NCP powers on again
         elif m.cmd == Cmd.EVBME_HOST_CONNECTED:
             self.uplink_raw(CascodaMessage(Cmd.EVBME_MESSAGE_INDICATION, b"Hello from the fake Chili2\n"))
         elif m.cmd == Cmd.OT_SERIAL_DOWNLINK:
-            self.uplink_stream(self.ncp.feed(m.payload))
+            self.ncp.feed(m.payload)
 
     def uplink_stream(self, data: bytes) -> None:
         msgs = [CascodaMessage(Cmd.OT_SERIAL_UPLINK, data[i : i + 254]) for i in range(0, len(data), 254)]
@@ -92,6 +99,7 @@ class FakeChili:
             self.uplink_raw(*msgs)
 
     def uplink_raw(self, *messages: CascodaMessage) -> None:
+        self.uplink_batches.append(len(messages))
         self._out(self.garbage_before_uplink + b"".join(m.encode() for m in messages))
 
     def _out(self, data: bytes) -> None:
@@ -111,6 +119,7 @@ class FakeChili:
                 await asyncio.sleep(0.002)
 
     def close(self) -> None:
+        self.ncp.close()
         asyncio.get_running_loop().remove_reader(self.master)
         if self._trickler is not None:
             self._trickler.cancel()
@@ -165,11 +174,21 @@ async def test_joined_uplink_messages_in_one_read(chili):
     await client.start()
     try:
         events = client.subscribe()
-        # Two pushes plus a reply, all in one write and cut at odd places.
-        chili.ncp.push_before_reply = [FakeNcp.frame(0, 6, Prop.NET_ROLE, b"\x02")] * 2
-        assert await client.get(Prop.PHY_CHAN) == 11
-        got = [await asyncio.wait_for(events.get(), 1) for _ in range(2)]
-        assert [e.value for e in got] == [2, 2]
+        # A dataset write: the reply and the pushes it causes (each changed dataset property, the Border
+        # Agent state) leave in one write of several uplink messages, cut at odd places in Spinel frames.
+        dataset = Dataset.generate(channel=15, rng=random.Random(2))
+        batches = len(chili.uplink_batches)
+        assert await client.set(Prop.THREAD_ACTIVE_DATASET_TLVS, dataset.to_tlvs()) == dataset.to_tlvs()
+        assert max(chili.uplink_batches[batches:]) >= 2
+        changed = {}
+        async with asyncio.timeout(2):
+            while Prop.NET_PSKC not in changed:
+                event = await events.get()
+                if isinstance(event, PropertyChanged):
+                    changed[event.prop] = event.value
+        assert changed[Prop.PHY_CHAN] == 15 and changed[Prop.MAC_15_4_PANID] == dataset.pan_id
+        assert changed[Prop.NET_NETWORK_NAME] == dataset.network_name
+        assert changed[Prop.NET_XPANID] == dataset.extended_pan_id and changed[Prop.NET_PSKC] == dataset.pskc
     finally:
         await client.stop()
 
@@ -205,7 +224,7 @@ async def test_rxfail_makes_the_link_resend_the_message(chili):
     try:
         chili.rxfail_next = 1
         before = len(chili.received)
-        assert await client.get(Prop.HWADDR) == bytes.fromhex("18b4300000000001")
+        assert await client.get(Prop.HWADDR) == EUI64
         downlinks = [m for m in chili.received[before:] if m.cmd == Cmd.OT_SERIAL_DOWNLINK]
         assert len(downlinks) == 2 and downlinks[0] == downlinks[1]
         assert client.status()["cascoda"]["resends"] == 1

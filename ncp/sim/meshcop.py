@@ -1,0 +1,134 @@
+"""The active operational dataset the host writes, and the Border Agent's MeshCoP service built from it.
+
+Datasets are why a network forms: a complete active dataset (THREAD_ACTIVE_DATASET_TLVS, or
+THREAD_ACTIVE_DATASET) is committed and can form one; per-property setters (channel, PAN ID, key...)
+change the dataset but leave the node detached.  The dataset lives in the flash; writing one of another
+network (other key, prefix, PAN...) voids what the flash kept of the old one.  After a write, OpenThread
+pushes each dataset property that changed (the network key too), then the Border Agent state.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from typing import TYPE_CHECKING
+
+from ncp.meshcop import Dataset, MeshCoPError
+from ncp.spinel import Prop, Status, pack, unpack_prop
+from ncp.spinel.dataset import dataset_from_props
+
+if TYPE_CHECKING:
+    from .core import SimNcp
+
+__all__ = ["DATASET_PROPS", "PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE", "MeshCoP"]
+
+# SPINEL_PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE (bSD): pushed by OpenThread since 2024, unknown to the driver.
+PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE = 0x951
+# Properties a SET of which writes (part of) the active dataset.
+DATASET_PROPS = frozenset({
+    Prop.PHY_CHAN, Prop.MAC_15_4_PANID, Prop.NET_NETWORK_NAME, Prop.NET_XPANID, Prop.NET_NETWORK_KEY,
+    Prop.NET_PSKC, Prop.IPV6_ML_PREFIX, Prop.THREAD_ACTIVE_DATASET_TLVS, Prop.THREAD_ACTIVE_DATASET,
+})
+# Dataset fields that make it another network.
+_NETWORK_IDENTITY = ("network_key", "mesh_local_prefix", "extended_pan_id", "pan_id", "channel", "network_name")
+# Dataset fields and the property OpenThread pushes when one changes, in its order.
+_DATASET_PUSHES = (
+    ("mesh_local_prefix", Prop.IPV6_ML_ADDR),
+    ("network_key", Prop.NET_KEY_SEQUENCE_COUNTER),
+    ("channel", Prop.PHY_CHAN),
+    ("pan_id", Prop.MAC_15_4_PANID),
+    ("network_name", Prop.NET_NETWORK_NAME),
+    ("extended_pan_id", Prop.NET_XPANID),
+    ("network_key", Prop.NET_NETWORK_KEY),
+    ("pskc", Prop.NET_PSKC),
+)
+_SECRET_SIZES = {
+    Prop.NET_XPANID: (8, "extended_pan_id"),
+    Prop.NET_NETWORK_KEY: (16, "network_key"),
+    Prop.NET_PSKC: (16, "pskc"),
+}
+
+
+class MeshCoP:
+    """Outlives a power-on: the Border Agent's id and port are chosen once, the dataset is in the flash."""
+
+    def __init__(self, ncp: SimNcp, rng: random.Random) -> None:
+        self.ncp = ncp
+        self.border_agent_id = rng.randbytes(16)
+        self.border_agent_port = 49152 + rng.randrange(16)
+
+    def set_property(self, prop: int, value: bytes) -> Status | None:
+        """SET of one of :data:`DATASET_PROPS`; None if this NCP has no such property."""
+        ds = self.ncp.dataset
+        if prop == Prop.PHY_CHAN:
+            ch = unpack_prop(prop, value)
+            if not 11 <= ch <= 26:
+                return Status.INVALID_ARGUMENT
+            self.update(ds.with_(channel=ch))
+        elif prop == Prop.MAC_15_4_PANID:
+            self.update(ds.with_(pan_id=unpack_prop(prop, value)))
+        elif prop == Prop.NET_NETWORK_NAME:
+            name = unpack_prop(prop, value)
+            if not 1 <= len(name.encode()) <= 16:
+                return Status.INVALID_ARGUMENT
+            self.update(ds.with_(network_name=name))
+        elif prop in _SECRET_SIZES:
+            size, attr = _SECRET_SIZES[prop]
+            if len(value) != size:
+                return Status.PARSE_ERROR
+            self.update(ds.with_(**{attr: bytes(value)}))
+        elif prop == Prop.IPV6_ML_PREFIX:
+            if len(value) < 8:
+                return Status.PARSE_ERROR
+            raw = bytes(value[:8])
+            self.update(ds.with_(mesh_local_prefix=ipaddress.IPv6Network((raw + bytes(8), 64))))
+        elif prop == Prop.THREAD_ACTIVE_DATASET_TLVS and self.ncp.generation.dataset_tlvs:
+            try:
+                new = Dataset.from_tlvs(value)
+            except MeshCoPError:
+                return Status.INVALID_ARGUMENT
+            self.set_active(new)
+        elif prop == Prop.THREAD_ACTIVE_DATASET:
+            self.set_active(dataset_from_props(unpack_prop(prop, value)))
+        else:
+            return None
+        return Status.OK
+
+    def set_active(self, new: Dataset) -> None:
+        """A whole active dataset written: it replaces the old one; complete, it can form a network."""
+        self.ncp.flash.committed = new.is_complete
+        self.update(new)
+
+    def update(self, new: Dataset) -> None:
+        flash = self.ncp.flash
+        old, flash.dataset = flash.dataset, new
+        if any(getattr(old, attr) != getattr(new, attr) for attr in _NETWORK_IDENTITY):
+            # another network: what the settings kept of the old one is void
+            flash.led, flash.router_id, flash.children = False, None, {}
+        self.ncp.save()
+        for attr, prop in _DATASET_PUSHES:
+            if getattr(old, attr) != getattr(new, attr):
+                self.ncp.out.push(prop)
+        self.push_border_agent()  # after any dataset write, changed or not
+
+    def push_border_agent(self) -> None:
+        if self.ncp.generation.border_agent:
+            self.ncp.out.push(PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE)
+
+    def border_agent_state(self) -> bytes:
+        """BORDER_AGENT_MESHCOP_SERVICE_STATE: running, UDP port, the MeshCoP service TXT data."""
+        ds = self.ncp.dataset
+        stack = self.ncp.stack
+        state = 0x0E31 if stack.attached else 0x0828 if stack.stack_up else 0x0820
+        txt = [b"id=" + self.border_agent_id, b"rv=1", b"sb=" + state.to_bytes(4, "big"), b"tv=1.4.0",
+               b"xa=" + self.ncp.flash.ext_addr]
+        if ds.extended_pan_id is not None:
+            txt.append(b"xp=" + ds.extended_pan_id)
+        if ds.network_name is not None:
+            txt.append(b"nn=" + ds.network_name.encode())
+        if stack.attached:
+            txt.append(b"pt=" + stack.partition_id.to_bytes(4, "big"))
+            if ds.active_timestamp is not None:
+                txt.append(b"at=" + ds.active_timestamp.to_bytes())
+        port = self.border_agent_port if stack.attached else 0
+        return pack("bS", stack.attached, port) + b"".join(bytes((len(t),)) + t for t in txt)
