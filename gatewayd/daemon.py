@@ -41,6 +41,9 @@ def needs_restart(changed: Sequence[str]) -> list[str]:
     return out
 
 
+STATUS_REFRESH_S = 30.0  # STATUS= shows counters that change without events; 30 s is fresh enough
+
+
 class Daemon:
     def __init__(self, config: Config, factories: Sequence[Factory] | None = None,
                  notifier: Notifier | None = None):
@@ -53,6 +56,7 @@ class Daemon:
         self.control = ControlServer.from_config(config.control)
         self.started = time.monotonic()
         self._stop = asyncio.Event()
+        self._tick = asyncio.Event()  # wake the ticker early: a log summary is now due
         self._reload_requested = asyncio.Event()
         self._ready = False
 
@@ -168,10 +172,21 @@ class Daemon:
             self.notifier.status(self.supervisor.status_line())
 
     async def _ticker(self) -> None:
-        while True:
-            await asyncio.sleep(1)
-            self._status_changed()
-            logsetup.flush()
+        """STATUS= refreshed for what drifts without events (counters), and held-back log summaries
+        emitted when due; otherwise asleep, as an idle border router should be."""
+        loop = asyncio.get_running_loop()
+        logsetup.on_hold(lambda: loop.call_soon_threadsafe(self._tick.set))
+        try:
+            while True:
+                due = logsetup.next_due()
+                wait = STATUS_REFRESH_S if due is None else min(STATUS_REFRESH_S, max(0.05, due - time.monotonic()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._tick.wait(), wait)
+                self._tick.clear()
+                self._status_changed()
+                logsetup.flush()
+        finally:
+            logsetup.on_hold(None)
 
     async def _watchdog(self, interval: float) -> None:
         # Runs on the event loop: if the loop stalls, the pings stop and systemd restarts us.

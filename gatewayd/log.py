@@ -10,6 +10,7 @@ plain Unix socket and no C binding is needed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -149,6 +150,7 @@ class RepeatLimiter(logging.Handler):
         self.target = target
         self.interval = interval
         self.clock = clock
+        self.on_hold: Callable[[], None] | None = None  # a repeat was held back: a summary will be due
         self._held: dict[tuple[str, int, str], _Held] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -161,9 +163,16 @@ class RepeatLimiter(logging.Handler):
         held = self._held.get(key)
         if held is not None:
             held.count, held.last, held.record = held.count + 1, now, record
+            if held.count == 1 and self.on_hold is not None:
+                self.on_hold()
             return
         self._held[key] = _Held(now, now, 0, record)
         self.target.handle(record)
+
+    def next_due(self) -> float | None:
+        """When the first summary is due (clock time), or None when nothing is held back."""
+        due = [h.start + self.interval for h in self._held.values() if h.count]
+        return min(due) if due else None
 
     def flush_expired(self, now: float | None = None, everything: bool = False) -> None:
         """Emit the summaries of windows that have closed (all of them on shutdown)."""
@@ -249,4 +258,16 @@ def set_rate_limit(interval: float) -> None:
 
 def flush() -> None:
     if _handler is not None:
-        _handler.flush_expired()
+        with _handler.lock or contextlib.nullcontext():  # records also arrive from the NAT64 thread
+            _handler.flush_expired()
+
+
+def next_due() -> float | None:
+    """When a held-back summary is due (time.monotonic), or None: the daemon need not wake for it."""
+    return _handler.next_due() if _handler is not None else None
+
+
+def on_hold(callback: Callable[[], None] | None) -> None:
+    """Call ``callback`` (from any thread) when a repeat starts being held back."""
+    if _handler is not None:
+        _handler.on_hold = callback

@@ -233,6 +233,7 @@ class SessionTable:
         self.bib = Bib(pool, caps or Caps(), rng)
         self.by6: dict[tuple, Session] = {}
         self.by4: dict[tuple, Session] = {}
+        self.earliest: float | None = None  # the first session expiry, as of the last expire()
         self.per_source: Counter = Counter()
         self.counters = Counters()
         self.endpoint_independent_filtering = endpoint_independent_filtering
@@ -299,6 +300,7 @@ class SessionTable:
         s = Session(bib, dst4, dport, now, now + self._initial_lifetime(bib.proto, state), state)
         self.by6[s.key6()] = s
         self.by4[s.key4()] = s
+        self._may_expire_at(s.expires)
         bib.sessions += 1
         self.per_source[bib.v6_addr] += 1
         self.counters.sessions_created += 1
@@ -327,6 +329,12 @@ class SessionTable:
             s.expires = now + (t.udp if s.bib.proto is Proto.UDP else t.icmp)
             return
         self._tcp(s, direction, tcp_flags, now)
+        self._may_expire_at(s.expires)  # a FIN or RST can shorten it
+
+    def _may_expire_at(self, when: float) -> None:
+        """Keep ``earliest`` a lower bound of every session's expiry, so sleeping until it is safe."""
+        if self.earliest is None or when < self.earliest:
+            self.earliest = when
 
     def _tcp(self, s: Session, d: Direction, flags: int, now: float) -> None:
         t = self.timeouts
@@ -375,6 +383,7 @@ class SessionTable:
         dead = [s for s in self.by6.values() if s.expires <= now]
         for s in dead:
             self.remove(s)
+        self.earliest = min((s.expires for s in self.by6.values()), default=None)
         self.counters.sessions_expired += len(dead)
         return len(dead)
 

@@ -197,6 +197,16 @@ class Nat64:
         """:meth:`from_v4` without trying the fast path first."""
         return self._guard(self._slow_v4, packet, now)
 
+    def expiring(self) -> bool:
+        """Whether anything can expire: without sessions or fragments a runner need not wake up."""
+        return bool(self.table.by6 or self._frag6 or self._frag4)
+
+    def next_expiry(self) -> float | None:
+        """When something expires next, as of the last :meth:`expire` (None: nothing to expire)."""
+        frags = [f.expires for cache in (self._frag6, self._frag4) for f in cache.values()]
+        times = [t for t in (self.table.earliest, min(frags, default=None)) if t is not None]
+        return min(times) if times else None
+
     def expire(self, now: float) -> int:
         """Drop expired sessions (and BIB entries without sessions); returns how many sessions went."""
         for cache in (self._frag6, self._frag4):

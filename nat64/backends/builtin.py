@@ -169,6 +169,7 @@ class BuiltinNat64:
         self._thread: threading.Thread | None = None
         self._wake: tuple[int, int] | None = None
         self._stopping = False
+        self._state = asyncio.Event()  # io="asyncio": something can expire
         self._requests: collections.deque[tuple[Callable[[], Any], Future]] = collections.deque()
         # Reads and translates what the fast path takes, natively where built (nat64.fastpath.FastPath.pump).
         self._pump = nat.fast.pump if nat.fast is not None else _read_one
@@ -287,26 +288,28 @@ class BuiltinNat64:
         poller.register(wake, select.POLLIN)
         nat, clock, pumped, requests = self.nat, self._clock, self._pumped, self._requests
         interval = self.expire_interval
-        timeout_ms = max(1, int(interval * 1000))
-        next_expiry = clock() + interval
+        last_expiry = clock()
         try:
             while not self._stopping:
                 now = clock()
+                due = nat.next_expiry() if nat.expiring() else None
+                if due is not None and now >= max(due, last_expiry + interval):
+                    nat.expire(now)
+                    last_expiry = now
+                    due = nat.next_expiry() if nat.expiring() else None
                 try:
                     drained = pumped(fd, now, _BUDGET)
                 except OSError as exc:
                     log.warning("TUN read failed: %s", exc)
                     time.sleep(0.1)
                     drained = False
-                if drained:
-                    poller.poll(timeout_ms)
+                if drained:  # idle: sleep until a packet, a request, or the next expiry; forever without state
+                    wake_at = None if due is None else max(due, last_expiry + interval)
+                    poller.poll(None if wake_at is None else max(1, int((wake_at - now) * 1000) + 1))
                     with contextlib.suppress(BlockingIOError):
                         os.read(wake, 4096)
                 if requests:
                     self._serve_requests()
-                if now >= next_expiry:
-                    next_expiry = now + interval
-                    nat.expire(now)
         finally:
             self._serve_requests()
 
@@ -317,9 +320,14 @@ class BuiltinNat64:
                 self._pumped(fd, self._clock(), 4 * _BUDGET)
             except OSError as exc:
                 log.warning("TUN read failed: %s", exc)
+            if self.nat.expiring():
+                self._state.set()
 
     async def _expiry(self) -> None:
         while True:
+            if not self.nat.expiring():
+                self._state.clear()
+                await self._state.wait()  # set by _on_readable once something can expire
             await asyncio.sleep(self.expire_interval)
             self.nat.expire(self._clock())
 

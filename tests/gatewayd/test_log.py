@@ -120,3 +120,27 @@ def test_library_loggers_are_shown_and_filtered_by_component(capsys) -> None:
         gwlog.setup("info", target="stderr")
     assert "dns64    debug    dns64 detail" in err and "ncp      warning  NCP link lost" in err
     assert "chatter" not in err
+
+
+def test_the_daemon_is_told_when_a_summary_becomes_due_and_when() -> None:
+    """So it sleeps while nothing is held back, and wakes once to emit the summary."""
+    now = [100.0]
+    limiter = RepeatLimiter(Sink(), interval=10, clock=lambda: now[0])
+    pokes: list[int] = []
+    limiter.on_hold = lambda: pokes.append(1)
+    logger = logging.getLogger("gatewayd.test.due")
+    logger.addHandler(limiter)
+    logger.propagate = False
+    try:
+        logger.error("uplink down")
+        assert limiter.next_due() is None and pokes == [], "a first error holds nothing back"
+        now[0] += 2
+        logger.error("uplink down")
+        logger.error("uplink down")
+        assert limiter.next_due() == 110.0 and pokes == [1], "told once, when the first repeat is held"
+        now[0] = 110.0
+        limiter.flush_expired()
+        assert limiter.next_due() is None
+        assert limiter.target.records[-1].getMessage() == "uplink down (repeated 2 times in 2 s)"
+    finally:
+        logger.removeHandler(limiter)

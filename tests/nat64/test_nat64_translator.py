@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, UDPerror, defragment, fragment
 from scapy.layers.inet6 import (
     ICMPv6DestUnreach,
@@ -508,3 +510,32 @@ def test_bad_ipv6_input_is_a_counted_drop(junk):
 
 def test_parse_helper_matches_side():
     assert isinstance(parse(udp6()), IPv6)
+
+
+def test_only_a_translator_with_state_needs_expiry_wakeups():
+    """The runners sleep while nothing can expire (an idle border router must not wake every second)."""
+    nat = make()
+    assert not nat.expiring()
+    one(nat.from_v6(udp6(), 0.0), Side.V4)
+    assert nat.expiring()
+    nat.expire(10_000.0)
+    assert not nat.expiring()
+
+
+@given(st.lists(st.tuples(st.sampled_from(["udp", "syn", "ack", "rst", "expire"]), st.integers(0, 3),
+                          st.floats(0, 400)), max_size=30))
+def test_the_next_expiry_never_comes_after_a_session_expires(steps):
+    """The datapath thread sleeps until next_expiry(): a session must never outlive it unexpired."""
+    nat = make()
+    now = 0.0
+    for kind, source, dt in steps:
+        now += dt
+        if kind == "expire":
+            nat.expire(now)
+        elif kind == "udp":
+            nat.from_v6(udp6(sport=6000 + source), now)
+        else:
+            nat.from_v6(_tcp6({"syn": "S", "ack": "A", "rst": "R"}[kind], sport=41000 + source), now)
+        sessions = [s.expires for s in nat.table.by6.values()]
+        if sessions:
+            assert nat.next_expiry() is not None and nat.next_expiry() <= min(sessions)

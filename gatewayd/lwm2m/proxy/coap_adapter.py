@@ -12,10 +12,10 @@
   every second, 30 s without either).
 - Reachability shows in Connectivity Monitoring and the Device error code (see :mod:`.virtual`).
 
-A device addressed by EUI-64 is looked up in the NCP's tables before every request (read anew for the
-first lookup, else at most a second old), so a node that changes address keeps its client: a child that
-becomes a router is reached at a new RLOC. A request left unanswered is tried once more when freshly
-read tables put the node somewhere else, as the tables the first try used may predate the move.
+A device addressed by EUI-64 is looked up in freshly read NCP tables when its address is not known
+yet, then kept (no table reads per request: an idle gateway stays idle). A request left unanswered
+makes it look again in freshly read tables and, when the node moved (a child that became a router has
+a new RLOC), try once more at the new address.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ class CoapDevice:
 
     # --- the device side -------------------------------------------------------------------------------
     async def _address(self, fresh: bool = False) -> str | None:
-        if self.config.eui64 and self.resolver is not None:
+        if self.config.eui64 and self.resolver is not None and (fresh or not self.address):
             found = await self.resolver(self.config.eui64, fresh)
             if found and found != self.address:
                 log.info("%s: device %s is at %s", self.endpoint, self.config.eui64, found)
@@ -186,7 +186,7 @@ class CoapDevice:
     async def _request(self, method: Code, path: str, payload: bytes = b"", content_format: int | None = None,
                        observe: bool = False) -> tuple[Any, aiocoap.Message]:
         """One request to the device: DeviceUnavailable without an answer, DeviceError for an error answer."""
-        address = await self._address(fresh=not self.address)  # a first lookup must not predate the device
+        address = await self._address(fresh=not self.address)  # a lookup must not predate the request
         if address is None:
             self.reach.silent()
             raise DeviceUnavailable(f"{self.config.target} is not in the NCP's tables")
