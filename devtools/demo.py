@@ -73,7 +73,6 @@ lifetime = 120
 enabled = false
 [lwm2m.thread_devices]
 enabled = true
-poll_interval = 2
 """
 DEVICE_TOML = {
     "temp-sensor": 'resources = {{ "{p}" = {{ get = "/sensors/temp", type = "float" }}, '
@@ -133,7 +132,8 @@ class Demo:
         self.progress = progress
         self.bed = Testbed(work, nodes={name: eui for name, (eui, _, _) in NODES.items()}, internet=True,
                            mtd={name for name, (_, endpoint, _) in NODES.items() if endpoint},
-                           dnssd_server=True)  # as OpenThread border-router NCP firmware runs it
+                           dnssd_server=True,  # as OpenThread border-router NCP firmware runs it
+                           mle_interval=32.0)  # MLE advertisements at OpenThread's trickle maximum
         self.socket = work / "control.sock"
         self.log = work / "gatewayd.log"
         self.daemon: subprocess.Popen[bytes] | None = None

@@ -61,7 +61,7 @@ def nat64_toml(backend: str = "builtin", extra: str = "") -> str:
 class Testbed:
     def __init__(self, work: Path, nodes: dict[str, str] | None = None, tag: str | None = None,
                  internet: bool = False, mtd: Iterable[str] | None = None, ncp_generation: str = "2025",
-                 dnssd_server: bool = False):
+                 dnssd_server: bool = False, mle_interval: float = 1.0):
         """``nodes``: name → EUI-64 of the simulated Thread nodes; ``mtd``: the names of those that are MTDs
         (by default the ones MTD_NODES names), the others are FTDs; ``ncp_generation``: the OpenThread NCP
         the simulator imitates (``python -m ncp.sim --ncp-generation``); ``dnssd_server``: the NCP answers
@@ -71,6 +71,7 @@ class Testbed:
         self.nodes = NODES if nodes is None else nodes
         self.mtd = frozenset(MTD_NODES & self.nodes.keys() if mtd is None else mtd)
         self.ncp_generation = ncp_generation
+        self.mle_interval = mle_interval  # the NCP's own MLE to the host: often, so tests see it
         self.dnssd_server = dnssd_server
         self.br, self.mesh, self.lan = f"gwbr-{tag}", f"gwmesh-{tag}", f"gwlan-{tag}"
         self.inet = f"gwinet-{tag}" if internet else None
@@ -181,7 +182,8 @@ class Testbed:
     def sim_url(self, python: str = sys.executable) -> str:
         args = ["-m", "ncp.sim", "--netns", self.mesh, "--control", str(self.sim_control),
                 "--state", str(self.work / "sim.json"), "--log", str(self.sim_log), "--leader-delay", "0.3",
-                "--attach-delay", "0.2", "--mle-interval", "1", "--ncp-generation", self.ncp_generation]
+                "--attach-delay", "0.2", "--mle-interval", str(self.mle_interval),
+                "--ncp-generation", self.ncp_generation]
         if self.dnssd_server:
             args.append("--dnssd-server")
         for name, eui in self.nodes.items():
