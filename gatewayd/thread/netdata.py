@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from ncp.client import NcpClient, NcpStatusError
+from ncp.netdata import ExternalRoute, OnMeshPrefix
 from ncp.spinel import Prop
 from ncp.spinel.props import (
     NET_FLAG_DEFAULT_ROUTE,
@@ -25,31 +25,14 @@ from ncp.spinel.props import (
 
 log = logging.getLogger("gatewayd.thread")
 
-__all__ = ["OMR_FLAGS", "ROUTE_FLAG_NAT64", "ExternalRoute", "NetdataPublisher", "OnMeshPrefix"]
+__all__ = ["OMR_FLAGS", "ROUTE_FLAG_NAT64", "ExternalRoute", "NetdataPublisher", "OnMeshPrefix", "omr_prefix"]
 
 OMR_FLAGS = NET_FLAG_ON_MESH | NET_FLAG_DEFAULT_ROUTE | NET_FLAG_SLAAC | NET_FLAG_PREFERRED
 
 
-@dataclass(frozen=True, order=True)
-class OnMeshPrefix:
-    prefix: ipaddress.IPv6Network
-    flags: int = OMR_FLAGS
-    stable: bool = True
-
-    def element(self) -> tuple[Any, ...]:
-        # prefix, length, stable, flags, is_local, rloc16, flags_ext
-        return (self.prefix.network_address, self.prefix.prefixlen, self.stable, self.flags, True, 0, 0)
-
-
-@dataclass(frozen=True, order=True)
-class ExternalRoute:
-    prefix: ipaddress.IPv6Network
-    flags: int = 0
-    stable: bool = True
-
-    def element(self) -> tuple[Any, ...]:
-        # prefix, length, stable, flags, is_local, next_hop_is_this_device, rloc16
-        return (self.prefix.network_address, self.prefix.prefixlen, self.stable, self.flags, True, True, 0)
+def omr_prefix(prefix: ipaddress.IPv6Network) -> OnMeshPrefix:
+    """The border router's off-mesh-routable prefix as published: on-mesh, default route, SLAAC, preferred."""
+    return OnMeshPrefix(prefix, OMR_FLAGS)
 
 
 class NetdataPublisher:

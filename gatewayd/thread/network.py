@@ -8,6 +8,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,8 +21,8 @@ from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
 from gatewayd.ncp.component import NcpComponent
 from gatewayd.secrets import MASK
-from gatewayd.thread.hold import HOLD_MAX_S, RecoveryHold
-from gatewayd.thread.netdata import ROUTE_FLAG_NAT64, ExternalRoute, NetdataPublisher, OnMeshPrefix
+from gatewayd.thread.hold import HOLD_MAX_S, MplSequences, RecoveryHold
+from gatewayd.thread.netdata import ROUTE_FLAG_NAT64, ExternalRoute, NetdataPublisher, omr_prefix
 from gatewayd.thread.state import ThreadState
 from gatewayd.thread.view import DatasetSummary, Subscribers, Unsubscribe
 from gatewayd.thread.wpan import WpanInterface
@@ -51,6 +52,9 @@ RESET_ALLOWANCE = 4
 ATTACH_TIMEOUT = 30.0
 REATTACH_GRACE = 1.0  # how long a restarted former leader may re-attach by itself before it is told to lead
 RLOC16_CHILD_BITS = 0x1FF  # an RLOC16 whose child id is 0 is a router's
+RLOC_IID_PREFIX = bytes.fromhex("000000fffe00")  # 0000:00ff:fe00:xxxx, an RLOC's or ALOC's interface identifier
+NO_NEXT_HEADER = 59
+MPL_FILLER_GROUP = ipaddress.IPv6Address("ff03::fc")  # realm-local all MPL forwarders
 
 
 class ResetThrottle:
@@ -143,6 +147,7 @@ class ThreadNetwork(Component):
         self.child_table: dict[bytes, ChildEntry] = {}  # followed from the NCP's pushes
         self.hold = RecoveryHold()  # host → mesh unicast while a restarted NCP restores its children
         self._hold_timer: asyncio.TimerHandle | None = None
+        self.mpl = MplSequences()  # MPL sequence numbers a restarted NCP must skip (see gatewayd.thread.hold)
         self.wpan: WpanInterface | None = None
         self.netdata: NetdataPublisher | None = None
         self.throttle = ResetThrottle()
@@ -282,7 +287,7 @@ class ThreadNetwork(Component):
             routes.add(ExternalRoute(ipaddress.IPv6Network("::/0")))
         if self.dns_address is not None:
             routes.add(ExternalRoute(ipaddress.IPv6Network(f"{self.dns_address}/64", strict=False)))
-        await self.netdata.publish({OnMeshPrefix(self.omr_prefix)}, routes)
+        await self.netdata.publish({omr_prefix(self.omr_prefix)}, routes)
 
     async def _sync_addresses(self) -> None:
         client = self._require_client()
@@ -431,11 +436,44 @@ class ThreadNetwork(Component):
         if not self.hold.active:
             return
         packets = self.hold.release()
+        self._skip_mpl(len({p[24:40] for p in packets}))
         log.info("sending %d packets held back for the mesh: %s", len(packets), why)
         for packet in packets:
             self._to_mesh(packet)
 
+    def _skip_mpl(self, upcoming: int) -> None:
+        """Make the restarted NCP spend the MPL sequence numbers the mesh may still remember from its last lives.
+
+        Each filler is a realm-local multicast with hop limit 0 and no payload: the NCP gives it an MPL
+        sequence number and drops it before the radio. Its source is the NCP's mesh-local EID, so the NCP's
+        MPL retransmissions of it are not looped back to the host either.
+        """
+        count = self.mpl.plan(upcoming)
+        client = self._client
+        if not count or client is None:
+            return
+        source = self._mesh_local_eid() or ipaddress.IPv6Address("::")
+        filler = struct.pack("!IHBB16s16s", 6 << 28, 0, NO_NEXT_HEADER, 0, source.packed, MPL_FILLER_GROUP.packed)
+        try:
+            for _ in range(count):
+                client.send_packet_nowait(filler)
+        except (NcpError, OSError) as exc:
+            log.debug("skipping MPL sequence numbers: %s", exc)
+            return
+        log.info("skipped %d MPL sequence numbers a recent NCP life may have used: the mesh drops a repeated one "
+                 "as a duplicate", count)
+
+    def _mesh_local_eid(self) -> ipaddress.IPv6Address | None:
+        prefix = self.mesh_local_prefix
+        if prefix is None or self.wpan is None:
+            return None
+        for iface in self.wpan.addresses:
+            if iface.ip in prefix and iface.ip.packed[8:14] != RLOC_IID_PREFIX:
+                return iface.ip
+        return None
+
     def _schedule_recovery(self, reason: str, unexpected: bool) -> None:
+        self.mpl.restarted()
         self._hold_for_children()
         self.child_table.clear()  # a restarted NCP lists each child again once it heard from it
         delay = self.throttle.record() if unexpected else 0.0
@@ -459,6 +497,8 @@ class ThreadNetwork(Component):
         try:
             await self._bring_up()
             await self._reattach()
+            if not self.hold.active:
+                self._skip_mpl(0)  # no children held the host's packets back: skip before they go out
             await self._publish()
             self._groups.clear()  # the NCP forgot the host's subscriptions with the rest
             await self._sync_multicast()
@@ -512,6 +552,7 @@ class ThreadNetwork(Component):
         client = self._client
         if client is None or self.hold.offer(packet):
             return
+        self.mpl.sent(packet)
         try:
             client.send_packet_nowait(packet)
         except (NcpError, OSError):

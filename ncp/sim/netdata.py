@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..netdata import UNREGISTERED, ExternalRoute, OnMeshPrefix
 from ..spinel import Prop, Status, unpack
 from ..spinel.props import (
     NET_FLAG_DEFAULT_ROUTE,
@@ -44,8 +44,6 @@ __all__ = [
     "encode_network_data",
 ]
 
-# OpenThread's local entries carry this RLOC16 until they are registered with the leader.
-UNREGISTERED = 0xFFFE
 
 _TLV_PREFIX = 1
 _TLV_COMMISSIONING_DATA = 4
@@ -53,27 +51,6 @@ _SUB_HAS_ROUTE = 0
 _SUB_BORDER_ROUTER = 2
 _SUB_6LOWPAN_ID = 3
 _MESHCOP_COMMISSIONER_SESSION_ID = 11
-
-
-@dataclass(frozen=True, slots=True)
-class OnMeshPrefix:
-    prefix: ipaddress.IPv6Network
-    stable: bool
-    flags: int
-    flags_ext: int = 0
-    rloc16: int = UNREGISTERED
-
-    @property
-    def slaac(self) -> bool:
-        return bool(self.flags & NET_FLAG_SLAAC) and self.prefix.prefixlen == 64
-
-
-@dataclass(frozen=True, slots=True)
-class ExternalRoute:
-    prefix: ipaddress.IPv6Network
-    stable: bool
-    flags: int
-    rloc16: int = UNREGISTERED
 
 
 def _tlv(typ: int, stable: bool, value: bytes) -> bytes:
@@ -162,9 +139,9 @@ class NetworkData:
             if flags >> 6 == 2:  # reserved preference: otBorderRouterAddOnMeshPrefix refuses it
                 return Status.INVALID_ARGUMENT
             ext = value[22] if len(value) >= 23 else 0  # after is-local and RLOC16: extended flags
-            table[prefix] = OnMeshPrefix(prefix, stable, flags, ext)
+            table[prefix] = OnMeshPrefix(prefix, flags, stable, ext)
         else:
-            table[prefix] = ExternalRoute(prefix, stable, flags)
+            table[prefix] = ExternalRoute(prefix, flags, stable)
         self._prefix_order.setdefault(prefix)
         return Status.OK
 
@@ -173,9 +150,9 @@ class NetworkData:
     def register(self) -> None:
         """Register the local network data with the leader (ourselves), stamping it with our RLOC16."""
         rloc = self.ncp.stack.rloc16
-        self.local_prefixes = {k: OnMeshPrefix(p.prefix, p.stable, p.flags, p.flags_ext, rloc)
+        self.local_prefixes = {k: OnMeshPrefix(p.prefix, p.flags, p.stable, p.flags_ext, rloc)
                                for k, p in self.local_prefixes.items()}
-        self.local_routes = {k: ExternalRoute(r.prefix, r.stable, r.flags, rloc) for k, r in self.local_routes.items()}
+        self.local_routes = {k: ExternalRoute(r.prefix, r.flags, r.stable, rloc) for k, r in self.local_routes.items()}
         changed = (self.net_prefixes, self.net_routes) != (self.local_prefixes, self.local_routes)
         self.net_prefixes, self.net_routes = dict(self.local_prefixes), dict(self.local_routes)
         if changed:
