@@ -1,4 +1,5 @@
-"""Configuration: one schema (schema.py) validated by the loader and rendered as docs."""
+"""Configuration: one schema (schema.py), validated by the loader into typed sections (sections.py)
+and rendered as docs."""
 
 from gatewayd.config.loader import DEFAULT_PATH, Config, ConfigError, Node, flatten, load, parse
 

@@ -13,9 +13,24 @@ import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gatewayd.config.schema import SCHEMA, Key, Section
+from gatewayd.config.sections import (
+    SECTION_TYPES,
+    BorderSection,
+    ControlSection,
+    DaemonSection,
+    Dns64Section,
+    LogSection,
+    LwM2MSection,
+    Nat64Section,
+    NcpSection,
+    Node,
+    RootSection,
+    Table,
+    ThreadSection,
+)
 from gatewayd.secrets import Secret
 
 DEFAULT_PATH = "/etc/gatewayd/gatewayd.toml"
@@ -75,48 +90,52 @@ def _newest(array_counts: dict[str, int], table: list[str], i: int) -> str:
     return f"{part}[{count - 1}]" if count else part
 
 
-class Node:
-    """A validated table: attribute access to its keys, in schema order."""
-
-    def __init__(self, values: dict[str, Any]):
-        self._values = values
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __getitem__(self, name: str) -> Any:
-        return self._values[name]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._values
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Node) and other._values == self._values
-
-    def __repr__(self) -> str:
-        return f"Node({sorted(self._values)})"
-
-    def items(self) -> Any:
-        return self._values.items()
-
-
 @dataclass
 class Config:
-    """A validated configuration. ``root`` mirrors the TOML; ``secrets_inline`` lists
-    the secret keys written in the file itself (for the permission warning)."""
+    """A validated configuration. ``root`` mirrors the TOML, one typed section per table
+    (sections.py); ``secrets_inline`` lists the secret keys written in the file itself (for the
+    permission warning)."""
 
     path: str
-    root: Node
+    root: RootSection
     warnings: list[str] = field(default_factory=list)
     secrets_inline: list[str] = field(default_factory=list)
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name in ("path", "root", "warnings", "secrets_inline"):
-            raise AttributeError(name)
-        return getattr(self.root, name)
+    @property
+    def daemon(self) -> DaemonSection:
+        return self.root.daemon
+
+    @property
+    def ncp(self) -> NcpSection:
+        return self.root.ncp
+
+    @property
+    def thread(self) -> ThreadSection:
+        return self.root.thread
+
+    @property
+    def border(self) -> BorderSection:
+        return self.root.border
+
+    @property
+    def nat64(self) -> Nat64Section:
+        return self.root.nat64
+
+    @property
+    def dns64(self) -> Dns64Section:
+        return self.root.dns64
+
+    @property
+    def lwm2m(self) -> LwM2MSection:
+        return self.root.lwm2m
+
+    @property
+    def control(self) -> ControlSection:
+        return self.root.control
+
+    @property
+    def log(self) -> LogSection:
+        return self.root.log
 
 
 class _Validator:
@@ -144,7 +163,9 @@ class _Validator:
             probe = probe.rpartition(".")[0]
         return 1
 
-    def section(self, section: Section, data: dict[str, Any], prefix: str) -> Node:
+    def section(self, section: Section, data: dict[str, Any], prefix: str, schema_path: str = "") -> Table | Node[Any]:
+        """The validated table at ``prefix`` (``lwm2m.device[2].``) of the schema table at ``schema_path``
+        (``lwm2m.device``), built as its class in SECTION_TYPES (a free table as a Node)."""
         values: dict[str, Any] = {}
         known = {k.name for k in section.keys} | {s.name for s in section.sections}
         known |= {f"{k.name}_file" for k in section.keys if k.secret}
@@ -167,27 +188,29 @@ class _Validator:
         for key in section.keys:
             values[key.name] = self.key(key, data, prefix)
         for sub in section.sections:
-            values[sub.name] = self.subsection(sub, data.get(sub.name), f"{prefix}{sub.name}")
-        node = Node(values)
+            sub_path = f"{schema_path}.{sub.name}" if schema_path else sub.name
+            values[sub.name] = self.subsection(sub, data.get(sub.name), f"{prefix}{sub.name}", sub_path)
+        node = SECTION_TYPES[schema_path](**values)
         if section.check is not None and len(self._errors) == errors_before:
-            for key, message in section.check(node):
-                self.error(f"{prefix}{key}", message)
+            for where, message in section.check(node):
+                self.error(f"{prefix}{where}", message)
         return node
 
-    def subsection(self, sub: Section, data: Any, path: str) -> Node | list[Node]:
+    def subsection(self, sub: Section, data: Any, path: str,
+                   schema_path: str) -> Table | Node[Any] | list[Table | Node[Any]]:
         if sub.array:
             if data is None:
                 return []
             if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
                 self.error(path, f"expected [[{path}]] tables")
                 return []
-            return [self.section(sub, d, f"{path}[{i}].") for i, d in enumerate(data)]
+            return [self.section(sub, d, f"{path}[{i}].", schema_path) for i, d in enumerate(data)]
         if data is None:
             data = {}
         if not isinstance(data, dict):
             self.error(path, f"expected a [{path}] table")
             data = {}
-        return self.section(sub, data, f"{path}.")
+        return self.section(sub, data, f"{path}.", schema_path)
 
     def key(self, key: Key, data: dict[str, Any], prefix: str) -> Any:
         path = f"{prefix}{key.name}"
@@ -253,7 +276,7 @@ def parse(text: str, path: str = "gatewayd.toml", base_dir: Path | None = None) 
         line = pos.group(1) if pos else "1"
         raise ConfigError([f"{path}:{line}: syntax error: {_TOML_POS.sub('', message).strip()}"]) from None
     validator = _Validator(path, locate_lines(text), base_dir or Path(path).parent)
-    root = validator.section(SCHEMA, data, "")
+    root = cast(RootSection, validator.section(SCHEMA, data, ""))
     if validator.errors:
         raise ConfigError(validator.errors)
     return Config(path=path, root=root, secrets_inline=validator.secrets_inline)
@@ -281,14 +304,14 @@ def load(path: str | os.PathLike[str] = DEFAULT_PATH) -> Config:
     return config
 
 
-def flatten(node: Node | list[Node], prefix: str = "") -> dict[str, Any]:
+def flatten(node: Table | Node[Any] | list[Table], prefix: str = "") -> dict[str, Any]:
     """Dotted path → value, for diffing configurations on reload."""
     out: dict[str, Any] = {}
     if isinstance(node, list):
         out[prefix.rstrip(".")] = [flatten(n) for n in node]
         return out
     for name, value in node.items():
-        if isinstance(value, Node) or (isinstance(value, list) and value and isinstance(value[0], Node)):
+        if isinstance(value, Table | Node) or (isinstance(value, list) and value and isinstance(value[0], Table)):
             out.update(flatten(value, f"{prefix}{name}."))
         else:
             out[f"{prefix}{name}"] = value

@@ -7,8 +7,8 @@ import ipaddress
 import textwrap
 from typing import Any
 
-from gatewayd.config.loader import Node
 from gatewayd.config.schema import SCHEMA, Key, Section, walk
+from gatewayd.config.sections import Node, Table
 from gatewayd.config.types import Int
 from gatewayd.secrets import MASK, Secret
 
@@ -110,14 +110,14 @@ def plain(value: Any) -> Any:
     return value
 
 
-def dump(node: Node, section: Section = SCHEMA, show_secrets: bool = False) -> dict[str, Any]:
+def dump(node: Table | Node[Any], section: Section = SCHEMA, show_secrets: bool = False) -> dict[str, Any]:
     """A running configuration as nested dicts, secrets masked unless asked for."""
     out: dict[str, Any] = {}
     for name, value in node.items():
         sub = section.section(name)
-        if isinstance(value, Node):
+        if isinstance(value, Table | Node):
             out[name] = dump(value, sub or Section(name="", doc=""), show_secrets)
-        elif isinstance(value, list) and value and isinstance(value[0], Node):
+        elif isinstance(value, list) and value and isinstance(value[0], Table):
             out[name] = [dump(v, sub or Section(name="", doc=""), show_secrets) for v in value]
         elif isinstance(value, Secret):
             out[name] = value.reveal().hex() if show_secrets else (MASK if value else "")

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gatewayd.config import types as t
+
+if TYPE_CHECKING:
+    from gatewayd.config.sections import LwM2MDeviceSection, LwM2MSection
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class Section:
         return None
 
 
-def _check_device(device: Any) -> list[tuple[str, str]]:
+def _check_device(device: LwM2MDeviceSection) -> list[tuple[str, str]]:
     problems = []
     if not device.endpoint:
         problems.append(("endpoint", "required: the endpoint client name the server will see"))
@@ -74,7 +77,7 @@ def _check_device(device: Any) -> list[tuple[str, str]]:
     return problems
 
 
-def _check_lwm2m(lwm2m: Any) -> list[tuple[str, str]]:
+def _check_lwm2m(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
     seen: set[str] = set()
     problems = []
     for i, device in enumerate(lwm2m.device):

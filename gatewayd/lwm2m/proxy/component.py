@@ -26,6 +26,8 @@ from .thread_adapter import NcpTables, ThreadDevices, ThreadDevicesConfig
 from .virtual import UpstreamAccount
 
 if TYPE_CHECKING:
+    from gatewayd.config import Config
+    from gatewayd.config.sections import LwM2MDeviceSection, LwM2MSection
     from gatewayd.ncp.component import NcpComponent
     from ncp.client import NcpClient
 
@@ -36,7 +38,7 @@ class ProxyConfigError(ValueError):
     """A ``[[lwm2m.device]]`` entry the proxy cannot use; names the entry."""
 
 
-def _account(lw: Any, dev: Any) -> UpstreamAccount:
+def _account(lw: LwM2MSection, dev: LwM2MDeviceSection | None) -> UpstreamAccount:
     server = lw.server
     if dev is not None and dev.server:
         key = reveal(dev.psk_key)
@@ -49,7 +51,7 @@ def _account(lw: Any, dev: Any) -> UpstreamAccount:
     return UpstreamAccount(server.uri, identity, key, lifetime)
 
 
-def device_configs(config: Any, registry: ObjectRegistry) -> tuple[list[CoapDeviceConfig], list[str]]:
+def device_configs(config: Config, registry: ObjectRegistry) -> tuple[list[CoapDeviceConfig], list[str]]:
     """The usable ``[[lwm2m.device]]`` entries, and one error line for each unusable one."""
     lw = config.lwm2m
     out: list[CoapDeviceConfig] = []
@@ -81,7 +83,7 @@ def device_configs(config: Any, registry: ObjectRegistry) -> tuple[list[CoapDevi
     return out, errors
 
 
-def thread_config(config: Any) -> ThreadDevicesConfig:
+def thread_config(config: Config) -> ThreadDevicesConfig:
     td = config.lwm2m.thread_devices
     return ThreadDevicesConfig(enabled=td.enabled, prefix=td.prefix, absence_timeout=td.absence_timeout,
                                poll_interval=td.poll_interval, account=_account(config.lwm2m, None),
@@ -106,7 +108,7 @@ class LwM2MProxy:
     def _ncp_client(self) -> NcpClient | None:
         return self.ncp.client if self.ncp is not None else None
 
-    def wanted(self, config: Any) -> bool:
+    def wanted(self, config: Config) -> bool:
         lw = config.lwm2m
         return bool(lw.device) or bool(lw.thread_devices.enabled)
 
@@ -117,7 +119,7 @@ class LwM2MProxy:
         return self._context
 
     # --- devices ----------------------------------------------------------------------------------------
-    async def apply(self, config: Any) -> None:
+    async def apply(self, config: Config) -> None:
         """Make the running virtual clients match ``config``; unchanged devices are left alone."""
         configs, self.errors = device_configs(config, self.registry)
         for line in self.errors:
