@@ -730,7 +730,7 @@ class ThreadNetwork(Component):
             out["ncp_ip"] = ip
         out["recoveries"] = self.recoveries
         out["held_for_recovery"] = {"packets": self.hold.held, "dropped": self.hold.dropped,
-                                    "holding": len(self.hold.queue)}
+                                    "holding": len(self.hold.queue), "mpl_sequence_skipped": self.mpl.skipped}
         return out
 
 
