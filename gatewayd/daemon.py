@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from common.aio import cancel_all
 from gatewayd import __version__
 from gatewayd import log as logsetup
 from gatewayd.component import EXIT_RESTART, Command, Component, Supervisor
@@ -98,15 +99,13 @@ class Daemon:
                 reload_wait = loop.create_task(self._reload_requested.wait())
                 stop_wait = loop.create_task(self._stop.wait())
                 await asyncio.wait({reload_wait, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-                reload_wait.cancel()
-                stop_wait.cancel()
+                await cancel_all(reload_wait, stop_wait)
                 if self._reload_requested.is_set() and not self._stop.is_set():
                     self._reload_requested.clear()
                     await self.reload()
         finally:
             await self.shutdown()
-            for task in tasks:
-                task.cancel()
+            await cancel_all(*tasks)
         return self.exit_code
 
     def request_stop(self) -> None:
