@@ -317,8 +317,10 @@ SCHEMA = Section(
                         Key("absence_timeout", t.Float(min=1), 120.0,
                             "Seconds a node may be missing from the NCP's tables before it is deregistered.",
                             live=True),
-                        Key("poll_interval", t.Float(min=0.5, max=3600), 10.0,
-                            "Seconds between reads of the NCP's child, neighbor and router tables.", live=True),
+                        Key("poll_interval", t.Float(min=0.5, max=3600), 30.0,
+                            "Seconds between reads of the NCP's child, neighbor and router tables (for signal "
+                            "strength and routers further away); a child or neighbor arriving or leaving is "
+                            "read at once, as the NCP announces it.", live=True),
                         Key("psk", t.Str(choices=("shared", "per-node")), "shared",
                             "Toward a coaps:// server: \"shared\" registers every node with [lwm2m.server]'s "
                             "PSK identity and key; \"per-node\" gives each node the identity <endpoint> and a "

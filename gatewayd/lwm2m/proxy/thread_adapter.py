@@ -14,8 +14,9 @@ randomly per network unless the product sets it to the factory EUI-64; endpoint 
 serial number = EUI-64, model = child or router) and Connectivity Monitoring (4: Radio Signal Strength
 = average RSSI, Link Quality = Thread link quality in (0..3), IP Addresses, Router IP Addresses = the
 parent's RLOC address for a child, Cell ID = router id for a router), refreshed every
-``poll_interval`` seconds. A node missing from the tables for ``absence_timeout`` seconds is
-deregistered.
+``poll_interval`` seconds and at once when the NCP announces a child or neighbor arriving or leaving
+(an idle gateway reads no tables in between). A node missing from the tables for ``absence_timeout``
+seconds is deregistered.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.aio import cancel_and_wait
+from ncp.client import PropertyChanged, PropertyInserted, PropertyRemoved
 from ncp.ipv6 import is_rloc_or_aloc, rloc_address
 from ncp.spinel.props import Prop
 
@@ -42,6 +44,7 @@ from .virtual import UpstreamAccount, endpoint_account, virtual_store
 log = logging.getLogger("gatewayd.lwm2m.proxy")
 
 TABLE_MAX_AGE = 1.0
+ANNOUNCED = (Prop.THREAD_CHILD_TABLE, Prop.THREAD_NEIGHBOR_TABLE)  # tables the NCP pushes changes of
 
 
 @dataclass
@@ -161,7 +164,7 @@ class ThreadDevicesConfig:
     enabled: bool = False
     prefix: str = "thread-"
     absence_timeout: float = 120.0
-    poll_interval: float = 10.0
+    poll_interval: float = 30.0
     account: UpstreamAccount = field(default_factory=lambda: UpstreamAccount(""))
     per_node_psk: bool = False  # each node its own identity and derived key (virtual.endpoint_account)
 
@@ -188,6 +191,8 @@ class ThreadDevices:
         self.tables = tables
         self.nodes: dict[str, _NodeClient] = {}  # by endpoint
         self._task: asyncio.Task[None] | None = None
+        self._announced = asyncio.Event()  # the NCP announced a change to its child or neighbor table
+        self._listening: Any = None  # the NcpClient whose announcements we follow
 
     def endpoint(self, eui64: str) -> str:
         return f"{self.config.prefix}{eui64}"
@@ -199,22 +204,47 @@ class ThreadDevices:
     async def stop(self) -> None:
         task, self._task = self._task, None
         await cancel_and_wait(task)
+        self._listen(None)
         for endpoint in list(self.nodes):
             await self._remove(endpoint, "proxy stopped")
 
+    def _listen(self, client: Any) -> None:
+        if client is self._listening:
+            return
+        if self._listening is not None:
+            self._listening.remove_event_handler(self._on_event)
+        if client is not None:
+            client.add_event_handler(self._on_event)
+        self._listening = client
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, PropertyInserted | PropertyRemoved | PropertyChanged) and event.prop in ANNOUNCED:
+            self._announced.set()
+
     async def _run(self) -> None:
+        announced = False
         while True:
+            self._listen(self.tables.client())  # a new client after the NCP component restarted
+            self._announced.clear()
             try:
-                await self.poll()
+                await self.poll(fresh=announced)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("Thread device poll failed")
-            await asyncio.sleep(self.config.poll_interval)
+            try:
+                await asyncio.wait_for(self._announced.wait(), self.config.poll_interval)
+                announced = True
+            except TimeoutError:
+                announced = False
 
-    async def poll(self) -> None:
-        """One look at the tables: new nodes get a client, known ones fresh values, gone ones leave."""
-        if not await self.tables.refresh(max_age=min(TABLE_MAX_AGE, self.config.poll_interval / 2)):
+    async def poll(self, fresh: bool = False) -> None:
+        """One look at the tables: new nodes get a client, known ones fresh values, gone ones leave.
+
+        ``fresh``: the NCP announced a change, so tables read before it (even a moment ago) are stale.
+        """
+        max_age = 0.0 if fresh else min(TABLE_MAX_AGE, self.config.poll_interval / 2)
+        if not await self.tables.refresh(max_age=max_age):
             return  # the NCP did not answer: that says nothing about the nodes
         now = time.monotonic()
         for node in self.tables.nodes.values():

@@ -20,6 +20,7 @@ from gatewayd.lwm2m.proxy.thread_adapter import (
     preferred_address,
 )
 from gatewayd.lwm2m.proxy.virtual import UpstreamAccount, endpoint_account
+from ncp.client import PropertyChanged, PropertyInserted, PropertyRemoved
 from ncp.meshcop import Dataset
 from ncp.sim import SimConfig, SimNcp
 from ncp.spinel import Command, Prop, SpinelFrame, unpack_prop
@@ -27,6 +28,8 @@ from tests.lwm2m.dtls_server import DtlsLwM2MServer
 from tests.lwm2m.servers import free_udp_port
 
 pytestmark = pytest.mark.timeout(60)
+PUSHES = {Command.PROP_VALUE_IS: PropertyChanged, Command.PROP_VALUE_INSERTED: PropertyInserted,
+          Command.PROP_VALUE_REMOVED: PropertyRemoved}
 FTD = "00112233445566ff"
 REGISTRY = load_registry()
 SENSOR = "1122334455667788"
@@ -39,6 +42,7 @@ class SimNcpClient:
         self.core = SimNcp(SimConfig(leader_delay=0.1, attach_delay=0.1, mle_interval=0, seed=3))
         self.now = 0.0
         self.tid = 0
+        self.handlers: list = []
         self.core.boot(0.0)
         self.core.take()
         self.request(Command.PROP_VALUE_SET, Prop.THREAD_ACTIVE_DATASET_TLVS,
@@ -59,7 +63,18 @@ class SimNcpClient:
             self.now = deadline
             self.core.poll(self.now)
         self.now = end
-        self.core.take()
+        frames, _ = self.core.take()
+        for f in frames:  # the NCP's pushes, as NcpClient turns them into events
+            kind = PUSHES.get(f.command) if f.tid == 0 else None
+            if kind is not None:
+                for handler in list(self.handlers):
+                    handler(kind(f.prop, f.value))
+
+    def add_event_handler(self, handler) -> None:
+        self.handlers.append(handler)
+
+    def remove_event_handler(self, handler) -> None:
+        self.handlers.remove(handler)
 
     async def get(self, prop: int):
         reply = self.request(Command.PROP_VALUE_GET, prop)
@@ -177,3 +192,40 @@ async def test_per_node_psk_registers_each_node_with_its_own_identity_over_dtls(
         await devices.stop()
         await engine.stop()
         await server.stop()
+
+
+async def test_a_node_the_ncp_announces_is_registered_without_waiting_for_the_next_poll() -> None:
+    """An idle gateway reads no tables between polls; a child arriving is read at once all the same."""
+    ncp = SimNcpClient()
+    engine = LwM2MEngine(None, ClientSettings(lifetime=60))
+    tables = NcpTables(lambda: ncp)
+    reads = 0
+    get = ncp.get
+
+    async def counting_get(prop: int):
+        nonlocal reads
+        reads += prop == Prop.THREAD_CHILD_TABLE
+        return await get(prop)
+
+    ncp.get = counting_get
+    cfg = ThreadDevicesConfig(enabled=True, poll_interval=3600,
+                              account=UpstreamAccount(f"coap://127.0.0.1:{free_udp_port()}", lifetime=60))
+    devices = ThreadDevices(cfg, engine, REGISTRY, ClientSettings(lifetime=60), tables)
+    try:
+        devices.start()
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            if reads:
+                break
+        await asyncio.sleep(0.2)
+        assert reads == 1 and not devices.nodes, "one read at start, then quiet"
+        ncp.core.add_node("sensor", bytes.fromhex(SENSOR), ncp.now, kind="mtd")
+        ncp.advance(0.5)  # the NCP pushes the child table INSERTED
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if f"thread-{SENSOR}" in devices.nodes:
+                break
+        assert f"thread-{SENSOR}" in devices.nodes and reads == 2
+    finally:
+        await devices.stop()
+        await engine.stop()
