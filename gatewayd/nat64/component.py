@@ -50,7 +50,7 @@ def caps_from(config: Config) -> Any:
 
 def default_uplink() -> str | None:
     """The interface of the IPv4 default route (blocking: call it in a thread)."""
-    from pyroute2 import IPRoute
+    from common.rtnl import IPRoute
 
     with IPRoute() as ipr:
         for route in ipr.get_default_routes(family=socket.AF_INET):

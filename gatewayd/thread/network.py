@@ -13,9 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pyroute2 import AsyncIPRoute
-
 from common.aio import cancel_all
+from common.rtnl import AsyncIPRoute
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request

@@ -17,9 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
+from common.rtnl import AsyncIPRoute, NetlinkError
 from common.tun import open_tun, set_carrier
 from ncp.ipv6 import is_rloc_or_aloc
 
