@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <errno.h>
 #include <string.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TCP_SYN_FIN_RST 0x07
@@ -323,21 +325,66 @@ static PyObject *Translator_from_v4(Translator *self, PyObject *const *args, Py_
     return from_version(self, args, nargs, 4);
 }
 
-/* pump(fd, now, budget) -> (translated, write_errors, slow_packet, drained); see FastPath.pump.
- * The fd must be non-blocking: the GIL is held across read() and write(), which is cheaper than
- * releasing it per packet, and a batch is bounded by budget. */
+/* Seconds on CLOCK_MONOTONIC, the clock of time.monotonic(). */
+static double monotonic(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Sleep (GIL released) until fd or wake is readable or deadline (monotonic seconds; < 0: none) passes.
+ * 1: fd is readable, 0: woken (the wake pipe is emptied) or timed out, -1: error set. */
+static int wait_readable(int fd, int wake, double deadline) {
+    for (;;) {
+        int ms = -1;
+        if (deadline >= 0) {
+            double left = deadline - monotonic();
+            if (left <= 0)
+                return 0;
+            ms = left > 3600 ? 3600000 : (int)(left * 1000) + 1; /* a longer wait rechecks the hour */
+        }
+        struct pollfd fds[2] = {{.fd = fd, .events = POLLIN}, {.fd = wake, .events = POLLIN}};
+        int r;
+        Py_BEGIN_ALLOW_THREADS
+        r = poll(fds, 2, ms);
+        Py_END_ALLOW_THREADS
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        if (fds[1].revents) {
+            char junk[256];
+            while (read(wake, junk, sizeof junk) > 0)
+                ;
+            return 0;
+        }
+        if (fds[0].revents)
+            return 1;
+    }
+}
+
+/* pump(fd, now, budget, wake=-1, deadline=-1.0) -> (translated, write_errors, slow_packet, drained); see
+ * FastPath.pump. The fd must be non-blocking: the GIL is held across read() and write(), which is cheaper
+ * than releasing it per packet, and a batch is bounded by budget. With a wake fd, an empty TUN is waited
+ * on here (GIL released) instead of returned from, until a packet (then the packets are translated at the
+ * time they were read, time.monotonic()'s), the wake pipe or the deadline. */
 static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssize_t nargs) {
     if (!ready(self))
         return NULL;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "expected (fd, now, budget)");
+    if (nargs < 3 || nargs > 5) {
+        PyErr_SetString(PyExc_TypeError, "expected (fd, now, budget[, wake, deadline])");
         return NULL;
     }
     int fd = PyLong_AsLong(args[0]);
     Py_ssize_t budget = PyLong_AsSsize_t(args[2]);
+    int wake = nargs > 3 ? (int)PyLong_AsLong(args[3]) : -1;
+    double deadline = nargs > 4 ? PyFloat_AsDouble(args[4]) : -1.0;
     if (PyErr_Occurred())
         return NULL;
     PyObject *now = args[1], *slow = Py_None;
+    Py_INCREF(now);
     Py_ssize_t translated = 0, write_errors = 0;
     int drained = 0;
     while (translated < budget) {
@@ -346,11 +393,28 @@ static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssi
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (wake >= 0) {
+                    int w = wait_readable(fd, wake, deadline);
+                    if (w < 0) {
+                        Py_DECREF(now);
+                        return NULL;
+                    }
+                    if (w == 1) {
+                        PyObject *t = PyFloat_FromDouble(monotonic());
+                        if (t == NULL) {
+                            Py_DECREF(now);
+                            return NULL;
+                        }
+                        Py_SETREF(now, t);
+                        continue;
+                    }
+                }
                 drained = 1;
                 break;
             }
             if (translated)
                 break; /* report what was done; the next call raises */
+            Py_DECREF(now);
             return PyErr_SetFromErrno(PyExc_OSError);
         }
         if (n == 0) {
@@ -365,14 +429,17 @@ static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssi
         }
         if (r == 0) {
             slow = PyBytes_FromStringAndSize((const char *)self->in, n);
-            if (slow == NULL)
+            if (slow == NULL) {
+                Py_DECREF(now);
                 return NULL;
+            }
             break;
         }
         translated++;
         if (write(fd, self->out, r) != r)
             write_errors++;
     }
+    Py_DECREF(now);
     PyObject *result = Py_BuildValue("nnOO", translated, write_errors, slow, drained ? Py_True : Py_False);
     if (slow != Py_None)
         Py_DECREF(slow);
@@ -428,7 +495,7 @@ static PyMethodDef Translator_methods[] = {
     {"from_v4", (PyCFunction)(void (*)(void))Translator_from_v4, METH_FASTCALL,
      "from_v4(packet, now) -> IPv6 packet, or None for the slow path"},
     {"pump", (PyCFunction)(void (*)(void))Translator_pump, METH_FASTCALL,
-     "pump(fd, now, budget) -> (translated, write_errors, slow_packet, drained)"},
+     "pump(fd, now, budget, wake=-1, deadline=-1.0) -> (translated, write_errors, slow_packet, drained)"},
     {NULL, NULL, 0, NULL},
 };
 

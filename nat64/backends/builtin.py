@@ -227,15 +227,21 @@ class BuiltinNat64:
             os.close(self._fd)
             self._fd = None
 
-    def _pumped(self, fd: int, now: float, budget: int) -> bool:
-        """Translate up to ``budget`` packets from the TUN (in the thread that owns the core); drained?"""
-        translated, errors, slow, drained = self._pump(fd, now, budget)
+    def _pumped(self, fd: int, now: float, budget: int, *wait: float) -> bool:
+        """Translate up to ``budget`` packets from the TUN (in the thread that owns the core); drained?
+
+        ``wait`` is ``(wake fd, deadline)`` for a pump that waits on an empty TUN itself
+        (:meth:`nat64.fastpath.FastPath.pump`); ``now`` is then stale for a packet read after a wait.
+        """
+        translated, errors, slow, drained = self._pump(fd, now, budget, *wait)
         self.rx_packets += translated
         self.tx_packets += translated - errors
         self.write_errors += errors
         if slow is not None:
             self.rx_packets += 1
             nat = self.nat
+            if wait:
+                now = self._clock()
             version = slow[0] >> 4
             if version == 6:
                 outs = [o.packet for o in nat.slow_from_v6(slow, now)]
@@ -279,7 +285,14 @@ class BuiltinNat64:
                 fut.set_exception(exc)
 
     def _run(self) -> None:
-        """The datapath thread: translate what the TUN has, wait when it is empty, expire when due."""
+        """The datapath thread: translate what the TUN has, wait when it is empty, expire when due.
+
+        With the fast path, the pump itself waits on the empty TUN (and the wake pipe, until the next
+        expiry), so a packet arriving at an idle translator is read and translated without going
+        through this loop: its per-iteration interpreter work (expiry bookkeeping, the poll object, the
+        result tuple) was most of the latency the datapath added to a lone packet. It comes back here
+        after a batch, a packet for the full path, a request or stop, or when expiry is due.
+        """
         fd = self._fd
         assert fd is not None and self._wake is not None
         wake = self._wake[0]
@@ -287,6 +300,8 @@ class BuiltinNat64:
         poller.register(fd, select.POLLIN)
         poller.register(wake, select.POLLIN)
         nat, clock, pumped, requests = self.nat, self._clock, self._pumped, self._requests
+        # The pump's waits read time.monotonic(): with another clock (tests) this loop waits instead.
+        pump_waits = nat.fast is not None and clock is time.monotonic
         interval = self.expire_interval
         last_expiry = clock()
         try:
@@ -297,17 +312,19 @@ class BuiltinNat64:
                     nat.expire(now)
                     last_expiry = now
                     due = nat.next_expiry() if nat.expiring() else None
+                # idle: sleep until a packet, a request, or the next expiry; forever without state
+                wake_at = None if due is None else max(due, last_expiry + interval)
                 try:
-                    drained = pumped(fd, now, _BUDGET)
+                    if pump_waits:
+                        pumped(fd, now, _BUDGET, wake, -1.0 if wake_at is None else wake_at)
+                    elif pumped(fd, now, _BUDGET):
+                        events = poller.poll(None if wake_at is None else max(1, int((wake_at - now) * 1000) + 1))
+                        if any(f == wake for f, _ in events):
+                            with contextlib.suppress(BlockingIOError):
+                                os.read(wake, 4096)
                 except OSError as exc:
                     log.warning("TUN read failed: %s", exc)
                     time.sleep(0.1)
-                    drained = False
-                if drained:  # idle: sleep until a packet, a request, or the next expiry; forever without state
-                    wake_at = None if due is None else max(due, last_expiry + interval)
-                    poller.poll(None if wake_at is None else max(1, int((wake_at - now) * 1000) + 1))
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(wake, 4096)
                 if requests:
                     self._serve_requests()
         finally:

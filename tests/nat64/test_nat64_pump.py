@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 
 import pytest
 
@@ -113,3 +115,69 @@ def test_pump_raises_a_read_error_it_cannot_continue_from(pair):
     os.close(r)
     with pytest.raises(OSError):
         pair.fast.fast.pump(r, pair.now, 64)  # a closed fd: EBADF
+
+
+@pytest.fixture
+def wake():
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    yield r, w
+    os.close(r)
+    os.close(w)
+
+
+def session_of(pair: Pair, pool_port: int):
+    return next(s for s in pair.fast.table.by6.values() if s.bib.v4_port == pool_port)
+
+
+def test_pump_with_a_wake_fd_waits_for_packets_and_translates_them_at_their_arrival(pair, tun, wake):
+    ours, kernel = tun
+    udp, _tcp = established(pair)
+    r, w = wake
+
+    def play() -> None:
+        time.sleep(0.05)
+        kernel.send(v6_packet(pair.fast, HOSTS[0], 17, 5000, 53, b"late"))
+        time.sleep(0.05)
+        os.write(w, b"xyz")
+
+    t0 = time.monotonic()
+    player = threading.Thread(target=play)
+    player.start()
+    try:
+        result = pair.fast.fast.pump(ours.fileno(), pair.now, 64, r, -1.0)  # no deadline: only the pipe ends it
+    finally:
+        player.join()
+    assert result == (1, 0, None, True)
+    assert time.monotonic() - t0 >= 0.1
+    assert kernel.recv(2048)[-4:] == b"late"
+    # translated at time.monotonic() of its arrival, not at the stale now it was called with
+    assert session_of(pair, udp).expires >= t0 + 0.05 + pair.fast.table.timeouts.udp
+    with pytest.raises(BlockingIOError):
+        os.read(r, 1)  # the pump emptied the wake pipe
+
+
+def test_pump_with_a_wake_fd_returns_at_its_deadline_or_at_once_past_it(pair, tun, wake):
+    ours, _kernel = tun
+    established(pair)
+    r, _w = wake
+    t0 = time.monotonic()
+    assert pair.fast.fast.pump(ours.fileno(), pair.now, 64, r, t0 + 0.05) == (0, 0, None, True)
+    assert 0.05 <= time.monotonic() - t0 < 1
+    t0 = time.monotonic()
+    assert pair.fast.fast.pump(ours.fileno(), pair.now, 64, r, t0 - 1) == (0, 0, None, True)
+    assert time.monotonic() - t0 < 0.05
+
+
+def test_pump_with_a_wake_fd_still_hands_over_the_slow_packet_and_keeps_its_budget(pair, tun, wake):
+    ours, kernel = tun
+    established(pair)
+    r, _w = wake
+    syn = v6_packet(pair.fast, HOSTS[2], 6, 7000, 80, b"", flags=SYN)
+    for i in range(3):
+        kernel.send(v6_packet(pair.fast, HOSTS[0], 17, 5000, 53, b"q%d" % i))
+    kernel.send(syn)
+    fd = ours.fileno()
+    deadline = time.monotonic() + 5
+    assert pair.fast.fast.pump(fd, pair.now, 2, r, deadline) == (2, 0, None, False)
+    assert pair.fast.fast.pump(fd, pair.now, 2, r, deadline) == (1, 0, syn, False)
