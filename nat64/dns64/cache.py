@@ -112,7 +112,14 @@ class MessageCache:
 
 @dataclass(slots=True)
 class WireEntry:
-    """A rendered answer; `answer()` ages its TTLs, re-rendering at most once a second."""
+    """A rendered answer; `answer()` ages its TTLs, re-rendering at most once a second.
+
+    For the server's per-datagram fast path, `answer()` also leaves `tail` (the aged answer after its
+    ID) and `until`: before that time `tail` is still the right answer (same age in whole seconds, not
+    expired) and fits in a UDP answer to the clients of this key. A hit then costs one comparison; the
+    first query of each new second (or an expired or oversized entry) takes the general path, which
+    calls `answer()` again.
+    """
 
     wire: bytes
     ttls: list[tuple[int, int]]
@@ -121,6 +128,8 @@ class WireEntry:
     limit: int  # largest UDP answer the clients sending this key accept
     aged: bytes = b""
     aged_by: int = -1
+    tail: bytes = b""
+    until: float = float("-inf")
 
     def answer(self, now: float) -> bytes:
         age = int(now - self.stored)
@@ -128,6 +137,9 @@ class WireEntry:
             buf = bytearray(self.wire)
             age_ttls(buf, self.ttls, age)
             self.aged, self.aged_by = bytes(buf), age
+            self.tail = self.aged[2:]
+            if len(self.wire) <= self.limit:
+                self.until = min(self.stored + age + 1, self.expires)
         return self.aged
 
 

@@ -100,39 +100,52 @@ class _UdpListener:
 
     def readable(self) -> None:
         # Answers go out after the batch is read: a burst of sends wakes the client once.
-        # Repeats of cached plain queries from known-good clients are answered inline here;
-        # everything else takes the general path (`Dns64Server._screen`).
+        # Repeats of cached plain queries from known-good clients are answered inline here
+        # while their aged answer is current (`WireEntry.until`); everything else takes the
+        # general path (`Dns64Server._screen`). This loop is the server's per-query cost
+        # under load: no method call, counter update or copy of the answer per hit beyond
+        # what the socket calls need (the counts are added once per batch).
         server = self.server
-        sock = self.sock
+        recvfrom = self.sock.recvfrom
         out: list[tuple[bytes, tuple]] = []
         self.batch = out
         entries = server._wire_cache.entries if server.config.fast_path else {}
-        acl = server._acl
-        stats = server._stats
+        acl = server._acl.get
         now = server._clock()
+        hits = 0
         try:
             for _ in range(self.BATCH):
                 try:
-                    data, addr = sock.recvfrom(65535)
+                    data, addr = recvfrom(65535)
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError as e:  # e.g. ICMP errors surfacing on the socket
                     log.debug("udp receive error: %s", e)
                     break
-                entry = entries.get(data[2:]) if acl.get(addr[0]) else None
-                if entry is not None and now < entry.expires and len(entry.wire) <= entry.limit:
+                entry = entries.get(data[2:]) if acl(addr[0]) else None
+                if entry is not None and now < entry.until:
                     # The key holds the flags, so a hit is a plain QUERY with QR clear.
-                    stats.queries += 1
-                    stats.udp_queries += 1
-                    stats.fastpath_hits += 1
-                    server._wire_cache.hits += 1
-                    out.append((data[:2] + entry.answer(now)[2:], addr))
+                    hits += 1
+                    out.append((data[:2] + entry.tail, addr))
                     continue
                 server._udp_datagram(self, data, addr)
         finally:
             self.batch = None
-            for data, addr in out:
-                self.send(data, addr)
+            if hits:
+                stats = server._stats
+                stats.queries += hits
+                stats.udp_queries += hits
+                stats.fastpath_hits += hits
+                server._wire_cache.hits += hits
+            if not self.closed:
+                sendto = self.sock.sendto
+                for data, addr in out:
+                    try:
+                        sendto(data, addr)
+                    except (BlockingIOError, InterruptedError):
+                        server._stats.dropped_overload += 1
+                    except OSError as e:
+                        log.debug("udp send to %s failed: %s", addr[0], e)
 
     def send(self, data: bytes, addr: tuple) -> None:
         if self.closed:

@@ -9,13 +9,14 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devtools.dns_zone import ZoneServer
 from nat64.dns64 import Dns64Config, Dns64Server, wire
-from nat64.dns64.cache import MessageCache, answer_ttl
+from nat64.dns64.cache import MessageCache, WireEntry, answer_ttl
 from nat64.dns64.resolver import Dns64Resolver
 from nat64.dns64.synthesis import Dns64Policy
 
@@ -262,3 +263,20 @@ def test_upstream_parsing_and_resolv_conf_fallback(tmp_path):
     # A resolv.conf naming this server itself would make it forward to itself.
     conf.write_text("nameserver ::1\nnameserver 192.0.2.53\n")
     assert Dns64Config(listen=[("::1", 53)], resolv_conf=conf).upstream_addresses() == [("192.0.2.53", 53)]
+
+
+def test_wire_entry_tail_is_the_aged_answer_until_its_age_changes_or_it_expires():
+    q = dns.message.make_query("h.example.test", "A")
+    r = dns.message.make_response(q)
+    r.answer.append(dns.rrset.from_text("h.example.test.", 100, "IN", "A", "192.0.2.1"))
+    out = r.to_wire()
+    e = WireEntry(out, wire.ttl_offsets(out), stored=10.0, expires=12.5, limit=512)
+    assert e.until == float("-inf")  # nothing rendered yet: the general path answers first
+    aged = e.answer(11.2)
+    assert e.tail == aged[2:] and dns.message.from_wire(aged).answer[0].ttl == 99
+    assert e.until == 12.0  # the age in whole seconds changes then
+    e.answer(12.1)
+    assert e.until == 12.5  # capped at the expiry
+    big = WireEntry(out, wire.ttl_offsets(out), stored=10.0, expires=20.0, limit=len(out) - 1)
+    big.answer(10.0)
+    assert big.until == float("-inf")  # too long for these clients over UDP: never the inline path
