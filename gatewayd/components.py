@@ -85,4 +85,12 @@ def lwm2m(config: Config, built: Built) -> Component | None:
     return LwM2MComponent(config, ncp_component(built))
 
 
-FACTORIES: list[Factory] = [ncp, thread, border, nat64, dns64, lwm2m]
+def rest(config: Config, built: Built) -> Component | None:
+    if not config.rest.enabled:
+        return None
+    from gatewayd.rest.component import RestComponent  # aiohttp is imported only when the API is enabled
+
+    return RestComponent(config, ncp_component(built), built.get("thread"))
+
+
+FACTORIES: list[Factory] = [ncp, thread, border, nat64, dns64, lwm2m, rest]

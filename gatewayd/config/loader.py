@@ -27,6 +27,7 @@ from gatewayd.config.sections import (
     Nat64Section,
     NcpSection,
     Node,
+    RestSection,
     RootSection,
     Table,
     ThreadSection,
@@ -128,6 +129,10 @@ class Config:
     @property
     def lwm2m(self) -> LwM2MSection:
         return self.root.lwm2m
+
+    @property
+    def rest(self) -> RestSection:
+        return self.root.rest
 
     @property
     def control(self) -> ControlSection:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gatewayd.config import types as t
 
 if TYPE_CHECKING:
-    from gatewayd.config.sections import LwM2MDeviceSection, LwM2MSection
+    from gatewayd.config.sections import LwM2MDeviceSection, LwM2MSection, RestSection
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,22 @@ def _check_lwm2m(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
         if device.endpoint and device.endpoint in seen:
             problems.append((f"device[{i}].endpoint", f'"{device.endpoint}" is already used by another device'))
         seen.add(device.endpoint)
+    return problems
+
+
+def _check_rest(rest: RestSection) -> list[tuple[str, str]]:
+    from gatewayd.rest.listen import is_loopback, parse_listen
+
+    problems = []
+    for i, text in enumerate(rest.listen):
+        try:
+            host, _port = parse_listen(text)
+        except ValueError as exc:
+            problems.append((f"listen[{i}]", str(exc)))
+            continue
+        if rest.enabled and not rest.token and not is_loopback(host):
+            problems.append(("token", f"listen {text} is not a loopback address: set token (or token_file), which "
+                                      "every request reading the dataset or changing the network must then carry"))
     return problems
 
 
@@ -340,6 +356,24 @@ SCHEMA = Section(
                         Key("model", t.Str(), "", "Device model number; \"\" uses the NCP's platform string."),
                     ),
                 ),
+            ),
+        ),
+        Section(
+            name="rest",
+            check=_check_rest,
+            doc="The REST API of otbr-agent (what Home Assistant's OpenThread Border Router integration, "
+                "python-otbr-api, calls): node state, active and pending datasets, border agent id, extended "
+                "address, coprocessor version, factory reset. See docs/home-assistant.md.",
+            keys=(
+                Key("enabled", t.Bool(), False, "Serve the REST API."),
+                Key("listen", t.List(t.HOST_PORT), ["127.0.0.1:8081"],
+                    'Addresses to serve on ("address:port", "[v6]:port"; the port defaults to 8081, '
+                    "otbr-agent's). On a loopback address the API answers as otbr-agent does; on any other every "
+                    "request that reads the dataset (it holds the network key) or changes the network needs "
+                    "Authorization: Bearer <token>, and is answered 401 without it."),
+                Key("token", t.Str(), "",
+                    "The bearer token requests on a non-loopback listen address must carry to read the dataset "
+                    "or change the network (required when one is configured).", secret=True),
             ),
         ),
         Section(

@@ -238,6 +238,15 @@ class ControlSection(Table):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RestSection(Table):
+    """``[rest]``"""
+
+    enabled: bool
+    listen: list[str]
+    token: Secret
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LogSection(Table):
     """``[log]``"""
 
@@ -258,6 +267,7 @@ class RootSection(Table):
     nat64: Nat64Section
     dns64: Dns64Section
     lwm2m: LwM2MSection
+    rest: RestSection
     control: ControlSection
     log: LogSection
 
@@ -277,6 +287,7 @@ SECTION_TYPES: dict[str, type[Table]] = {
     "lwm2m.device": LwM2MDeviceSection,
     "lwm2m.thread_devices": LwM2MThreadDevicesSection,
     "lwm2m.gateway": LwM2MGatewaySection,
+    "rest": RestSection,
     "control": ControlSection,
     "log": LogSection,
 }

@@ -1,0 +1,200 @@
+"""otbr-agent's REST API (ot-br-posix ``src/rest``, its ``openapi.yaml``) on aiohttp: the paths, methods,
+content types and status codes python-otbr-api relies on.
+
+| path | methods |
+|---|---|
+| ``/node`` | GET (node info), DELETE (factory reset) |
+| ``/node/state`` | GET (``"leader"``…), PUT ``"enable"``/``"disable"`` |
+| ``/node/dataset/active`` | GET, PUT: JSON, or hex TLVs with ``Accept``/``Content-Type: text/plain``; 204 without one |
+| ``/node/dataset/pending`` | GET (204: gatewayd keeps no pending dataset), PUT 501 (not yet) |
+| ``/node/ba-id``, ``/node/ext-address``, ``/node/coprocessor/version`` | GET |
+
+``/api/actions`` and ``/.well-known/thread/br-rest`` are absent (404), so python-otbr-api speaks the
+PascalCase generation of the API; ``/node/ba-epskc/*`` is absent (no border agent: 404 means "not
+supported" to python-otbr-api).
+
+A listener on a non-loopback address wants ``Authorization: Bearer <[rest] token>`` on every request that
+reads the dataset or changes the network (401 otherwise); on loopback the API answers as otbr-agent does.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from gatewayd.rest.dataset_json import BadDataset, dataset_from_json, dataset_json, merge
+from gatewayd.rest.node import Conflict, Node, Unavailable
+from ncp.client import NcpError
+from ncp.meshcop import Dataset, MeshCoPError
+
+log = logging.getLogger("gatewayd.rest")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PLAIN = "text/plain"
+CORS = {"Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "DELETE, GET, OPTIONS, PUT",
+        "Access-Control-Allow-Headers": "Access-Control-Allow-Headers, Origin, Accept, X-Requested-With, "
+                                        "Content-Type, Access-Control-Request-Method, Access-Control-Request-Headers, "
+                                        "Authorization"}
+
+
+def error(status: int, detail: str = "") -> web.Response:
+    """otbr-agent's error body ({"ErrorCode", "ErrorMessage"}), with what went wrong as ``detail``."""
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {"ErrorCode": status, "ErrorMessage": f"{status} {phrase}"}
+    if detail:
+        body["detail"] = detail
+    return ok_json(body, status)
+
+
+def ok_json(value: Any, status: int = 200) -> web.Response:
+    """A JSON body, ``Content-Type: application/json`` exactly as otbr-agent's (no charset)."""
+    return web.Response(body=json.dumps(value).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
+class RestApi:
+    """The API as served on one listener: ``trusted`` (loopback) or wanting ``token``."""
+
+    def __init__(self, node: Node, trusted: bool, token: bytes):
+        self.node = node
+        self.trusted = trusted
+        self.token = token
+
+    def application(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors], client_max_size=64 * 1024)
+        r = app.router
+        r.add_get("/node", self.get_node)
+        r.add_delete("/node", self._guarded(self.delete_node))
+        r.add_get("/node/ba-id", self.get_ba_id)
+        r.add_get("/node/ext-address", self.get_ext_address)
+        r.add_get("/node/coprocessor/version", self.get_coprocessor_version)
+        r.add_get("/node/state", self.get_state)
+        r.add_put("/node/state", self._guarded(self.put_state))
+        r.add_get("/node/dataset/active", self._guarded(self.get_active))
+        r.add_put("/node/dataset/active", self._guarded(self.put_active))
+        r.add_get("/node/dataset/pending", self._guarded(self.get_pending))
+        r.add_put("/node/dataset/pending", self._guarded(self.put_pending))
+        for path in ("/node/state", "/node/dataset/active", "/node/dataset/pending"):
+            r.add_route("OPTIONS", path, self.options)
+        app.on_response_prepare.append(_cors)
+        return app
+
+    # ---- cross-cutting ---------------------------------------------------------------------------
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPMethodNotAllowed:
+            return error(405)
+        except web.HTTPNotFound:
+            return error(404)
+        except Unavailable as exc:
+            return error(503, str(exc))
+        except Conflict as exc:
+            return error(409, str(exc))
+        except (BadDataset, MeshCoPError) as exc:
+            return error(400, str(exc))
+        except NcpError as exc:
+            log.warning("%s %s: the NCP refused: %s", request.method, request.path, exc)
+            return error(500, f"the NCP refused: {exc}")
+
+    def _guarded(self, handler: Handler) -> Handler:
+        """Reads of the dataset and every change: on a non-loopback listener only with the bearer token."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if not self.trusted:
+                token = self.token
+                given = request.headers.get("Authorization", "")
+                scheme, _, value = given.partition(" ")
+                if not token or scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token):
+                    log.info("refused %s %s from %s: no valid bearer token", request.method, request.path,
+                             request.remote)
+                    response = error(401, "this request needs Authorization: Bearer <[rest] token>")
+                    response.headers["WWW-Authenticate"] = 'Bearer realm="gatewayd"'
+                    return response
+            return await handler(request)
+
+        return guarded
+
+    async def options(self, request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    # ---- /node -----------------------------------------------------------------------------------
+    async def get_node(self, request: web.Request) -> web.Response:
+        return ok_json(await self.node.node_info())
+
+    async def delete_node(self, request: web.Request) -> web.Response:
+        await self.node.factory_reset()
+        return web.Response(status=200)
+
+    async def get_ba_id(self, request: web.Request) -> web.Response:
+        return ok_json(self.node.border_agent_id().hex().upper())
+
+    async def get_ext_address(self, request: web.Request) -> web.Response:
+        return ok_json((await self.node.ext_address()).hex().upper())
+
+    async def get_coprocessor_version(self, request: web.Request) -> web.Response:
+        return ok_json(self.node.coprocessor_version())
+
+    async def get_state(self, request: web.Request) -> web.Response:
+        return ok_json(await self.node.role())
+
+    async def put_state(self, request: web.Request) -> web.Response:
+        try:
+            wanted = json.loads(await request.text())
+        except ValueError:
+            return error(400, 'expected "enable" or "disable"')
+        if wanted not in ("enable", "disable"):
+            return error(400, 'expected "enable" or "disable"')
+        await self.node.set_enabled(wanted == "enable")
+        return web.Response(status=200)
+
+    # ---- datasets --------------------------------------------------------------------------------
+    async def get_active(self, request: web.Request) -> web.Response:
+        tlvs = await self.node.active_tlvs()
+        if tlvs is None:
+            return web.Response(status=204)
+        if request.headers.get("Accept") == PLAIN:
+            return web.Response(body=tlvs.hex().upper().encode(), headers={"Content-Type": PLAIN})
+        return ok_json(dataset_json(Dataset.from_tlvs(tlvs)))
+
+    async def put_active(self, request: web.Request) -> web.Response:
+        """Updates the active dataset with the fields given (otDatasetUpdateTlvs); without one, a new network's
+        is made first (otDatasetCreateNewNetwork) and the answer is 201."""
+        body = await request.text()
+        if request.headers.get("Content-Type", "").split(";")[0].strip() == PLAIN:
+            try:
+                update = Dataset.from_tlvs(bytes.fromhex(body.strip()))
+            except ValueError as exc:
+                return error(400, f"not hex TLVs: {exc}")
+        else:
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                return error(400, "not JSON")
+            update = None
+        current = await self.node.active_dataset()
+        status = 200
+        if current is None:
+            current, status = Dataset.generate(), 201
+        if update is None:
+            update = dataset_from_json(parsed, current)
+        await self.node.set_active_dataset(merge(current, update))
+        return web.Response(status=status)
+
+    async def get_pending(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    async def put_pending(self, request: web.Request) -> web.Response:
+        return error(501, "gatewayd does not set pending datasets yet, so the channel cannot be changed "
+                          "through this API")
+
+
+async def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in CORS.items():
+        response.headers.setdefault(name, value)
