@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from gatewayd.rest.dataset_json import BadDataset, dataset_from_json, dataset_json, merge
-from gatewayd.rest.node import Conflict, Node, Unavailable
+from gatewayd.rest.node import Conflict, Invalid, Node, Unavailable
 from ncp.client import NcpError
 from ncp.meshcop import Dataset, MeshCoPError
 
@@ -97,7 +97,7 @@ class RestApi:
             return error(503, str(exc))
         except Conflict as exc:
             return error(409, str(exc))
-        except (BadDataset, MeshCoPError) as exc:
+        except (BadDataset, Invalid, MeshCoPError) as exc:
             return error(400, str(exc))
         except NcpError as exc:
             log.warning("%s %s: the NCP refused: %s", request.method, request.path, exc)

@@ -28,7 +28,7 @@ class RestComponent(Component):
         from gatewayd.thread.network import ThreadNetwork
 
         network = thread if isinstance(thread, ThreadNetwork) else None
-        self.node = Node(ncp, network, config.daemon.state_dir, bool(config.thread.dataset))
+        self.node = Node(ncp, network, config.daemon.state_dir)
         self._runners: list[web.AppRunner] = []
         self.listening: list[dict[str, Any]] = []
 

@@ -1,30 +1,29 @@
-"""What the REST API does to the node, on top of the Thread and NCP components.
+"""What the REST API does to the node, through the Thread component's public operations.
 
-Reads go through the gatewayctl commands' own implementations (``state``, ``dataset active -x
---show-secrets``, ``ncp``), so the API shows what gatewayctl shows. The writes otbr-agent offers (Thread
-on/off, a new active dataset, factory reset) have no gatewayctl command yet; they are done here with the
-Thread component's own pieces (``set_active_dataset``, its ``ThreadState``), and belong in
-``gatewayd/thread/network.py`` once gatewayctl gets the same commands.
+The reads and writes are the ones the gatewayctl commands run (``state``, ``dataset active``, ``thread
+enable``/``disable``, ``dataset set``, ``factory-reset``: :class:`gatewayd.thread.network.ThreadNetwork`),
+so the API shows and does what gatewayctl does; only what otbr-agent serves and gatewayctl has no command
+for (the border agent id, the NCP's extended address, RLOC16 and router count) is read here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-import logging
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gatewayd.control import CommandError, Request
+from gatewayd.control import CommandError
 from gatewayd.ncp.component import NcpComponent
-from gatewayd.thread.network import ThreadNetwork, optional, set_active_dataset
+from gatewayd.thread.network import ThreadNetwork, ThreadRefused, ThreadUnavailable, optional
 from gatewayd.thread.state import write_private
-from ncp.client import NcpClient, NcpError
+from ncp.client import NcpClient
 from ncp.meshcop import Dataset
 from ncp.spinel import Prop
 
-log = logging.getLogger("gatewayd.rest")
-ROOT = 0  # the uid the REST API's reads run gatewayctl commands as: it serves the secrets itself, by its own rules
+VIA = "the REST API"
 
 
 class Conflict(Exception):
@@ -35,15 +34,30 @@ class Unavailable(Exception):
     """The Thread network or the NCP is not running (503)."""
 
 
+class Invalid(Exception):
+    """The request carries what the node cannot take (400)."""
+
+
+@contextlib.contextmanager
+def _answers() -> Iterator[None]:
+    """The Thread component's refusals as the REST API's: 503, 409, or 400 for a dataset it cannot take."""
+    try:
+        yield
+    except ThreadUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+    except ThreadRefused as exc:
+        raise Conflict(str(exc)) from None
+    except CommandError as exc:
+        raise Invalid(str(exc)) from None
+
+
 class Node:
-    def __init__(self, ncp: NcpComponent | None, thread: ThreadNetwork | None, state_dir: str,
-                 dataset_configured: bool):
+    def __init__(self, ncp: NcpComponent | None, thread: ThreadNetwork | None, state_dir: str):
         self.ncp = ncp
         self.thread = thread
         self.ba_id_path = Path(state_dir) / "border_agent_id"
-        self.dataset_configured = dataset_configured
 
-    # ---- reads: the gatewayctl commands --------------------------------------------------------
+    # ---- reads ---------------------------------------------------------------------------------
     def _network(self) -> ThreadNetwork:
         if self.thread is None:
             raise Unavailable("the Thread network is not configured")
@@ -57,23 +71,16 @@ class Node:
 
     async def role(self) -> str:
         """``gatewayctl state``'s role; otbr-agent says "disabled" where gatewayd knows none."""
-        try:
-            role = (await self._network()._cmd_state(Request([])))["role"]
-        except CommandError as exc:
-            raise Unavailable(str(exc)) from None
+        role = self._network().role_name()
         return "disabled" if role == "unknown" else role
 
     async def active_tlvs(self) -> bytes | None:
-        """``gatewayctl dataset active -x --show-secrets``; None without an active dataset."""
-        try:
-            text = await self._network()._cmd_dataset(Request(["-x", "--show-secrets"], uid=ROOT))
-        except CommandError:
-            return None
-        return bytes.fromhex(text)
+        """What ``gatewayctl dataset active -x --show-secrets`` prints; None without an active dataset."""
+        dataset = await self.active_dataset()
+        return dataset.to_tlvs() if dataset is not None else None
 
     async def active_dataset(self) -> Dataset | None:
-        tlvs = await self.active_tlvs()
-        return Dataset.from_tlvs(tlvs) if tlvs is not None else None
+        return self._network().active_dataset()
 
     def coprocessor_version(self) -> str:
         """The NCP's version string, as ``gatewayctl ncp`` shows it."""
@@ -118,55 +125,18 @@ class Node:
             info["Rloc16"] = rloc16
         return info
 
-    # ---- writes --------------------------------------------------------------------------------
-    async def stack_up(self) -> bool:
-        return bool(await self._client().get(Prop.NET_STACK_UP))
-
+    # ---- writes: what gatewayctl thread enable/disable, dataset set and factory-reset do ---------
     async def set_enabled(self, enabled: bool) -> None:
-        """otbr-agent's ``PUT /node/state``: Thread (and the IPv6 interface) on or off.
-
-        The Thread component follows the role the NCP pushes; a restarted daemon or NCP brings Thread up
-        again (otbr-agent's auto-attach does the same)."""
-        client = self._client()
-        if enabled:
-            if self._network().dataset is None:
-                raise Conflict("no active dataset: PUT /node/dataset/active first")
-            await client.set(Prop.NET_IF_UP, True)
-            await client.set(Prop.NET_STACK_UP, True)
-        else:
-            await client.set(Prop.NET_STACK_UP, False)
-            await client.set(Prop.NET_IF_UP, False)
-        log.info("Thread %s through the REST API", "enabled" if enabled else "disabled")
+        """otbr-agent's ``PUT /node/state``: Thread (and the IPv6 interface) on or off."""
+        with _answers():
+            await self._network().enable(enabled, VIA)
 
     async def set_active_dataset(self, dataset: Dataset) -> None:
-        """A new active dataset for a stopped Thread stack (otbr-agent answers 409 otherwise), kept in
-        state_dir so a restart rejoins it, like one gatewayd formed."""
-        network = self._network()
-        if self.dataset_configured:
-            raise Conflict("[thread] dataset in the configuration fixes the active dataset")
-        if await self.stack_up():
-            raise Conflict("Thread is enabled: PUT /node/state \"disable\" first, or change it through a "
-                           "pending dataset")
-        if not dataset.is_complete:
-            raise ValueError("the dataset is not complete")
-        await set_active_dataset(self._client(), dataset)
-        network.state.save_dataset(dataset)
-        network.dataset = dataset
-        network.changed()
-        log.info("active dataset set through the REST API: network %s, channel %s", dataset.network_name,
-                 dataset.channel)
+        """A new active dataset for a stopped Thread stack (otbr-agent answers 409 otherwise)."""
+        with _answers():
+            await self._network().replace_active_dataset(dataset, VIA)
 
     async def factory_reset(self) -> None:
-        """otbr-agent's ``DELETE /node``: detach and forget the network. Thread stays off without an active
-        dataset until one is set; a daemon restarted before that forms a new network, as on first start."""
-        network = self._network()
-        if self.dataset_configured:
-            raise Conflict("[thread] dataset in the configuration fixes the active dataset")
-        try:
-            await self.set_enabled(False)
-        except NcpError as exc:
-            raise Conflict(f"cannot detach: {exc}") from None
-        network.state.dataset_path.unlink(missing_ok=True)
-        network.dataset = None
-        network.changed()
-        log.warning("factory reset through the REST API: the active dataset is forgotten and Thread is off")
+        """otbr-agent's ``DELETE /node``: detach and forget the network until a dataset is set."""
+        with _answers():
+            await self._network().forget_network(VIA)

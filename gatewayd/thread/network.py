@@ -129,6 +129,17 @@ def role_name(role: int | None) -> str:
         return f"role {role}"
 
 
+class ThreadUnavailable(CommandError):
+    """The Thread network is not running, so it cannot be asked anything (the REST API answers 503)."""
+
+
+class ThreadRefused(CommandError):
+    """The network's state or the configuration refuses the change (the REST API answers 409)."""
+
+
+NO_DATASET = "no active dataset: set one first (gatewayctl dataset set HEX, or PUT /node/dataset/active)"
+
+
 class ThreadNetwork(Component):
     """The Thread component; also the :class:`gatewayd.thread.view.ThreadView` its dependents read."""
 
@@ -256,7 +267,8 @@ class ThreadNetwork(Component):
     # ---- bringing the NCP up -------------------------------------------------------------------
     async def _bring_up(self) -> None:
         client = self._require_client()
-        assert self.dataset is not None
+        if self.dataset is None:
+            raise ThreadRefused(NO_DATASET)
         await set_active_dataset(client, self.dataset)
         await client.set(Prop.NET_IF_UP, True)
         await client.set(Prop.NET_STACK_UP, True)
@@ -493,6 +505,10 @@ class ThreadNetwork(Component):
         self.role = None
         self._attached.clear()
         self.changed()
+        if self.dataset is None:  # forgotten (factory reset) and none set since: nothing to bring up
+            self._groups.clear()  # the NCP forgot the host's subscriptions; the monitor makes them again
+            await self._keep_down(reason)
+            return
         try:
             await self._bring_up()
             await self._reattach()
@@ -508,6 +524,20 @@ class ThreadNetwork(Component):
         self.last_recovery_s = round(time.monotonic() - began, 3)
         log.info("Thread network restored in %.1f s (role %s, network data published)", self.last_recovery_s,
                  role_name(self.role), extra={"fields": {"THREAD_RECOVERY_S": str(self.last_recovery_s)}})
+
+    async def _keep_down(self, reason: str) -> None:
+        log.warning("no active dataset after %s (the network was forgotten): Thread stays off until one is set "
+                    "(gatewayctl dataset set HEX, or PUT /node/dataset/active)", reason,
+                    extra={"fields": {"THREAD_STATE": "NO_DATASET"}})
+        client = self._client
+        if client is None:
+            return
+        try:  # an NCP that keeps its settings may still hold the forgotten dataset: make sure it stays off
+            await client.set(Prop.NET_STACK_UP, False)
+            await client.set(Prop.NET_IF_UP, False)
+            self._set_role(await client.get(Prop.NET_ROLE))
+        except (NcpError, OSError) as exc:
+            log.warning("could not keep Thread off on the restarted NCP: %s", exc)
 
     async def _reattach(self) -> None:
         """Wait until the restarted NCP is attached again.
@@ -602,6 +632,70 @@ class ThreadNetwork(Component):
                     return True
         return False
 
+    # ---- what gatewayctl and the REST API read and change ---------------------------------------
+    def role_name(self) -> str:
+        """The role as ``gatewayctl state`` shows it: "leader", "disabled"…, "unknown" when none is known."""
+        return role_name(self.role)
+
+    def active_dataset(self) -> Dataset | None:
+        """The active dataset, secrets included (None after a factory reset until one is set)."""
+        return self.dataset
+
+    @property
+    def dataset_configured(self) -> bool:
+        """``[thread] dataset`` fixes the active dataset: it cannot be replaced or forgotten at run time."""
+        return bool(self.config.thread.dataset.reveal())
+
+    async def enable(self, on: bool, via: str = "gatewayctl") -> None:
+        """Thread and the NCP's IPv6 interface up or down (otbr-agent's ``PUT /node/state``).
+
+        The component follows the role the NCP then pushes. A restarted daemon or NCP brings Thread up
+        again while there is an active dataset (otbr-agent's auto-attach does the same)."""
+        client = self._connected_client()
+        if on:
+            if self.dataset is None:
+                raise ThreadRefused(NO_DATASET)
+            await client.set(Prop.NET_IF_UP, True)
+            await client.set(Prop.NET_STACK_UP, True)
+        else:
+            await client.set(Prop.NET_STACK_UP, False)
+            await client.set(Prop.NET_IF_UP, False)
+        log.info("Thread %s through %s", "enabled" if on else "disabled", via)
+
+    async def replace_active_dataset(self, dataset: Dataset, via: str = "gatewayctl") -> None:
+        """A new active dataset for a stopped Thread stack (otbr-agent refuses it while Thread is enabled),
+        given to the NCP and kept in state_dir so a restart rejoins it, like one gatewayd formed."""
+        if self.dataset_configured:
+            raise ThreadRefused("[thread] dataset in the configuration fixes the active dataset")
+        if not dataset.is_complete:
+            raise CommandError("the dataset is not a complete active dataset (what ot-ctl dataset active -x "
+                               "prints)")
+        client = self._connected_client()
+        if await client.get(Prop.NET_STACK_UP):
+            raise ThreadRefused("Thread is enabled: disable it first (gatewayctl thread disable, or PUT "
+                                "/node/state \"disable\"), or change the network through a pending dataset")
+        await set_active_dataset(client, dataset)
+        self.state.save_dataset(dataset)
+        self.dataset = dataset
+        self.changed()
+        log.info("active dataset set through %s: network %s, channel %s", via, dataset.network_name,
+                 dataset.channel)
+
+    async def forget_network(self, via: str = "gatewayctl") -> None:
+        """Factory reset (otbr-agent's ``DELETE /node``): detach and forget the active dataset. Thread stays
+        off, through NCP resets too, until a dataset is set; a daemon restarted before that forms a new
+        network, as on first start."""
+        if self.dataset_configured:
+            raise ThreadRefused("[thread] dataset in the configuration fixes the active dataset")
+        try:
+            await self.enable(False, via)
+        except NcpError as exc:
+            raise ThreadRefused(f"cannot detach: {exc}") from None
+        self.state.dataset_path.unlink(missing_ok=True)
+        self.dataset = None
+        self.changed()
+        log.warning("factory reset through %s: the active dataset is forgotten and Thread is off", via)
+
     # ---- status and commands ------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"role": role_name(self.role), "children": self.children}
@@ -615,7 +709,7 @@ class ThreadNetwork(Component):
 
     def status_line(self) -> str | None:
         if self.dataset is None:
-            return None
+            return "no active dataset: Thread off" if self._client is not None else None
         children = f"{self.children} child" + ("ren" if self.children != 1 else "")
         return f"{role_name(self.role)} ch {self.dataset.channel} · {children}"
 
@@ -629,12 +723,26 @@ class ThreadNetwork(Component):
             Command("router table", self._cmd_routers, "the partition's routers as the NCP sees them"),
             Command("netdata show", self._cmd_netdata, "network data: on-mesh prefixes and routes"),
             Command("counters", self._cmd_counters, "datapath, NCP link and NCP IP counters"),
+            Command("thread enable", self._cmd_enable, "Thread and its interface up (root only)"),
+            Command("thread disable", self._cmd_disable, "Thread and its interface down: the node leaves the "
+                    "mesh (root only)"),
+            Command("dataset set", self._cmd_dataset_set, "replace the active dataset while Thread is disabled; "
+                    "kept in state_dir (root only)", "HEX"),
+            Command("factory-reset", self._cmd_factory_reset, "detach and forget the active dataset: Thread stays "
+                    "off until one is set (root only)"),
         ]
 
     def _running_client(self) -> NcpClient:
         if self._client is None:
-            raise CommandError("the Thread network is not running (see: gatewayctl status)")
+            raise ThreadUnavailable("the Thread network is not running (see: gatewayctl status)")
         return self._client
+
+    def _connected_client(self) -> NcpClient:
+        """The NCP client for a change: the Thread network running and the NCP link up."""
+        client = self._running_client()
+        if not self.ncp.running:
+            raise ThreadUnavailable("the NCP is not connected (see: gatewayctl ncp)")
+        return client
 
     async def _cmd_state(self, request: Request) -> dict[str, Any]:
         request.no_more_args()
@@ -657,13 +765,13 @@ class ThreadNetwork(Component):
         request.no_more_args()
         if show:
             request.require_root("--show-secrets")
-        if self.dataset is None:
+        d = self.active_dataset()
+        if d is None:
             raise CommandError("no active dataset yet")
         if as_hex:
             if not show:
                 raise CommandError("the hex dataset contains the network key: add --show-secrets (root only)")
-            return self.dataset.to_tlvs().hex()
-        d = self.dataset
+            return d.to_tlvs().hex()
         return {
             "active_timestamp": d.active_timestamp.seconds if d.active_timestamp else None,
             "channel": d.channel,
@@ -676,6 +784,39 @@ class ThreadNetwork(Component):
             "pskc": (d.pskc or b"").hex() if show else MASK,
             "security_policy": d.security_policy.rotation_time if d.security_policy else None,
         }
+
+    async def _cmd_enable(self, request: Request) -> dict[str, Any]:
+        return await self._switch(request, True)
+
+    async def _cmd_disable(self, request: Request) -> dict[str, Any]:
+        return await self._switch(request, False)
+
+    async def _switch(self, request: Request, on: bool) -> dict[str, Any]:
+        request.no_more_args()
+        request.require_root(f"thread {'enable' if on else 'disable'}")
+        with _ncp_refusal():
+            await self.enable(on)
+        return {"thread": "enabled" if on else "disabled"}
+
+    async def _cmd_dataset_set(self, request: Request) -> dict[str, Any]:
+        request.require_root("dataset set")
+        if len(request.args) != 1:
+            raise CommandError("usage: dataset set HEX (the TLVs ot-ctl dataset active -x prints)")
+        text = request.args.pop()
+        try:
+            dataset = Dataset.from_tlvs(bytes.fromhex(text.strip()))
+        except ValueError as exc:  # MeshCoPError is a ValueError; neither names the secret bytes
+            raise CommandError(f"not a dataset as hex TLVs: {_without(str(exc), text)}") from None
+        with _ncp_refusal():
+            await self.replace_active_dataset(dataset)
+        return {"network_name": dataset.network_name, "channel": dataset.channel,
+                "pan_id": f"0x{dataset.pan_id:04x}" if dataset.pan_id is not None else None}
+
+    async def _cmd_factory_reset(self, request: Request) -> dict[str, Any]:
+        request.no_more_args()
+        request.require_root("factory-reset")
+        await self.forget_network()
+        return {"dataset": None, "thread": "disabled"}
 
     async def _cmd_children(self, request: Request) -> list[dict[str, Any]]:
         request.no_more_args()
@@ -731,6 +872,20 @@ class ThreadNetwork(Component):
         out["held_for_recovery"] = {"packets": self.hold.held, "dropped": self.hold.dropped,
                                     "holding": len(self.hold.queue), "mpl_sequence_skipped": self.mpl.skipped}
         return out
+
+
+@contextlib.contextmanager
+def _ncp_refusal() -> Any:
+    """An NCP's refusal as a gatewayctl error rather than a failed command with a traceback in the log."""
+    try:
+        yield
+    except NcpError as exc:
+        raise CommandError(f"the NCP refused: {exc}") from None
+
+
+def _without(message: str, secret: str) -> str:
+    """``message`` with any part of ``secret`` (a dataset's hex, network key included) masked."""
+    return message.replace(secret, MASK) if secret and secret in message else message
 
 
 def _hex16(value: int | None) -> str | None:
