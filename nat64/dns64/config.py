@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
+from common.hostport import split_host_port
 from nat64.rfc6052 import WELL_KNOWN_PREFIX, Nat64Prefix, Rfc6052Error
 
 log = logging.getLogger(__name__)
@@ -23,35 +24,10 @@ class Dns64ConfigError(ValueError):
 
 def parse_upstream(text: str, default_port: int = 53) -> tuple[str, int]:
     """Split "addr", "addr:port", "[v6]:port" or a bare IPv6 "addr" into (addr, port)."""
-    text = text.strip()
-    host, port = text, default_port
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise Dns64ConfigError(f"bad upstream {text!r}")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise Dns64ConfigError(f"bad upstream {text!r}")
-            port = _port(rest[1:], text)
-    elif text.count(":") == 1:
-        host, _, p = text.partition(":")
-        port = _port(p, text)
     try:
-        host = str(ipaddress.ip_address(host.split("%", 1)[0]))
-    except ValueError as e:
-        raise Dns64ConfigError(f"upstream must be an IP address: {text!r}") from e
-    return host, port
-
-
-def _port(text: str, whole: str) -> int:
-    try:
-        port = int(text)
-    except ValueError as e:
-        raise Dns64ConfigError(f"bad port in {whole!r}") from e
-    if not 0 < port < 65536:
-        raise Dns64ConfigError(f"bad port in {whole!r}")
-    return port
+        return split_host_port(text, default_port)
+    except ValueError as exc:
+        raise Dns64ConfigError(f"bad upstream: {exc}") from None
 
 
 def resolv_conf_nameservers(path: Path = RESOLV_CONF) -> list[tuple[str, int]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import random
 
 import pytest
 from aiocoap.numbers.codes import Code
@@ -20,70 +19,20 @@ from gatewayd.lwm2m.proxy.thread_adapter import (
     preferred_address,
 )
 from gatewayd.lwm2m.proxy.virtual import UpstreamAccount, endpoint_account
-from ncp.client import PropertyChanged, PropertyInserted, PropertyRemoved
-from ncp.meshcop import Dataset
-from ncp.sim import SimConfig, SimNcp
-from ncp.spinel import Command, Prop, SpinelFrame, unpack_prop
+from ncp.spinel import Prop
 from tests.lwm2m.dtls_server import DtlsLwM2MServer
 from tests.lwm2m.servers import free_udp_port
+from tests.simclient import SimClient
 
 pytestmark = pytest.mark.timeout(60)
-PUSHES = {Command.PROP_VALUE_IS: PropertyChanged, Command.PROP_VALUE_INSERTED: PropertyInserted,
-          Command.PROP_VALUE_REMOVED: PropertyRemoved}
 FTD = "00112233445566ff"
 REGISTRY = load_registry()
 SENSOR = "1122334455667788"
 
 
-class SimNcpClient:
-    """What the proxy needs of an NcpClient (``get``), answered by the simulator core with a fake clock."""
-
-    def __init__(self) -> None:
-        self.core = SimNcp(SimConfig(leader_delay=0.1, attach_delay=0.1, mle_interval=0, seed=3))
-        self.now = 0.0
-        self.tid = 0
-        self.handlers: list = []
-        self.core.boot(0.0)
-        self.core.take()
-        self.request(Command.PROP_VALUE_SET, Prop.THREAD_ACTIVE_DATASET_TLVS,
-                     Dataset.generate(rng=random.Random(5)).to_tlvs())
-        self.request(Command.PROP_VALUE_SET, Prop.NET_IF_UP, b"\x01")
-        self.request(Command.PROP_VALUE_SET, Prop.NET_STACK_UP, b"\x01")
-        self.advance(1.0)
-
-    def request(self, command: int, prop: int, value: bytes = b"") -> SpinelFrame:
-        self.tid = self.tid % 15 + 1
-        self.core.handle_frame(SpinelFrame(0, self.tid, command, prop, value), self.now)
-        frames, _ = self.core.take()
-        return next(f for f in frames if f.tid == self.tid)
-
-    def advance(self, seconds: float) -> None:
-        end = self.now + seconds
-        while (deadline := self.core.next_deadline()) is not None and deadline <= end:
-            self.now = deadline
-            self.core.poll(self.now)
-        self.now = end
-        frames, _ = self.core.take()
-        for f in frames:  # the NCP's pushes, as NcpClient turns them into events
-            kind = PUSHES.get(f.command) if f.tid == 0 else None
-            if kind is not None:
-                for handler in list(self.handlers):
-                    handler(kind(f.prop, f.value))
-
-    def add_event_handler(self, handler) -> None:
-        self.handlers.append(handler)
-
-    def remove_event_handler(self, handler) -> None:
-        self.handlers.remove(handler)
-
-    async def get(self, prop: int):
-        reply = self.request(Command.PROP_VALUE_GET, prop)
-        return unpack_prop(prop, reply.value)
-
-
 async def test_child_table_addresses_resolve_an_eui64() -> None:
     """An MTD child registers its addresses with its parent; an FTD child is reached at its RLOC."""
-    ncp = SimNcpClient()
+    ncp = SimClient(seed=3, formed=True)
     ncp.core.add_node("sensor", bytes.fromhex(SENSOR), ncp.now, kind="mtd")
     ncp.core.add_node("router-capable", bytes.fromhex(FTD), ncp.now)
     ncp.advance(0.5)
@@ -108,7 +57,7 @@ def test_preferred_address_is_routable_first_and_skips_link_local_and_rloc() -> 
 
 
 async def test_nodes_come_and_go_as_virtual_clients(server) -> None:
-    ncp = SimNcpClient()
+    ncp = SimClient(seed=3, formed=True)
     engine = LwM2MEngine(None, ClientSettings(lifetime=60))
     tables = NcpTables(lambda: ncp)
     cfg = ThreadDevicesConfig(enabled=True, prefix="thread-", absence_timeout=1.5, poll_interval=0.5,
@@ -167,7 +116,7 @@ def test_endpoint_keys_are_stable_distinct_and_follow_the_server_key() -> None:
 
 async def test_per_node_psk_registers_each_node_with_its_own_identity_over_dtls() -> None:
     """A server that knows only the per-node identities (as Leshan would, one per endpoint) takes every node."""
-    ncp = SimNcpClient()
+    ncp = SimClient(seed=3, formed=True)
     port = free_udp_port()
     account = UpstreamAccount(f"coaps://127.0.0.1:{port}", "gateway-identity", b"gateway-psk-7f1e", 60)
     eui64s = [SENSOR, "1122334455660001"]
@@ -196,7 +145,7 @@ async def test_per_node_psk_registers_each_node_with_its_own_identity_over_dtls(
 
 async def test_a_node_the_ncp_announces_is_registered_without_waiting_for_the_next_poll() -> None:
     """An idle gateway reads no tables between polls; a child arriving is read at once all the same."""
-    ncp = SimNcpClient()
+    ncp = SimClient(seed=3, formed=True)
     engine = LwM2MEngine(None, ClientSettings(lifetime=60))
     tables = NcpTables(lambda: ncp)
     reads = 0
