@@ -90,7 +90,7 @@ def rest(config: Config, built: Built) -> Component | None:
         return None
     from gatewayd.rest.component import RestComponent  # aiohttp is imported only when the API is enabled
 
-    return RestComponent(config, ncp_component(built), built.get("thread"))
+    return RestComponent(config, ncp_component(built), built.get("thread"), built)
 
 
 FACTORIES: list[Factory] = [ncp, thread, border, nat64, dns64, lwm2m, rest]

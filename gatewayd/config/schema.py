@@ -374,6 +374,9 @@ SCHEMA = Section(
                 Key("token", t.Str(), "",
                     "The bearer token requests on a non-loopback listen address must carry to read the dataset "
                     "or change the network (required when one is configured).", secret=True),
+                Key("metrics", t.Bool(), True,
+                    "Serve Prometheus metrics at /metrics (the counters gatewayctl shows; no secrets, so no token "
+                    "on any listen address). Only with enabled = true. See docs/metrics.md."),
             ),
         ),
         Section(

@@ -244,6 +244,7 @@ class RestSection(Table):
     enabled: bool
     listen: list[str]
     token: Secret
+    metrics: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

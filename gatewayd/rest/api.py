@@ -8,6 +8,7 @@ content types and status codes python-otbr-api relies on.
 | ``/node/dataset/active`` | GET, PUT: JSON, or hex TLVs with ``Accept``/``Content-Type: text/plain``; 204 without one |
 | ``/node/dataset/pending`` | GET (204: gatewayd keeps no pending dataset), PUT 501 (not yet) |
 | ``/node/ba-id``, ``/node/ext-address``, ``/node/coprocessor/version`` | GET |
+| ``/metrics`` | GET: Prometheus' text format (``[rest] metrics``; gatewayd's own, not otbr-agent's) |
 
 ``/api/actions`` and ``/.well-known/thread/br-rest`` are absent (404), so python-otbr-api speaks the
 PascalCase generation of the API; ``/node/ba-epskc/*`` is absent (no border agent: 404 means "not
@@ -15,6 +16,7 @@ supported" to python-otbr-api).
 
 A listener on a non-loopback address wants ``Authorization: Bearer <[rest] token>`` on every request that
 reads the dataset or changes the network (401 otherwise); on loopback the API answers as otbr-agent does.
+``/metrics`` shows no secret, so it is open on every listener, as the node's state is.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from aiohttp import web
 
 from gatewayd.rest.dataset_json import BadDataset, dataset_from_json, dataset_json, merge
 from gatewayd.rest.node import Conflict, Invalid, Node, Unavailable
+from gatewayd.rest.readings import Readings
 from ncp.client import NcpError
 from ncp.meshcop import Dataset, MeshCoPError
 
@@ -60,10 +63,13 @@ def ok_json(value: Any, status: int = 200) -> web.Response:
 class RestApi:
     """The API as served on one listener: ``trusted`` (loopback) or wanting ``token``."""
 
-    def __init__(self, node: Node, trusted: bool, token: bytes):
+    def __init__(self, node: Node, trusted: bool, token: bytes, readings: Readings | None = None,
+                 metrics: bool = False):
         self.node = node
         self.trusted = trusted
         self.token = token
+        self.readings = readings
+        self.metrics = metrics and readings is not None
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[self._errors], client_max_size=64 * 1024)
@@ -79,6 +85,8 @@ class RestApi:
         r.add_put("/node/dataset/active", self._guarded(self.put_active))
         r.add_get("/node/dataset/pending", self._guarded(self.get_pending))
         r.add_put("/node/dataset/pending", self._guarded(self.put_pending))
+        if self.metrics:
+            r.add_get("/metrics", self.get_metrics)
         for path in ("/node/state", "/node/dataset/active", "/node/dataset/pending"):
             r.add_route("OPTIONS", path, self.options)
         app.on_response_prepare.append(_cors)
@@ -153,6 +161,15 @@ class RestApi:
             return error(400, 'expected "enable" or "disable"')
         await self.node.set_enabled(wanted == "enable")
         return web.Response(status=200)
+
+    # ---- gatewayd's own ------------------------------------------------------------------------------
+    async def get_metrics(self, request: web.Request) -> web.Response:
+        """Prometheus' scrape: read now (nothing is collected between scrapes); no secrets, no token."""
+        from gatewayd.rest import metrics  # prometheus_client only once scraped
+
+        assert self.readings is not None
+        body = metrics.render(await self.readings.metrics())
+        return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
 
     # ---- datasets --------------------------------------------------------------------------------
     async def get_active(self, request: web.Request) -> web.Response:

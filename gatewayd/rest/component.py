@@ -7,6 +7,7 @@ a daemon without the API neither loads nor pays for it.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -17,29 +18,36 @@ from gatewayd.ncp.component import NcpComponent
 from gatewayd.rest.api import RestApi
 from gatewayd.rest.listen import is_loopback, parse_listen
 from gatewayd.rest.node import Node
+from gatewayd.rest.readings import Readings
 from gatewayd.secrets import reveal
 
 
 class RestComponent(Component):
     name = "rest"
 
-    def __init__(self, config: Config, ncp: NcpComponent | None, thread: Component | None):
+    def __init__(self, config: Config, ncp: NcpComponent | None, thread: Component | None,
+                 components: Mapping[str, Component] | None = None):
+        """``components``: the daemon's components by name, read by ``/metrics`` as gatewayctl reads them."""
         super().__init__(config)
         from gatewayd.thread.network import ThreadNetwork
 
         network = thread if isinstance(thread, ThreadNetwork) else None
         self.node = Node(ncp, network, config.daemon.state_dir)
+        self.readings = Readings(components if components is not None else {})
         self._runners: list[web.AppRunner] = []
         self.listening: list[dict[str, Any]] = []
 
     async def start(self) -> None:
+        if self.config.rest.metrics:
+            import gatewayd.rest.metrics  # noqa: F401 - prometheus_client missing fails the start, not a scrape
         token = reveal(self.config.rest.token)
         token_bytes = token.encode() if isinstance(token, str) else token
         try:
             for text in self.config.rest.listen:
                 host, port = parse_listen(text)
                 trusted = is_loopback(host)
-                runner = web.AppRunner(RestApi(self.node, trusted, token_bytes).application(), access_log=None,
+                runner = web.AppRunner(RestApi(self.node, trusted, token_bytes, self.readings,
+                                               self.config.rest.metrics).application(), access_log=None,
                                        handle_signals=False)
                 await runner.setup()
                 self._runners.append(runner)
@@ -59,4 +67,4 @@ class RestComponent(Component):
         self.listening.clear()
 
     def status(self) -> dict[str, Any]:
-        return {"listening": list(self.listening)}
+        return {"listening": list(self.listening), "metrics": bool(self.listening) and self.config.rest.metrics}
