@@ -21,6 +21,8 @@ apt_packages=(
     # building and testing the Debian package under a real systemd
     debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel python3-pip
     cython3 lintian groff man-db debootstrap systemd-container
+    # the REST status page rendered in a real browser (tests/rest/test_status_page.py)
+    chromium
 )
 missing=()
 for p in "${apt_packages[@]}"; do

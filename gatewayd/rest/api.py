@@ -9,6 +9,7 @@ content types and status codes python-otbr-api relies on.
 | ``/node/dataset/pending`` | GET (204: gatewayd keeps no pending dataset), PUT 501 (not yet) |
 | ``/node/ba-id``, ``/node/ext-address``, ``/node/coprocessor/version`` | GET |
 | ``/metrics`` | GET: Prometheus' text format (``[rest] metrics``; gatewayd's own, not otbr-agent's) |
+| ``/``, ``/status.json`` | GET: the status page and what it shows (gatewayd's own) |
 
 ``/api/actions`` and ``/.well-known/thread/br-rest`` are absent (404), so python-otbr-api speaks the
 PascalCase generation of the API; ``/node/ba-epskc/*`` is absent (no border agent: 404 means "not
@@ -16,7 +17,8 @@ supported" to python-otbr-api).
 
 A listener on a non-loopback address wants ``Authorization: Bearer <[rest] token>`` on every request that
 reads the dataset or changes the network (401 otherwise); on loopback the API answers as otbr-agent does.
-``/metrics`` shows no secret, so it is open on every listener, as the node's state is.
+``/metrics``, ``/`` and ``/status.json`` show no secret, so they are open on every listener, as the node's
+state is.
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ from typing import Any
 
 from aiohttp import web
 
+from gatewayd import __version__
 from gatewayd.rest.dataset_json import BadDataset, dataset_from_json, dataset_json, merge
 from gatewayd.rest.node import Conflict, Invalid, Node, Unavailable
+from gatewayd.rest.page import PAGE
 from gatewayd.rest.readings import Readings
+from gatewayd.rest.recent import RecentProblems
 from ncp.client import NcpError
 from ncp.meshcop import Dataset, MeshCoPError
 
@@ -64,8 +69,9 @@ class RestApi:
     """The API as served on one listener: ``trusted`` (loopback) or wanting ``token``."""
 
     def __init__(self, node: Node, trusted: bool, token: bytes, readings: Readings | None = None,
-                 metrics: bool = False):
+                 metrics: bool = False, recent: RecentProblems | None = None):
         self.node = node
+        self.recent = recent
         self.trusted = trusted
         self.token = token
         self.readings = readings
@@ -87,6 +93,9 @@ class RestApi:
         r.add_put("/node/dataset/pending", self._guarded(self.put_pending))
         if self.metrics:
             r.add_get("/metrics", self.get_metrics)
+        if self.readings is not None:
+            r.add_get("/", self.get_page)
+            r.add_get("/status.json", self.get_status)
         for path in ("/node/state", "/node/dataset/active", "/node/dataset/pending"):
             r.add_route("OPTIONS", path, self.options)
         app.on_response_prepare.append(_cors)
@@ -170,6 +179,18 @@ class RestApi:
         assert self.readings is not None
         body = metrics.render(await self.readings.metrics())
         return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    async def get_page(self, request: web.Request) -> web.Response:
+        return web.Response(text=PAGE, content_type="text/html", headers={"Cache-Control": "no-cache"})
+
+    async def get_status(self, request: web.Request) -> web.Response:
+        """The status page's data: the gatewayctl readings (no secrets) and the last problems logged."""
+        assert self.readings is not None
+        status = await self.readings.status_page()
+        status["version"] = __version__
+        status["problems"] = self.recent.rows() if self.recent is not None else []
+        return web.Response(body=json.dumps(status).encode(), content_type="application/json",
+                            headers={"Cache-Control": "no-store"})
 
     # ---- datasets --------------------------------------------------------------------------------
     async def get_active(self, request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ from gatewayd.rest.api import RestApi
 from gatewayd.rest.listen import is_loopback, parse_listen
 from gatewayd.rest.node import Node
 from gatewayd.rest.readings import Readings
+from gatewayd.rest.recent import RecentProblems
 from gatewayd.secrets import reveal
 
 
@@ -34,6 +35,7 @@ class RestComponent(Component):
         network = thread if isinstance(thread, ThreadNetwork) else None
         self.node = Node(ncp, network, config.daemon.state_dir)
         self.readings = Readings(components if components is not None else {})
+        self.recent = RecentProblems()  # fed only while the component runs
         self._runners: list[web.AppRunner] = []
         self.listening: list[dict[str, Any]] = []
 
@@ -42,12 +44,13 @@ class RestComponent(Component):
             import gatewayd.rest.metrics  # noqa: F401 - prometheus_client missing fails the start, not a scrape
         token = reveal(self.config.rest.token)
         token_bytes = token.encode() if isinstance(token, str) else token
+        self.recent.attach()
         try:
             for text in self.config.rest.listen:
                 host, port = parse_listen(text)
                 trusted = is_loopback(host)
                 runner = web.AppRunner(RestApi(self.node, trusted, token_bytes, self.readings,
-                                               self.config.rest.metrics).application(), access_log=None,
+                                               self.config.rest.metrics, self.recent).application(), access_log=None,
                                        handle_signals=False)
                 await runner.setup()
                 self._runners.append(runner)
@@ -60,6 +63,7 @@ class RestComponent(Component):
             raise
 
     async def stop(self) -> None:
+        self.recent.detach()
         for runner in self._runners:
             with contextlib.suppress(Exception):
                 await runner.cleanup()

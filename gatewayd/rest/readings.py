@@ -16,6 +16,7 @@ from gatewayd.component import Component
 from gatewayd.control import CommandError, Request
 
 log = logging.getLogger("gatewayd.rest")
+SESSIONS_SHOWN = 50  # NAT64 sessions on the status page; the count is of all
 
 
 class Readings:
@@ -55,6 +56,32 @@ class Readings:
             shown = await self.command("lwm2m", "lwm2m show", row["endpoint"]) or {}
             out.append({**shown, **row})
         return out
+
+    async def status_page(self) -> dict[str, Any]:
+        """What the status page shows (``/status.json``): Thread, its children, routers and network data, NAT64
+        sessions, LwM2M clients; each part None where its component is not configured or not running."""
+        state = await self.command("thread", "state")
+        thread = None
+        if state is not None:
+            thread = {k: state.get(k) for k in ("role", "network_name", "channel", "pan_id", "ext_pan_id",
+                                                "mesh_local_prefix", "omr_prefix", "dns64_address", "children")}
+        nat64 = await self.command("nat64", "nat64 counters")
+        sessions = await self.command("nat64", "nat64 mappings")
+        clients = await self.command("lwm2m", "lwm2m clients")
+        ncp = self.status("ncp")
+        return {
+            "ncp": {k: ncp.get(k) for k in ("ncp_state", "version")} if ncp is not None else None,
+            "thread": thread,
+            "children": await self.command("thread", "child table"),
+            "routers": await self.command("thread", "router table"),
+            "netdata": await self.command("thread", "netdata show"),
+            "nat64": None if nat64 is None else {
+                "backend": nat64.get("backend"), "sessions": nat64.get("sessions"),
+                "mappings": (sessions or [])[:SESSIONS_SHOWN], "mappings_total": len(sessions or [])},
+            "lwm2m": None if clients is None else [
+                {k: c.get(k) for k in ("endpoint", "state", "server", "expires_in", "error", "adapter") if k in c}
+                for c in clients],
+        }
 
     async def metrics(self) -> dict[str, Any]:
         """Everything ``/metrics`` shows, in gatewayctl's shapes."""

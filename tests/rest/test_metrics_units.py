@@ -3,6 +3,7 @@ readings run the gatewayctl commands as a non-root user."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -15,6 +16,7 @@ from gatewayd.rest.api import RestApi
 from gatewayd.rest.metrics import render
 from gatewayd.rest.node import Node
 from gatewayd.rest.readings import Readings
+from gatewayd.rest.recent import RecentProblems
 
 READING: dict[str, Any] = {
     "ncp": {"ncp_state": "ready", "version": "OPENTHREAD/sim"},
@@ -119,3 +121,25 @@ async def test_the_route_follows_the_metrics_key():
                 assert "gatewayd_nat64_restarts_total 2.0" in await response.text()
             assert (await client.get("/node/dataset/active")).status == 401
     assert not parse("[rest]\nenabled = true\nmetrics = false\n").rest.metrics
+
+
+def test_recent_problems_ring():
+    ring = RecentProblems(size=3)
+    log = logging.getLogger("gatewayd.lwm2m.test")
+    log.warning("before: not attached")
+    ring.attach()
+    ring.attach()  # once only
+    try:
+        log.info("not a problem")
+        for i in range(5):
+            log.warning("problem %d", i)
+        log.error("again")
+        log.error("again")
+        logging.getLogger("nat64.test").error("from the NAT64 library")
+    finally:
+        ring.detach()
+    log.error("after: detached")
+    rows = ring.rows()
+    assert [(r["message"], r["count"]) for r in rows] == [("from the NAT64 library", 1), ("again", 2),
+                                                          ("problem 4", 1)]
+    assert rows[0]["component"] == "nat64" and rows[1]["component"] == "lwm2m" and rows[1]["level"] == "error"
