@@ -85,11 +85,26 @@ def lwm2m(config: Config, built: Built) -> Component | None:
     return LwM2MComponent(config, ncp_component(built))
 
 
+class Uninstalled(Component):
+    """A capability switched on whose library is not installed (the .deb only Recommends it): it fails to
+    start, and says what to install, instead of taking the daemon down."""
+
+    def __init__(self, config: Config, name: str, missing: str, package: str):
+        self.name = name
+        super().__init__(config)
+        self.why = f"{missing} is not installed: apt install {package} (or pip install {missing}), or turn it off"
+
+    async def start(self) -> None:
+        raise RuntimeError(self.why)
+
+
 def rest(config: Config, built: Built) -> Component | None:
     if not config.rest.enabled:
         return None
-    from gatewayd.rest.component import RestComponent  # aiohttp is imported only when the API is enabled
-
+    try:
+        from gatewayd.rest.component import RestComponent  # aiohttp is imported only when the API is enabled
+    except ModuleNotFoundError as exc:
+        return Uninstalled(config, "rest", exc.name or "aiohttp", "python3-aiohttp")
     return RestComponent(config, ncp_component(built), built.get("thread"), built)
 
 

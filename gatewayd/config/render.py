@@ -120,7 +120,7 @@ def dump(node: Table | Node[Any], section: Section = SCHEMA, show_secrets: bool 
         elif isinstance(value, list) and value and isinstance(value[0], Table):
             out[name] = [dump(v, sub or Section(name="", doc=""), show_secrets) for v in value]
         elif isinstance(value, Secret):
-            out[name] = value.reveal().hex() if show_secrets else (MASK if value else "")
+            out[name] = plain(value.reveal()) if show_secrets else (MASK if value else "")  # key bytes → hex
         else:
             out[name] = plain(value)
     return out

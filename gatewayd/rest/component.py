@@ -41,7 +41,11 @@ class RestComponent(Component):
 
     async def start(self) -> None:
         if self.config.rest.metrics:
-            import gatewayd.rest.metrics  # noqa: F401 - prometheus_client missing fails the start, not a scrape
+            try:
+                import gatewayd.rest.metrics  # noqa: F401 - prometheus_client missing fails the start, not a scrape
+            except ModuleNotFoundError:
+                raise RuntimeError("[rest] metrics needs prometheus_client: apt install python3-prometheus-client "
+                                   "(or pip install prometheus_client), or set metrics = false") from None
         token = reveal(self.config.rest.token)
         token_bytes = token.encode() if isinstance(token, str) else token
         self.recent.attach()

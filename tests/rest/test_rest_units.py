@@ -71,3 +71,18 @@ def test_idle_daemon_does_not_import_aiohttp():
             "print('aiohttp' in sys.modules)\n")
     out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+async def test_the_api_without_aiohttp_installed_fails_to_start_saying_what_to_install(monkeypatch) -> None:
+    """The .deb only Recommends aiohttp: a daemon with [rest] on but no aiohttp keeps running without it."""
+    import sys
+
+    from gatewayd import components
+    from gatewayd.config.loader import parse
+
+    monkeypatch.setitem(sys.modules, "aiohttp", None)  # import aiohttp → ModuleNotFoundError
+    monkeypatch.delitem(sys.modules, "gatewayd.rest.component", raising=False)
+    component = components.rest(parse("[rest]\nenabled = true\n"), {})
+    assert component is not None and component.name == "rest"
+    with pytest.raises(RuntimeError, match="apt install python3-aiohttp"):
+        await component.start()
