@@ -110,8 +110,8 @@ class MplSequences:
                 self.after += 1
             else:
                 self.before += 1
-        elif (dst := unicast_destination(packet)) is not None and len(self.destinations) < DESTINATIONS_COUNTED:
-            self.destinations.add(dst)
+        elif len(self.destinations) < DESTINATIONS_COUNTED and (dst := unicast_destination(packet)) is not None:
+            self.destinations.add(dst)  # bounded, and nothing sliced per packet once it is full
 
     def restarted(self) -> None:
         """The NCP restarted: what this life may have sent stays in the mesh's memory a while."""
