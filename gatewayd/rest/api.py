@@ -44,11 +44,10 @@ from ncp.meshcop import Dataset, MeshCoPError
 log = logging.getLogger("gatewayd.rest")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PLAIN = "text/plain"
-CORS = {"Access-Control-Allow-Origin": "*",
-        "Access-Control-Allow-Methods": "DELETE, GET, OPTIONS, PUT",
-        "Access-Control-Allow-Headers": "Access-Control-Allow-Headers, Origin, Accept, X-Requested-With, "
-                                        "Content-Type, Access-Control-Request-Method, Access-Control-Request-Headers, "
-                                        "Authorization"}
+# Cross-origin reads only of what reveals nothing: otbr-agent allows every origin everything, which lets any
+# web page opened on the machine read the network key from the loopback API and pass a preflight for writes.
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET"}
+SECRET_OR_WRITE = ("/node/dataset/active", "/node/dataset/pending")
 
 
 def error(status: int, detail: str = "") -> web.Response:
@@ -234,5 +233,6 @@ class RestApi:
 
 
 async def _cors(request: web.Request, response: web.StreamResponse) -> None:
-    for name, value in CORS.items():
-        response.headers.setdefault(name, value)
+    if request.method == "GET" and request.path not in SECRET_OR_WRITE:
+        for name, value in CORS.items():
+            response.headers.setdefault(name, value)

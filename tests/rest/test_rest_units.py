@@ -86,3 +86,31 @@ async def test_the_api_without_aiohttp_installed_fails_to_start_saying_what_to_i
     assert component is not None and component.name == "rest"
     with pytest.raises(RuntimeError, match="apt install python3-aiohttp"):
         await component.start()
+
+
+async def test_only_secret_free_reads_are_open_to_other_origins() -> None:
+    """A web page opened on the Pi must not read the network key from the loopback API, nor change it."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from gatewayd.rest.api import RestApi
+
+    class FakeNode:
+        async def role(self) -> str:
+            return "leader"
+
+        async def active_tlvs(self) -> bytes:
+            return Dataset.generate().to_tlvs()
+
+    client = TestClient(TestServer(RestApi(FakeNode(), trusted=True, token=b"").application()))  # type: ignore[arg-type]
+    await client.start_server()
+    try:
+        state = await client.get("/node/state", headers={"Origin": "http://evil.example"})
+        assert state.status == 200 and state.headers.get("Access-Control-Allow-Origin") == "*"
+        active = await client.get("/node/dataset/active", headers={"Origin": "http://evil.example"})
+        assert active.status == 200 and "Access-Control-Allow-Origin" not in active.headers
+        preflight = await client.options("/node/dataset/active", headers={
+            "Origin": "http://evil.example", "Access-Control-Request-Method": "PUT"})
+        assert "Access-Control-Allow-Origin" not in preflight.headers
+        assert "PUT" not in preflight.headers.get("Access-Control-Allow-Methods", "")
+    finally:
+        await client.close()
