@@ -115,6 +115,8 @@ class RestApi:
             return error(409, str(exc))
         except (BadDataset, Invalid, MeshCoPError) as exc:
             return error(400, str(exc))
+        except UnicodeDecodeError:
+            return error(400, "the body is not UTF-8 text")
         except NcpError as exc:
             log.warning("%s %s: the NCP refused: %s", request.method, request.path, exc)
             return error(500, f"the NCP refused: {exc}")

@@ -114,3 +114,22 @@ async def test_only_secret_free_reads_are_open_to_other_origins() -> None:
         assert "PUT" not in preflight.headers.get("Access-Control-Allow-Methods", "")
     finally:
         await client.close()
+
+
+async def test_a_body_that_is_not_text_is_a_400_not_a_crash() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from gatewayd.rest.api import RestApi
+
+    class FakeNode:
+        async def active_dataset(self) -> Dataset:
+            return Dataset.generate()
+
+    client = TestClient(TestServer(RestApi(FakeNode(), trusted=True, token=b"").application()))  # type: ignore[arg-type]
+    await client.start_server()
+    try:
+        for content_type in ("application/json", "text/plain"):
+            r = await client.put("/node/dataset/active", data=b"\xff\xfe", headers={"Content-Type": content_type})
+            assert r.status == 400 and "UTF-8" in (await r.json())["detail"]
+    finally:
+        await client.close()
