@@ -1,9 +1,11 @@
 """ICMPv6 Router Advertisement / Router Solicitation messages (RFC 4861 §4.1–4.2, §4.6) with the
-Route Information Option (RFC 4191 §2.3), sans-I/O.
+Route Information Option (RFC 4191 §2.3) and the PREF64 option (RFC 8781 §4), sans-I/O.
 
 The border router tells LAN hosts that the mesh's OMR prefix is reachable through it with a Route
 Information Option in an RA whose Router Lifetime is 0: it is a router for that prefix, not a default
-router. `parse` also decodes RAs of other routers and RSs, so one module speaks both directions.
+router. `parse` also decodes RAs of other routers and RSs, so one module speaks both directions: the
+LAN's routers tell the border router their on-link prefixes (PIO), routes (RIO), whether they are
+default routers, and the NAT64 prefix they translate (PREF64).
 
 Bytes here are the ICMPv6 message alone (what a raw ICMPv6 socket reads and writes). The checksum
 covers an IPv6 pseudo-header; the kernel fills and verifies it on raw ICMPv6 sockets, so it is only
@@ -32,6 +34,7 @@ ND_OPT_SOURCE_LINKADDR = 1
 ND_OPT_PREFIX_INFORMATION = 3
 ND_OPT_MTU = 5
 ND_OPT_ROUTE_INFORMATION = 24
+ND_OPT_PREF64 = 38  # RFC 8781 §4
 
 # Router constants (RFC 4861 §10)
 MAX_INITIAL_RTR_ADVERT_INTERVAL = 16.0
@@ -48,6 +51,12 @@ INFINITY = 0xFFFFFFFF
 _RA_HEADER = struct.Struct("!BBHBBHII")  # type, code, checksum, cur hop limit, flags, router lifetime,
 #                                           reachable time, retrans timer
 _RS_HEADER = struct.Struct("!BBHI")  # type, code, checksum, reserved
+
+#: RFC 8781 §4 Prefix Length Code → NAT64 prefix length (RFC 6052's lengths); other codes void the option.
+PREF64_PLC_TO_LENGTH = {0: 96, 1: 64, 2: 56, 3: 48, 4: 40, 5: 32}
+_PREF64_LENGTH_TO_PLC = {v: k for k, v in PREF64_PLC_TO_LENGTH.items()}
+#: The Scaled Lifetime counts units of 8 s in 13 bits (RFC 8781 §4).
+PREF64_MAX_LIFETIME = 0x1FFF * 8
 
 
 class RaError(ValueError):
@@ -84,6 +93,16 @@ class PrefixInformation:
 
 
 @dataclass(frozen=True)
+class Pref64:
+    """PREF64 option (RFC 8781 §4): the NAT64 prefix a router on the link translates, for `lifetime` s.
+
+    `lifetime` is in seconds, a multiple of 8 up to PREF64_MAX_LIFETIME (the option carries it / 8)."""
+
+    prefix: IPv6Network
+    lifetime: int = 1800
+
+
+@dataclass(frozen=True)
 class RouterAdvertisement:
     """RFC 4861 §4.2. Defaults describe a router that is not a default router (lifetime 0)."""
 
@@ -98,6 +117,7 @@ class RouterAdvertisement:
     mtu: int | None = None
     routes: tuple[RouteInformation, ...] = ()
     prefixes: tuple[PrefixInformation, ...] = ()
+    pref64: tuple[Pref64, ...] = ()
     #: Options this module does not decode, as (type, body after the type and length bytes).
     unknown_options: tuple[tuple[int, bytes], ...] = field(default=())
 
@@ -164,6 +184,19 @@ def _prefix_information_option(pio: PrefixInformation) -> bytes:
     return _option(ND_OPT_PREFIX_INFORMATION, body + pio.prefix.network_address.packed)
 
 
+def pref64_option(pref: Pref64) -> bytes:
+    """RFC 8781 §4: 13-bit scaled lifetime and 3-bit prefix length code, then the prefix's top 96 bits."""
+    if not isinstance(pref.prefix, IPv6Network):
+        raise RaError(f"PREF64 prefix must be an IPv6Network, not {type(pref.prefix).__name__}")
+    plc = _PREF64_LENGTH_TO_PLC.get(pref.prefix.prefixlen)
+    if plc is None:
+        raise RaError(f"PREF64 prefix length {pref.prefix.prefixlen} is not one of 32, 40, 48, 56, 64, 96")
+    if not 0 <= pref.lifetime <= PREF64_MAX_LIFETIME or pref.lifetime % 8:
+        raise RaError(f"PREF64 lifetime {pref.lifetime}: must be a multiple of 8 up to {PREF64_MAX_LIFETIME}")
+    body = struct.pack("!H", (pref.lifetime // 8) << 3 | plc) + pref.prefix.network_address.packed[:12]
+    return _option(ND_OPT_PREF64, body)
+
+
 def _lladdr_option(lladdr: bytes) -> bytes:
     if not 1 <= len(lladdr) <= 254:
         raise RaError(f"link-layer address of {len(lladdr)} bytes")
@@ -201,6 +234,8 @@ def build_ra(ra: RouterAdvertisement, *, src: IPv6Address | str | None = None,
         out += _prefix_information_option(pio)
     for route in ra.routes:
         out += route_information_option(route)
+    for pref in ra.pref64:
+        out += pref64_option(pref)
     out += _unknown(ra.unknown_options)
     return _with_checksum(out, src, dst)
 
@@ -245,6 +280,17 @@ def _parse_pio(body: bytes, units: int) -> PrefixInformation:
     if plen > 128:
         raise RaError(f"prefix information prefix length {plen} > 128")
     return PrefixInformation(_prefix(body[14:30], plen), bool(flags & 0x80), bool(flags & 0x40), valid, preferred)
+
+
+def _parse_pref64(body: bytes, units: int) -> Pref64 | None:
+    """RFC 8781 §4: an option whose Length is not 2 or whose PLC is not listed is ignored (None)."""
+    if units != 2:
+        return None
+    scaled_plc = struct.unpack_from("!H", body)[0]
+    plen = PREF64_PLC_TO_LENGTH.get(scaled_plc & 0b111)
+    if plen is None:
+        return None
+    return Pref64(_prefix(body[2:14], plen), (scaled_plc >> 3) * 8)
 
 
 def _options(data: bytes) -> list[tuple[int, int, bytes]]:
@@ -310,6 +356,7 @@ def parse(data: bytes, *, src: IPv6Address | str | None = None,
     mtu = None
     routes: list[RouteInformation] = []
     prefixes: list[PrefixInformation] = []
+    pref64: list[Pref64] = []
     unknown = []
     for opt_type, units, body in _options(data[_RA_HEADER.size :]):
         if opt_type == ND_OPT_SOURCE_LINKADDR:
@@ -324,9 +371,14 @@ def parse(data: bytes, *, src: IPv6Address | str | None = None,
                 routes.append(route)
         elif opt_type == ND_OPT_PREFIX_INFORMATION:
             prefixes.append(_parse_pio(body, units))
+        elif opt_type == ND_OPT_PREF64:
+            pref = _parse_pref64(body, units)
+            if pref is not None:
+                pref64.append(pref)
         else:
             unknown.append((opt_type, body))
     return RouterAdvertisement(
         router_lifetime=lifetime, cur_hop_limit=hop_limit, managed=bool(flags & 0x80), other=bool(flags & 0x40),
         router_preference=router_preference, reachable_time=reachable, retrans_timer=retrans,
-        source_lladdr=lladdr, mtu=mtu, routes=tuple(routes), prefixes=tuple(prefixes), unknown_options=tuple(unknown))
+        source_lladdr=lladdr, mtu=mtu, routes=tuple(routes), prefixes=tuple(prefixes), pref64=tuple(pref64),
+        unknown_options=tuple(unknown))

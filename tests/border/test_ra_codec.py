@@ -8,11 +8,21 @@ from ipaddress import IPv6Network
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptRouteInfo, ICMPv6NDOptSrcLLAddr, IPv6
+from scapy.layers.inet6 import (
+    ICMPv6ND_RA,
+    ICMPv6ND_RS,
+    ICMPv6NDOptPREF64,
+    ICMPv6NDOptPrefixInfo,
+    ICMPv6NDOptRouteInfo,
+    ICMPv6NDOptSrcLLAddr,
+    IPv6,
+)
 from scapy.packet import raw
 
 from gatewayd.border.ra import (
     INFINITY,
+    PREF64_MAX_LIFETIME,
+    Pref64,
     PrefixInformation,
     RaError,
     RouteInformation,
@@ -23,6 +33,7 @@ from gatewayd.border.ra import (
     build_rs,
     icmpv6_checksum,
     parse,
+    pref64_option,
     route_information_option,
 )
 
@@ -90,6 +101,55 @@ def test_we_read_scapy_built_messages():
     assert rs == RouterSolicitation(source_lladdr=bytes.fromhex("020000000003"))
 
 
+def test_golden_pref64_option():
+    # RFC 8781 §4: Type 38, Length 2, Scaled Lifetime (13 bits, units of 8 s) | PLC (3 bits), 96 prefix bits
+    assert pref64_option(Pref64(IPv6Network("64:ff9b::/96"), 1800)) == bytes.fromhex(
+        "26" "02" "0708" "0064ff9b0000000000000000")  # 1800/8 = 225 = 0x0e1 << 3 | PLC 0 (/96)
+    assert pref64_option(Pref64(IPv6Network("2001:db8:1::/48"), 8))[2:4] == bytes.fromhex("000b")  # 1<<3 | 3
+
+
+def test_we_read_a_lan_routers_ra_built_by_scapy():
+    """What a home router sends: default router, on-link /64 with SLAAC, a route, and its NAT64 prefix."""
+    ra = (ICMPv6ND_RA(routerlifetime=1800, prf=0)
+          / ICMPv6NDOptPrefixInfo(prefixlen=64, L=1, A=1, validlifetime=86400, preferredlifetime=14400,
+                                  prefix="2001:db8:1:2::")
+          / ICMPv6NDOptRouteInfo(plen=48, prf=0, rtlifetime=600, prefix="2001:db8:99::")
+          / ICMPv6NDOptPREF64(scaledlifetime=225, plc=0, prefix="64:ff9b::"))
+    got = parse(raw(ra))
+    assert isinstance(got, RouterAdvertisement) and got.router_lifetime == 1800
+    assert got.prefixes == (PrefixInformation(IPv6Network("2001:db8:1:2::/64"), True, True, 86400, 14400),)
+    assert got.routes == (RouteInformation(IPv6Network("2001:db8:99::/48"), 600),)
+    assert got.pref64 == (Pref64(IPv6Network("64:ff9b::/96"), 1800),)
+    assert got.unknown_options == ()
+
+
+def test_scapy_reads_our_pref64_option():
+    opt = ICMPv6ND_RA(build_ra(RouterAdvertisement(pref64=(Pref64(IPv6Network("2001:db8:64::/48"), 600),))))
+    pref = opt[ICMPv6NDOptPREF64]
+    assert (pref.len, pref.scaledlifetime, pref.plc, pref.prefix) == (2, 75, 3, "2001:db8:64::")
+
+
+@pytest.mark.parametrize(("option", "why"), [
+    (b"\x26\x01" + bytes(6), "Length is not 2"),
+    (b"\x26\x03" + bytes(22), "Length is not 2"),
+    (b"\x26\x02\x00\x06" + bytes(12), "PLC 6 is reserved"),
+    (b"\x26\x02\x00\x07" + bytes(12), "PLC 7 is reserved"),
+])
+def test_pref64_options_rfc8781_says_to_ignore_are_left_out(option: bytes, why: str):
+    assert parse(_ra_with(option)).pref64 == (), why
+
+
+@pytest.mark.parametrize("pref", [
+    Pref64(IPv6Network("64:ff9b::/95"), 8),
+    Pref64(IPv6Network("64:ff9b::/96"), 7),
+    Pref64(IPv6Network("64:ff9b::/96"), PREF64_MAX_LIFETIME + 8),
+    Pref64(IPv6Network("64:ff9b::/96"), -8),
+])
+def test_unencodable_pref64_raises_ra_error(pref: Pref64):
+    with pytest.raises(RaError):
+        build_ra(RouterAdvertisement(pref64=(pref,)))
+
+
 @pytest.mark.parametrize(("plen", "length", "prefix_octets"), [(0, 1, 0), (1, 2, 8), (48, 2, 8), (64, 2, 8),
                                                                (65, 3, 16), (128, 3, 16)])
 def test_rio_prefix_is_truncated_as_rfc4191_says(plen: int, length: int, prefix_octets: int):
@@ -114,8 +174,11 @@ networks = st.builds(lambda addr, plen: IPv6Network((addr, plen), strict=False),
 routes = st.builds(RouteInformation, networks, lifetimes, preferences)
 lladdrs = st.one_of(st.none(), st.binary(min_size=6, max_size=6), st.binary(min_size=14, max_size=14))
 pios = st.builds(PrefixInformation, networks, st.booleans(), st.booleans(), lifetimes, lifetimes)
+pref64s = st.builds(Pref64, st.builds(lambda addr, plen: IPv6Network((addr, plen), strict=False),
+                                      st.integers(0, 2**128 - 1), st.sampled_from([32, 40, 48, 56, 64, 96])),
+                    st.integers(0, PREF64_MAX_LIFETIME // 8).map(lambda n: n * 8))
 # Unknown options keep their padding, so only bodies that fill whole 8-octet units round-trip exactly.
-unknown = st.lists(st.tuples(st.integers(0, 255).filter(lambda t: t not in (1, 3, 5, 24)),
+unknown = st.lists(st.tuples(st.integers(0, 255).filter(lambda t: t not in (1, 3, 5, 24, 38)),
                              st.integers(0, 4).flatmap(lambda n: st.binary(min_size=8 * n + 6, max_size=8 * n + 6))),
                    max_size=3).map(tuple)
 
@@ -129,7 +192,7 @@ def advertisements(draw):
         reachable_time=draw(st.integers(0, 0xFFFFFFFF)), retrans_timer=draw(st.integers(0, 0xFFFFFFFF)),
         source_lladdr=draw(lladdrs), mtu=draw(st.one_of(st.none(), st.integers(1280, 0xFFFFFFFF))),
         routes=tuple(draw(st.lists(routes, max_size=6))), prefixes=tuple(draw(st.lists(pios, max_size=2))),
-        unknown_options=draw(unknown))
+        pref64=tuple(draw(st.lists(pref64s, max_size=2))), unknown_options=draw(unknown))
 
 
 @settings(max_examples=200)
