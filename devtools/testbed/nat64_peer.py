@@ -63,8 +63,18 @@ def tcp_server(port: int) -> None:
         threading.Thread(target=_tcp_conn, args=(c,), daemon=True).start()
 
 
-def udp_client(addr: str, port: int, count: int) -> dict:
+def _udp6(sport: int) -> socket.socket:
+    """A UDP socket, bound to ``sport`` when not 0: a test that counts flows names them by their
+    source ports, since two clients run one after the other may be given the same ephemeral port
+    (the same 5-tuple, so the same NAT64 session)."""
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    if sport:
+        s.bind(("::", sport))
+    return s
+
+
+def udp_client(addr: str, port: int, count: int, sport: int = 0) -> dict:
+    s = _udp6(sport)
     s.settimeout(2.0)
     s.connect((addr, port))
     ok = 0
@@ -79,9 +89,9 @@ def udp_client(addr: str, port: int, count: int) -> dict:
     return {"sent": count, "echoed": ok, "local_port": s.getsockname()[1]}
 
 
-def udp_error(addr: str, port: int) -> dict:
+def udp_error(addr: str, port: int, sport: int = 0) -> dict:
     """Send to a port and report the socket error the kernel derived from an ICMPv6 error."""
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s = _udp6(sport)
     s.settimeout(3.0)
     s.connect((addr, port))
     for _ in range(3):
@@ -126,9 +136,9 @@ def main() -> None:
     elif cmd == "tcp-server":
         tcp_server(int(args[0]))
     elif cmd == "udp-client":
-        print(json.dumps(udp_client(args[0], int(args[1]), int(args[2]))))
+        print(json.dumps(udp_client(args[0], int(args[1]), int(args[2]), *map(int, args[3:4]))))
     elif cmd == "udp-error":
-        print(json.dumps(udp_error(args[0], int(args[1]))))
+        print(json.dumps(udp_error(args[0], int(args[1]), *map(int, args[2:3]))))
     elif cmd == "tcp-client":
         print(json.dumps(tcp_client(args[0], int(args[1]), int(args[2]), int(args[3]))))
     else:

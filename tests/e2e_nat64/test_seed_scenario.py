@@ -98,9 +98,10 @@ def test_builtin_backend(topo: Nat64Topology):
     gw.write_config(nat64_toml("builtin", "max_sessions_per_host = 2\n"))
     gw.signal(signal.SIGHUP)
     gw.wait_log("NAT64 timeouts and caps updated")
-    assert topo.node("udp-client", INET6, str(UDP_PORT), "1")["echoed"] == 1
+    # fixed, distinct source ports: two clients given the same ephemeral port would be one flow
+    assert topo.node("udp-client", INET6, str(UDP_PORT), "1", "40001")["echoed"] == 1
     assert topo.ping(INET6, 1)
-    assert topo.node("udp-error", INET6, str(UDP_PORT)) == {"error": "EACCES"}
+    assert topo.node("udp-error", INET6, str(UDP_PORT), "40002") == {"error": "EACCES"}
     assert ctl(gw, "nat64", "counters")["dropped"]["source_cap"] >= 1
     assert len(ctl(gw, "nat64", "mappings")) == 2
 

@@ -197,11 +197,12 @@ def test_ping_udp_tcp_icmp_error_mappings_and_expiry(topo, backend_factory):
 
 def test_session_cap_refuses_new_flows_and_keeps_existing(topo, backend_factory):
     be = backend_factory("--max-sessions-per-source", "2")
-    assert topo.client("udp-client", SERVER6, str(UDP_PORT), "1")["echoed"] == 1
+    # Fixed, distinct source ports: two clients given the same ephemeral port would be one flow.
+    assert topo.client("udp-client", SERVER6, str(UDP_PORT), "1", "40001")["echoed"] == 1
     r = topo.ns(topo.v6host, "ping", "-6", "-c", "1", "-W", "2", SERVER6, check=False)
     assert r.returncode == 0
     # a third flow from the same source is refused with administratively prohibited
-    assert topo.client("udp-error", SERVER6, str(UDP_PORT)) == {"error": "EACCES"}
+    assert topo.client("udp-error", SERVER6, str(UDP_PORT), "40002") == {"error": "EACCES"}
     assert be.ask("counters")["dropped"]["source_cap"] >= 1
     # the refused flow left the two existing sessions as they were
     rows = be.ask("mappings")
