@@ -236,8 +236,9 @@ SCHEMA = Section(
                 Key("enabled", t.Bool(), False, "Run the LwM2M engine."),
                 Key("models_dir", t.Str(what="a directory path, or \"\""), "",
                     "Extra OMA DDF XML object definitions to load."),
-                Key("lwm2m_version", t.Str(choices=("1.0", "1.1")), "1.1",
-                    "LwM2M version clients register with (1.0 servers accept 1.1 clients' 1.0 subset)."),
+                Key("lwm2m_version", t.Str(choices=("1.0", "1.1", "1.2")), "1.1",
+                    "LwM2M version clients register with (1.0 servers accept 1.1 clients' 1.0 subset). 1.2 "
+                    "clients register LwM2M CBOR (11544) as their format and answer Reads in it."),
                 Key("queue_mode", t.Bool(), False,
                     "Register in queue mode (b=UQ for 1.0, Q for 1.1): the server holds requests until the "
                     "client's next Update."),

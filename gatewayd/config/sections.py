@@ -213,7 +213,7 @@ class LwM2MSection(Table):
 
     enabled: bool
     models_dir: str
-    lwm2m_version: Literal["1.0", "1.1"]
+    lwm2m_version: Literal["1.0", "1.1", "1.2"]
     queue_mode: bool
     update_margin: float
     keepalive: float

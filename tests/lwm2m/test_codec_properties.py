@@ -36,6 +36,7 @@ MULTI_VALUE_FORMATS = [
     ContentFormat.SENML_JSON,
     ContentFormat.SENML_CBOR,
     ContentFormat.LWM2M_JSON,
+    ContentFormat.LWM2M_CBOR,
 ]
 SINGLE_VALUE_FORMATS = [ContentFormat.TEXT, ContentFormat.CBOR, *MULTI_VALUE_FORMATS]
 

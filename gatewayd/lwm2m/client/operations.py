@@ -1,7 +1,7 @@
 """Server operations on a client's objects, sans-I/O: a decoded CoAP request in, a response out.
 
 Device Management and Information Reporting (LwM2M 1.1 §5.4, §5.5) map onto CoAP as: GET → Read
-(Accept 40: Discover), FETCH → Read-Composite, PUT → Write (replace) or, without payload,
+(Accept 40: Discover), FETCH → Read-Composite (SenML, or LwM2M CBOR for 1.2), PUT → Write (replace) or, without payload,
 Write-Attributes, POST → Execute on a resource, Create on an object, Write (partial update) on an
 instance, iPATCH → Write-Composite, DELETE → Delete. The Bootstrap interface (§5.2) reuses PUT, GET,
 DELETE with ``bootstrap=True`` store semantics. Errors come back as responses with the CoAP code an
@@ -25,6 +25,7 @@ from ..codecs import (
     encode,
     encode_links,
 )
+from ..codecs.lwm2m_cbor import LwM2MCborCodec
 from ..codecs.senml import SenMLJsonCodec
 from ..errors import LwM2MError
 from ..numbers import ResourceType
@@ -38,6 +39,8 @@ DELETED = (2 << 5) | 2
 CHANGED = (2 << 5) | 4
 CONTENT = (2 << 5) | 5
 SENML_FORMATS = frozenset({ContentFormat.SENML_JSON, ContentFormat.SENML_CBOR})
+#: what Read-, Observe- and Write-Composite carry: SenML (LwM2M 1.1) and LwM2M CBOR (1.2)
+COMPOSITE_FORMATS = SENML_FORMATS | {ContentFormat.LWM2M_CBOR}
 SINGLE_VALUE_FORMATS = frozenset(
     {ContentFormat.TEXT, ContentFormat.OLD_TEXT, ContentFormat.OPAQUE, ContentFormat.OLD_OPAQUE, ContentFormat.CBOR}
 )
@@ -227,15 +230,15 @@ class ServerOperations:
         paths = self.composite_paths(req)
         entries = self.composite_entries(paths)
         cf = req.accept if req.accept is not None else req.content_format
-        if cf not in SENML_FORMATS:
-            raise LwM2MError(Code.NOT_ACCEPTABLE, f"Read-Composite answers in SenML, not {cf}")
+        if cf not in COMPOSITE_FORMATS:
+            raise LwM2MError(Code.NOT_ACCEPTABLE, f"Read-Composite answers in SenML or LwM2M CBOR, not {cf}")
         return OpResponse(CONTENT, encode(cf, LwM2MPath(), entries, self.store.registry), cf, entries=entries)
 
     def composite_paths(self, req: OpRequest) -> list[LwM2MPath]:
-        if req.content_format not in SENML_FORMATS:
-            raise LwM2MError(Code.UNSUPPORTED_CONTENT_FORMAT, "composite requests carry SenML")
+        if req.content_format not in COMPOSITE_FORMATS:
+            raise LwM2MError(Code.UNSUPPORTED_CONTENT_FORMAT, "composite requests carry SenML or LwM2M CBOR")
         codec = codec_for(req.content_format)
-        assert isinstance(codec, SenMLJsonCodec)
+        assert isinstance(codec, SenMLJsonCodec | LwM2MCborCodec)
         paths = codec.decode_paths(req.payload)
         if not paths:
             raise LwM2MError(Code.BAD_REQUEST, "composite request names no path")
@@ -254,8 +257,8 @@ class ServerOperations:
         return entries
 
     def write_composite(self, req: OpRequest) -> OpResponse:
-        if req.content_format not in SENML_FORMATS:
-            raise LwM2MError(Code.UNSUPPORTED_CONTENT_FORMAT, "Write-Composite carries SenML")
+        if req.content_format not in COMPOSITE_FORMATS:
+            raise LwM2MError(Code.UNSUPPORTED_CONTENT_FORMAT, "Write-Composite carries SenML or LwM2M CBOR")
         entries = self._decode(req.content_format, LwM2MPath(), req.payload)
         by_resource: dict[LwM2MPath, list[tuple[LwM2MPath, Any]]] = {}
         for p, v in entries:

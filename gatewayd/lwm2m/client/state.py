@@ -43,14 +43,18 @@ class ClientSettings:
 
     @property
     def default_format(self) -> int:
-        """The format the client registers as its preferred one: SenML JSON for 1.1, TLV for 1.0.
+        """The format the client registers as its preferred one: LwM2M CBOR for 1.2, SenML JSON for 1.1,
+        TLV for 1.0.
 
-        SenML JSON because every 1.1 server takes it: Wakaama's ``lwm2mserver`` refuses a Register whose
-        root link says ``ct=11542`` (it accepts only 110, 112 and 11543 there) and reads TLV from a
-        client that gives no ``ct``; LwM2M 1.0 has no ``ct`` and TLV is its default.
+        LwM2M CBOR (11544) is 1.2's own compact format, which every 1.2 server reads. SenML JSON for 1.1
+        because every 1.1 server takes it: Wakaama's ``lwm2mserver`` refuses a Register whose root link
+        says ``ct=11542`` (it accepts only 110, 112 and 11543 there) and reads TLV from a client that
+        gives no ``ct``; LwM2M 1.0 has no ``ct`` and TLV is its default.
         """
         if self.preferred_format is not None:
             return self.preferred_format
+        if self.lwm2m_version == "1.2":
+            return ContentFormat.LWM2M_CBOR
         return ContentFormat.TLV if self.lwm2m_version == "1.0" else ContentFormat.SENML_JSON
 
 

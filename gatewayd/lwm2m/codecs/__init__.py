@@ -16,6 +16,7 @@ from ..paths import LwM2MPath
 from .base import Codec, CodecError, ContentFormat, Entry, UnsupportedContentFormat
 from .cbor import CborCodec
 from .linkformat import Link, decode_links, discover_link, encode_links, parse_registration, registration_links
+from .lwm2m_cbor import LwM2MCborCodec
 from .lwm2m_json import LwM2MJsonCodec
 from .opaque import OpaqueCodec
 from .senml import SenMLCborCodec, SenMLJsonCodec, SenMLRecord
@@ -50,6 +51,7 @@ for _codec in (
     SenMLCborCodec(),
     TlvCodec(),
     LwM2MJsonCodec(),
+    LwM2MCborCodec(),
 ):
     _CODECS[_codec.content_format] = _codec
 _CODECS[ContentFormat.OLD_TEXT] = _CODECS[ContentFormat.TEXT]

@@ -31,6 +31,7 @@ class ContentFormat(enum.IntEnum):
     SENML_CBOR = 112
     TLV = 11542
     LWM2M_JSON = 11543
+    LWM2M_CBOR = 11544
     # Numbers of the LwM2M 1.0 drafts that some 1.0-era servers still send.
     OLD_TEXT = 1541
     OLD_TLV = 1542
