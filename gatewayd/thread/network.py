@@ -21,7 +21,8 @@ from gatewayd.control import CommandError, Request
 from gatewayd.ncp.component import NcpComponent
 from gatewayd.secrets import MASK
 from gatewayd.thread.hold import HOLD_MAX_S, MplSequences, RecoveryHold
-from gatewayd.thread.netdata import ROUTE_FLAG_NAT64, ExternalRoute, NetdataPublisher, omr_prefix
+from gatewayd.thread.netdata import ROUTE_FLAG_NAT64, ExternalRoute, NetdataPublisher, OnMeshPrefix
+from gatewayd.thread.routing import LanLearned, MeshData, Preference, RoutingManager, preference_of
 from gatewayd.thread.state import ThreadState
 from gatewayd.thread.view import DatasetSummary, Subscribers, Unsubscribe
 from gatewayd.thread.wpan import WpanInterface
@@ -37,9 +38,9 @@ from ncp.client import (
     PropertyRemoved,
     Reset,
 )
-from ncp.meshcop import Dataset
-from ncp.spinel import NetRole, Prop
-from ncp.spinel.dataset import dataset_to_props
+from ncp.meshcop import MAX_DELAY_TIMER_MS, Dataset, Timestamp
+from ncp.spinel import NetRole, Prop, SpinelError
+from ncp.spinel.dataset import dataset_from_props, dataset_to_props
 from ncp.spinel.tables import AddressEntry, ChildEntry, OnMeshNet
 
 log = logging.getLogger("gatewayd.thread")
@@ -49,6 +50,8 @@ MONITOR_INTERVAL = 5.0
 RESET_WINDOW_DECAY = 15.0  # one unexpected reset forgiven every 15 s
 RESET_ALLOWANCE = 4
 ATTACH_TIMEOUT = 30.0
+PENDING_GRACE = 1.0  # after a pending dataset's delay, before its active dataset is read back from the NCP
+DEFAULT_CHANNEL_DELAY_MS = 300_000  # python-otbr-api's and OpenThread's advice: 5 minutes for sleepy nodes
 REATTACH_GRACE = 1.0  # how long a restarted former leader may re-attach by itself before it is told to lead
 RLOC16_CHILD_BITS = 0x1FF  # an RLOC16 whose child id is 0 is a router's
 RLOC_IID_PREFIX = bytes.fromhex("000000fffe00")  # 0000:00ff:fe00:xxxx, an RLOC's or ALOC's interface identifier
@@ -76,14 +79,34 @@ class ResetThrottle:
 # Ways to hand an NCP the active dataset, newest first: OpenThread since 2024 takes the MeshCoP TLVs;
 # older OpenThread (and Cascoda's Chili2 firmware lineage) only the dataset as Spinel properties.
 DATASET_PROPS = (Prop.THREAD_ACTIVE_DATASET_TLVS, Prop.THREAD_ACTIVE_DATASET)
+# The same two ways for the pending dataset (OpenThread 2023 has only THREAD_PENDING_DATASET).
+PENDING_DATASET_PROPS = (Prop.THREAD_PENDING_DATASET_TLVS, Prop.THREAD_PENDING_DATASET)
+_FEATURE = {DATASET_PROPS: "dataset", PENDING_DATASET_PROPS: "pending dataset"}
+_TLVS = (Prop.THREAD_ACTIVE_DATASET_TLVS, Prop.THREAD_PENDING_DATASET_TLVS)
 
 
-async def set_active_dataset(client: NcpClient, dataset: Dataset) -> None:
-    """Give the NCP its active dataset the way its firmware takes it, and remember that way."""
-    known = client.features.get("dataset")
-    order = sorted(DATASET_PROPS, key=lambda p: p.name != known)
-    for prop in order:
-        value = dataset.to_tlvs() if prop == Prop.THREAD_ACTIVE_DATASET_TLVS else dataset_to_props(dataset)
+def _ways(client: NcpClient, props: tuple[Prop, Prop]) -> list[Prop]:
+    """``props`` with the one this NCP is known to take first."""
+    known = client.features.get(_FEATURE[props])
+    return sorted(props, key=lambda p: p.name != known)
+
+
+def _learnt(client: NcpClient, props: tuple[Prop, Prop], prop: Prop) -> None:
+    feature = _FEATURE[props]
+    if client.features.get(feature) != prop.name:
+        client.features[feature] = prop.name
+        what = "active dataset" if feature == "dataset" else feature
+        log.info("NCP takes the %s as %s", what, prop.name, extra={"fields": {"NCP_DATASET_PROP": prop.name}})
+
+
+async def write_dataset(client: NcpClient, dataset: Dataset | None, props: tuple[Prop, Prop] = DATASET_PROPS) -> None:
+    """Give the NCP its active (or, with PENDING_DATASET_PROPS, pending) dataset the way its firmware takes it,
+    and remember that way; None clears it (an empty dataset: OpenThread deletes the stored one)."""
+    for prop in _ways(client, props):
+        if prop in _TLVS:
+            value: Any = dataset.to_tlvs() if dataset is not None else b""
+        else:
+            value = dataset_to_props(dataset) if dataset is not None else []
         try:
             await client.set(prop, value)
         except NcpStatusError as exc:
@@ -91,13 +114,38 @@ async def set_active_dataset(client: NcpClient, dataset: Dataset) -> None:
                 raise
             log.info("NCP does not take %s (%s); trying the older way", prop.name, exc)
             continue
-        if known != prop.name:
-            client.features["dataset"] = prop.name
-            log.info("NCP takes the active dataset as %s", prop.name,
-                     extra={"fields": {"NCP_DATASET_PROP": prop.name}})
+        _learnt(client, props, prop)
         return
-    raise NcpError("the NCP takes the active dataset neither as THREAD_ACTIVE_DATASET_TLVS nor as "
-                   "THREAD_ACTIVE_DATASET: flash an OpenThread NCP firmware (ot-ncp-ftd)")
+    raise NcpError(f"the NCP takes the {_FEATURE[props]} neither as {props[0].name} nor as {props[1].name}: "
+                   "flash an OpenThread NCP firmware (ot-ncp-ftd)")
+
+
+async def set_active_dataset(client: NcpClient, dataset: Dataset) -> None:
+    """Give the NCP its active dataset the way its firmware takes it, and remember that way."""
+    await write_dataset(client, dataset, DATASET_PROPS)
+
+
+async def read_dataset(client: NcpClient, props: tuple[Prop, Prop] = DATASET_PROPS) -> Dataset | None:
+    """The NCP's active (or pending) dataset, secrets included; None when it holds none.
+
+    An older NCP sends it as Spinel properties, without timestamp ticks and unknown TLVs."""
+    for prop in _ways(client, props):
+        try:
+            value = await client.get(prop)
+        except NcpStatusError as exc:
+            if not exc.unsupported:
+                raise
+            continue
+        _learnt(client, props, prop)
+        try:
+            if isinstance(value, bytes | bytearray) and prop not in _TLVS:
+                raise SpinelError("not an array of properties")
+            if not value:
+                return None
+            return Dataset.from_tlvs(bytes(value)) if prop in _TLVS else dataset_from_props(value)
+        except ValueError as exc:  # MeshCoPError, SpinelError: neither shows the secret bytes
+            raise NcpUndecodable(f"{prop.name}: {exc}") from None
+    raise NcpError(f"the NCP serves the {_FEATURE[props]} neither as {props[0].name} nor as {props[1].name}")
 
 
 async def optional(client: NcpClient, feature: str, request: Any) -> Any:
@@ -151,7 +199,8 @@ class ThreadNetwork(Component):
         self.state = ThreadState(config.daemon.state_dir)
         self.dataset: Dataset | None = None
         self.role: int | None = None
-        self.omr_prefix: ipaddress.IPv6Network | None = None
+        self.local_omr_prefix: ipaddress.IPv6Network | None = None  # ours; omr_prefix is the mesh's favoured one
+        self.routing = RoutingManager()  # what of ours and of the LAN's the mesh gets (several border routers)
         self.dns_address: ipaddress.IPv6Address | None = None  # DNS64 for the mesh, routed to the host
         self.on_mesh: set[ipaddress.IPv6Network] = set()
         self.child_table: dict[bytes, ChildEntry] = {}  # followed from the NCP's pushes
@@ -166,12 +215,14 @@ class ThreadNetwork(Component):
         self._client: NcpClient | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recovery: asyncio.Task[None] | None = None
+        self._pending_watch: asyncio.Task[None] | None = None
         self._led = False  # the NCP's last attached role was leader
         self._monitor: asyncio.Task[None] | None = None
         self._groups: set[ipaddress.IPv6Address] = set()
         self._upstream_default = False
         self._attached = asyncio.Event()
         self._subscribers = Subscribers()
+        self._evaluation: asyncio.Future[None] | None = None
         self._seen: tuple[object, ...] | None = None  # the view's state when subscribers last heard
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -181,8 +232,15 @@ class ThreadNetwork(Component):
             raise NcpError("the NCP is not connected yet")
         self._client = client
         self.dataset = self._load_or_create_dataset()
-        self.omr_prefix = self._omr_prefix()
+        self.local_omr_prefix = self._omr_prefix()
         self.dns_address = self._dns_address()
+        self.routing.set_local(
+            omr_prefix=self.local_omr_prefix,
+            # OpenThread publishes its generated ULA prefix at low preference, so a configured (or another
+            # router's infrastructure-derived) prefix wins over it.
+            omr_preference=Preference.MEDIUM if self.config.border.omr_prefix is not None else Preference.LOW,
+            nat64_prefix=self.config.nat64.prefix if self.config.nat64.enabled else None,
+            dns_route=ipaddress.IPv6Network(f"{self.dns_address}/64", strict=False) if self.dns_address else None)
         self.netdata = NetdataPublisher(client)
         self.wpan = WpanInterface(self.config.thread.interface, self._to_mesh)
         await self.wpan.open()
@@ -199,11 +257,11 @@ class ThreadNetwork(Component):
         self._monitor = asyncio.create_task(self._monitor_loop(), name="thread-monitor")
 
     async def stop(self) -> None:
-        await cancel_all(self._monitor, self._recovery, *self._tasks)
+        await cancel_all(self._monitor, self._recovery, self._evaluation, *self._tasks)
         if self._hold_timer is not None:
             self._hold_timer.cancel()
         self.hold.release()
-        self._monitor = self._recovery = None
+        self._monitor = self._recovery = self._pending_watch = None
         client = self._client
         if client is not None:
             client.remove_event_handler(self._on_event)
@@ -289,16 +347,47 @@ class ThreadNetwork(Component):
         return self._client
 
     async def _publish(self) -> None:
-        if self.netdata is None or self.omr_prefix is None:
+        """Read the leader's network data, let the routing manager decide, and publish exactly that."""
+        if self.netdata is None or self.local_omr_prefix is None:
             return
-        routes: set[ExternalRoute] = set()
-        if self.config.nat64.enabled:
-            routes.add(ExternalRoute(self.config.nat64.prefix, flags=ROUTE_FLAG_NAT64))
-        if self._upstream_default:
-            routes.add(ExternalRoute(ipaddress.IPv6Network("::/0")))
-        if self.dns_address is not None:
-            routes.add(ExternalRoute(ipaddress.IPv6Network(f"{self.dns_address}/64", strict=False)))
-        await self.netdata.publish({omr_prefix(self.omr_prefix)}, routes)
+        self.routing.set_local(upstream_default=self._upstream_default)
+        decision = self.routing.evaluate(await self._mesh_data())
+        await self.netdata.publish(set(decision.prefixes), set(decision.routes))
+        self.changed()
+
+    async def _mesh_data(self) -> MeshData:
+        """The leader's entries (the NCP lists its own local ones after them, is_local set) and our RLOC16."""
+        client = self._require_client()
+        nets = await optional(client, "network data prefixes", client.get(Prop.THREAD_ON_MESH_NETS)) or []
+        routes = await optional(client, "network data routes", client.get(Prop.THREAD_OFF_MESH_ROUTES)) or []
+        rloc16 = await optional(client, "RLOC16", client.get(Prop.THREAD_RLOC16))
+        return MeshData(
+            tuple(OnMeshPrefix(n.network, n.flags, n.stable, n.flags_ext or 0, n.rloc16 or 0)
+                  for n in nets if not n.is_local),
+            tuple(ExternalRoute(r.network, r.flags, r.stable, r.rloc16 or 0) for r in routes if not r.is_local),
+            rloc16 if isinstance(rloc16, int) else None)
+
+    def learned_from_lan(self, lan: LanLearned) -> None:
+        """See :meth:`gatewayd.thread.view.ThreadView.learned_from_lan`."""
+        if self.routing.learned_from_lan(lan) and self.role in ATTACHED:
+            self._schedule_evaluation()
+
+    def _schedule_evaluation(self) -> None:
+        """Evaluate once for a burst of network-data pushes (the NCP sends prefixes and routes together)."""
+        if self._evaluation is None or self._evaluation.done():
+            self._evaluation = asyncio.ensure_future(self._evaluate_soon())
+
+    async def _evaluate_soon(self) -> None:
+        await asyncio.sleep(0)
+        await self._publish_safely()
+
+    @property
+    def omr_prefix(self) -> ipaddress.IPv6Network | None:
+        """The mesh's favoured OMR prefix (ours until the leader's network data says otherwise)."""
+        decision = self.routing.decision
+        if decision is not None and decision.omr_prefix is not None:
+            return decision.omr_prefix
+        return self.local_omr_prefix
 
     async def _sync_addresses(self) -> None:
         client = self._require_client()
@@ -402,6 +491,11 @@ class ThreadNetwork(Component):
                 self._spawn(self._apply_address_table(event.value))
             elif event.prop == Prop.THREAD_ON_MESH_NETS:
                 self._spawn(self._apply_on_mesh(event.value))
+                if self.role in ATTACHED:
+                    self._schedule_evaluation()
+            elif event.prop == Prop.THREAD_OFF_MESH_ROUTES:
+                if self.role in ATTACHED:
+                    self._schedule_evaluation()
             elif event.prop == Prop.THREAD_CHILD_TABLE:
                 self.child_table = {child.ext_address: child for child in event.value}
                 self._children_changed()
@@ -696,6 +790,114 @@ class ThreadNetwork(Component):
         self.changed()
         log.warning("factory reset through %s: the active dataset is forgotten and Thread is off", via)
 
+    # ---- the pending dataset: channel changes --------------------------------------------------
+    async def pending_dataset(self) -> Dataset | None:
+        """The NCP's pending dataset, secrets included, None when there is none (what ``gatewayctl dataset
+        pending`` and ``GET /node/dataset/pending`` show). The NCP keeps it, counting its delay down."""
+        return await read_dataset(self._connected_client(), PENDING_DATASET_PROPS)
+
+    async def set_pending_dataset(self, dataset: Dataset, via: str = "gatewayctl") -> Dataset:
+        """Hand the NCP a pending dataset; after its delay timer the NCP and every node that heard of it take it
+        as their active dataset (a channel change keeps the role, the children and the network data).
+
+        The NCP stores it as OpenThread's ``otDatasetSetPendingTlvs`` does (what otbr-agent's ``PUT
+        /node/dataset/pending`` calls), which checks none of what a leader checks of an MGMT_PENDING_SET: so
+        it is checked here. Without a pending timestamp one newer than the last is added. Returns what was
+        set; the daemon adopts the new active dataset when the NCP takes it."""
+        active = self._changeable_dataset()
+        if dataset.delay_timer is None:
+            raise CommandError("a pending dataset needs a delay timer (ms until it becomes active)")
+        if not 0 <= dataset.delay_timer <= MAX_DELAY_TIMER_MS:
+            raise CommandError(f"delay {dataset.delay_timer} ms: 0 to {MAX_DELAY_TIMER_MS} ms (72 h)")
+        future = dataset.as_active
+        if not future.is_complete:
+            raise CommandError("the pending dataset is not a complete dataset: it replaces the active one whole")
+        _check_channel(future)
+        if future.network_key == active.network_key and not _stamp(future) > _stamp(active):
+            raise ThreadRefused(f"the pending dataset's active timestamp must be newer than the active dataset's "
+                                f"({_stamp(active).seconds}), or the NCP never takes it")
+        client = self._connected_client()
+        current = await read_dataset(client, PENDING_DATASET_PROPS)
+        if dataset.pending_timestamp is None:
+            seconds = max(_stamp(future).seconds, _stamp(current, "pending_timestamp").seconds + 1 if current else 0)
+            dataset = dataset.with_(pending_timestamp=Timestamp(seconds))
+        elif current is not None and not dataset.pending_timestamp > _stamp(current, "pending_timestamp"):
+            raise ThreadRefused("the pending timestamp must be newer than that of the pending dataset in place "
+                                f"({_stamp(current, 'pending_timestamp').seconds})")
+        await write_dataset(client, dataset, PENDING_DATASET_PROPS)
+        self._await_pending(dataset.delay_timer / 1000)
+        log.info("pending dataset set through %s: channel %s → %s, network %s, in %.1f s", via, active.channel,
+                 future.channel, future.network_name, dataset.delay_timer / 1000,
+                 extra={"fields": {"THREAD_PENDING_CHANNEL": str(future.channel)}})
+        return dataset
+
+    async def change_channel(self, channel: int, delay_ms: int, via: str = "gatewayctl") -> Dataset:
+        """Move the network to ``channel`` in ``delay_ms`` through a pending dataset: the active dataset with the
+        channel changed and its active timestamp one second newer (what python-otbr-api's ``set_channel`` and
+        OpenThread's channel manager do). Refused while another pending dataset is in place."""
+        active = self._changeable_dataset()
+        if active.channel == channel:
+            raise CommandError(f"the network is on channel {channel} already")
+        _check_channel(active.with_(channel=channel, channel_page=0))
+        current = await self.pending_dataset()
+        if current is not None:
+            raise ThreadRefused(f"a pending dataset is in place (channel {current.channel}): wait until it is "
+                                "active, or clear it (gatewayctl dataset pending clear)")
+        stamp = _stamp(active)
+        pending = active.with_(channel=channel, channel_page=0, delay_timer=delay_ms,
+                               active_timestamp=Timestamp(stamp.seconds + 1, stamp.ticks, stamp.authoritative))
+        return await self.set_pending_dataset(pending, via)
+
+    async def clear_pending_dataset(self, via: str = "gatewayctl") -> None:
+        """Forget the NCP's pending dataset (otbr-agent's ``DELETE /node/dataset/pending``). Nodes that already
+        heard of it still take it when its delay passes: clear only what has not gone out yet."""
+        self._changeable_dataset()
+        await write_dataset(self._connected_client(), None, PENDING_DATASET_PROPS)
+        if self._pending_watch is not None:
+            self._pending_watch.cancel()
+        log.warning("pending dataset cleared through %s", via)
+
+    def _changeable_dataset(self) -> Dataset:
+        if self.dataset_configured:
+            raise ThreadRefused("[thread] dataset in the configuration fixes the active dataset")
+        if self.dataset is None:
+            raise ThreadRefused(NO_DATASET)
+        return self.dataset
+
+    def _await_pending(self, delay: float) -> None:
+        """Adopt the NCP's new active dataset once the pending one's delay passed (the NCP pushes PHY_CHAN when
+        the channel changes, but a change of key or name alone pushes nothing this component follows)."""
+        if self._pending_watch is not None:
+            self._pending_watch.cancel()
+
+        async def adopt_later() -> None:
+            await asyncio.sleep(delay + PENDING_GRACE)
+            await self._adopt_active("the pending dataset's delay passed")
+
+        self._pending_watch = asyncio.create_task(adopt_later(), name="thread-pending")
+
+    async def _adopt_active(self, why: str) -> None:
+        """The NCP's active dataset as this component's (kept in state_dir) when it is newer: a pending dataset
+        became active, so a restart or an NCP reset must not hand the NCP the old one again."""
+        client = self._client
+        if client is None or self.dataset is None or not self.ncp.running:
+            return
+        try:
+            current = await read_dataset(client, DATASET_PROPS)
+        except (NcpError, OSError) as exc:
+            log.warning("could not read the NCP's active dataset after %s: %s", why, exc)
+            return
+        if current is None or not current.is_complete or current == self.dataset:
+            return
+        if not (_stamp(current) > _stamp(self.dataset) or current.network_key != self.dataset.network_key):
+            return
+        old, self.dataset = self.dataset, current
+        self.state.save_dataset(current)
+        self.changed()
+        log.info("the NCP took the pending dataset (%s): network %s now on channel %s (was %s); kept in %s", why,
+                 current.network_name, current.channel, old.channel, self.state.dataset_path,
+                 extra={"fields": {"THREAD_CHANNEL": str(current.channel)}})
+
     # ---- status and commands ------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"role": role_name(self.role), "children": self.children}
@@ -843,14 +1045,21 @@ class ThreadNetwork(Component):
         client = self._running_client()
         prefixes = await client.get(Prop.THREAD_ON_MESH_NETS)
         routes = await client.get(Prop.THREAD_OFF_MESH_ROUTES)
-        # The NCP lists the leader's entries and then its own local ones: show each prefix once, like
-        # ot-ctl, marking those this border router publishes.
+        rloc16 = await optional(client, "RLOC16", client.get(Prop.THREAD_RLOC16))
+        decision = self.routing.decision
+        favoured = decision.omr_prefix if decision else None
+        # The NCP lists the leader's entries (every border router's) and then its own local ones: each entry
+        # once per border router, ``local`` marking ours (our RLOC16 in the leader's, or not registered yet).
         return {
-            "prefixes": _merge_local([{"prefix": str(p.network), "stable": p.stable, "flags": _net_flags(p.flags),
-                                       "local": bool(p.is_local), "rloc16": _hex16(p.rloc16)} for p in prefixes]),
-            "routes": _merge_local([{"prefix": str(r.network), "stable": r.stable,
-                                     "nat64": bool(r.flags & ROUTE_FLAG_NAT64), "local": bool(r.is_local),
-                                     "rloc16": _hex16(r.rloc16)} for r in routes]),
+            "prefixes": _per_router([{"prefix": str(p.network), "stable": p.stable, "flags": _net_flags(p.flags),
+                                      "preference": preference_of(p.flags).name.lower(), "local": bool(p.is_local),
+                                      "rloc16": _hex16(p.rloc16), "favoured": p.network == favoured}
+                                     for p in prefixes], rloc16),
+            "routes": _per_router([{"prefix": str(r.network), "stable": r.stable,
+                                    "nat64": bool(r.flags & ROUTE_FLAG_NAT64),
+                                    "preference": preference_of(r.flags).name.lower(), "local": bool(r.is_local),
+                                    "rloc16": _hex16(r.rloc16)} for r in routes], rloc16),
+            "routing": self.routing.status(),
         }
 
     async def _cmd_counters(self, request: Request) -> dict[str, Any]:
@@ -872,6 +1081,22 @@ class ThreadNetwork(Component):
         out["held_for_recovery"] = {"packets": self.hold.held, "dropped": self.hold.dropped,
                                     "holding": len(self.hold.queue), "mpl_sequence_skipped": self.mpl.skipped}
         return out
+
+
+def _stamp(dataset: Dataset | None, which: str = "active_timestamp") -> Timestamp:
+    """A dataset's active (or pending) timestamp; a missing one counts as the oldest."""
+    stamp = getattr(dataset, which) if dataset is not None else None
+    return stamp if stamp is not None else Timestamp(0)
+
+
+def _check_channel(dataset: Dataset) -> None:
+    """A 2.4 GHz channel (page 0, 11..26) that the dataset's channel mask allows."""
+    channel = dataset.channel
+    if dataset.channel_page != 0 or channel is None or not 11 <= channel <= 26:
+        raise CommandError(f"channel {channel}: 11 to 26 (2.4 GHz, page 0)")
+    mask = (dataset.channel_mask or {}).get(0)
+    if mask is not None and not mask >> channel & 1:
+        raise CommandError(f"channel {channel} is not in the dataset's channel mask 0x{mask:08x}")
 
 
 @contextlib.contextmanager
@@ -909,11 +1134,18 @@ def _row(entry: Any) -> dict[str, Any]:
     return out
 
 
-def _merge_local(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    merged: dict[str, dict[str, Any]] = {}
+def _per_router(rows: list[dict[str, Any]], rloc16: Any) -> list[dict[str, Any]]:
+    """One row per (prefix, border router): the leader's rows, ours marked local; a local entry the leader
+    does not list yet is kept with ``registered`` false."""
+    ours = _hex16(rloc16) if isinstance(rloc16, int) else None
+    merged: dict[tuple[str, str | None], dict[str, Any]] = {}
     for row in rows:
-        seen = merged.setdefault(row["prefix"], row)
-        seen["local"] = seen["local"] or row["local"]
+        if not row["local"]:
+            row["local"] = ours is not None and row["rloc16"] == ours
+            merged.setdefault((row["prefix"], row["rloc16"]), row)
+        elif (row["prefix"], ours) not in merged:
+            row["registered"] = False
+            merged.setdefault((row["prefix"], "local"), row)
     return list(merged.values())
 
 

@@ -12,7 +12,10 @@ import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from gatewayd.thread.routing import LanLearned
 
 log = logging.getLogger("gatewayd.thread")
 
@@ -57,7 +60,8 @@ class ThreadView(Protocol):
 
     @property
     def omr_prefix(self) -> ipaddress.IPv6Network | None:
-        """The off-mesh-routable /64 this border router publishes."""
+        """The mesh's favoured off-mesh-routable /64: ours, or another border router's that the routing
+        manager adopted (every border router advertises the favoured one on the LAN, as OpenThread does)."""
 
     @property
     def dns_address(self) -> ipaddress.IPv6Address | None:
@@ -65,6 +69,11 @@ class ThreadView(Protocol):
 
     @property
     def dataset_summary(self) -> DatasetSummary | None: ...
+
+    def learned_from_lan(self, lan: LanLearned) -> None:
+        """What the infrastructure link offers the mesh now (routes, a default router, a NAT64 prefix):
+        the routing manager (gatewayd/thread/routing.py) decides what of it is published, and when."""
+        ...
 
     def on_change(self, callback: Callable[[], None]) -> Unsubscribe:
         """Call ``callback()`` (synchronously, in the event loop) whenever a member above changed;

@@ -23,6 +23,7 @@ class FakeThreadView:
         self.omr_prefix: ipaddress.IPv6Network | None = None
         self.dns_address: ipaddress.IPv6Address | None = None
         self.dataset_summary: DatasetSummary | None = None
+        self.lan: list[Any] = []  # each LanLearned handed to learned_from_lan, in order
         self.subscribers = Subscribers()
         self.set(**values)
 
@@ -35,6 +36,9 @@ class FakeThreadView:
     def update(self, **values: Any) -> None:
         self.set(**values)
         self.subscribers.notify()
+
+    def learned_from_lan(self, lan: Any) -> None:
+        self.lan.append(lan)
 
     def on_change(self, callback: Callable[[], None]) -> Unsubscribe:
         return self.subscribers.add(callback)

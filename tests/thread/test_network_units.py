@@ -10,7 +10,7 @@ import pytest
 from gatewayd.config.loader import parse
 from gatewayd.ncp.component import NcpComponent
 from gatewayd.thread.netdata import OMR_FLAGS
-from gatewayd.thread.network import ResetThrottle, ThreadNetwork, _merge_local, _net_flags
+from gatewayd.thread.network import ResetThrottle, ThreadNetwork, _net_flags, _per_router
 from gatewayd.thread.state import ThreadState
 from gatewayd.thread.wpan import is_mle
 from ncp.client import PropertyChanged
@@ -49,10 +49,17 @@ def test_omr_flags_read_like_ot_ctl():
     assert _net_flags(OMR_FLAGS) == "paro"
 
 
-def test_netdata_entries_listed_once_marked_local():
-    rows = [{"prefix": "fd00::/64", "local": False}, {"prefix": "fd00::/64", "local": True},
-            {"prefix": "fd01::/64", "local": False}]
-    assert _merge_local(rows) == [{"prefix": "fd00::/64", "local": True}, {"prefix": "fd01::/64", "local": False}]
+def test_netdata_entries_listed_once_per_border_router_ours_marked_local():
+    rows = [{"prefix": "fd00::/64", "local": False, "rloc16": "0x0400"},
+            {"prefix": "fd00::/64", "local": False, "rloc16": "0x6c00"},
+            {"prefix": "fd01::/64", "local": False, "rloc16": "0x6c00"},
+            {"prefix": "fd00::/64", "local": True, "rloc16": "0x0400"},  # ours, registered: listed once
+            {"prefix": "fd02::/64", "local": True, "rloc16": "0xfffe"}]  # ours, not at the leader yet
+    assert _per_router(rows, 0x0400) == [
+        {"prefix": "fd00::/64", "local": True, "rloc16": "0x0400"},
+        {"prefix": "fd00::/64", "local": False, "rloc16": "0x6c00"},
+        {"prefix": "fd01::/64", "local": False, "rloc16": "0x6c00"},
+        {"prefix": "fd02::/64", "local": True, "rloc16": "0xfffe", "registered": False}]
 
 
 def test_mle_is_recognised_and_host_udp_is_not():
