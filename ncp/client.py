@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
@@ -188,6 +189,10 @@ class ClientCounters:
 
 
 _STATUS_VALUES = frozenset(int(s) for s in Status)
+# OpenThread's commissioner logs the PSKd ("Added Joiner (any, J01NME)", "Starting new session with Joiner
+# (eui64:..., J01NME)"): an NCP that logs over STREAM_LOG must not put it in the host's journal.
+_PSKD_IN_LOG = re.compile(r"(Joiner \([^,()]*, )[^)]*\)")
+_MASK = "********"
 _EXPECTED_REPLY = {
     Command.PROP_VALUE_GET: Command.PROP_VALUE_IS,
     Command.PROP_VALUE_SET: Command.PROP_VALUE_IS,
@@ -587,7 +592,12 @@ class NcpClient:
             return
         if frame.command == Command.PROP_VALUE_IS:
             if prop == Prop.LAST_STATUS:
-                return  # resets handled above; other pushed statuses only answer TID-0 requests
+                # Resets are handled above. Other pushed statuses answer TID-0 requests (DROPPED, NOMEM) or
+                # report an outcome, such as the NCP-as-joiner's JOIN_SUCCESS / JOIN_SECURITY / JOIN_NO_PEERS.
+                status = self._decode_value(prop, frame.value)
+                if isinstance(status, int) and not is_reset(status):
+                    self._emit(PropertyChanged(prop, status))
+                return
             if prop in (Prop.STREAM_NET, Prop.STREAM_NET_INSECURE):
                 self._on_packet(frame)
                 return
@@ -623,6 +633,8 @@ class NcpClient:
         except SpinelError:
             value = frame.value
         text = value[0] if isinstance(value, tuple) else value
+        if isinstance(text, str):
+            text = _PSKD_IN_LOG.sub(r"\1" + _MASK + ")", text)
         log.debug("NCP log: %s", text)
 
     def _decode_value(self, prop: int, data: bytes, *, element: bool = False) -> Any:
