@@ -84,6 +84,13 @@ def _check_lwm2m(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
         if device.endpoint and device.endpoint in seen:
             problems.append((f"device[{i}].endpoint", f'"{device.endpoint}" is already used by another device'))
         seen.add(device.endpoint)
+    if lwm2m.proxy_mode == "gateway":
+        if not lwm2m.gateway.enabled:
+            problems.append(("proxy_mode", 'gateway mode puts the devices under the gateway\'s registration: '
+                                           'set [lwm2m.gateway] enabled = true'))
+        if lwm2m.lwm2m_version == "1.0":
+            problems.append(("proxy_mode", "the LwM2M Gateway enabler needs LwM2M 1.1 or later: set "
+                                           'lwm2m_version = "1.1"'))
     return problems
 
 
@@ -258,6 +265,13 @@ SCHEMA = Section(
                     "Registers and Bootstrap-Requests the clients may have in flight at once; the others "
                     "wait their turn, so thousands of clients starting together do not time out at the "
                     "server. 0: no cap."),
+                Key("proxy_mode", t.Str(choices=("registrations", "gateway")), "registrations",
+                    "How devices behind the gateway ([[lwm2m.device]], [lwm2m.thread_devices]) appear upstream: "
+                    "\"registrations\", each as a client with a registration of its own (servers such as "
+                    "Leshan bind identities to endpoints); \"gateway\", as instances of the LwM2M Gateway "
+                    "object (25) under the gateway's one registration, their objects reached under a prefix "
+                    "(/dev1/3303/0/5700), as the OMA LwM2M Gateway enabler has it. Needs [lwm2m.gateway] "
+                    "enabled and LwM2M 1.1 or later."),
             ),
             sections=(
                 Section(

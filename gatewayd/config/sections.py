@@ -221,6 +221,7 @@ class LwM2MSection(Table):
     retry_max_backoff: float
     bootstrap_after: int
     register_concurrency: int
+    proxy_mode: Literal["registrations", "gateway"]
     server: LwM2MServerSection
     device: list[LwM2MDeviceSection]
     thread_devices: LwM2MThreadDevicesSection

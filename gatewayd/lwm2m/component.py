@@ -80,7 +80,12 @@ class LwM2MComponent(Component):
         from .proxy.component import LwM2MProxy
 
         if self.proxy is None and self.engine is not None:
-            proxy = LwM2MProxy(self.engine, self.registry, settings_from_config(self.config), self.ncp)
+            engine: Any = self.engine
+            if self.config.lwm2m.proxy_mode == "gateway" and self.gateway_endpoint in self.engine.clients:
+                from .proxy.gateway_mode import GatewayEngine  # devices under the gateway's registration
+
+                engine = GatewayEngine(self.engine.clients[self.gateway_endpoint], self.engine.state)
+            proxy = LwM2MProxy(engine, self.registry, settings_from_config(self.config), self.ncp)
             if not proxy.wanted(self.config):
                 return
             self.proxy = proxy
@@ -132,6 +137,8 @@ class LwM2MComponent(Component):
 
     def _client(self, endpoint: str) -> LwM2MClient:
         client = self._engine().clients.get(endpoint)
+        if client is None and self.proxy is not None:
+            client = self.proxy.gateway_client(endpoint)
         if client is None:
             raise CommandError(f"no LwM2M client {endpoint!r} (see: gatewayctl lwm2m clients)")
         return client
@@ -139,9 +146,13 @@ class LwM2MComponent(Component):
     async def _cmd_clients(self, request: Request) -> list[dict[str, Any]]:
         request.no_more_args()
         rows = self._engine().rows()
+        gateway_mode = self.config.lwm2m.proxy_mode == "gateway"
         for row in rows:
             extra = self.proxy.info(row["endpoint"]) if self.proxy is not None else None
             row.update(extra or {"adapter": "gateway" if row["endpoint"] == self.gateway_endpoint else ""})
+            row["mode"] = "gateway" if gateway_mode and row["endpoint"] == self.gateway_endpoint else "registration"
+        if self.proxy is not None:  # gateway mode: the devices behind the gateway's registration
+            rows.extend(self.proxy.gateway_rows())
         return rows
 
     async def _cmd_show(self, request: Request) -> dict[str, Any]:
@@ -150,6 +161,8 @@ class LwM2MComponent(Component):
         endpoint = request.args[0]
         client = self._client(endpoint)
         out = client.info()
+        if self.proxy is not None and self.proxy.gateway_client(endpoint) is not None:
+            out.update(self.proxy.engine.info(endpoint) or {})
         objects, _ = client.store.registered_objects()
         out["objects"] = " ".join(f"/{o}" + (f"/{','.join(map(str, i))}" if i else "")
                                   for o, i in sorted(objects.items()))
@@ -184,6 +197,9 @@ class LwM2MComponent(Component):
     async def _cmd_observations(self, request: Request) -> list[dict[str, Any]]:
         request.no_more_args()
         rows: list[dict[str, Any]] = []
-        for client in self._engine().clients.values():
+        clients = list(self._engine().clients.values())
+        if self.proxy is not None and self.config.lwm2m.proxy_mode == "gateway":
+            clients += self.proxy.engine.clients.values()
+        for client in clients:
             rows.extend(client.observation_rows())
         return rows

@@ -107,6 +107,8 @@ EXPECTED = {
             8: (RW, T.INTEGER, False, False),
         },
     ),
+    25: ("LwM2M Gateway", True, False,
+         {0: (R, T.STRING, False, True), 1: (R, T.STRING, False, True), 3: (R, T.CORELNK, False, True)}),
     3301: ("Illuminance", True, False, {5700: (R, T.FLOAT, False, True), 5605: (E, T.NONE, False, False)}),
     3303: (
         "Temperature",

@@ -2,9 +2,9 @@
 
 :class:`LwM2MProxy` turns ``[[lwm2m.device]]`` entries and ``[lwm2m.thread_devices]`` into virtual
 clients on the component's engine, and on reload adds, removes and replaces exactly the devices whose
-entry changed; the others keep their registration. Devices behind the gateway could instead be
-instances of the LwM2M Gateway object (25) under the gateway's own registration; that mode would
-be a third adapter kind here (see docs/lwm2m-proxy.md).
+entry changed; the others keep their registration. In gateway mode (``proxy_mode = "gateway"``) the
+engine is a :class:`~.gateway_mode.GatewayEngine`: the same devices become instances of the LwM2M
+Gateway object (25) under the gateway's own registration.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from gatewayd.secrets import reveal
 from ..client import ClientSettings, LwM2MEngine
 from ..definitions import ObjectRegistry
 from .coap_adapter import CoapDevice, CoapDeviceConfig
+from .gateway_mode import GatewayEngine
 from .mapping import MappingError, parse_mappings
 from .thread_adapter import NcpTables, ThreadDevices, ThreadDevicesConfig
 from .virtual import UpstreamAccount
@@ -93,7 +94,7 @@ def thread_config(config: Config) -> ThreadDevicesConfig:
 class LwM2MProxy:
     """Virtual clients for the devices of the configuration, on ``engine``."""
 
-    def __init__(self, engine: LwM2MEngine, registry: ObjectRegistry, settings: ClientSettings,
+    def __init__(self, engine: LwM2MEngine | GatewayEngine, registry: ObjectRegistry, settings: ClientSettings,
                  ncp: NcpComponent | None = None) -> None:
         self.engine = engine
         self.registry = registry
@@ -162,6 +163,8 @@ class LwM2MProxy:
             self.thread.start()
 
     async def stop(self) -> None:
+        if isinstance(self.engine, GatewayEngine):
+            await self.engine.stop()  # shutting down: no Updates for each device leaving
         if self.thread is not None:
             await self.thread.stop()
             self.thread = None
@@ -174,6 +177,16 @@ class LwM2MProxy:
                 await ctx.shutdown()
 
     # --- status -------------------------------------------------------------------------------------------
+    def gateway_rows(self) -> list[dict[str, Any]]:
+        """In gateway mode, one row per device behind the gateway's registration (with the adapter's)."""
+        if not isinstance(self.engine, GatewayEngine):
+            return []
+        return [{**row, **(self.info(row["endpoint"]) or {})} for row in self.engine.rows()]
+
+    def gateway_client(self, endpoint: str) -> Any:
+        """The client object answering for a device behind the gateway (gateway mode), else None."""
+        return self.engine.clients.get(endpoint) if isinstance(self.engine, GatewayEngine) else None
+
     def info(self, endpoint: str) -> dict[str, Any] | None:
         """Adapter, device address, reachability and last contact of a virtual client."""
         device = self.devices.get(endpoint)

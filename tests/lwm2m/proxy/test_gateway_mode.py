@@ -1,0 +1,174 @@
+"""Gateway mode: proxied devices as LwM2M Gateway (object 25) instances under the gateway's registration,
+their objects reached by prefix (OMA-TS-LWM2M_Gateway-V1_1_1 §6, §8)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aiocoap.numbers.codes import Code
+
+from devtools.testbed.sensors import Sensor
+from gatewayd.config.loader import ConfigError, parse
+from gatewayd.control import Request
+from gatewayd.lwm2m.codecs import ContentFormat, decode, parse_registration
+from gatewayd.lwm2m.component import LwM2MComponent
+from gatewayd.lwm2m.paths import LwM2MPath
+from tests.lwm2m.servers import REGISTRY, free_udp_port
+
+from .test_component import device
+
+pytestmark = pytest.mark.timeout(60)
+GW = "urn:dev:ops:test-gateway"
+
+
+@pytest.fixture
+async def sensors():
+    made = []
+    for _ in range(3):
+        s = Sensor("127.0.0.1", free_udp_port())
+        await s.start()
+        made.append(s)
+    yield made
+    for s in made:
+        await s.stop()
+
+
+def config(tmp_path, uri: str, devices: str, mode: str = "gateway"):
+    return parse(f'[daemon]\nstate_dir = "{tmp_path}"\n[lwm2m]\nenabled = true\nproxy_mode = "{mode}"\n'
+                 f'[lwm2m.server]\nuri = "{uri}"\nlifetime = 60\n[lwm2m.gateway]\nendpoint = "{GW}"\n{devices}',
+                 base_dir=tmp_path)
+
+
+def led(ep: str, port: int) -> str:
+    return device(ep, port) + '"/3311/0/5850" = { get = "/actuators/led", put = "/actuators/led" }\n'
+
+
+def objects(links: str) -> dict[int, list[int]]:
+    return parse_registration(links.encode())[0]
+
+
+def latest(reg) -> str:
+    """The object list the server holds for a registration: the last one an Update carried, else Register's."""
+    return next((u["payload"] for u in reversed(reg.updates) if u["payload"]), reg.links)
+
+
+async def read_25(server) -> dict[str, dict[int, object]]:
+    """The gateway's /25 as the server reads it: Device ID → {resource: value}."""
+    resp = await server.op(GW, Code.GET, "/25", accept=ContentFormat.SENML_JSON)
+    assert resp.code == Code.CONTENT
+    by_instance: dict[int, dict[int, object]] = {}
+    for path, value in decode(ContentFormat.SENML_JSON, LwM2MPath(25), resp.payload, REGISTRY):
+        by_instance.setdefault(path.instance, {})[path.resource] = value
+    return {str(v[0]): {"instance": i, **v} for i, v in by_instance.items()}
+
+
+def test_gateway_mode_needs_the_gateway_client_and_lwm2m_1_1(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"lwm2m.proxy_mode: gateway mode .* \[lwm2m.gateway\] enabled"):
+        parse('[lwm2m]\nproxy_mode = "gateway"\n[lwm2m.gateway]\nenabled = false\n')
+    with pytest.raises(ConfigError, match=r"LwM2M 1\.1 or later"):
+        parse('[lwm2m]\nproxy_mode = "gateway"\nlwm2m_version = "1.0"\n')
+
+
+async def test_devices_behind_one_registration_reached_by_prefix(server, sensors, tmp_path) -> None:
+    a, b, c = sensors
+    comp = LwM2MComponent(config(tmp_path, server.uri, led("dev-a", a.port) + device("dev-b", b.port)))
+    await comp.start()
+    try:
+        await server.wait_until(lambda: GW in server.registrations
+                                and objects(latest(server.registrations[GW])).get(25) == [0, 1])
+        # one registration: the gateway's, never the devices' own (Gateway TS §6)
+        assert set(server.registrations) == {GW}
+        reg = server.registrations[GW]
+        links = latest(reg)
+        listed = objects(links)
+        assert listed[25] == [0, 1] and 3303 not in listed and 3311 not in listed
+        assert "</25>;ver=2.0" in links
+
+        # /25: Device ID, Prefix, IoT Device Objects per device
+        table = await read_25(server)
+        assert {ep: (row[1]) for ep, row in table.items()} == {"dev-a": "dev0", "dev-b": "dev1"}
+        assert objects(str(table["dev-a"][3])) == {3: [0], 4: [0], 3303: [0], 3311: [0]}
+        assert objects(str(table["dev-b"][3])) == {3: [0], 4: [0], 3303: [0]}
+
+        # Read through the prefix reaches the device; SenML names carry the prefix (Gateway TS §9)
+        resp = await server.op(GW, Code.GET, "/dev0/3303/0/5700")
+        assert (resp.code, resp.payload) == (Code.CONTENT, b"21.5")
+        assert a.count("GET", "/sensors/temp") >= 1
+        resp = await server.op(GW, Code.GET, "/dev1/3303/0", accept=ContentFormat.SENML_JSON)
+        assert resp.code == Code.CONTENT
+        assert json.loads(resp.payload)[0]["bn"] == "/dev1/3303/0/"
+        # Discover under a prefix lists the device's objects without it (§8.3.1)
+        resp = await server.op(GW, Code.GET, "/dev0/3311", accept=ContentFormat.LINK_FORMAT)
+        assert resp.code == Code.CONTENT and b"</3311/0/5850>" in resp.payload and b"dev0" not in resp.payload
+        # Write through the prefix reaches the device
+        resp = await server.op(GW, Code.PUT, "/dev0/3311/0/5850", b"1", ContentFormat.TEXT)
+        assert resp.code == Code.CHANGED and a.led is True
+        # a Write in SenML names the prefixed path
+        body = json.dumps([{"n": "/dev0/3311/0/5850", "vb": False}]).encode()
+        resp = await server.op(GW, Code.PUT, "/dev0/3311/0/5850", body, ContentFormat.SENML_JSON)
+        assert resp.code == Code.CHANGED and a.led is False
+        # an unknown prefix, and the gateway's account objects under a prefix, are not found
+        assert (await server.op(GW, Code.GET, "/dev9/3303/0/5700")).code == Code.NOT_FOUND
+        assert (await server.op(GW, Code.GET, "/dev0/1/0")).code == Code.NOT_FOUND
+        # the gateway's own objects stay where they were
+        resp = await server.op(GW, Code.GET, "/3/0/19")
+        assert resp.code == Code.CONTENT and resp.payload
+
+        # Observe under a prefix follows the device
+        obs = server.observe(GW, "/dev0/3303/0/5700")
+        assert (await obs.first()).payload == b"21.5"
+        a.set_temp(22.0)
+        assert (await obs.next()).payload == b"22.0"
+        obs.cancel()
+
+        # gatewayctl lwm2m clients: the gateway and the devices behind it
+        rows = {r["endpoint"]: r for r in await comp._cmd_clients(Request([]))}
+        assert rows[GW]["mode"] == "gateway" and rows[GW]["state"] == "registered"
+        assert rows["dev-a"]["mode"] == "gateway" and rows["dev-a"]["gateway"] == GW
+        assert rows["dev-a"]["prefix"] == "/dev0" and rows["dev-a"]["instance"] == "/25/0"
+        assert rows["dev-a"]["adapter"] == "coap" and rows["dev-a"]["state"] == "registered"
+        shown = await comp._cmd_show(Request(["dev-b"]))
+        assert shown["prefix"] == "/dev1" and shown["mode"] == "gateway"
+
+        # reload: dev-b leaves, dev-c comes; an Update tells the server, dev-c does not take dev-b's prefix
+        updates = len(reg.updates)
+        await comp.reload(config(tmp_path, server.uri, led("dev-a", a.port) + device("dev-c", c.port)))
+        await server.wait_until(lambda: len(reg.updates) > updates and objects(latest(reg)).get(25) == [0, 2])
+        assert server.count("register", GW) == 1
+        table = await read_25(server)
+        assert set(table) == {"dev-a", "dev-c"} and table["dev-c"][1] == "dev2"
+        assert (await server.op(GW, Code.GET, "/dev1/3303/0/5700")).code == Code.NOT_FOUND
+        resp = await server.op(GW, Code.GET, "/dev2/3303/0/5700")
+        assert resp.code == Code.CONTENT and c.count("GET", "/sensors/temp") >= 1
+    finally:
+        await comp.stop()
+    assert not server.registrations
+
+    # a restart keeps every device's prefix (the assignment is saved in the state directory)
+    comp = LwM2MComponent(config(tmp_path, server.uri, device("dev-c", c.port) + led("dev-a", a.port)))
+    await comp.start()
+    try:
+        await server.wait_until(lambda: GW in server.registrations)
+        await server.wait_until(lambda: len(comp.proxy.engine.devices) == 2)
+        prefixes = {ep: d.prefix for ep, d in comp.proxy.engine.devices.items()}
+        assert prefixes == {"dev-a": "dev0", "dev-c": "dev2"}
+    finally:
+        await comp.stop()
+
+
+async def test_registrations_mode_is_the_default_and_shows_in_clients(server, sensors, tmp_path) -> None:
+    a = sensors[0]
+    cfg = parse(f'[daemon]\nstate_dir = "{tmp_path}"\n[lwm2m]\nenabled = true\n[lwm2m.server]\n'
+                f'uri = "{server.uri}"\nlifetime = 60\n[lwm2m.gateway]\nendpoint = "{GW}"\n{device("dev-a", a.port)}',
+                base_dir=tmp_path)
+    assert cfg.lwm2m.proxy_mode == "registrations"
+    comp = LwM2MComponent(cfg)
+    await comp.start()
+    try:
+        await server.wait_until(lambda: {GW, "dev-a"} <= set(server.registrations))
+        assert 25 not in objects(server.registrations[GW].links)
+        rows = {r["endpoint"]: r for r in await comp._cmd_clients(Request([]))}
+        assert rows[GW]["mode"] == rows["dev-a"]["mode"] == "registration"
+    finally:
+        await comp.stop()
