@@ -9,6 +9,7 @@ tests/lwm2m/data/wakaama.txt, which tests/lwm2m/test_wakaama_replay.py replays w
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -226,3 +227,44 @@ def test_thread_nodes_are_clients_of_their_own(tmp_path: Path) -> None:
             server.stop()
     finally:
         topo.close()
+
+
+def test_gateway_mode_one_registration_with_object_25(lwm2mserver, daemon, coap_device) -> None:
+    """proxy_mode = "gateway": Wakaama sees the gateway alone, with one /25 instance per device behind it,
+    reads /25 (Device ID, Prefix, IoT Device Objects), and hears of devices coming and going by Update.
+    Wakaama cannot send a prefixed path (its URIs are numeric): tests/lwm2m/proxy/test_gateway_mode.py
+    routes /dev0/... with the in-tree server."""
+    port, _sensor = coap_device
+    server = lwm2mserver
+
+    def device(ep: str) -> str:
+        return (f'[[lwm2m.device]]\nendpoint = "{ep}"\naddress = "::ffff:127.0.0.1"\nport = {port}\ntimeout = 2\n'
+                'resources = { "/3303/0/5700" = { get = "/sensors/temp", type = "float" } }\n')
+
+    toml = gatewayd_toml(server.uri, endpoint=EP, extra=device("wk-a") + device("wk-b"))
+    gw = daemon(toml.replace("[lwm2m]\n", '[lwm2m]\nproxy_mode = "gateway"\n', 1))
+    c = server.client_id(EP)
+    deadline = time.monotonic() + 10
+    while "/25/1" not in server.registration(c)["objects"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    objects = server.registration(c)["objects"]
+    assert "/25/0" in objects and "/25/1" in objects and "/3303" not in objects
+    assert 'name: "wk-a"' not in server.listing() and 'name: "wk-b"' not in server.listing()
+    table = senml(server.request(f"read {c} /25"))
+    assert {table["/25/0/0"], table["/25/1/0"]} == {"wk-a", "wk-b"}
+    assert {table["/25/0/1"], table["/25/1/1"]} == {"dev0", "dev1"}
+    assert "</3303/0>" in str(table["/25/0/3"]).split(",")
+    assert senml(server.request(f"read {c} /25/0/1")) == {"/25/0/1": table["/25/0/1"]}
+    rows = clients(gw)
+    assert rows[EP]["mode"] == "gateway" and rows["wk-a"]["mode"] == "gateway" and rows["wk-a"]["gateway"] == EP
+
+    # a device leaves (reload): an Update without its /25 instance
+    mark = server.mark
+    gw.write_config(toml.replace("[lwm2m]\n", '[lwm2m]\nproxy_mode = "gateway"\n', 1).replace(device("wk-b"), ""))
+    gw.signal(signal.SIGHUP)
+    server.wait_for(rf"^Client #{c} updated\.", 15, mark)
+    deadline = time.monotonic() + 10
+    while "/25/1" in server.registration(c)["objects"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    gone = "/25/1" if table["/25/1/0"] == "wk-b" else "/25/0"
+    assert gone not in server.registration(c)["objects"]
