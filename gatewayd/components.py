@@ -4,7 +4,8 @@ Each factory takes the configuration and the components built before it (by name
 returns a Component, or None when that capability is disabled. Imports are local so a
 disabled capability costs nothing at start-up. A component's dependencies are handed over
 typed: NAT64, DNS64 and border routing get the Thread network as a
-:class:`gatewayd.thread.view.ThreadView`, LwM2M gets the NCP component.
+:class:`gatewayd.thread.view.ThreadView`, NAT64 also what border routing learnt of the LAN
+(:class:`gatewayd.border.infra.InfraLink`), LwM2M gets the NCP component.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from gatewayd.component import Component
 from gatewayd.config import Config
 
 if TYPE_CHECKING:
+    from gatewayd.border.infra import InfraLink
     from gatewayd.ncp.component import NcpComponent
     from gatewayd.thread.view import ThreadView
 
@@ -29,6 +31,14 @@ def thread_view(built: Built) -> ThreadView | None:
 
     network = built.get("thread")
     return network if isinstance(network, ThreadNetwork) else None
+
+
+def infra_link(built: Built) -> InfraLink | None:
+    """What the LAN offers (its NAT64 prefix, routes), learnt by the border component, if it was built."""
+    from gatewayd.border.component import BorderRouting
+
+    lan = built.get("border")
+    return lan.lan if isinstance(lan, BorderRouting) else None
 
 
 def ncp_component(built: Built) -> NcpComponent | None:
@@ -61,12 +71,21 @@ def border(config: Config, built: Built) -> Component:
     return BorderRouting(config, network)
 
 
+def border_agent(config: Config, built: Built) -> Component | None:
+    """``_meshcop._udp`` on the LAN; python-zeroconf is imported only when it starts."""
+    if not config.border.meshcop_mdns or not config.border.infra_interface:
+        return None
+    from gatewayd.border.agent import BorderAgent
+
+    return BorderAgent(config, thread_view(built), ncp_component(built))
+
+
 def nat64(config: Config, built: Built) -> Component | None:
     if not config.nat64.enabled:
         return None
     from gatewayd.nat64.component import Nat64Component
 
-    return Nat64Component(config, thread_view(built))
+    return Nat64Component(config, thread_view(built), infra_link(built))
 
 
 def dns64(config: Config, built: Built) -> Component | None:
@@ -98,6 +117,14 @@ class Uninstalled(Component):
         raise RuntimeError(self.why)
 
 
+def commissioning(config: Config, built: Built) -> Component:
+    from gatewayd.commissioning.component import Commissioning
+
+    radio = ncp_component(built)
+    assert radio is not None
+    return Commissioning(config, radio, thread_view(built))
+
+
 def rest(config: Config, built: Built) -> Component | None:
     if not config.rest.enabled:
         return None
@@ -108,4 +135,4 @@ def rest(config: Config, built: Built) -> Component | None:
     return RestComponent(config, ncp_component(built), built.get("thread"), built)
 
 
-FACTORIES: list[Factory] = [ncp, thread, border, nat64, dns64, lwm2m, rest]
+FACTORIES: list[Factory] = [ncp, thread, border, border_agent, nat64, dns64, lwm2m, commissioning, rest]

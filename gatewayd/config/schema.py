@@ -178,6 +178,16 @@ SCHEMA = Section(
                     "once and kept in state_dir."),
                 Key("router_advertisements", t.Bool(), True,
                     "Send Router Advertisements with a Route Information Option for the mesh prefix."),
+                Key("lan_routes", t.Bool(), True,
+                    "Listen to the LAN's Router Advertisements on infra_interface and publish into the mesh "
+                    "what they offer: on-link prefixes and routes (RFC 4191) as external routes, ::/0 when a "
+                    "LAN router is a default router, and its NAT64 prefix (PREF64, RFC 8781; see [nat64] "
+                    "infrastructure, which needs this). Each is withdrawn when its lifetime ends or a router "
+                    "withdraws it."),
+                Key("ingress_filter", t.Bool(), True,
+                    "Drop, and count, packets from infra_interface with a mesh-local or OMR source and LAN "
+                    "packets to mesh-local addresses (nftables table inet gatewayd_ingress, installed in one "
+                    "transaction at start and removed at stop; `gatewayctl border counters` shows the drops)."),
             ),
         ),
         Section(
@@ -197,6 +207,12 @@ SCHEMA = Section(
                     "IPv4 source addresses for translated traffic, routed to the translator's interface. "
                     "builtin: mesh devices share them by port; tayga: each mesh device gets an address of its "
                     "own from the first network, so it must be a network (/30 or larger)."),
+                Key("infrastructure", t.Str(choices=("auto", "ignore", "only")), "auto",
+                    "A NAT64 the LAN already has, found from its routers' PREF64 option (RFC 8781) or, failing "
+                    "that, from the system resolver's answer for ipv4only.arpa (RFC 7050). auto: when there is "
+                    "one, its prefix is published into the mesh and our translator stays off; otherwise ours "
+                    "runs. ignore: always our own translator. only: never ours; the LAN's prefix is published "
+                    "when there is one, and none otherwise."),
                 Key("masquerade", t.Bool(), True,
                     "Install an nftables masquerade for the pool on the uplink interface."),
                 Key("uplink", t.Str(what="an interface name, or \"\""), "",

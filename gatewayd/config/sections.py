@@ -111,6 +111,8 @@ class BorderSection(Table):
     forwarding: bool
     omr_prefix: IPv6Network | None  # None: derived from the ULA prefix in state_dir
     router_advertisements: bool
+    lan_routes: bool
+    ingress_filter: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +124,7 @@ class Nat64Section(Table):
     prefix: IPv6Network
     interface: str
     pool: list[IPv4Network]
+    infrastructure: Literal["auto", "ignore", "only"]
     masquerade: bool
     uplink: str
     udp_timeout: int

@@ -12,6 +12,9 @@ and puts both back on stop, and with ``masquerade = true`` masquerades the pool 
 module, and neither the Pi's kernel nor these machines ship it.
 
 The Thread component publishes the prefix into the mesh as a NAT64 route; this one only translates.
+When the LAN already has a NAT64 (its routers' PREF64 option, or its DNS64 answering ipv4only.arpa;
+:mod:`gatewayd.border.infra`), ``[nat64] infrastructure = "auto"`` keeps our translator off while it is
+there (its prefix is published instead) and brings ours up when it goes; "only" never runs ours.
 """
 
 from __future__ import annotations
@@ -21,14 +24,17 @@ import socket
 import time
 from ipaddress import IPv6Address
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.aio import cancel_and_wait
 from common.sysctl import IPV4_FORWARDING, IPV6_FORWARDING, SysctlSaver
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
-from gatewayd.thread.view import ThreadView
+from gatewayd.thread.view import ThreadView, Unsubscribe
+
+if TYPE_CHECKING:
+    from gatewayd.border.infra import InfraLink
 
 FORWARDING = (IPV4_FORWARDING, IPV6_FORWARDING)
 
@@ -68,9 +74,13 @@ def default_uplink() -> str | None:
 class Nat64Component(Component):
     name = "nat64"
 
-    def __init__(self, config: Config, thread: ThreadView | None = None):
+    def __init__(self, config: Config, thread: ThreadView | None = None, lan: InfraLink | None = None):
         super().__init__(config)
         self.thread = thread
+        self.lan = lan
+        self._lan_unsubscribe: Unsubscribe | None = None
+        self._following: asyncio.Task[None] | None = None
+        self.stood_down = 0  # times our translator stopped for the LAN's
         self.backend = config.nat64.backend
         self.runner: Any = None
         self.routes: list[Any] = []
@@ -81,7 +91,55 @@ class Nat64Component(Component):
     # ---- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         """Translate once the mesh interface exists: before that there is nobody to translate for, and
-        the host's routes and forwarding stay untouched (a daemon whose radio never came up)."""
+        the host's routes and forwarding stay untouched (a daemon whose radio never came up). Not while
+        the LAN's own NAT64 is used instead (module docstring)."""
+        if self.lan is not None and self.config.nat64.infrastructure != "ignore":
+            self._lan_unsubscribe = self.lan.on_change(self._lan_changed)
+        if not self._ours_wanted():
+            self._log_infrastructure()
+            return
+        await self._start_ours()
+
+    def _infrastructure_prefix(self) -> Any:
+        return self.lan.state.nat64_prefix if self.lan is not None else None
+
+    def _ours_wanted(self) -> bool:
+        mode = self.config.nat64.infrastructure
+        return mode == "ignore" or (mode == "auto" and self._infrastructure_prefix() is None)
+
+    def _log_infrastructure(self) -> None:
+        prefix = self._infrastructure_prefix()
+        self.log.info("NAT64: %s; our translator stays off",
+                      f"the LAN's NAT64 ({prefix}) is used" if prefix else 'none on the LAN yet ([nat64] '
+                      'infrastructure = "only")',
+                      extra={"fields": {"NAT64_INFRASTRUCTURE": str(prefix) if prefix else "none",
+                                        "NAT64_DECISION": "infrastructure"}})
+
+    def _lan_changed(self) -> None:
+        if self._following is None or self._following.done():
+            self._following = asyncio.create_task(self._follow_lan(), name="nat64-follow-lan")
+
+    async def _follow_lan(self) -> None:
+        """Ours up when the LAN's NAT64 went, down when it came (one change at a time, to the latest)."""
+        while True:
+            wanted = self._ours_wanted()
+            if wanted == (self.runner is not None or self._waiting is not None):
+                return
+            try:
+                if wanted:
+                    self.log.info("NAT64: the LAN's translator is gone; starting ours",
+                                  extra={"fields": {"NAT64_DECISION": "ours"}})
+                    await self._start_ours()
+                else:
+                    await self._stop_ours()
+                    self.stood_down += 1
+                    self._log_infrastructure()
+            except Exception as exc:
+                self.failed(exc)
+                return
+            self.changed()
+
+    async def _start_ours(self) -> None:
         thread = self.thread
         if thread is None or thread.interface is not None:
             await self._bring_up()
@@ -130,7 +188,7 @@ class Nat64Component(Component):
                 await asyncio.to_thread(install_masquerade, pools, uplink)
                 self.uplink = uplink
         except BaseException:
-            await self.stop()
+            await self._stop_ours()
             raise
         self.log.info("NAT64 (%s) translating %s with pool %s%s", self.backend, prefix, ", ".join(pools),
                       f", masqueraded on {self.uplink}" if self.uplink else "",
@@ -153,6 +211,15 @@ class Nat64Component(Component):
         return TaygaNat64(conf, state / "tayga.conf", on_failure=self.failed)
 
     async def stop(self) -> None:
+        if self._lan_unsubscribe is not None:
+            self._lan_unsubscribe()
+            self._lan_unsubscribe = None
+        if self._following is not None and self._following is not asyncio.current_task():
+            await cancel_and_wait(self._following)
+            self._following = None
+        await self._stop_ours()
+
+    async def _stop_ours(self) -> None:
         from nat64.backends.builtin import remove_masquerade, remove_routes
 
         if self._waiting is not None:
@@ -182,7 +249,12 @@ class Nat64Component(Component):
     # ---- status --------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         if self.runner is None:
-            return {"backend": self.backend, "waiting_for": "the Thread interface" if self._waiting else None}
+            out: dict[str, Any] = {"backend": self.backend,
+                                   "waiting_for": "the Thread interface" if self._waiting else None}
+            if not self._ours_wanted():
+                prefix = self._infrastructure_prefix()
+                out["infrastructure"] = str(prefix) if prefix else None
+            return out
         out = dict(self.runner.status())
         out["uplink"] = self.uplink
         if self.backend == "tayga":
@@ -192,6 +264,8 @@ class Nat64Component(Component):
 
     def status_line(self) -> str | None:
         if self.runner is None:
+            if not self._ours_wanted():
+                return "NAT64 by the LAN" if self._infrastructure_prefix() else "NAT64 off (infrastructure only)"
             return "NAT64 waiting for the mesh" if self._waiting else None
         if self.backend == "builtin":
             n = len(self.runner.nat.table)

@@ -327,6 +327,8 @@ class ThreadNetwork(Component):
         client = self._require_client()
         if self.dataset is None:
             raise ThreadRefused(NO_DATASET)
+        if not self.dataset_configured:
+            await self._adopt_stored(client)
         await set_active_dataset(client, self.dataset)
         await client.set(Prop.NET_IF_UP, True)
         await client.set(Prop.NET_STACK_UP, True)
@@ -340,6 +342,22 @@ class ThreadNetwork(Component):
         await self._sync_addresses()
         if self.role in ATTACHED:
             await self._publish()
+
+    async def _adopt_stored(self, client: NcpClient) -> None:
+        """A pending dataset the NCP took while this daemon was not running (or not listening) made a later
+        active dataset of this network: keep it rather than hand the NCP the old one (its old channel) again."""
+        assert self.dataset is not None
+        try:
+            stored = await read_dataset(client, DATASET_PROPS)
+        except NcpError as exc:  # the NCP cannot say: hand it ours, as before
+            log.debug("reading the NCP's active dataset: %s", exc)
+            return
+        if stored is not None and _successor(stored, self.dataset):
+            log.info("the NCP holds a later active dataset of network %s (channel %s, was %s): taking it",
+                     stored.network_name, stored.channel, self.dataset.channel)
+            self.dataset = stored
+            self.state.save_dataset(stored)
+            self.changed()
 
     def _require_client(self) -> NcpClient:
         if self._client is None:
@@ -499,6 +517,8 @@ class ThreadNetwork(Component):
             elif event.prop == Prop.THREAD_CHILD_TABLE:
                 self.child_table = {child.ext_address: child for child in event.value}
                 self._children_changed()
+            elif event.prop == Prop.PHY_CHAN and self.dataset is not None and event.value != self.dataset.channel:
+                self._spawn(self._adopt_active(f"the NCP moved to channel {event.value}"))
         elif isinstance(event, PropertyInserted | PropertyRemoved) and event.prop == Prop.THREAD_CHILD_TABLE:
             # The real NCP reports each child attaching or leaving on its own, the whole table only sometimes.
             if isinstance(event.value, ChildEntry):
@@ -887,9 +907,7 @@ class ThreadNetwork(Component):
         except (NcpError, OSError) as exc:
             log.warning("could not read the NCP's active dataset after %s: %s", why, exc)
             return
-        if current is None or not current.is_complete or current == self.dataset:
-            return
-        if not (_stamp(current) > _stamp(self.dataset) or current.network_key != self.dataset.network_key):
+        if current is None or not _successor(current, self.dataset):
             return
         old, self.dataset = self.dataset, current
         self.state.save_dataset(current)
@@ -920,6 +938,14 @@ class ThreadNetwork(Component):
             Command("state", self._cmd_state, "Thread role and network identity"),
             Command("dataset active", self._cmd_dataset, "the active dataset (-x: hex TLVs; "
                     "--show-secrets: root only)", "[-x] [--show-secrets]"),
+            Command("dataset pending", self._cmd_dataset_pending, "the pending dataset, if any: a channel change on "
+                    "its way (delay_ms: what remains; -x: hex TLVs; --show-secrets: root only)",
+                    "[-x] [--show-secrets]"),
+            Command("dataset pending clear", self._cmd_dataset_pending_clear, "forget the pending dataset (nodes "
+                    "that heard of it still take it; root only)"),
+            Command("channel change", self._cmd_channel_change, "move the network to another channel through a "
+                    "pending dataset, after MS milliseconds (default 300000: sleepy nodes hear of it first); "
+                    "role, children and network data are kept (root only)", "CHANNEL [--delay MS]"),
             Command("child table", self._cmd_children, "the NCP's children"),
             Command("neighbor table", self._cmd_neighbors, "the NCP's neighbors"),
             Command("router table", self._cmd_routers, "the partition's routers as the NCP sees them"),
@@ -962,30 +988,42 @@ class ThreadNetwork(Component):
         return out
 
     async def _cmd_dataset(self, request: Request) -> Any:
-        as_hex = request.flag("-x")
-        show = request.flag("--show-secrets")
-        request.no_more_args()
-        if show:
-            request.require_root("--show-secrets")
+        as_hex, show = _show_options(request)
         d = self.active_dataset()
         if d is None:
             raise CommandError("no active dataset yet")
-        if as_hex:
-            if not show:
-                raise CommandError("the hex dataset contains the network key: add --show-secrets (root only)")
-            return d.to_tlvs().hex()
-        return {
-            "active_timestamp": d.active_timestamp.seconds if d.active_timestamp else None,
-            "channel": d.channel,
-            "channel_mask": f"0x{(d.channel_mask or {}).get(0, 0):08x}",
-            "ext_pan_id": (d.extended_pan_id or b"").hex(),
-            "mesh_local_prefix": str(d.mesh_local_prefix),
-            "network_key": (d.network_key or b"").hex() if show else MASK,
-            "network_name": d.network_name,
-            "pan_id": f"0x{d.pan_id:04x}" if d.pan_id is not None else None,
-            "pskc": (d.pskc or b"").hex() if show else MASK,
-            "security_policy": d.security_policy.rotation_time if d.security_policy else None,
-        }
+        return _dataset_view(d, as_hex, show)
+
+    async def _cmd_dataset_pending(self, request: Request) -> Any:
+        as_hex, show = _show_options(request)
+        with _ncp_refusal():
+            d = await self.pending_dataset()
+        return _dataset_view(d, as_hex, show) if d is not None else None
+
+    async def _cmd_dataset_pending_clear(self, request: Request) -> dict[str, Any]:
+        request.no_more_args()
+        request.require_root("dataset pending clear")
+        with _ncp_refusal():
+            await self.clear_pending_dataset()
+        return {"pending_dataset": None}
+
+    async def _cmd_channel_change(self, request: Request) -> dict[str, Any]:
+        request.require_root("channel change")
+        delay_text = request.option("--delay")
+        usage = "usage: channel change CHANNEL [--delay MS] (11..26; default delay 300000 ms)"
+        if len(request.args) != 1:
+            raise CommandError(usage)
+        try:
+            channel = int(request.args.pop())
+            delay = int(delay_text) if delay_text is not None else DEFAULT_CHANNEL_DELAY_MS
+        except ValueError:
+            raise CommandError(usage) from None
+        old = self.dataset.channel if self.dataset is not None else None
+        with _ncp_refusal():
+            pending = await self.change_channel(channel, delay)
+        return {"channel": old, "new_channel": channel, "delay_ms": delay,
+                "pending_timestamp": _stamp(pending, "pending_timestamp").seconds,
+                "active_timestamp": _stamp(pending).seconds}
 
     async def _cmd_enable(self, request: Request) -> dict[str, Any]:
         return await self._switch(request, True)
@@ -1083,6 +1121,12 @@ class ThreadNetwork(Component):
         return out
 
 
+def _successor(current: Dataset, ours: Dataset) -> bool:
+    """``current`` (the NCP's) is a later active dataset of the same network: a pending dataset made it."""
+    return (current.is_complete and current.extended_pan_id == ours.extended_pan_id
+            and _stamp(current) > _stamp(ours))
+
+
 def _stamp(dataset: Dataset | None, which: str = "active_timestamp") -> Timestamp:
     """A dataset's active (or pending) timestamp; a missing one counts as the oldest."""
     stamp = getattr(dataset, which) if dataset is not None else None
@@ -1106,6 +1150,41 @@ def _ncp_refusal() -> Any:
         yield
     except NcpError as exc:
         raise CommandError(f"the NCP refused: {exc}") from None
+
+
+def _show_options(request: Request) -> tuple[bool, bool]:
+    """``-x`` and ``--show-secrets`` of ``dataset active``/``pending``; the hex holds the key: root only."""
+    as_hex = request.flag("-x")
+    show = request.flag("--show-secrets")
+    request.no_more_args()
+    if show:
+        request.require_root("--show-secrets")
+    if as_hex and not show:
+        raise CommandError("the hex dataset contains the network key: add --show-secrets (root only)")
+    return as_hex, show
+
+
+def _dataset_view(d: Dataset, as_hex: bool, show: bool) -> Any:
+    """A dataset as ``gatewayctl dataset active``/``pending`` print it, secrets masked unless ``show``."""
+    if as_hex:
+        return d.to_tlvs().hex()
+    out = {
+        "active_timestamp": d.active_timestamp.seconds if d.active_timestamp else None,
+        "channel": d.channel,
+        "channel_mask": f"0x{(d.channel_mask or {}).get(0, 0):08x}",
+        "ext_pan_id": (d.extended_pan_id or b"").hex(),
+        "mesh_local_prefix": str(d.mesh_local_prefix),
+        "network_key": (d.network_key or b"").hex() if show else MASK,
+        "network_name": d.network_name,
+        "pan_id": f"0x{d.pan_id:04x}" if d.pan_id is not None else None,
+        "pskc": (d.pskc or b"").hex() if show else MASK,
+        "security_policy": d.security_policy.rotation_time if d.security_policy else None,
+    }
+    if d.pending_timestamp is not None:
+        out["pending_timestamp"] = d.pending_timestamp.seconds
+    if d.delay_timer is not None:
+        out["delay_ms"] = d.delay_timer  # what remains, as the NCP counts it
+    return out
 
 
 def _without(message: str, secret: str) -> str:

@@ -112,7 +112,8 @@ class FakeAdvertiser:
 
 async def test_border_advertises_the_omr_prefix_as_the_view_changes(tmp_path, monkeypatch):
     monkeypatch.setattr(advertiser_module, "Advertiser", FakeAdvertiser)
-    config = parse(f'[daemon]\nstate_dir = "{tmp_path}"\n[border]\ninfra_interface = "lan0"\nforwarding = false\n')
+    config = parse(f'[daemon]\nstate_dir = "{tmp_path}"\n[border]\ninfra_interface = "lan0"\nforwarding = false\n'
+                    "lan_routes = false\ningress_filter = false\n")
     first, second = IPv6Network("fd00:1:2:3::/64"), IPv6Network("fd00:4:5:6::/64")
     thread = FakeThreadView()
     border = BorderRouting(config, thread)
@@ -132,7 +133,8 @@ async def test_border_advertises_the_omr_prefix_as_the_view_changes(tmp_path, mo
 @pytest.mark.parametrize("omr", [None, "fd00:7::/64"])
 async def test_border_advertises_a_prefix_present_at_start(tmp_path, monkeypatch, omr):
     monkeypatch.setattr(advertiser_module, "Advertiser", FakeAdvertiser)
-    config = parse(f'[daemon]\nstate_dir = "{tmp_path}"\n[border]\ninfra_interface = "lan0"\nforwarding = false\n')
+    config = parse(f'[daemon]\nstate_dir = "{tmp_path}"\n[border]\ninfra_interface = "lan0"\nforwarding = false\n'
+                    "lan_routes = false\ningress_filter = false\n")
     border = BorderRouting(config, FakeThreadView(omr_prefix=IPv6Network(omr) if omr else None))
     await border.start()
     assert isinstance(border.advertiser, FakeAdvertiser)
