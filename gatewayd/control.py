@@ -53,6 +53,17 @@ class Request:
             return True
         return False
 
+    def option(self, name: str) -> str | None:
+        """Consume an option with a value, such as ``--delay 30000``; None when it is not given."""
+        if name not in self.args:
+            return None
+        at = self.args.index(name)
+        if at + 1 >= len(self.args):
+            raise CommandError(f"{name} needs a value")
+        value = self.args[at + 1]
+        del self.args[at:at + 2]
+        return value
+
     @property
     def is_root(self) -> bool:
         return self.uid == 0

@@ -3,6 +3,7 @@
 The active dataset travels as a flat list of type/length/value items (type and length one byte each).
 This module turns such a list into a :class:`Dataset` and back, in the order ``ot-ctl dataset active -x``
 prints, and keeps TLVs it does not know so a dataset survives a round trip through this code unchanged.
+A pending dataset is the same list with a Pending Timestamp and a Delay Timer (ms until it becomes active).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 __all__ = [
     "DEFAULT_CHANNEL_MASK",
     "DEFAULT_SECURITY_POLICY_FLAGS",
+    "MAX_DELAY_TIMER_MS",
     "Dataset",
     "MeshCoPError",
     "SecurityPolicy",
@@ -57,6 +59,8 @@ DEFAULT_SECURITY_POLICY_FLAGS = b"\xf7\xf8"
 DEFAULT_ROTATION_HOURS = 672
 
 _NAME_MAX = 16
+# DelayTimerTlv::kMaxDelay: OpenThread caps a pending dataset's delay at 72 hours.
+MAX_DELAY_TIMER_MS = 72 * 3600 * 1000
 
 
 def encode_tlvs(items: list[tuple[int, bytes]]) -> bytes:
@@ -174,6 +178,8 @@ class Dataset:
     pskc: bytes | None = field(default=None, repr=False)
     security_policy: SecurityPolicy | None = None
     unknown: tuple[tuple[int, bytes], ...] = ()
+    pending_timestamp: Timestamp | None = None  # pending datasets only
+    delay_timer: int | None = None  # ms until a pending dataset becomes active (pending datasets only)
 
     REQUIRED = (
         "active_timestamp",
@@ -235,6 +241,12 @@ class Dataset:
         items: list[tuple[int, bytes]] = []
         if self.active_timestamp is not None:
             items.append((TlvType.ACTIVE_TIMESTAMP, self.active_timestamp.to_bytes()))
+        if self.pending_timestamp is not None:
+            items.append((TlvType.PENDING_TIMESTAMP, self.pending_timestamp.to_bytes()))
+        if self.delay_timer is not None:
+            if not 0 <= self.delay_timer < 1 << 32:
+                raise MeshCoPError("delay timer out of range")
+            items.append((TlvType.DELAY_TIMER, self.delay_timer.to_bytes(4, "big")))
         if self.channel is not None:
             if not 0 <= self.channel <= 0xFFFF or not 0 <= self.channel_page <= 0xFF:
                 raise MeshCoPError("channel out of range")
@@ -290,6 +302,10 @@ class Dataset:
         for typ, value in decode_tlvs(data):
             if typ == TlvType.ACTIVE_TIMESTAMP:
                 fields["active_timestamp"] = Timestamp.from_bytes(value)
+            elif typ == TlvType.PENDING_TIMESTAMP:
+                fields["pending_timestamp"] = Timestamp.from_bytes(value)
+            elif typ == TlvType.DELAY_TIMER:
+                fields["delay_timer"] = int.from_bytes(_fixed(value, 4, "delay timer"), "big")
             elif typ == TlvType.CHANNEL:
                 _fixed(value, 3, "channel")
                 fields["channel_page"] = value[0]
@@ -320,6 +336,11 @@ class Dataset:
             else:
                 unknown.append((typ, value))
         return cls(**fields, unknown=tuple(unknown))  # type: ignore[arg-type]
+
+    @property
+    def as_active(self) -> Dataset:
+        """What this pending dataset becomes once its delay timer expires (OpenThread drops both TLVs)."""
+        return replace(self, pending_timestamp=None, delay_timer=None)
 
     def with_(self, **changes: object) -> Dataset:
         """A copy with some fields changed (``dataclasses.replace``)."""

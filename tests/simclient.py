@@ -20,9 +20,11 @@ PUSHES = {Command.PROP_VALUE_IS: PropertyChanged, Command.PROP_VALUE_INSERTED: P
 
 
 class SimClient:
-    def __init__(self, seed: int = 7, *, formed: bool = False) -> None:
-        """``formed``: a network (a generated dataset) is up and the NCP leads it already."""
-        self.core = SimNcp(SimConfig(leader_delay=0.1, attach_delay=0.1, mle_interval=0, seed=seed))
+    def __init__(self, seed: int = 7, *, formed: bool = False, generation: str = "2025") -> None:
+        """``formed``: a network (a generated dataset) is up and the NCP leads it already; ``generation``: the
+        OpenThread NCP the simulator imitates."""
+        self.core = SimNcp(SimConfig(leader_delay=0.1, attach_delay=0.1, mle_interval=0, seed=seed,
+                                     ncp_generation=generation))
         self.features: dict[str, str] = {}
         self.now = 0.0
         self.tid = 0

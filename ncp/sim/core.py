@@ -118,6 +118,7 @@ class SimNcp:
         """Power on (or restart): runtime state gone, the reset reason sent unsolicited on TID 0."""
         self.now = now
         self._init_runtime()
+        self.meshcop.start_delay_timer(now)  # a stored pending dataset counts its whole delay again
         self.out.send(0, Command.PROP_VALUE_IS, Prop.LAST_STATUS, pack_prop(Prop.LAST_STATUS, int(status)))
 
     def reset(self, now: float) -> None:

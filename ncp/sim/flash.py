@@ -23,6 +23,7 @@ class Flash:
     """What survives RESET and restarts (an NCP's flash)."""
 
     dataset: Dataset = field(default_factory=Dataset)
+    pending: Dataset | None = None  # the pending dataset, with its whole delay
     committed: bool = False  # a complete active dataset was written
     ext_addr: bytes = b""
     # OpenThread's network info and child info settings: whether it led this network, its router id (it
@@ -35,6 +36,7 @@ class Flash:
         """The JSON-able state ``python -m ncp.sim --state`` writes (with the NCP's EUI-64)."""
         return {
             "dataset": self.dataset.hex(),
+            "pending": self.pending.hex() if self.pending is not None else "",
             "committed": self.committed,
             "ext_addr": self.ext_addr.hex(),
             "eui64": eui64.hex(),
@@ -52,6 +54,7 @@ class Flash:
         try:
             self.dataset = Dataset.from_hex(state.get("dataset", ""))
             self.committed = bool(state.get("committed")) and self.dataset.is_complete
+            self.pending = Dataset.from_hex(state["pending"]) if state.get("pending") else None
             if state.get("ext_addr"):
                 self.ext_addr = bytes.fromhex(state["ext_addr"])
             if state.get("eui64") and read_eui64:

@@ -26,7 +26,8 @@ class Generation:
     name: str
     commit: str
     built: str  # __DATE__ __TIME__ of the build; here the commit's date
-    dataset_tlvs: bool  # THREAD_ACTIVE_DATASET_TLVS exists (added in 2024); else PROP_NOT_FOUND
+    dataset_tlvs: bool  # THREAD_ACTIVE_/PENDING_DATASET_TLVS exist (added in 2024); else PROP_NOT_FOUND
+    pending_needs_newer: bool  # a pending dataset becomes active only if newer (2023: whatever its timestamp)
     ml_preferred: bool  # mesh-local addresses listed with preferred lifetime 0xFFFFFFFF (2023: 0)
     if_up_pushed: bool  # NET_IF_UP changes are pushed
     border_agent: bool  # BORDER_AGENT_MESHCOP_SERVICE_STATE is pushed
@@ -47,8 +48,10 @@ class Generation:
 
 
 GENERATIONS = {
-    "2023": Generation("2023", "28f30b3ce", "Oct 23 2023 05:17:51", dataset_tlvs=False, ml_preferred=False,
+    "2023": Generation("2023", "28f30b3ce", "Oct 23 2023 05:17:51", dataset_tlvs=False, pending_needs_newer=False,
+                       ml_preferred=False,
                        if_up_pushed=False, border_agent=False, locators_to_host=False, modern_roles=False),
-    "2025": Generation("2025", "714aeeb70", "Nov 14 2025 16:17:19", dataset_tlvs=True, ml_preferred=True,
+    "2025": Generation("2025", "714aeeb70", "Nov 14 2025 16:17:19", dataset_tlvs=True, pending_needs_newer=True,
+                       ml_preferred=True,
                        if_up_pushed=True, border_agent=True, locators_to_host=True, modern_roles=True),
 }

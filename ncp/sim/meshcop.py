@@ -1,10 +1,16 @@
-"""The active operational dataset the host writes, and the Border Agent's MeshCoP service built from it.
+"""The active and pending operational datasets the host writes, and the Border Agent's MeshCoP service.
 
 Datasets are why a network forms: a complete active dataset (THREAD_ACTIVE_DATASET_TLVS, or
 THREAD_ACTIVE_DATASET) is committed and can form one; per-property setters (channel, PAN ID, key...)
 change the dataset but leave the node detached.  The dataset lives in the flash; writing one of another
 network (other key, prefix, PAN...) voids what the flash kept of the old one.  After a write, OpenThread
 pushes each dataset property that changed (the network key too), then the Border Agent state.
+
+A pending dataset (THREAD_PENDING_DATASET_TLVS, or THREAD_PENDING_DATASET on 2023) is kept in the flash as
+``otDatasetSetPendingTlvs`` keeps it; read back, its delay timer is what remains. When the delay passes it
+becomes the active dataset with the role, children and network data kept (ot-ncp-ftd: the network data
+pushed with a new version, then PHY_CHAN and the other changed properties), and is deleted. The 2025 NCP
+takes it only if its active timestamp is newer (or its key differs); the 2023 one takes it regardless.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import ipaddress
 import random
 from typing import TYPE_CHECKING
 
-from ncp.meshcop import Dataset, MeshCoPError
+from ncp.meshcop import Dataset, MeshCoPError, Timestamp
 from ncp.spinel import Prop, Status, pack, unpack_prop
 from ncp.spinel.dataset import dataset_from_props
 
@@ -28,7 +34,9 @@ PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE = 0x951
 DATASET_PROPS = frozenset({
     Prop.PHY_CHAN, Prop.MAC_15_4_PANID, Prop.NET_NETWORK_NAME, Prop.NET_XPANID, Prop.NET_NETWORK_KEY,
     Prop.NET_PSKC, Prop.IPV6_ML_PREFIX, Prop.THREAD_ACTIVE_DATASET_TLVS, Prop.THREAD_ACTIVE_DATASET,
+    Prop.THREAD_PENDING_DATASET_TLVS, Prop.THREAD_PENDING_DATASET,
 })
+PENDING_TIMER = "pending-delay"
 # Dataset fields that make it another network.
 _NETWORK_IDENTITY = ("network_key", "mesh_local_prefix", "extended_pan_id", "pan_id", "channel", "network_name")
 # Dataset fields and the property OpenThread pushes when one changes, in its order.
@@ -56,6 +64,7 @@ class MeshCoP:
         self.ncp = ncp
         self.border_agent_id = rng.randbytes(16)
         self.border_agent_port = 49152 + rng.randrange(16)
+        self.pending_since = 0.0  # when the pending dataset's delay timer (re)started
 
     def set_property(self, prop: int, value: bytes) -> Status | None:
         """SET of one of :data:`DATASET_PROPS`; None if this NCP has no such property."""
@@ -90,9 +99,66 @@ class MeshCoP:
             self.set_active(new)
         elif prop == Prop.THREAD_ACTIVE_DATASET:
             self.set_active(dataset_from_props(unpack_prop(prop, value)))
+        elif prop == Prop.THREAD_PENDING_DATASET_TLVS and self.ncp.generation.dataset_tlvs:
+            try:
+                pending = Dataset.from_tlvs(value)
+            except MeshCoPError:
+                return Status.INVALID_ARGUMENT
+            self.set_pending(pending)
+        elif prop == Prop.THREAD_PENDING_DATASET:
+            self.set_pending(dataset_from_props(unpack_prop(prop, value)))
         else:
             return None
         return Status.OK
+
+    # --- the pending dataset -------------------------------------------------------------------------------
+
+    def set_pending(self, pending: Dataset) -> None:
+        """Store (an empty one: delete) the pending dataset and start its delay timer."""
+        flash, now = self.ncp.flash, self.ncp.now
+        flash.pending = pending if pending != Dataset() else None
+        self.ncp.save()
+        self.start_delay_timer(now)
+
+    def start_delay_timer(self, now: float) -> None:
+        """(Re)start the stored pending dataset's delay from ``now``, as OpenThread does when it stores or
+        restores one."""
+        self.ncp.timers.cancel(PENDING_TIMER)
+        pending = self.ncp.flash.pending
+        self.pending_since = now
+        if pending is not None and pending.delay_timer is not None:
+            self.ncp.timers.after(now, pending.delay_timer / 1000, PENDING_TIMER, self._delay_passed)
+
+    def pending_now(self) -> Dataset | None:
+        """The stored pending dataset as a GET shows it: the delay timer counts what remains."""
+        pending = self.ncp.flash.pending
+        if pending is None or pending.delay_timer is None:
+            return pending
+        elapsed_ms = int((self.ncp.now - self.pending_since) * 1000)
+        return pending.with_(delay_timer=max(0, pending.delay_timer - elapsed_ms))
+
+    def _delay_passed(self, now: float) -> None:
+        flash = self.ncp.flash
+        pending, flash.pending = flash.pending, None
+        if pending is None:
+            return
+        new, old = pending.as_active, flash.dataset
+        newer = (new.active_timestamp or Timestamp(0)) > (old.active_timestamp or Timestamp(0))
+        if not (newer or new.network_key != old.network_key or not self.ncp.generation.pending_needs_newer):
+            self.ncp.save()  # the 2025 NCP drops a pending dataset that is not newer
+            return
+        flash.dataset = new  # the same network, moved: role, children, network data kept
+        self.ncp.save()
+        out = self.ncp.out
+        if self.ncp.stack.attached:
+            self.ncp.netdata.version = (self.ncp.netdata.version + 1) & 0xFF
+            out.push(Prop.THREAD_LEADER_NETWORK_DATA)
+            out.push(Prop.THREAD_ON_MESH_NETS)
+            out.push(Prop.THREAD_OFF_MESH_ROUTES)
+        for attr, prop in _DATASET_PUSHES:
+            if getattr(old, attr) != getattr(new, attr):
+                out.push(prop)
+        self.push_border_agent()
 
     def set_active(self, new: Dataset) -> None:
         """A whole active dataset written: it replaces the old one; complete, it can form a network."""

@@ -144,6 +144,8 @@ class Properties:
             Prop.THREAD_ROUTER_TABLE: topology.router_table,
             Prop.THREAD_CHILD_TABLE_ADDRESSES: topology.child_addresses,
             Prop.THREAD_ACTIVE_DATASET: lambda: dataset_to_props(ds),
+            Prop.THREAD_PENDING_DATASET: lambda: dataset_to_props(pending) if (pending := ncp.meshcop.pending_now())
+            else [],
             Prop.IPV6_LL_ADDR: lambda: addresses.link_local,
             Prop.THREAD_CHILD_TIMEOUT: lambda: CHILD_TIMEOUT,
             Prop.THREAD_MODE: lambda: MODE_RX_ON_WHEN_IDLE | MODE_FULL_THREAD_DEV | MODE_FULL_NETWORK_DATA,
@@ -160,6 +162,8 @@ class Properties:
         }
         if generation.dataset_tlvs:
             getters[Prop.THREAD_ACTIVE_DATASET_TLVS] = ds.to_tlvs
+            getters[Prop.THREAD_PENDING_DATASET_TLVS] = lambda: pending.to_tlvs() if (
+                pending := ncp.meshcop.pending_now()) else b""
         return getters
 
     # --- SET ----------------------------------------------------------------------------------------------

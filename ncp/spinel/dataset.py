@@ -1,10 +1,12 @@
-"""The operational dataset as Spinel properties (``THREAD_ACTIVE_DATASET``, format ``A(t(iD))``).
+"""The operational dataset as Spinel properties (``THREAD_ACTIVE_DATASET``, ``THREAD_PENDING_DATASET``,
+format ``A(t(iD))``).
 
 OpenThread NCPs older than the ``THREAD_ACTIVE_DATASET_TLVS`` property (added in 2024; absent from
 OpenThread of 2023 and from Cascoda's Chili2 firmware lineage) take the dataset only this way: an array of
 (property key, value in that property's own format) pairs.  The MeshCoP TLVs (``ncp.meshcop.Dataset``)
 stay the one model; this module only translates.  Timestamps travel as seconds only: ticks and the
-authoritative bit are not carried by this form.
+authoritative bit are not carried by this form.  A pending dataset adds its pending timestamp and delay
+timer (``DATASET_PENDING_TIMESTAMP``, ``DATASET_DELAY_TIMER``, ms).
 """
 
 from __future__ import annotations
@@ -26,19 +28,26 @@ from .errors import SpinelError
 from .format import pack, unpack_value
 from .props import Prop
 
-__all__ = ["DATASET_ACTIVE_TIMESTAMP", "DATASET_SECURITY_POLICY", "dataset_from_props", "dataset_to_props"]
+__all__ = ["DATASET_ACTIVE_TIMESTAMP", "DATASET_DELAY_TIMER", "DATASET_PENDING_TIMESTAMP",
+           "DATASET_SECURITY_POLICY", "dataset_from_props", "dataset_to_props"]
 
-# SPINEL_PROP_DATASET_* (THREAD_EXT__BEGIN + 28 / + 31): keys that exist only inside a dataset.
+# SPINEL_PROP_DATASET_* (THREAD_EXT__BEGIN + 28..31): keys that exist only inside a dataset.
 DATASET_ACTIVE_TIMESTAMP = 0x151C
+DATASET_PENDING_TIMESTAMP = 0x151D
+DATASET_DELAY_TIMER = 0x151E
 DATASET_SECURITY_POLICY = 0x151F
 _U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
 
 
 def dataset_to_props(dataset: Dataset) -> list[tuple[int, bytes]]:
-    """``dataset`` as the (key, value) entries of a SET THREAD_ACTIVE_DATASET."""
+    """``dataset`` as the (key, value) entries of a SET THREAD_ACTIVE_DATASET (or _PENDING_, in
+    OpenThread's order)."""
     entries: list[tuple[int, bytes]] = []
     if dataset.active_timestamp is not None:
         entries.append((DATASET_ACTIVE_TIMESTAMP, pack("X", dataset.active_timestamp.seconds)))
+    if dataset.pending_timestamp is not None:
+        entries.append((DATASET_PENDING_TIMESTAMP, pack("X", dataset.pending_timestamp.seconds)))
     if dataset.network_key is not None:
         entries.append((Prop.NET_NETWORK_KEY, dataset.network_key))
     if dataset.network_name is not None:
@@ -48,6 +57,8 @@ def dataset_to_props(dataset: Dataset) -> list[tuple[int, bytes]]:
     if dataset.mesh_local_prefix is not None:
         prefix = dataset.mesh_local_prefix
         entries.append((Prop.IPV6_ML_PREFIX, pack("6C", prefix.network_address, prefix.prefixlen)))
+    if dataset.delay_timer is not None:
+        entries.append((DATASET_DELAY_TIMER, _U32.pack(dataset.delay_timer)))
     if dataset.pan_id is not None:
         entries.append((Prop.MAC_15_4_PANID, pack("S", dataset.pan_id)))
     if dataset.channel is not None:
@@ -79,6 +90,12 @@ def dataset_from_props(entries: list[tuple[int, bytes]]) -> Dataset:
 def _decode_entry(key: int, data: bytes, fields: dict[str, Any]) -> None:
     if key == DATASET_ACTIVE_TIMESTAMP:
         fields["active_timestamp"] = Timestamp(unpack_value("X", data) & (1 << 48) - 1)
+    elif key == DATASET_PENDING_TIMESTAMP:
+        fields["pending_timestamp"] = Timestamp(unpack_value("X", data) & (1 << 48) - 1)
+    elif key == DATASET_DELAY_TIMER:
+        if len(data) < 4:
+            raise SpinelError("delay timer needs 4 bytes")
+        fields["delay_timer"] = _U32.unpack_from(data)[0]
     elif key == Prop.NET_NETWORK_KEY:
         fields["network_key"] = _exact(data, 16, "network key")
     elif key == Prop.NET_NETWORK_NAME:

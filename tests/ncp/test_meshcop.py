@@ -165,6 +165,9 @@ datasets = st.builds(
     pskc=st.none() | st.binary(min_size=16, max_size=16),
     security_policy=st.none() | st.builds(SecurityPolicy, st.integers(1, 0xFFFF), st.binary(min_size=1, max_size=3)),
     unknown=st.lists(st.tuples(st.integers(100, 254), st.binary(max_size=20)), max_size=3).map(tuple),
+    pending_timestamp=st.none()
+    | st.builds(Timestamp, st.integers(0, 2**48 - 1), st.integers(0, 2**15 - 1), st.booleans()),
+    delay_timer=st.none() | st.integers(0, 2**32 - 1),
 )
 
 
@@ -188,3 +191,14 @@ def test_decoder_only_raises_meshcop_error(data):
 @given(st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=254)), max_size=5))
 def test_tlv_list_round_trip(items):
     assert decode_tlvs(encode_tlvs(items)) == items
+
+
+def test_a_pending_dataset_round_trips_and_becomes_its_active_dataset():
+    active = Dataset.generate(rng=random.Random(3))
+    pending = active.with_(channel=20, pending_timestamp=Timestamp(7), delay_timer=300_000)
+    tlvs = pending.to_tlvs()
+    assert bytes.fromhex("3308000000000007000034040004 93e0".replace(" ", "")) in tlvs
+    assert Dataset.from_tlvs(tlvs) == pending
+    assert pending.as_active == active.with_(channel=20)
+    with pytest.raises(MeshCoPError, match="delay timer"):
+        Dataset.from_tlvs(bytes.fromhex("3403000001"))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ncp.meshcop import Dataset
+from ncp.meshcop import Dataset, Timestamp
 from ncp.spinel import Prop, SpinelError, pack_prop, unpack_prop
 from ncp.spinel.dataset import dataset_from_props, dataset_to_props
 from ncp.spinel.tables import AddressEntry, ChildEntry, NeighborEntry, OnMeshNet
@@ -82,7 +82,17 @@ def test_the_dataset_as_properties_round_trips(name: str, channel: int) -> None:
     assert back.to_tlvs() == dataset.to_tlvs()  # seconds-only timestamps: generate() uses 1 s, no ticks
 
 
+@given(st.integers(0, 2**48 - 1), st.integers(0, 2**32 - 1))
+def test_a_pending_dataset_as_properties_round_trips(pending_seconds: int, delay: int) -> None:
+    """THREAD_PENDING_DATASET, the only way OpenThread 2023 takes a pending dataset."""
+    pending = Dataset.generate().with_(pending_timestamp=Timestamp(pending_seconds), delay_timer=delay)
+    wire = pack_prop(Prop.THREAD_PENDING_DATASET, dataset_to_props(pending))
+    assert dataset_from_props(unpack_prop(Prop.THREAD_PENDING_DATASET, wire)) == pending
+
+
 def test_a_malformed_dataset_property_is_a_spinel_error() -> None:
+    with pytest.raises(SpinelError, match="delay timer"):
+        dataset_from_props([(0x151E, b"\x01")])  # what ot-ncp-ftd 2023 answers PARSE_ERROR to
     with pytest.raises(SpinelError, match="network key"):
         dataset_from_props([(int(Prop.NET_NETWORK_KEY), b"short")])
     assert dataset_from_props([(0x3FFF, b"unknown keys are ignored")]) == Dataset()
