@@ -71,15 +71,6 @@ def border(config: Config, built: Built) -> Component:
     return BorderRouting(config, network)
 
 
-def border_agent(config: Config, built: Built) -> Component | None:
-    """``_meshcop._udp`` on the LAN; python-zeroconf is imported only when it starts."""
-    if not config.border.meshcop_mdns or not config.border.infra_interface:
-        return None
-    from gatewayd.border.agent import BorderAgent
-
-    return BorderAgent(config, thread_view(built), ncp_component(built))
-
-
 def nat64(config: Config, built: Built) -> Component | None:
     if not config.nat64.enabled:
         return None
@@ -117,14 +108,6 @@ class Uninstalled(Component):
         raise RuntimeError(self.why)
 
 
-def commissioning(config: Config, built: Built) -> Component:
-    from gatewayd.commissioning.component import Commissioning
-
-    radio = ncp_component(built)
-    assert radio is not None
-    return Commissioning(config, radio, thread_view(built))
-
-
 def rest(config: Config, built: Built) -> Component | None:
     if not config.rest.enabled:
         return None
@@ -135,4 +118,4 @@ def rest(config: Config, built: Built) -> Component | None:
     return RestComponent(config, ncp_component(built), built.get("thread"), built)
 
 
-FACTORIES: list[Factory] = [ncp, thread, border, border_agent, nat64, dns64, lwm2m, commissioning, rest]
+FACTORIES: list[Factory] = [ncp, thread, border, nat64, dns64, lwm2m, rest]
