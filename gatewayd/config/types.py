@@ -236,11 +236,13 @@ class NcpUrl(ValueType):
         return value
 
 
-LWM2M_SCHEMES = ("coap", "coaps")
+#: UDP, DTLS, and CoAP over TCP and TLS (RFC 8323)
+LWM2M_SCHEMES = ("coap", "coaps", "coap+tcp", "coaps+tcp")
 
 
 def _lwm2m_uri_or_empty(text: str) -> str:
-    """A LwM2M (bootstrap) server URI: coap:// or coaps:// and a host, the scheme in lower case."""
+    """A LwM2M (bootstrap) server URI: coap://, coaps://, coap+tcp:// or coaps+tcp:// and a host, the scheme in
+    lower case."""
     if not text:
         return text
     if any(c.isspace() for c in text):
@@ -249,7 +251,7 @@ def _lwm2m_uri_or_empty(text: str) -> str:
     if not parts.scheme:
         raise ValueError("no scheme")
     if parts.scheme not in LWM2M_SCHEMES:
-        raise ValueError(f"scheme {text.partition(':')[0]} is not coap or coaps")
+        raise ValueError(f"scheme {text.partition(':')[0]} is not coap, coaps, coap+tcp or coaps+tcp")
     if not parts.hostname:
         raise ValueError("no host")
     if parts.port == 0:  # .port raises ValueError for a port out of range or not a number
@@ -339,7 +341,8 @@ def _eui64_or_empty(text: str) -> bytes:
 
 
 NCP_URL = NcpUrl()
-LWM2M_URI_OR_EMPTY = Str(validate=_lwm2m_uri_or_empty, what='a coap:// or coaps:// URI such as coap://host:5683, or ""')
+LWM2M_URI_OR_EMPTY = Str(validate=_lwm2m_uri_or_empty,
+                         what='a coap://, coaps://, coap+tcp:// or coaps+tcp:// URI such as coap://host:5683, or ""')
 IPV6_NETWORK = Str(validate=_ipv6_network, what="an IPv6 prefix such as 64:ff9b::/96")
 NAT64_PREFIX = Str(validate=_nat64_prefix, what="an IPv6 prefix such as 64:ff9b::/96")
 IPV6_NETWORK_OR_EMPTY = Str(validate=_ipv6_network_or_empty, what='an IPv6 prefix, or "" for automatic')

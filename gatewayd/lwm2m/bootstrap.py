@@ -31,6 +31,8 @@ class ServerAccount:
     security_mode: int = SecurityMode.NO_SEC
     identity: bytes = field(default=b"", repr=False)
     key: bytes = field(default=b"", repr=False)
+    #: Server Public Key (/0/x/4): for coaps+tcp:// the certificate the server's is checked against
+    server_public_key: bytes = field(default=b"", repr=False)
     short_server_id: int | None = None
     lifetime: int | None = None
     binding: str | None = None
@@ -63,6 +65,7 @@ def server_accounts(store: ObjectStore) -> list[ServerAccount]:
             security_mode=int(v.get(2, SecurityMode.NO_SEC)),
             identity=bytes(v.get(3, b"")),
             key=bytes(v.get(5, b"")),
+            server_public_key=bytes(v.get(4, b"")),
             short_server_id=v.get(10),
             security_instance=iid,
         )
@@ -92,7 +95,10 @@ def bootstrap_server(store: ObjectStore) -> ServerAccount | None:
 def _usable(account: ServerAccount) -> bool:
     if account.uri.startswith("coaps://"):
         return account.security_mode == SecurityMode.PSK and bool(account.identity) and bool(account.key)
-    return account.uri.startswith("coap://") and account.security_mode == SecurityMode.NO_SEC
+    if account.uri.startswith("coaps+tcp://"):
+        # TLS checking the server's certificate (/0/x/4, else the system's trust store); no client certificate
+        return account.security_mode == SecurityMode.CERTIFICATE
+    return account.uri.startswith(("coap://", "coap+tcp://")) and account.security_mode == SecurityMode.NO_SEC
 
 
 def check_bootstrap_finish(store: ObjectStore) -> None:
@@ -111,10 +117,15 @@ def factory_bootstrap(
     short_server_id: int = 1,
     lifetime: int = 300,
     binding: str = "U",
+    server_certificate: bytes = b"",
 ) -> None:
-    """Write one account from the configuration (a LwM2M Server, or the Bootstrap-Server)."""
-    if not uri.startswith(("coap://", "coaps://")):
-        raise ValueError(f"server URI {uri!r} is not coap:// or coaps://")
+    """Write one account from the configuration (a LwM2M Server, or the Bootstrap-Server).
+
+    ``coaps+tcp://`` is TLS (RFC 8323) that checks the server's certificate against
+    ``server_certificate`` (PEM or DER; empty: the system's trust store), kept as the Server Public Key.
+    """
+    if not uri.startswith(("coap://", "coaps://", "coap+tcp://", "coaps+tcp://")):
+        raise ValueError(f"server URI {uri!r} is not coap://, coaps://, coap+tcp:// or coaps+tcp://")
     secure = uri.startswith("coaps://")
     if secure and not (identity and key):
         raise ValueError("a coaps:// server needs a PSK identity and key")
@@ -129,12 +140,13 @@ def factory_bootstrap(
                 server = store.instance(1, sid)
                 if server is not None and server.values.get(0) == old_ssid and not bootstrap:
                     store.remove_instance(1, sid)
+    tls = uri.startswith("coaps+tcp://")
     values = {
         0: uri,
         1: bootstrap,
-        2: SecurityMode.PSK if secure else SecurityMode.NO_SEC,
+        2: SecurityMode.PSK if secure else SecurityMode.CERTIFICATE if tls else SecurityMode.NO_SEC,
         3: identity if secure else b"",
-        4: b"",
+        4: server_certificate if tls else b"",
         5: key if secure else b"",
     }
     if not bootstrap:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import ssl
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from urllib.parse import urlsplit
 import aiocoap
 from aiocoap import interfaces
 from aiocoap.numbers.codes import Code
+
+from .tcp import RELIABLE_SCHEMES, TRANSPORTS, PingFailed, ServerCertificate
+from .tcp import ping as tcp_ping
 
 if TYPE_CHECKING:  # the client package imports this module
     from .client.operations import OpRequest, OpResponse
@@ -256,19 +260,23 @@ class Security:
 
 
 class ClientTransport:
-    """One client's socket towards one server URI (``coap://`` or ``coaps://`` with a PSK)."""
+    """One client's socket towards one server URI: ``coap://``, ``coaps://`` with a PSK, or over TCP
+    (``coap+tcp://``, ``coaps+tcp://`` checking the server's certificate; see :mod:`.tcp`)."""
 
     def __init__(
         self, server_uri: str, site: ClientSite | None, security: Security | None = None, timeout: float = 30.0,
-        on_fault: Callable[[str], None] | None = None,
+        on_fault: Callable[[str], None] | None = None, server_certificate: bytes = b"",
     ) -> None:
         parts = urlsplit(server_uri)
-        if parts.scheme not in ("coap", "coaps"):
-            raise ValueError(f"server URI {server_uri!r} is not coap:// or coaps://")
+        if parts.scheme not in TRANSPORTS:
+            raise ValueError(f"server URI {server_uri!r} is not coap://, coaps://, coap+tcp:// or coaps+tcp://")
         if parts.scheme == "coaps" and security is None:
             raise ValueError("a coaps:// server needs DTLS-PSK credentials")
         self.server_uri = f"{parts.scheme}://{parts.netloc}"
         self.secure = parts.scheme == "coaps"
+        #: RFC 8323: keep-alive by Ping, not by Update
+        self.reliable = parts.scheme in RELIABLE_SCHEMES
+        self.server_certificate = server_certificate
         self.site = site
         self.security = security
         self.timeout = timeout
@@ -285,10 +293,11 @@ class ClientTransport:
     async def open(self) -> None:
         if self.context is not None:
             return
-        ctx = await aiocoap.Context.create_client_context(
-            loggername=COAP_LOGGER, transports=["tinydtls" if self.secure else "udp6"]
-        )
+        scheme = self.server_uri.partition("://")[0]
+        ctx = await aiocoap.Context.create_client_context(loggername=COAP_LOGGER, transports=[TRANSPORTS[scheme]])
         ctx.serversite = self.site
+        if scheme == "coaps+tcp" and self.server_certificate:
+            ctx.client_credentials[f"{self.server_uri}/*"] = ServerCertificate(self.server_certificate)
         if self.secure:
             from aiocoap.credentials import DTLS
 
@@ -325,7 +334,12 @@ class ClientTransport:
         except TimeoutError:
             raise TransportError(f"no answer from {self.server_uri}") from None
         except aiocoap.error.Error as exc:
-            raise TransportError(f"{self.server_uri}: {type(exc).__name__}: {exc}") from None
+            cause = exc.__cause__
+            # a TLS failure says why (certificate verify failed: ...); DTLS causes may quote identities
+            why = f" ({cause.reason or type(cause).__name__}: {cause.verify_message})" if isinstance(
+                cause, ssl.SSLCertVerificationError) else f" ({type(cause).__name__})" if isinstance(
+                cause, ssl.SSLError) else ""
+            raise TransportError(f"{self.server_uri}: {type(exc).__name__}: {exc}{why}") from None
         except OSError as exc:
             raise TransportError(f"{self.server_uri}: {exc}") from None
         except TransportError:
@@ -338,6 +352,16 @@ class ClientTransport:
         return Response(
             int(resp.code), bytes(resp.payload), None if cf is None else int(cf), tuple(resp.opt.location_path)
         )
+
+    async def ping(self, timeout: float | None = None) -> float:
+        """RFC 8323 keep-alive: Ping the server on the registration's connection (TransportError if no
+        Pong comes back); returns the round trip in seconds."""
+        if not self.reliable or self.session is None:
+            raise TransportError(f"{self.server_uri}: no TCP connection to ping")
+        try:
+            return await tcp_ping(self.session, timeout if timeout is not None else self.timeout)
+        except PingFailed as exc:
+            raise TransportError(f"{self.server_uri}: {exc}") from None
 
     async def close(self) -> None:
         ctx, self.context, self.session = self.context, None, None

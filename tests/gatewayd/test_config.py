@@ -75,11 +75,13 @@ BAD = [
      'gatewayd.toml:2: ncp.url: expected a spinel+hdlc+uart://, cascoda+uart:// or spinel+hdlc+forkpty:// URL, '
      'got "http://example.com/ncp" (unknown scheme http)'),
     ('[lwm2m.server]\nuri = "ftp://server:21"\n',
-     'gatewayd.toml:2: lwm2m.server.uri: expected a coap:// or coaps:// URI such as coap://host:5683, or "", '
-     'got "ftp://server:21" (scheme ftp is not coap or coaps)'),
+     'gatewayd.toml:2: lwm2m.server.uri: expected a coap://, coaps://, coap+tcp:// or coaps+tcp:// URI such as '
+     'coap://host:5683, or "", '
+     'got "ftp://server:21" (scheme ftp is not coap, coaps, coap+tcp or coaps+tcp)'),
     ('[[lwm2m.device]]\nendpoint = "a"\naddress = "fd00::1"\nserver = "http://x"\n',
-     'gatewayd.toml:4: lwm2m.device[0].server: expected a coap:// or coaps:// URI such as coap://host:5683, or "", '
-     'got "http://x" (scheme http is not coap or coaps)'),
+     'gatewayd.toml:4: lwm2m.device[0].server: expected a coap://, coaps://, coap+tcp:// or coaps+tcp:// URI such as '
+     'coap://host:5683, or "", '
+     'got "http://x" (scheme http is not coap, coaps, coap+tcp or coaps+tcp)'),
     ("[daemon]\nstop_timeout = nan\n",
      "gatewayd.toml:2: daemon.stop_timeout: expected a number from 0.5 to 60, got nan"),
     ("[lwm2m]\nupdate_margin = nan\n",
@@ -268,11 +270,11 @@ def expect_error(text: str, message: str) -> None:
 def test_every_url_key_refuses_every_other_scheme(header: str, path: str, key: Key):
     accepted = url_schemes(key.type)
     wrong = [s for s in SCHEMES_TRIED if s not in accepted]
-    assert len(wrong) >= len(SCHEMES_TRIED) - 3
+    assert len(wrong) >= len(SCHEMES_TRIED) - 4
     for scheme in wrong:
         for value in (f"{scheme}://example.com:21/dev/ttyACM0", f"{scheme}:///dev/ttyACM0"):
             detail = f"unknown scheme {scheme}" if isinstance(key.type, t.NcpUrl) else \
-                f"scheme {scheme} is not coap or coaps"
+                f"scheme {scheme} is not coap, coaps, coap+tcp or coaps+tcp"
             expect_error(setting(header, path, f'"{value}"'),
                          f'gatewayd.toml:4: {path}: expected {key.type.expected}, got "{value}" ({detail})')
     for value in ("/dev/ttyACM0", "example.com"):
@@ -300,7 +302,7 @@ def test_every_url_key_takes_each_scheme_it_accepts(header: str, path: str, key:
     ("coap://host:0", "port 0"),
     ("coap://[fd00::1", "Invalid IPv6 URL"),
     ("coap://two words", "contains spaces"),
-    ("localhost:5683", "scheme localhost is not coap or coaps"),
+    ("localhost:5683", "scheme localhost is not coap, coaps, coap+tcp or coaps+tcp"),
 ])
 @pytest.mark.parametrize(("header", "path", "key"), [k for k in URL_KEYS if is_lwm2m_uri(k[2].type)],
                          ids=[p for _, p, k in URL_KEYS if is_lwm2m_uri(k.type)])

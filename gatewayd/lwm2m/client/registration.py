@@ -80,7 +80,7 @@ class LwM2MClient:
         #: called whenever an observation starts or ends (a proxy then observes or polls its device)
         self.on_observations: Callable[[], None] | None = None
         self.counters = {"registers": 0, "updates": 0, "requests": 0, "notifications": 0, "bootstraps": 0,
-                         "dtls_faults": 0, "errors": 0}
+                         "dtls_faults": 0, "errors": 0, "pings": 0, "ping_failures": 0}
         #: wall-clock time until which the server account is disabled (Disable, /1/x/4)
         self.disabled_until: float | None = None
         self.scheduler = ObservationScheduler(self)
@@ -91,6 +91,8 @@ class LwM2MClient:
         self._wake = asyncio.Event()
         self._objects_changed = False
         self._lifetime_changed = False
+        #: whether the last _wait_wake ended by a wake-up rather than its timeout
+        self._wake_seen = False
         self._unsubscribe = store.on_change(self._on_store_change)
         self._install_server_handlers()
 
@@ -230,7 +232,7 @@ class LwM2MClient:
         self.server = account
         self._apply_server_defaults(account)
         self.transport = ClientTransport(account.uri, self.site, security, self.settings.request_timeout,
-                                         on_fault=self._dtls_fault)
+                                         on_fault=self._dtls_fault, server_certificate=account.server_public_key)
         await self.transport.open()
 
     def _apply_server_defaults(self, account: ServerAccount) -> None:
@@ -331,28 +333,54 @@ class LwM2MClient:
         assert reg is not None
         margin = min(self.settings.update_margin, reg.lifetime / 2)
         due = reg.expires - margin - time.time()
-        if self.settings.keepalive > 0:
+        if self.settings.keepalive > 0 and not self._reliable:
             since = time.time() - (reg.expires - reg.lifetime)
             due = min(due, self.settings.keepalive - since)
         return max(0.0, due)
 
+    @property
+    def _reliable(self) -> bool:
+        return self.transport is not None and self.transport.reliable
+
     async def _registered(self) -> None:
-        """Stay registered: Update on time, on change and on trigger, until something fails."""
+        """Stay registered: Update on time, on change and on trigger, until something fails. Over TCP a
+        Ping every ``keepalive`` seconds checks the connection instead of keep-alive Updates (RFC 8323)."""
         while True:
-            await self._wait_wake(self._next_update_in())
+            update_in = self._next_update_in()
+            keepalive = self.settings.keepalive
+            if self._reliable and 0 < keepalive < update_in:
+                await self._wait_wake(keepalive)
+                if not self._wake_seen and self._next_update_in() > 0:
+                    await self._ping()
+                    continue
+            else:
+                await self._wait_wake(update_in)
             if self.bootstrap.requested or self.disable.requested:
                 return
             await self._update()
+
+    async def _ping(self) -> None:
+        assert self.transport is not None
+        try:
+            await self.transport.ping()
+        except TransportError:
+            self.counters["ping_failures"] += 1
+            # the connection is gone: a new one, and an Update on it, tell the server where we are
+            await self.transport.close()
+            raise
+        self.counters["pings"] += 1
 
     async def _wait_wake(self, timeout: float | None) -> None:
         """Wait for a wake-up (trigger, change, request) or the timeout; a wake-up that came while the task
         was busy returns at once: cleared only once seen, so a trigger during an Update in flight (Wakaama
         writes the lifetime, then executes /1/0/8) gets an Update of its own instead of being lost."""
+        self._wake_seen = False
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
             # just as the event is set (a trigger_update() right before stop()), and stop() then waits forever.
             async with asyncio.timeout(timeout):
                 await self._wake.wait()
+            self._wake_seen = True
         except TimeoutError:
             pass
         self._wake.clear()
