@@ -53,6 +53,8 @@ class Component:
     name = "component"
     #: Components whose failure makes the whole daemon pointless (none so far).
     required = False
+    #: Its supervisor's Slot.info, once supervised.
+    _supervised: Callable[[], dict[str, Any]] | None = None
 
     def __init__(self, config: Config):
         self.config = config
@@ -77,6 +79,11 @@ class Component:
     def status_line(self) -> str | None:
         """A few words for systemd's STATUS=, or None to say nothing."""
         return None
+
+    def supervised_status(self) -> dict[str, Any]:
+        """Its entry in ``gatewayctl status``: the supervisor's ``state`` (and ``error``, ``retry_in``), then
+        :meth:`status`; just :meth:`status` for a component no supervisor runs."""
+        return self._supervised() if self._supervised is not None else self.status()
 
     def commands(self) -> list[Command]:
         return []
@@ -136,7 +143,9 @@ class Supervisor:
         component._on_failure = self._runtime_failure
         component._on_change = self.on_change
         component._on_restart = self.on_restart
-        self.slots.append(Slot(component, backoff=Backoff(1.0, self.max_backoff)))
+        slot = Slot(component, backoff=Backoff(1.0, self.max_backoff))
+        component._supervised = slot.info
+        self.slots.append(slot)
 
     def slot(self, name: str) -> Slot | None:
         return next((s for s in self.slots if s.component.name == name), None)

@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from gatewayd.component import State
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 ROLES = ("disabled", "detached", "child", "router", "leader", "unknown")  # gatewayctl state's role names
 LWM2M_STATES = ("bootstrapping", "registering", "registered", "updating", "deregistered", "disabled", "failed")
@@ -64,11 +66,26 @@ class GatewayCollector:
 
     def collect(self) -> Iterator[Metric]:
         r = self.reading
+        yield from self._components(r.get("components"))
         yield from self._ncp(r.get("ncp"), r.get("counters") or {})
         yield from self._thread(r.get("thread"), r.get("counters") or {})
         yield from self._nat64(r.get("nat64"))
         yield from self._dns64(r.get("dns64"))
         yield from self._lwm2m(r.get("lwm2m_status"), r.get("lwm2m"))
+
+    # ---- the daemon's components ----------------------------------------------------------------------
+    def _components(self, states: Mapping[str, str] | None) -> Iterable[Metric]:
+        """One series per component and state, 1 for the current one (an enum as Prometheus' conventions
+        have it): ``gatewayd_component_state{state="failed"} == 1`` alerts on any component down."""
+        if not states:
+            return
+        g = GaugeMetricFamily("gatewayd_component_state", "Each component's supervisor state (gatewayctl status): "
+                              "1 for the current one", labels=["component", "state"])
+        known = [s.value for s in State]
+        for name, current in sorted(states.items()):
+            for state in (*known, *(() if current in known else (current,))):
+                g.add_metric([name, state], 1 if state == current else 0)
+        yield g
 
     # ---- NCP ---------------------------------------------------------------------------------------
     def _ncp(self, status: Mapping[str, Any] | None, counters: Mapping[str, Any]) -> Iterable[Metric]:

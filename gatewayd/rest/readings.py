@@ -25,9 +25,15 @@ class Readings:
         self.components = components
 
     def status(self, name: str) -> dict[str, Any] | None:
-        """``gatewayctl status``'s entry of one component (its ``status()``); None if it is not configured."""
+        """``gatewayctl status``'s entry of one component (its supervisor state and ``status()``); None if it is
+        not configured."""
         component = self.components.get(name)
-        return dict(component.status()) if component is not None else None
+        return dict(component.supervised_status()) if component is not None else None
+
+    def component_states(self) -> dict[str, str]:
+        """Each configured component's state as ``gatewayctl status`` shows it (running, failed...)."""
+        return {name: str(component.supervised_status().get("state", "unknown"))
+                for name, component in self.components.items()}
 
     async def command(self, component: str, name: str, *args: str) -> Any:
         """The gatewayctl command ``name`` as a non-root user runs it; None where it has nothing to say
@@ -86,6 +92,7 @@ class Readings:
     async def metrics(self) -> dict[str, Any]:
         """Everything ``/metrics`` shows, in gatewayctl's shapes."""
         return {
+            "components": self.component_states(),
             "ncp": self.status("ncp"),
             "thread": self.status("thread"),
             "counters": await self.command("thread", "counters"),

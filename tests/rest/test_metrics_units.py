@@ -143,3 +143,42 @@ def test_recent_problems_ring():
     assert [(r["message"], r["count"]) for r in rows] == [("from the NAT64 library", 1), ("again", 2),
                                                           ("problem 4", 1)]
     assert rows[0]["component"] == "nat64" and rows[1]["component"] == "lwm2m" and rows[1]["level"] == "error"
+
+
+async def test_each_components_state_is_an_enum_of_gauges():
+    """gatewayctl status's state of every component: one series per state, 1 for the current one."""
+    from gatewayd.component import State, Supervisor
+
+    class Starts(Component):
+        name = "nat64"
+
+    class Fails(Component):
+        name = "dns64"
+
+        async def start(self) -> None:
+            raise RuntimeError("no upstream")
+
+    config = parse("")
+    supervisor = Supervisor()
+    built = {"nat64": Starts(config), "dns64": Fails(config)}
+    for component in built.values():
+        supervisor.add(component)
+    await supervisor.start_all()
+    try:
+        reading = await Readings(built).metrics()
+        assert reading["components"] == {"nat64": "running", "dns64": "failed"}
+        s = samples(render(reading).decode())
+        assert s[("gatewayd_component_state", (("component", "nat64"), ("state", "running")))] == 1
+        assert s[("gatewayd_component_state", (("component", "dns64"), ("state", "failed")))] == 1
+        assert s[("gatewayd_component_state", (("component", "dns64"), ("state", "running")))] == 0
+        for name in built:
+            assert sum(s[("gatewayd_component_state", (("component", name), ("state", st.value)))]
+                       for st in State) == 1
+    finally:
+        await supervisor.stop_all(1.0)
+
+
+def test_an_unknown_component_state_is_listed_too():
+    s = samples(render({"components": {"rest": "paused"}}).decode())
+    assert s[("gatewayd_component_state", (("component", "rest"), ("state", "paused")))] == 1
+    assert s[("gatewayd_component_state", (("component", "rest"), ("state", "stopped")))] == 0
