@@ -264,7 +264,14 @@ SCHEMA = Section(
                     "clients register LwM2M CBOR (11544) as their format and answer Reads in it."),
                 Key("queue_mode", t.Bool(), False,
                     "Register in queue mode (b=UQ for 1.0, Q for 1.1): the server holds requests until the "
-                    "client's next Update."),
+                    "client's next Update, and notifications that fall due while the client is offline (past "
+                    "awake_time) are kept and sent right after that Update."),
+                Key("queue_limit", t.Int(min=1, max=100000), 100,
+                    "Queue mode: notifications one client keeps while offline; beyond this the oldest is "
+                    "dropped and counted (queue_dropped in gatewayctl lwm2m show)."),
+                Key("awake_time", t.Float(min=1, max=86400), 93.0,
+                    "Queue mode: seconds a client stays reachable after its Register or Update "
+                    "(MAX_TRANSMIT_WAIT); notifications due later wait for the next Update."),
                 Key("update_margin", t.Float(min=1, max=3600), 15.0,
                     "Seconds before the registration lifetime ends that the Update goes out."),
                 Key("keepalive", t.Float(min=0, max=3600), 60.0,

@@ -218,6 +218,8 @@ class LwM2MSection(Table):
     models_dir: str
     lwm2m_version: Literal["1.0", "1.1", "1.2"]
     queue_mode: bool
+    queue_limit: int
+    awake_time: float
     update_margin: float
     keepalive: float
     request_timeout: float

@@ -29,6 +29,8 @@ def settings_from_config(config: Config) -> ClientSettings:
     return ClientSettings(
         lifetime=lw.server.lifetime,
         queue_mode=lw.queue_mode,
+        queue_limit=lw.queue_limit,
+        awake_time=lw.awake_time,
         lwm2m_version=lw.lwm2m_version,
         update_margin=lw.update_margin,
         keepalive=lw.keepalive,

@@ -32,6 +32,7 @@ from .tcp import ping as tcp_ping
 
 if TYPE_CHECKING:  # the client package imports this module
     from .client.operations import OpRequest, OpResponse
+    from .client.queue import NotificationQueue
 
 log = logging.getLogger("gatewayd.lwm2m")
 COAP_LOGGER = "gatewayd.lwm2m.coap"
@@ -131,6 +132,8 @@ class ClientSite(interfaces.Resource):
         self.handler = handler
         self.observe = observe
         self.prepare = prepare
+        #: queue mode: notifications that fall due while the client is offline wait here (.client.queue)
+        self.queue: NotificationQueue | None = None
         self._sequence = 0
 
     async def needs_blockwise_assembly(self, request: aiocoap.Message) -> bool:
@@ -176,8 +179,9 @@ class ClientSite(interfaces.Resource):
                         # NON otherwise: a CON the server never acknowledges holds back every later
                         # message to it (NSTART 1), Updates and Deregister included
                         msg.mtype = aiocoap.NON
+                if first or self.queue is None or not self.queue.hold(pipe, msg):
+                    pipe.add_response(msg, is_last=False)
                 first = False
-                pipe.add_response(msg, is_last=False)
                 await due.wait()
                 due.clear()
                 resp = self.handler(op, request.remote)
@@ -185,6 +189,8 @@ class ClientSite(interfaces.Resource):
                     pipe.add_response(coap_message(resp), is_last=True)
                     return
         finally:
+            if self.queue is not None:
+                self.queue.forget(pipe)
             if cancel is not None:
                 cancel()
 

@@ -14,7 +14,7 @@ import os
 
 import serial
 
-from .. import cascoda
+from .. import cascoda, cascoda_dfu
 from ..cascoda import Attribute, CascodaMessage, CascodaSession, Cmd
 from .base import FdLink, LinkDown
 from .uart import open_serial
@@ -31,6 +31,7 @@ _INFO_ATTRIBUTES = {
     Attribute.OT_EUI64: "eui64",
 }
 RESETRF_PULSE_MS = 5
+DFU_TIMEOUT = 10.0  # erasing the whole application area of a Chili2 takes seconds
 
 
 class CascodaLink(FdLink):
@@ -161,14 +162,15 @@ class CascodaLink(FdLink):
         self._flush()
 
     # -- EVBME synchronous requests ---------------------------------------------------------------
-    async def _request(self, message: CascodaMessage, confirm: int) -> CascodaMessage | None:
+    async def _request(self, message: CascodaMessage, confirm: int,
+                       timeout: float | None = None) -> CascodaMessage | None:
         async with self._sync_lock:
             assert self._loop is not None
             self._confirm = self._loop.create_future()
             self._confirm_cmd = confirm
             try:
                 self._send(message)
-                return await asyncio.wait_for(self._confirm, self.evbme_timeout)
+                return await asyncio.wait_for(self._confirm, timeout or self.evbme_timeout)
             except (TimeoutError, LinkDown):
                 if self.lost:
                     raise LinkDown(self._lost_reason or "link lost") from None
@@ -176,6 +178,21 @@ class CascodaLink(FdLink):
             finally:
                 self._confirm = None
                 self._confirm_cmd = None
+
+    async def dfu(self, command: cascoda_dfu.DfuCommand, timeout: float = DFU_TIMEOUT) -> cascoda_dfu.DfuStatus:
+        """Send one DFU sub-command (EVBME_DFU_CMD) and wait for the device's DFU_STATUS.
+
+        LinkDown when the link is lost (a power cut), TimeoutError when the device does not answer, DfuError
+        when it answers something else than a status."""
+        if self._fd is None or self.lost:
+            raise LinkDown(self._lost_reason or "link is not open")
+        reply = await self._request(cascoda_dfu.encode(command), Cmd.EVBME_DFU_CMD, timeout)
+        if reply is None:
+            raise TimeoutError(f"no DFU_STATUS to {type(command).__name__} in {timeout:.0f} s")
+        status = cascoda_dfu.decode(reply.payload)
+        if not isinstance(status, cascoda_dfu.DfuStatus):
+            raise cascoda_dfu.DfuError(f"the device answered {type(status).__name__}, not DFU_STATUS")
+        return status
 
     async def _get_attribute(self, attribute: int) -> bytes | None:
         reply = await self._request(cascoda.get_request(attribute), Cmd.EVBME_GET_CONFIRM)

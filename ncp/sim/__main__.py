@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--control", help="Unix socket for JSON fault-injection commands")
     p.add_argument("--state", help="file keeping the dataset across restarts (the NCP's flash)")
+    p.add_argument("--firmware", help="file keeping the firmware version a DFU installed (--link cascoda)")
     p.add_argument("--leader-delay", type=float, default=0.5, help="seconds from stack up to leader")
     p.add_argument("--attach-delay", type=float, default=0.2, help="seconds for a node to attach")
     p.add_argument(
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if mesh is not None:
             mesh.open()
-        app = SimApp(core, mesh, link=args.link, control_path=args.control, state_path=args.state)
+        app = SimApp(core, mesh, link=args.link, control_path=args.control, state_path=args.state,
+                     firmware_path=args.firmware)
         return asyncio.run(app.run())
     finally:
         if mesh is not None:

@@ -17,12 +17,13 @@ import tty
 from pathlib import Path
 from typing import Any
 
-from ncp import cascoda, hdlc
+from ncp import cascoda, cascoda_dfu, hdlc
 from ncp.spinel import SpinelError, SpinelFrame
 
 from .addresses import MeshConfig
 from .control import ControlCommand, ControlError, parse_command, reply
 from .core import SimNcp
+from .dfu import SimFirmware
 from .mesh import MeshTun
 
 __all__ = ["SimApp", "save_state"]
@@ -41,9 +42,11 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 class _CascodaDevice:
     """Device end of the Cascoda UART framing: stream bytes travel as OT_SERIAL_UPLINK/DOWNLINK."""
 
-    def __init__(self, eui64: bytes) -> None:
+    def __init__(self, eui64: bytes, firmware: SimFirmware | None = None) -> None:
         self.session = cascoda.CascodaSession()
         self.eui64 = eui64
+        self.firmware = firmware or SimFirmware()
+        self.installed = False  # a DFU REBOOT installed a new image: the NCP restarts into it
 
     def wrap(self, data: bytes, now: float) -> None:
         for i in range(0, len(data), cascoda.MAX_PAYLOAD):
@@ -59,7 +62,17 @@ class _CascodaDevice:
                 self._get_confirm(msg.payload[0], now)
             elif msg.cmd == cascoda.Cmd.EVBME_SET_REQUEST and msg.payload:
                 self.session.send(cascoda.CascodaMessage(cascoda.Cmd.EVBME_SET_CONFIRM, b"\x00"), now)
+            elif msg.cmd == cascoda.Cmd.EVBME_DFU_CMD:
+                self._dfu(msg.payload, now)
         return bytes(stream)
+
+    def _dfu(self, payload: bytes, now: float) -> None:
+        try:
+            status, installed = self.firmware.handle(cascoda_dfu.decode(payload))
+        except cascoda_dfu.DfuError:
+            status, installed = cascoda_dfu.DfuStatus(cascoda_dfu.CaError.INVALID_ARGS), False
+        self.session.send(cascoda_dfu.encode(status), now)
+        self.installed = self.installed or installed
 
     def _get_confirm(self, attribute: int, now: float) -> None:
         values = {
@@ -86,12 +99,15 @@ class SimApp:
         link: str = "hdlc",
         control_path: str | None = None,
         state_path: str | None = None,
+        firmware_path: str | None = None,
     ) -> None:
         self.core = core
         self.mesh = mesh
         self.fd_in = fd_in
         self.fd_out = fd_out
-        self.cascoda = _CascodaDevice(core.eui64) if link == "cascoda" else None
+        self.cascoda = _CascodaDevice(core.eui64, SimFirmware(firmware_path)) if link == "cascoda" else None
+        if self.cascoda is not None:
+            core.firmware_version = self.cascoda.firmware.version  # type: ignore[attr-defined]
         self.control_path = control_path
         self.state_path = Path(state_path) if state_path else None
         self.decoder = hdlc.HdlcDecoder()
@@ -306,6 +322,10 @@ class SimApp:
         if self.cascoda is not None:
             data = self.cascoda.unwrap(data, now)
             self._write_raw(self.cascoda.session.data_to_send())
+            if self.cascoda.installed:  # the boot loader installed a new image: the NCP starts again
+                self.cascoda.installed = False
+                self.core.firmware_version = self.cascoda.firmware.version  # type: ignore[attr-defined]
+                self._reset(now)
         for raw in self.decoder.feed(data):
             try:
                 frame = SpinelFrame.decode(raw)
@@ -366,6 +386,10 @@ class SimApp:
         elif command.cmd == "node_add":
             node = self._event(lambda now: self.core.add_node(command.name, command.eui64, now, command.kind))
             return reply(name=node.name, eui64=node.eui64.hex(), kind=node.kind)
+        elif command.cmd == "joiner_start":
+            result = self._event(lambda now: self.core.joiner_start(command.name, command.eui64, command.pskd, now,
+                                                                    command.kind))
+            return reply(**result)
         elif command.cmd == "node_remove":
             self._event(self.core.remove_node, command.name)
         elif command.cmd == "state":

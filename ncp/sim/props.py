@@ -107,7 +107,8 @@ class Properties:
         getters: dict[int, Callable[[], Any]] = {
             Prop.LAST_STATUS: lambda: int(Status.OK),
             Prop.PROTOCOL_VERSION: lambda: PROTOCOL_VERSION,
-            Prop.NCP_VERSION: lambda: generation.ncp_version,
+            # a firmware a DFU installed (ncp/sim/dfu.py) reports its own version
+            Prop.NCP_VERSION: lambda: getattr(ncp, "firmware_version", "") or generation.ncp_version,
             Prop.INTERFACE_TYPE: lambda: INTERFACE_TYPE_THREAD,
             Prop.VENDOR_ID: lambda: 0,
             Prop.CAPS: lambda: CAPS,

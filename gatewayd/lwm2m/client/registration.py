@@ -39,6 +39,7 @@ from .disable import ServerDisable
 from .observation import ActiveObservation, ObservationScheduler
 from .operations import CREATED, OpRequest, OpResponse, ServerOperations
 from .persistence import ClientPersistence
+from .queue import NotificationQueue
 from .ramp import RegisterRamp
 from .send import send_payload
 from .state import ClientSettings, Registration, RegistrationRejected, RegistrationState
@@ -74,6 +75,10 @@ class LwM2MClient:
         self.last_error = ""
         self.ops = ServerOperations(store, AttributeStore(), self.settings.default_format)
         self.site = ClientSite(self._handle, self._observe, self._prepare)
+        #: queue mode: notifications held while offline, delivered after the next Update
+        self.queue = NotificationQueue(self.settings.queue_limit, self.settings.awake_time) \
+            if self.settings.queue_mode else None
+        self.site.queue = self.queue
         #: awaited before the store answers a server's request: may refresh values from a proxied
         #: device (read-through) or answer the request itself (a Write or Execute forwarded to it)
         self.request_hook: Callable[[OpRequest], Awaitable[OpResponse | None]] | None = None
@@ -165,6 +170,8 @@ class LwM2MClient:
             out["error"] = self.last_error
         if self.disabled_until is not None:
             out["disabled_for"] = max(0, round(self.disabled_until - time.time()))
+        if self.queue is not None:
+            out.update(self.queue.info())
         return out
 
     def observation_rows(self) -> list[dict[str, Any]]:
@@ -278,6 +285,7 @@ class LwM2MClient:
         self.last_error = ""
         self._set_state(RegistrationState.REGISTERED)
         self.persistence.save()
+        self._awake()
 
     async def _resume(self) -> bool:
         """Continue a registration that outlived a restart or a failed Update with an Update."""
@@ -327,6 +335,15 @@ class LwM2MClient:
         self.last_error = ""
         self._set_state(RegistrationState.REGISTERED)
         self.persistence.save()
+        self._awake()
+
+    def _awake(self) -> None:
+        """Queue mode: the server just heard from us; what was held while offline goes out now."""
+        if self.queue is not None:
+            sent = self.queue.wake()
+            if sent:
+                log.info("%s: %d held notification(s) sent after the Update", self.endpoint, sent,
+                         extra={"fields": {"LWM2M_ENDPOINT": self.endpoint}})
 
     def _next_update_in(self) -> float:
         reg = self.registration

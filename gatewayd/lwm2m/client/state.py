@@ -38,6 +38,10 @@ class ClientSettings:
     #: failed Register attempts before falling back to the Bootstrap-Server (0: never)
     bootstrap_after: int = 3
     bootstrap_timeout: float = 60.0
+    #: queue mode: notifications kept while offline (the oldest dropped beyond), and how long the client
+    #: stays reachable after it spoke to the server (MAX_TRANSMIT_WAIT)
+    queue_limit: int = 100
+    awake_time: float = 93.0
     #: what Reads without Accept answer in; None: by version (see :attr:`default_format`)
     preferred_format: int | None = None
 
