@@ -23,6 +23,8 @@ apt_packages=(
     cython3 lintian groff man-db debootstrap systemd-container
     # the REST status page rendered in a real browser (tests/rest/test_status_page.py)
     chromium
+    # a LAN router advertising a prefix, a default route and PREF64 (tests/border/test_lan_netns.py)
+    radvd
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -41,6 +43,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # unbound and tayga come with services/units we do not want running on the test box.
 systemctl disable --now unbound >/dev/null 2>&1 || true
+systemctl disable --now radvd >/dev/null 2>&1 || true
 
 py=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

@@ -56,18 +56,14 @@ def caps_from(config: Config) -> Any:
 
 def default_uplink() -> str | None:
     """The interface of the IPv4 default route (blocking: call it in a thread)."""
-    from common.rtnl import IPRoute
+    from common.netlink import Rtnl
 
-    with IPRoute() as ipr:
-        for route in ipr.get_default_routes(family=socket.AF_INET):
-            oif = route.get_attr("RTA_OIF")
-            if oif is None:
-                multipath = route.get_attr("RTA_MULTIPATH") or []
-                oif = multipath[0]["oif"] if multipath else None
-            if oif is not None:
-                links = ipr.get_links(oif)
-                if links:
-                    return links[0].get_attr("IFLA_IFNAME")
+    with Rtnl() as rt:
+        for route in rt.default_routes(socket.AF_INET):
+            oif = route.interface
+            link = rt.link(index=oif) if oif is not None else None
+            if link is not None and link.name:
+                return link.name
     return None
 
 
@@ -105,9 +101,14 @@ class Nat64Component(Component):
 
     def _ours_wanted(self) -> bool:
         mode = self.config.nat64.infrastructure
+        if mode == "auto" and self.lan is not None and not self.lan.settled:
+            return False  # the LAN's routers have not had the time to say whether they translate
         return mode == "ignore" or (mode == "auto" and self._infrastructure_prefix() is None)
 
     def _log_infrastructure(self) -> None:
+        if self.lan is not None and not self.lan.settled:
+            self.log.info("NAT64 waits for the LAN's routers: ours runs only if none of them translates")
+            return
         prefix = self._infrastructure_prefix()
         self.log.info("NAT64: %s; our translator stays off",
                       f"the LAN's NAT64 ({prefix}) is used" if prefix else 'none on the LAN yet ([nat64] '
@@ -265,7 +266,10 @@ class Nat64Component(Component):
     def status_line(self) -> str | None:
         if self.runner is None:
             if not self._ours_wanted():
-                return "NAT64 by the LAN" if self._infrastructure_prefix() else "NAT64 off (infrastructure only)"
+                if self._infrastructure_prefix():
+                    return "NAT64 by the LAN"
+                return "NAT64 off (infrastructure only)" if self.lan is None or self.lan.settled else \
+                    "NAT64 waiting for the LAN"
             return "NAT64 waiting for the mesh" if self._waiting else None
         if self.backend == "builtin":
             n = len(self.runner.nat.table)

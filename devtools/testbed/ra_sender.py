@@ -1,0 +1,68 @@
+"""A LAN router's Router Advertisements, for what Debian's radvd (2.19) cannot send: the PREF64 option
+(RFC 8781). Run inside a namespace: ``python -m devtools.testbed.ra_sender IFACE SOURCE [options]``.
+
+Sends an RA to ff02::1 from the link-local SOURCE (added to IFACE, nodad, if missing) every --interval
+seconds, prints "ready" after the first, and on SIGTERM sends one more with every lifetime 0, as a
+router that stops advertising does (RFC 4861 §6.2.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from ipaddress import IPv6Address, IPv6Network
+
+from gatewayd.border.ra import Pref64, PrefixInformation, RouteInformation, RouterAdvertisement, build_ra
+
+
+def advertisement(args: argparse.Namespace, final: bool = False) -> RouterAdvertisement:
+    life = 0 if final else args.lifetime
+    return RouterAdvertisement(
+        router_lifetime=0 if final else args.router_lifetime,
+        prefixes=tuple(PrefixInformation(IPv6Network(p), valid_lifetime=life, preferred_lifetime=0)
+                       for p in args.prefix),
+        routes=tuple(RouteInformation(IPv6Network(r), life) for r in args.route),
+        pref64=tuple(Pref64(IPv6Network(p), life - life % 8) for p in args.pref64))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("interface")
+    p.add_argument("source", type=IPv6Address)
+    p.add_argument("--pref64", action="append", default=[])
+    p.add_argument("--prefix", action="append", default=[], help="on-link prefix (PIO, L and A set)")
+    p.add_argument("--route", action="append", default=[], help="route (RIO)")
+    p.add_argument("--router-lifetime", type=int, default=0)
+    p.add_argument("--lifetime", type=int, default=600)
+    p.add_argument("--interval", type=float, default=2.0)
+    args = p.parse_args()
+
+    subprocess.run(["ip", "-6", "addr", "add", f"{args.source}/64", "dev", args.interface, "nodad"],
+                   capture_output=True, check=False)
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, args.interface.encode())
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+    index = socket.if_nametoindex(args.interface)
+    pktinfo = struct.pack("=16sI", args.source.packed, index)
+
+    def send(ra: RouterAdvertisement) -> None:
+        sock.sendmsg([build_ra(ra)], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)], 0,
+                       ("ff02::1", 0, 0, index))
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    send(advertisement(args))
+    print("ready", flush=True)
+    while not stop.wait(args.interval):
+        send(advertisement(args))
+    send(advertisement(args, final=True))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
