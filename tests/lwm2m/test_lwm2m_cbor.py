@@ -9,13 +9,17 @@ from aiocoap.numbers.codes import Code
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gatewayd.lwm2m.client import ClientSettings, LwM2MEngine
 from gatewayd.lwm2m.codecs import CodecError, ContentFormat, decode, decode_links, encode
 from gatewayd.lwm2m.codecs.lwm2m_cbor import LwM2MCborCodec
 from gatewayd.lwm2m.codecs.senml import SenMLCborCodec
 from gatewayd.lwm2m.definitions import ObjLnk
 from gatewayd.lwm2m.paths import LwM2MPath as P
+from gatewayd.lwm2m.proxy.component import LwM2MProxy
 
 from .objects import ALL_TYPES_ID, TYPES, make_registry
+from .proxy.test_coap_adapter import proxied, sensors  # noqa: F401 (sensors: a fixture)
+from .servers import REGISTRY as REGISTRY_SHIPPED
 from .test_client_ops import registered
 
 REGISTRY = make_registry()
@@ -224,3 +228,26 @@ async def test_read_observe_and_write_composite_in_lwm2m_cbor(server, clients) -
     assert client.store.get(P(3, 0, 14)) == "+03" and client.store.get(P(1, 0, 1)) == 120
     bad = await server.op("ep-1", Code.iPATCH, "/", h("a1 83 03 00 0e f6"), CF)
     assert bad.code == Code.BAD_REQUEST, "null is no value to write"
+
+
+# --- a proxied device: composite operations reach the device through the virtual client ------------
+
+async def test_proxied_device_read_and_write_composite_in_lwm2m_cbor(server, sensors) -> None:  # noqa: F811
+    engine = LwM2MEngine(None, ClientSettings(lifetime=60, lwm2m_version="1.2"))
+    proxy = LwM2MProxy(engine, REGISTRY_SHIPPED, ClientSettings(lifetime=60, lwm2m_version="1.2"))
+    try:
+        sensor = await sensors(max_age=0)
+        await proxied(server, proxy, "dev-c", sensor.port)
+        sensor.set_temp(18.5)
+        request = CODEC.encode_paths([P(3303, 0, 5700), P(3311, 0, 5850)])
+        resp = await server.op("dev-c", Code.FETCH, "/", request, CF)
+        assert resp.code == Code.CONTENT and int(resp.opt.content_format) == CF
+        got = dict(decode(CF, P(), resp.payload, REGISTRY_SHIPPED))
+        assert got == {P(3303, 0, 5700): 18.5, P(3311, 0, 5850): False}, "both read from the device just now"
+        write = encode(CF, P(), [(P(3311, 0, 5850), True)], REGISTRY_SHIPPED)
+        resp = await server.op("dev-c", Code.iPATCH, "/", write, CF)
+        assert resp.code == Code.CHANGED and sensor.led is True
+        assert sensor.requests[-1]["method"] == "PUT" and sensor.requests[-1]["payload"] == "true"
+    finally:
+        await proxy.stop()
+        await engine.stop()
