@@ -108,6 +108,14 @@ class Uninstalled(Component):
         raise RuntimeError(self.why)
 
 
+def commissioning(config: Config, built: Built) -> Component:
+    from gatewayd.commissioning.component import Commissioning
+
+    radio = ncp_component(built)
+    assert radio is not None
+    return Commissioning(config, radio, thread_view(built))
+
+
 def rest(config: Config, built: Built) -> Component | None:
     if not config.rest.enabled:
         return None
@@ -118,4 +126,4 @@ def rest(config: Config, built: Built) -> Component | None:
     return RestComponent(config, ncp_component(built), built.get("thread"), built)
 
 
-FACTORIES: list[Factory] = [ncp, thread, border, nat64, dns64, lwm2m, rest]
+FACTORIES: list[Factory] = [ncp, thread, border, nat64, dns64, lwm2m, commissioning, rest]

@@ -19,6 +19,7 @@ from gatewayd.config.schema import SCHEMA, Key, Section
 from gatewayd.config.sections import (
     SECTION_TYPES,
     BorderSection,
+    CommissioningSection,
     ControlSection,
     DaemonSection,
     Dns64Section,
@@ -129,6 +130,10 @@ class Config:
     @property
     def lwm2m(self) -> LwM2MSection:
         return self.root.lwm2m
+
+    @property
+    def commissioning(self) -> CommissioningSection:
+        return self.root.commissioning
 
     @property
     def rest(self) -> RestSection:

@@ -77,6 +77,10 @@ def _check_device(device: LwM2MDeviceSection) -> list[tuple[str, str]]:
     return problems
 
 
+def _check_joiner(joiner: Any) -> list[tuple[str, str]]:
+    return [] if joiner.pskd else [("pskd", "required: the joiner's credential (give pskd_file)")]
+
+
 def _check_lwm2m(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
     seen: set[str] = set()
     problems = []
@@ -110,7 +114,7 @@ def _check_rest(rest: RestSection) -> list[tuple[str, str]]:
     return problems
 
 
-COMPONENTS = ("daemon", "control", "ncp", "thread", "border", "nat64", "dns64", "lwm2m")
+COMPONENTS = ("daemon", "control", "ncp", "thread", "border", "nat64", "dns64", "lwm2m", "commissioning")
 
 SCHEMA = Section(
     name="",
@@ -161,6 +165,11 @@ SCHEMA = Section(
                     "Active operational dataset to join, as hex TLVs (what `ot-ctl dataset active -x` "
                     'prints). "" forms a new network on first start and keeps it in state_dir.',
                     secret=True),
+                Key("joiner_pskd", t.PSKD_OR_EMPTY, "",
+                    "Join an existing network as a joiner with this PSKd instead of forming one, when there is no "
+                    "dataset (neither above nor kept in state_dir): that network's commissioner must hold a "
+                    "joiner entry for this NCP's EUI-64 (gatewayctl ncp shows it) or *. The dataset it gets is "
+                    "kept in state_dir, so later starts rejoin without joining again.", secret=True),
             ),
         ),
         Section(
@@ -392,6 +401,34 @@ SCHEMA = Section(
                             "Endpoint client name; \"\" makes urn:dev:ops:gatewayd-<NCP EUI-64>."),
                         Key("manufacturer", t.Str(), "", "Device manufacturer; \"\" uses the NCP's platform string."),
                         Key("model", t.Str(), "", "Device model number; \"\" uses the NCP's platform string."),
+                    ),
+                ),
+            ),
+        ),
+        Section(
+            name="commissioning",
+            doc="The on-mesh commissioner in the NCP: lets Thread devices join with a PSKd (`joiner start PSKD` "
+                "on an OpenThread node) instead of being given the whole dataset. See docs/raspberry-pi.md.",
+            keys=(
+                Key("commissioner", t.Bool(), False,
+                    "Start the commissioner once Thread is attached even when no joiner is configured below "
+                    "(gatewayctl joiner add, and any [[commissioning.joiner]], start it anyway).", live=True),
+                Key("provisioning_url", t.URL_OR_EMPTY, "",
+                    'Provisioning URL the commissioner offers joiners; "" offers none.', live=True),
+            ),
+            sections=(
+                Section(
+                    name="joiner",
+                    check=_check_joiner,
+                    array=True,
+                    doc="A device allowed to join, added when the commissioner starts and again on every reload "
+                        "(removed when its table goes). The PSKd is a secret: give pskd_file.",
+                    keys=(
+                        Key("eui64", t.JOINER, "*", '"*" for any device, or the joiner\'s EUI-64.', live=True),
+                        Key("pskd", t.PSKD_OR_EMPTY, "", "The joiner's credential (required).", secret=True,
+                            live=True),
+                        Key("timeout", t.Int(min=1, max=2_000_000), 3600,
+                            "Seconds the device may join, counted from when the entry is added.", live=True),
                     ),
                 ),
             ),

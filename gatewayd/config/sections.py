@@ -101,6 +101,7 @@ class ThreadSection(Table):
     network_name: str
     channel: int
     dataset: Secret
+    joiner_pskd: Secret
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -234,6 +235,24 @@ class LwM2MSection(Table):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CommissioningJoinerSection(Table):
+    """One ``[[commissioning.joiner]]``."""
+
+    eui64: str  # "*" or 16 hex digits
+    pskd: Secret
+    timeout: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommissioningSection(Table):
+    """``[commissioning]``"""
+
+    commissioner: bool
+    provisioning_url: str
+    joiner: list[CommissioningJoinerSection]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ControlSection(Table):
     """``[control]``"""
 
@@ -274,6 +293,7 @@ class RootSection(Table):
     nat64: Nat64Section
     dns64: Dns64Section
     lwm2m: LwM2MSection
+    commissioning: CommissioningSection
     rest: RestSection
     control: ControlSection
     log: LogSection
@@ -294,6 +314,8 @@ SECTION_TYPES: dict[str, type[Table]] = {
     "lwm2m.device": LwM2MDeviceSection,
     "lwm2m.thread_devices": LwM2MThreadDevicesSection,
     "lwm2m.gateway": LwM2MGatewaySection,
+    "commissioning": CommissioningSection,
+    "commissioning.joiner": CommissioningJoinerSection,
     "rest": RestSection,
     "control": ControlSection,
     "log": LogSection,

@@ -340,6 +340,28 @@ def _eui64_or_empty(text: str) -> bytes:
     return raw
 
 
+def _pskd_or_empty(text: str) -> str:
+    from ncp.commissioning import check_pskd
+
+    return check_pskd(text) if text else text
+
+
+def _url_or_empty(text: str) -> str:
+    """A provisioning URL (Thread: at most 64 bytes of UTF-8), or ""."""
+    if text and (not urlsplit(text).scheme or any(c.isspace() for c in text)):
+        raise ValueError("not scheme://...")
+    if len(text.encode()) > 64:
+        raise ValueError("longer than 64 bytes")
+    return text
+
+
+def _joiner(text: str) -> str:
+    from ncp.commissioning import parse_joiner
+
+    eui64 = parse_joiner(text)
+    return eui64.hex() if eui64 is not None else text
+
+
 NCP_URL = NcpUrl()
 LWM2M_URI_OR_EMPTY = Str(validate=_lwm2m_uri_or_empty,
                          what='a coap://, coaps://, coap+tcp:// or coaps+tcp:// URI such as coap://host:5683, or ""')
@@ -358,3 +380,8 @@ JSON_POINTER = Str(validate=_json_pointer, what='a JSON pointer such as "/temp"'
 IPV6_ADDRESS_OR_EMPTY = Str(validate=_ipv6_address_or_empty, what='an IPv6 address, or ""')
 EUI64_OR_EMPTY = Str(validate=_eui64_or_empty, what='an EUI-64 such as "0011223344556677", or ""')
 LEVEL = Str(choices=("debug", "info", "notice", "warning", "error"))
+PSKD_OR_EMPTY = Str(validate=_pskd_or_empty,
+                    what='a Thread joiner credential (PSKd: 6 to 32 uppercase letters and digits without I, O, Q, '
+                         'Z), or ""')
+JOINER = Str(validate=_joiner, what='"*" (any device) or an EUI-64 such as "0011223344556677"')
+URL_OR_EMPTY = Str(validate=_url_or_empty, what='a URL of at most 64 bytes such as "https://example.com/join", or ""')

@@ -248,6 +248,8 @@ class ThreadNetwork(Component):
         client.on_packet = lambda packet: self.wpan.deliver(packet.data) if self.wpan else None
         client.add_event_handler(self._on_event)
         try:
+            if self.dataset is None and self.config.thread.joiner_pskd:
+                await self._join()
             await self._bring_up()
         except BaseException:
             await self.stop()
@@ -280,7 +282,7 @@ class ThreadNetwork(Component):
         self.changed()
 
     # ---- dataset -------------------------------------------------------------------------------
-    def _load_or_create_dataset(self) -> Dataset:
+    def _load_or_create_dataset(self) -> Dataset | None:
         configured = self.config.thread.dataset.reveal()
         if configured:
             dataset = Dataset.from_tlvs(configured)
@@ -293,12 +295,29 @@ class ThreadNetwork(Component):
             log.info("rejoining network %s (channel %s) from %s", stored.network_name, stored.channel,
                      self.state.dataset_path)
             return stored
+        if self.config.thread.joiner_pskd:
+            log.info("no dataset yet: joining a network with [thread] joiner_pskd instead of forming one")
+            return None
         name = self.config.thread.network_name or None
         dataset = Dataset.generate(name=name, channel=self.config.thread.channel)
         self.state.save_dataset(dataset)
         log.info("formed new network %s on channel %d; dataset kept in %s", dataset.network_name,
                  dataset.channel, self.state.dataset_path)
         return dataset
+
+    async def _join(self) -> None:
+        """``[thread] joiner_pskd``: the NCP joins an existing network; its dataset is then kept like a formed one,
+        so a restart rejoins without joining again (a failed join fails the component, which is retried)."""
+        from gatewayd.thread.joiner import join
+
+        secret = self.config.thread.joiner_pskd.reveal()
+        pskd = secret.decode() if isinstance(secret, bytes) else str(secret)
+        dataset = await join(self._require_client(), pskd, read_dataset)
+        self.state.save_dataset(dataset)
+        self.dataset = dataset
+        self.changed()
+        log.info("joined network %s (channel %s) as a joiner; dataset kept in %s", dataset.network_name,
+                 dataset.channel, self.state.dataset_path)
 
     def _omr_prefix(self) -> ipaddress.IPv6Network:
         configured = self.config.border.omr_prefix

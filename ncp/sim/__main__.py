@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="2025",
         help="which OpenThread NCP to imitate: 2023 has no THREAD_ACTIVE_DATASET_TLVS",
     )
+    p.add_argument(
+        "--joinable-pskd",
+        help="a network this NCP can join as a joiner with this PSKd (SET MESHCOP_JOINER_COMMISSIONING)",
+    )
     p.add_argument("--seed", type=int, help="seed for reproducible randomness")
     p.add_argument("--log", help="log file (stderr is not used when it is the Spinel pty)")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -142,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         dnssd_server=args.dnssd_server,
         ncp_generation=args.ncp_generation,
         eui64=args.eui64,
+        joinable_pskd=args.joinable_pskd,
         seed=args.seed,
     )
     core = SimNcp(config, persisted)

@@ -27,6 +27,10 @@ class SimConfig:
     reattach_delay: float = 33.0
     # ...and lists each child it restored from its settings once the child answered (0.2-0.9 s after leading)
     child_restore_delay: float = 0.5
+    # The PSKd an existing network's commissioner holds for this NCP as a joiner (None: no joinable network), and
+    # how long joining takes (ot-ncp-ftd on the simulated radio: 5-7 s)
+    joinable_pskd: str | None = None
+    joiner_delay: float = 0.5
     ncp_generation: str = "2025"  # a key of GENERATIONS
     eui64: bytes | None = None
     seed: int | None = None

@@ -1,7 +1,9 @@
 """The simulator's fault-injection control channel: one JSON object per line, answered by one line.
 
 Commands: ``reset``, ``drop`` (count), ``corrupt`` (count), ``stall`` (seconds), ``die``, ``node_add``
-(name, eui64 hex optional, kind ``ftd`` (default) or ``mtd``), ``node_remove`` (name), ``state``.
+(name, eui64 hex optional, kind ``ftd`` (default) or ``mtd``), ``node_remove`` (name), ``state``,
+``joiner_start`` (name, pskd, eui64 and kind optional: a device runs ``joiner start PSKD`` and becomes a node
+if the commissioner lets it in; answered with ``joined`` and, when it failed, ``error`` as ot-cli-ftd says it).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import dataclass
 
 __all__ = ["COMMANDS", "ControlCommand", "ControlError", "parse_command", "reply"]
 
-COMMANDS = frozenset({"reset", "drop", "corrupt", "stall", "die", "node_add", "node_remove", "state"})
+COMMANDS = frozenset({"reset", "drop", "corrupt", "stall", "die", "node_add", "node_remove", "state",
+                      "joiner_start"})
 
 
 class ControlError(ValueError):
@@ -26,6 +29,7 @@ class ControlCommand:
     name: str = ""
     eui64: bytes | None = None
     kind: str = "ftd"
+    pskd: str = ""
 
 
 def parse_command(line: bytes | str) -> ControlCommand:
@@ -47,17 +51,20 @@ def parse_command(line: bytes | str) -> ControlCommand:
             if not 0 <= seconds <= 3600:
                 raise ControlError("seconds must be in 0..3600")
             return ControlCommand(cmd, seconds=seconds)
-        if cmd in ("node_add", "node_remove"):
+        if cmd in ("node_add", "node_remove", "joiner_start"):
             name = obj["name"]
             if not isinstance(name, str) or not name:
                 raise ControlError("name must be a non-empty string")
             eui64 = None
-            if cmd == "node_add" and obj.get("eui64"):
+            if cmd != "node_remove" and obj.get("eui64"):
                 eui64 = parse_eui64(obj["eui64"])
-            kind = obj.get("kind", "ftd") if cmd == "node_add" else "ftd"
+            kind = obj.get("kind", "ftd") if cmd != "node_remove" else "ftd"
             if kind not in ("ftd", "mtd"):
                 raise ControlError("kind must be ftd or mtd")
-            return ControlCommand(cmd, name=name, eui64=eui64, kind=kind)
+            pskd = obj["pskd"] if cmd == "joiner_start" else ""
+            if not isinstance(pskd, str):
+                raise ControlError("pskd must be a string")
+            return ControlCommand(cmd, name=name, eui64=eui64, kind=kind, pskd=pskd)
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         if isinstance(exc, ControlError):
             raise

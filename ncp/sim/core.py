@@ -35,6 +35,7 @@ from ncp.meshcop import Dataset
 from ncp.spinel import Command, Prop, SpinelFrame, Status, pack_prop
 
 from .addresses import Addresses, MeshConfig
+from .commissioning import Commissioning
 from .config import SimConfig
 from .datapath import Datapath
 from .flash import Flash
@@ -65,6 +66,7 @@ class SimNcp:
     addresses: Addresses
     datapath: Datapath
     props: Properties
+    commissioning: Commissioning
 
     def __init__(self, config: SimConfig | None = None, persisted: dict[str, Any] | None = None) -> None:
         self.config = config or SimConfig()
@@ -93,6 +95,7 @@ class SimNcp:
         self.addresses = Addresses(self)
         self.datapath = Datapath(self)
         self.props = Properties(self)
+        self.commissioning = Commissioning(self, self.rng)
         self.topology.detach_all()
 
     def _random_eui64(self) -> bytes:
@@ -155,6 +158,16 @@ class SimNcp:
     def add_node(self, name: str, eui64: bytes | None, now: float, kind: str = "ftd") -> Node:
         self.now = now
         return self.topology.add(name, eui64, now, kind)
+
+    def joiner_start(self, name: str, eui64: bytes | None, pskd: str, now: float, kind: str = "ftd") -> dict[str, Any]:
+        """A device runs ``joiner start PSKD``: it becomes a node when the commissioner lets it in."""
+        self.now = now
+        eui64 = eui64 or self.topology.default_eui64(name)
+        error = self.commissioning.device_joins(eui64, pskd)
+        if error is not None:
+            return {"name": name, "eui64": eui64.hex(), "joined": False, "error": error}
+        node = self.topology.add(name, eui64, now, kind)
+        return {"name": node.name, "eui64": node.eui64.hex(), "joined": True}
 
     def remove_node(self, name: str, now: float) -> None:
         self.now = now

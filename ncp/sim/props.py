@@ -53,6 +53,8 @@ _STORED = frozenset(
         Prop.PHY_ENABLED,
     }
 )
+# Write-only properties a SET of which is answered LAST_STATUS OK, not IS of the property.
+_STATUS_ANSWERED = frozenset({Prop.MESHCOP_JOINER_COMMISSIONING})
 # Properties a SET of which is refused (INVALID_STATE) while the stack is up.
 _NEEDS_DISABLED = frozenset(
     {
@@ -104,6 +106,8 @@ class Properties:
         ncp = self.ncp
         ds, stack, addresses, netdata, topology = ncp.dataset, ncp.stack, ncp.addresses, ncp.netdata, ncp.topology
         generation = ncp.generation
+        commissioning = ncp.commissioning
+        commissioning.check_attached()
         getters: dict[int, Callable[[], Any]] = {
             Prop.LAST_STATUS: lambda: int(Status.OK),
             Prop.PROTOCOL_VERSION: lambda: PROTOCOL_VERSION,
@@ -160,6 +164,11 @@ class Properties:
             Prop.IPV6_ICMP_PING_OFFLOAD_MODE: lambda: ncp.datapath.ping_offload_mode,
             Prop.UNSOL_UPDATE_FILTER: lambda: sorted(ncp.out.unsol_filter),
             Prop.UNSOL_UPDATE_LIST: lambda: generation.unsol_update_list,
+            Prop.MESHCOP_COMMISSIONER_STATE: lambda: int(commissioning.state),
+            Prop.MESHCOP_COMMISSIONER_SESSION_ID: lambda: commissioning.session_id,
+            Prop.MESHCOP_COMMISSIONER_PROVISIONING_URL: lambda: commissioning.provisioning_url,
+            Prop.MESHCOP_COMMISSIONER_JOINERS: commissioning.joiner_table,
+            Prop.MESHCOP_JOINER_STATE: lambda: int(commissioning.joiner_state),
         }
         if generation.dataset_tlvs:
             getters[Prop.THREAD_ACTIVE_DATASET_TLVS] = ds.to_tlvs
@@ -186,7 +195,7 @@ class Properties:
         del ncp.to_host[mark:]
         if status is None:
             ncp.out.status(tid, Status.PROP_NOT_FOUND)
-        elif status != Status.OK:
+        elif status != Status.OK or prop in _STATUS_ANSWERED:
             ncp.out.status(tid, status)
         else:
             reply = self.get(prop)
@@ -211,6 +220,12 @@ class Properties:
             ncp.datapath.set_ping_offload_mode(unpack_prop(prop, value))
         elif prop == Prop.NET_ROLE:
             return ncp.stack.set_role(unpack_prop(prop, value), now)
+        elif prop == Prop.MESHCOP_COMMISSIONER_STATE:
+            return ncp.commissioning.set_state(value, now)
+        elif prop == Prop.MESHCOP_COMMISSIONER_PROVISIONING_URL:
+            return ncp.commissioning.set_url(value)
+        elif prop == Prop.MESHCOP_JOINER_COMMISSIONING:
+            return ncp.commissioning.set_joiner_commissioning(value, now)
         elif prop == Prop.UNSOL_UPDATE_FILTER:
             ncp.out.unsol_filter = set(unpack_prop(prop, value))
         elif prop in _STORED:
@@ -238,6 +253,7 @@ class Properties:
             Prop.IPV6_ADDRESS_TABLE: ncp.addresses.change_address,
             Prop.THREAD_ON_MESH_NETS: ncp.netdata.change,
             Prop.THREAD_OFF_MESH_ROUTES: ncp.netdata.change,
+            Prop.MESHCOP_COMMISSIONER_JOINERS: ncp.commissioning.change_joiner,
         }
         handler = handlers.get(prop)
         if handler is None:

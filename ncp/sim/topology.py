@@ -81,13 +81,18 @@ class Topology:
         if name in self.nodes:
             raise ValueError(f"node {name!r} exists")
         if eui64 is None:
-            eui64 = hashlib.sha256(b"node" + name.encode()).digest()[:8]
+            eui64 = self.default_eui64(name)
         if len(eui64) != 8:
             raise ValueError("EUI-64 must be 8 bytes")
         node = Node(name, eui64, kind, child_id=self.ncp.flash.children.get(eui64) or self._free_child_id())
         self.nodes[name] = node
         self.schedule_attach(node, now)
         return node
+
+    @staticmethod
+    def default_eui64(name: str) -> bytes:
+        """The EUI-64 of a node added without one: the same for the same name."""
+        return hashlib.sha256(b"node" + name.encode()).digest()[:8]
 
     def remove(self, name: str, now: float) -> None:
         node = self.nodes.pop(name)

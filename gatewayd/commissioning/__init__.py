@@ -1,0 +1,1 @@
+"""The on-mesh commissioner: Thread devices join with a PSKd (gatewayctl commissioner, joiner)."""
