@@ -6,7 +6,8 @@ content types and status codes python-otbr-api relies on.
 | ``/node`` | GET (node info), DELETE (factory reset) |
 | ``/node/state`` | GET (``"leader"``…), PUT ``"enable"``/``"disable"`` |
 | ``/node/dataset/active`` | GET, PUT: JSON, or hex TLVs with ``Accept``/``Content-Type: text/plain``; 204 without one |
-| ``/node/dataset/pending`` | GET (204: gatewayd keeps no pending dataset), PUT 501 (not yet) |
+| ``/node/dataset/pending`` | GET (204 without one), PUT (JSON with ``Delay``, or hex TLVs; 201 when none was in \
+place, 412 with ``If-None-Match: *`` while one is, 409 when the NCP would never take it), DELETE |
 | ``/node/ba-id``, ``/node/ext-address``, ``/node/coprocessor/version`` | GET |
 | ``/metrics`` | GET: Prometheus' text format (``[rest] metrics``; gatewayd's own, not otbr-agent's) |
 | ``/``, ``/status.json`` | GET: the status page and what it shows (gatewayd's own) |
@@ -33,7 +34,14 @@ from typing import Any
 from aiohttp import web
 
 from gatewayd import __version__
-from gatewayd.rest.dataset_json import BadDataset, dataset_from_json, dataset_json, merge
+from gatewayd.rest.dataset_json import (
+    BadDataset,
+    dataset_from_json,
+    dataset_json,
+    merge,
+    pending_dataset_json,
+    pending_from_json,
+)
 from gatewayd.rest.node import Conflict, Invalid, Node, Unavailable
 from gatewayd.rest.page import PAGE
 from gatewayd.rest.readings import Readings
@@ -90,6 +98,7 @@ class RestApi:
         r.add_put("/node/dataset/active", self._guarded(self.put_active))
         r.add_get("/node/dataset/pending", self._guarded(self.get_pending))
         r.add_put("/node/dataset/pending", self._guarded(self.put_pending))
+        r.add_delete("/node/dataset/pending", self._guarded(self.delete_pending))
         if self.metrics:
             r.add_get("/metrics", self.get_metrics)
         if self.readings is not None:
@@ -205,33 +214,59 @@ class RestApi:
     async def put_active(self, request: web.Request) -> web.Response:
         """Updates the active dataset with the fields given (otDatasetUpdateTlvs); without one, a new network's
         is made first (otDatasetCreateNewNetwork) and the answer is 201."""
-        body = await request.text()
-        if request.headers.get("Content-Type", "").split(";")[0].strip() == PLAIN:
-            try:
-                update = Dataset.from_tlvs(bytes.fromhex(body.strip()))
-            except ValueError as exc:
-                return error(400, f"not hex TLVs: {exc}")
-        else:
-            try:
-                parsed = json.loads(body)
-            except ValueError:
-                return error(400, "not JSON")
-            update = None
         current = await self.node.active_dataset()
         status = 200
         if current is None:
             current, status = Dataset.generate(), 201
-        if update is None:
-            update = dataset_from_json(parsed, current)
+        update = await _update(request, dataset_from_json, current)
         await self.node.set_active_dataset(merge(current, update))
         return web.Response(status=status)
 
     async def get_pending(self, request: web.Request) -> web.Response:
-        return web.Response(status=204)
+        """``gatewayctl dataset pending``: 204 without one; the delay is what remains."""
+        dataset = await self.node.pending_dataset()
+        if dataset is None:
+            return web.Response(status=204)
+        if request.headers.get("Accept") == PLAIN:
+            return web.Response(body=dataset.to_tlvs().hex().upper().encode(), headers={"Content-Type": PLAIN})
+        return ok_json(pending_dataset_json(dataset))
 
     async def put_pending(self, request: web.Request) -> web.Response:
-        return error(501, "gatewayd does not set pending datasets yet, so the channel cannot be changed "
-                          "through this API")
+        """What ``gatewayctl channel change`` runs, with the dataset the client made: the fields given update the
+        pending dataset in place, or (none in place: 201) the active dataset. otbr-agent starts from a new
+        network's there, which python-otbr-api's complete datasets override anyway; starting from the active
+        one keeps a partial update (a channel and a delay) on this network. ``If-None-Match: *`` refuses (412)
+        while a pending dataset is in place, as ot-br-posix#3552."""
+        current = await self.node.pending_dataset()
+        if current is not None and request.headers.get("If-None-Match", "").strip() == "*":
+            return error(412, "a pending dataset is in place: wait until it is active, or DELETE it")
+        status = 200
+        if current is None:
+            current, status = await self.node.active_dataset() or Dataset(), 201
+        update = await _update(request, pending_from_json, current)
+        await self.node.set_pending_dataset(merge(current, update))
+        return web.Response(status=status)
+
+    async def delete_pending(self, request: web.Request) -> web.Response:
+        """``gatewayctl dataset pending clear``."""
+        await self.node.clear_pending_dataset()
+        return web.Response(status=200)
+
+
+async def _update(request: web.Request, from_json: Callable[[Any, Dataset | None], Dataset], base: Dataset) -> Dataset:
+    """The fields a PUT sets: hex TLVs with ``Content-Type: text/plain``, else JSON read by ``from_json`` against
+    ``base``, the dataset they update."""
+    body = await request.text()
+    if request.headers.get("Content-Type", "").split(";")[0].strip() == PLAIN:
+        try:
+            return Dataset.from_tlvs(bytes.fromhex(body.strip()))
+        except ValueError as exc:
+            raise BadDataset(f"not hex TLVs: {exc}") from None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        raise BadDataset("not JSON") from None
+    return from_json(parsed, base)
 
 
 async def _cors(request: web.Request, response: web.StreamResponse) -> None:

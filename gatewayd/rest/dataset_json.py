@@ -84,6 +84,17 @@ def dataset_json(d: Dataset) -> dict[str, Any]:
     return out
 
 
+def pending_dataset_json(d: Dataset) -> dict[str, Any]:
+    """A pending dataset as otbr-agent's ``PendingDataset2Json`` writes it: the dataset it makes active, its
+    pending timestamp and the delay (ms) that remains."""
+    out: dict[str, Any] = {"ActiveDataset": dataset_json(d.as_active)}
+    if d.pending_timestamp is not None:
+        out["PendingTimestamp"] = timestamp_json(d.pending_timestamp)
+    if d.delay_timer is not None:
+        out["Delay"] = d.delay_timer
+    return out
+
+
 class BadDataset(ValueError):
     """The request's dataset cannot be used (400)."""
 
@@ -192,3 +203,27 @@ def merge(base: Dataset, update: Dataset) -> Dataset:
     except MeshCoPError as exc:
         raise BadDataset(str(exc)) from None
     return merged
+
+
+def pending_from_json(body: Any, base: Dataset | None = None) -> Dataset:
+    """The fields a JSON pending dataset sets (otbr-agent's ``JsonPendingDatasetString2Dataset``): its
+    ``ActiveDataset`` (an object, or hex TLVs), ``PendingTimestamp`` and ``Delay``, which is required."""
+    data = pascal(body)
+    if not isinstance(data, dict):
+        raise BadDataset("expected a JSON object")
+    active = data.get("ActiveDataset")
+    if isinstance(active, str):
+        try:
+            update = Dataset.from_hex(active)
+        except MeshCoPError as exc:
+            raise BadDataset(f"ActiveDataset: {exc}") from None
+        if update.pending_timestamp is not None or update.delay_timer is not None:
+            raise BadDataset("ActiveDataset: an active dataset has no pending timestamp or delay timer")
+    elif isinstance(active, dict):
+        update = dataset_from_json(active, base)
+    else:
+        raise BadDataset("ActiveDataset: expected an object or hex TLVs")
+    delay = _get(data, "Delay", int)
+    if delay is None:
+        raise BadDataset("Delay: the milliseconds until the pending dataset becomes active are required")
+    return update.with_(pending_timestamp=_timestamp(data, "PendingTimestamp"), delay_timer=delay)

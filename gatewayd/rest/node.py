@@ -82,6 +82,11 @@ class Node:
     async def active_dataset(self) -> Dataset | None:
         return self._network().active_dataset()
 
+    async def pending_dataset(self) -> Dataset | None:
+        """What ``gatewayctl dataset pending`` shows (the NCP's, its delay counting down); None without one."""
+        with _answers():
+            return await self._network().pending_dataset()
+
     def coprocessor_version(self) -> str:
         """The NCP's version string, as ``gatewayctl ncp`` shows it."""
         return str(self._client().info.get("ncp_version", ""))
@@ -135,6 +140,16 @@ class Node:
         """A new active dataset for a stopped Thread stack (otbr-agent answers 409 otherwise)."""
         with _answers():
             await self._network().replace_active_dataset(dataset, VIA)
+
+    async def set_pending_dataset(self, dataset: Dataset) -> Dataset:
+        """What ``gatewayctl channel change`` does after making the dataset: the NCP takes it after its delay."""
+        with _answers():
+            return await self._network().set_pending_dataset(dataset, VIA)
+
+    async def clear_pending_dataset(self) -> None:
+        """``gatewayctl dataset pending clear``."""
+        with _answers():
+            await self._network().clear_pending_dataset(VIA)
 
     async def factory_reset(self) -> None:
         """otbr-agent's ``DELETE /node``: detach and forget the network until a dataset is set."""
