@@ -104,7 +104,8 @@ async def test_the_pending_routes_answer_as_otbr_agent():
                 "Delay": 60_000}
         put = await client.put("/node/dataset/pending", json=body, headers={"If-None-Match": "*"})
         assert put.status == 201, await put.text()
-        assert node.pending is not None and node.pending.channel == 21 and node.pending.network_key == ACTIVE.network_key
+        assert node.pending is not None and node.pending.channel == 21
+        assert node.pending.network_key == ACTIVE.network_key, "the active dataset's, updated"
         text = await client.get("/node/dataset/pending", headers={"Accept": "text/plain"})
         assert text.headers["Content-Type"] == "text/plain"
         assert bytes.fromhex(await text.text()) == node.pending.to_tlvs()
