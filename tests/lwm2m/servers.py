@@ -14,7 +14,7 @@ from gatewayd.lwm2m.client import LwM2MClient, RegistrationState
 from gatewayd.lwm2m.store import ObjectStore
 
 __all__ = ["NODE_LIB", "NODE_SERVER", "PEERS", "REGISTRY", "REPO", "NodeServer", "device_store", "free_udp_port",
-           "node_server_available", "wait_state"]
+           "node_server_available", "until", "wait_state"]
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = load_registry()
@@ -51,6 +51,15 @@ async def wait_state(client: LwM2MClient, state: RegistrationState, timeout: flo
     """Wait until ``client`` reaches ``state`` (TimeoutError after ``timeout`` seconds)."""
     async def poll() -> None:
         while client.state != state:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def until(predicate, timeout: float = 10.0) -> None:
+    """Wait until ``predicate()`` holds (TimeoutError after ``timeout`` seconds)."""
+    async def poll() -> None:
+        while not predicate():
             await asyncio.sleep(0.02)
 
     await asyncio.wait_for(poll(), timeout)

@@ -13,18 +13,11 @@ from aiocoap.numbers.codes import Code
 from gatewayd.lwm2m.client.queue import NotificationQueue
 from gatewayd.lwm2m.paths import LwM2MPath
 
+from .servers import until
 from .test_client_ops import registered
 
 pytestmark = pytest.mark.timeout(60)
 TIME = LwM2MPath(3, 0, 13)
-
-
-async def until(predicate, timeout: float = 10.0) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def test_offline_notifications_are_held_to_the_bound_and_sent_after_the_next_update(server, clients):

@@ -29,7 +29,7 @@ from gatewayd.lwm2m.paths import LwM2MPath
 from gatewayd.lwm2m.tcp import check_certificate, is_reliable
 from gatewayd.lwm2m.transport import ClientTransport, TransportError
 
-from .servers import REGISTRY, device_store, wait_state
+from .servers import REGISTRY, device_store, until, wait_state
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,7 +56,6 @@ class TcpLwM2MServer(interfaces.Resource):
         self.ctx: aiocoap.Context | None = None
         self.log: list[tuple[str, dict[str, str]]] = []
         self.remotes: dict[str, Any] = {}
-        self.changed = asyncio.Event()
 
     async def needs_blockwise_assembly(self, request: aiocoap.Message) -> bool:
         return True
@@ -67,7 +66,6 @@ class TcpLwM2MServer(interfaces.Resource):
     async def render(self, request: aiocoap.Message) -> aiocoap.Message:
         path = tuple(request.opt.uri_path)
         query = dict(q.partition("=")[::2] for q in request.opt.uri_query)
-        self.changed.set()
         if request.code == Code.POST and path == ("rd",):
             self.log.append(("register", query))
             self.remotes[query["ep"]] = request.remote
@@ -106,14 +104,6 @@ class TcpLwM2MServer(interfaces.Resource):
     def events(self, kind: str) -> int:
         return sum(1 for k, _ in self.log if k == kind)
 
-    async def wait_until(self, predicate: Any, timeout: float = 10.0) -> None:
-        async def poll() -> None:
-            while not predicate():
-                self.changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.changed.wait(), 0.1)
-
-        await asyncio.wait_for(poll(), timeout)
 
 
 @pytest.fixture
@@ -170,11 +160,7 @@ async def test_keepalive_is_pings_not_updates(tcp_server, clients):
     client = await start_client(clients, f"coap+tcp://127.0.0.1:{tcp_server.port}", keepalive=0.2)
     await wait_state(client, RegistrationState.REGISTERED)
 
-    async def pinged() -> None:
-        while client.counters["pings"] < 3:
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(pinged(), 10)
+    await until(lambda: client.counters["pings"] >= 3)
     assert tcp_server.events("update") == 0, "over TCP the connection is kept alive by Ping, not by Update"
     assert client.counters["ping_failures"] == 0
 
@@ -186,7 +172,7 @@ async def test_an_unanswered_ping_reconnects_and_updates(tcp_server, clients):
     first = tcp_server.remotes["ep-1"]
     # the server's side stops reading: Pings go unanswered though the connection stays up
     first._transport.pause_reading()
-    await tcp_server.wait_until(lambda: tcp_server.events("update") >= 1)
+    await until(lambda: tcp_server.events("update") >= 1)
     assert client.counters["ping_failures"] >= 1
     assert tcp_server.remotes["ep-1"] is not first, "the Update came on a new connection"
     resp = await tcp_server.request("ep-1", Code.GET, "/3/0/0")
@@ -212,11 +198,7 @@ async def test_tls_checks_the_server_certificate(certificate, clients):
         clients.append(other)
         await other.start()
 
-        async def failed() -> None:
-            while "certificate" not in other.last_error:
-                await asyncio.sleep(0.05)
-
-        await asyncio.wait_for(failed(), 10)
+        await until(lambda: "certificate" in other.last_error)
         assert other.state == RegistrationState.FAILED
     finally:
         for c in clients:
