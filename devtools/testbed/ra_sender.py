@@ -1,9 +1,10 @@
 """A LAN router's Router Advertisements, for what Debian's radvd (2.19) cannot send: the PREF64 option
 (RFC 8781). Run inside a namespace: ``python -m devtools.testbed.ra_sender IFACE SOURCE [options]``.
 
-Sends an RA to ff02::1 from the link-local SOURCE (added to IFACE, nodad, if missing) every --interval
-seconds, prints "ready" after the first, and on SIGTERM sends one more with every lifetime 0, as a
-router that stops advertising does (RFC 4861 §6.2.5).
+Sends an RA to ff02::1 from the link-local SOURCE every --interval seconds (SOURCE is not added to
+IFACE: a router daemon on the same interface, such as radvd, would pick it as its own source), prints
+"ready" after the first, and on SIGTERM sends one more with every lifetime 0, as a router that stops
+advertising does (RFC 4861 §6.2.5).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import argparse
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
 from ipaddress import IPv6Address, IPv6Network
 
 from gatewayd.border.ra import Pref64, PrefixInformation, RouteInformation, RouterAdvertisement, build_ra
+
+IPV6_TRANSPARENT = 75  # <linux/in6.h>
 
 
 def advertisement(args: argparse.Namespace, final: bool = False) -> RouterAdvertisement:
@@ -42,9 +44,8 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=2.0)
     args = p.parse_args()
 
-    subprocess.run(["ip", "-6", "addr", "add", f"{args.source}/64", "dev", args.interface, "nodad"],
-                   capture_output=True, check=False)
     sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    sock.setsockopt(socket.IPPROTO_IPV6, IPV6_TRANSPARENT, 1)  # a source the interface does not hold
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, args.interface.encode())
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
     index = socket.if_nametoindex(args.interface)
