@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common.aio import cancel_all
-from common.rtnl import AsyncIPRoute
+from common.netlink import Rtnl
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
@@ -239,7 +239,8 @@ class ThreadNetwork(Component):
             # OpenThread publishes its generated ULA prefix at low preference, so a configured (or another
             # router's infrastructure-derived) prefix wins over it.
             omr_preference=Preference.MEDIUM if self.config.border.omr_prefix is not None else Preference.LOW,
-            nat64_prefix=self.config.nat64.prefix if self.config.nat64.enabled else None,
+            nat64_prefix=(self.config.nat64.prefix if self.config.nat64.enabled
+                          and self.config.nat64.infrastructure != "only" else None),
             dns_route=ipaddress.IPv6Network(f"{self.dns_address}/64", strict=False) if self.dns_address else None)
         self.netdata = NetdataPublisher(client)
         self.wpan = WpanInterface(self.config.thread.interface, self._to_mesh)
@@ -496,7 +497,8 @@ class ThreadNetwork(Component):
         d = self.dataset
         if d is None:
             return None
-        return DatasetSummary(d.network_name, d.channel, d.pan_id, d.mesh_local_prefix)
+        return DatasetSummary(d.network_name, d.channel, d.pan_id, d.mesh_local_prefix, d.extended_pan_id,
+                              d.active_timestamp)
 
     def on_change(self, callback: Callable[[], None]) -> Unsubscribe:
         return self._subscribers.add(callback)
@@ -759,11 +761,8 @@ class ThreadNetwork(Component):
 
     async def _has_upstream_default(self) -> bool:
         assert self.wpan is not None
-        async with AsyncIPRoute() as ipr:
-            async for route in await ipr.get_default_routes(family=socket.AF_INET6):
-                if route.get_attr("RTA_OIF") not in (self.wpan.index, None):
-                    return True
-        return False
+        with Rtnl() as rt:  # rtnetlink answers inside the send: see common/netlink.py
+            return any(r.oif not in (self.wpan.index, None) for r in rt.default_routes(socket.AF_INET6))
 
     # ---- what gatewayctl and the REST API read and change ---------------------------------------
     def role_name(self) -> str:
@@ -942,6 +941,8 @@ class ThreadNetwork(Component):
             out.update(network_name=self.dataset.network_name, channel=self.dataset.channel)
         if self.omr_prefix is not None:
             out["omr_prefix"] = str(self.omr_prefix)
+        if self.local_omr_prefix is not None:
+            out["local_omr_prefix"] = str(self.local_omr_prefix)  # ours; omr_prefix is the mesh's favoured one
         if self.dns_address is not None:
             out["dns64_address"] = str(self.dns_address)
         return out
@@ -974,7 +975,8 @@ class ThreadNetwork(Component):
             Command("thread disable", self._cmd_disable, "Thread and its interface down: the node leaves the "
                     "mesh (root only)"),
             Command("dataset set", self._cmd_dataset_set, "replace the active dataset while Thread is disabled; "
-                    "kept in state_dir (root only)", "HEX"),
+                    "kept in state_dir (root only); '-' or '--file PATH': gatewayctl reads the TLVs from stdin or the "
+                    "file, keeping the network key out of the shell's history and ps", "HEX | - | --file PATH"),
             Command("factory-reset", self._cmd_factory_reset, "detach and forget the active dataset: Thread stays "
                     "off until one is set (root only)"),
         ]
@@ -1060,7 +1062,8 @@ class ThreadNetwork(Component):
     async def _cmd_dataset_set(self, request: Request) -> dict[str, Any]:
         request.require_root("dataset set")
         if len(request.args) != 1:
-            raise CommandError("usage: dataset set HEX (the TLVs ot-ctl dataset active -x prints)")
+            raise CommandError("usage: dataset set HEX (the TLVs ot-ctl dataset active -x prints), or with "
+                               "gatewayctl: dataset set - (from stdin) or dataset set --file PATH")
         text = request.args.pop()
         try:
             dataset = Dataset.from_tlvs(bytes.fromhex(text.strip()))

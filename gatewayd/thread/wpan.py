@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from common.rtnl import AsyncIPRoute, NetlinkError
+from common.netlink import NetlinkError, Rtnl
 from common.tun import open_tun, set_carrier
 from ncp.ipv6 import is_rloc_or_aloc
 
@@ -27,6 +27,7 @@ MTU = 1280
 MLE_PORT = 19788
 IFA_F_NODAD = 0x02
 IPPROTO_UDP = 17
+ON_MESH_METRIC = 512  # ahead of RA-learnt routes (1024), apart from the kernel's own prefix routes (256)
 IGMP6 = "/proc/net/igmp6"
 # Groups every IPv6 interface has; the NCP subscribes to them by itself.
 _IMPLICIT_GROUPS = {ipaddress.IPv6Address("ff02::1"), ipaddress.IPv6Address("ff01::1")}
@@ -70,13 +71,16 @@ class WpanInterface:
     # ---- device --------------------------------------------------------------------------------
     async def open(self) -> None:
         self.fd = open_tun(self.name)
-        async with AsyncIPRoute() as ipr:
-            self.index = (await ipr.link_lookup(ifname=self.name))[0]
-            await ipr.link("set", index=self.index, mtu=MTU)
+        with Rtnl() as rt:  # rtnetlink answers inside the send: see common/netlink.py
+            link = rt.link(name=self.name)
+            if link is None:
+                raise OSError(f"the TUN {self.name} has no interface")
+            self.index = link.index
+            rt.set_link(self.index, mtu=MTU)
             _sysctl(self.name, "keep_addr_on_down", "1")
             _sysctl(self.name, "accept_ra", "0")
             self.set_attached(False)
-            await ipr.link("set", index=self.index, state="up")
+            rt.set_link(self.index, up=True)
         asyncio.get_running_loop().add_reader(self.fd, self._readable)
         log.info("%s is up (mtu %d)", self.name, MTU)
 
@@ -138,11 +142,11 @@ class WpanInterface:
     async def sync_addresses(self, wanted: Iterable[ipaddress.IPv6Interface]) -> None:
         """Make the interface's addresses exactly the NCP's unicast address table."""
         target = set(wanted)
-        async with self._netlink, AsyncIPRoute() as ipr:
+        async with self._netlink, Rtnl() as rt:  # rtnetlink answers inside the send: see common/netlink.py
             for iface in sorted(target - self.addresses):
                 try:
-                    await ipr.addr("add", index=self.index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
-                                   flags=IFA_F_NODAD, **_lifetimes(iface.ip))
+                    rt.add_address(self.index, iface.ip, iface.network.prefixlen, flags=IFA_F_NODAD,
+                                   **_lifetimes(iface.ip))
                 except NetlinkError as exc:
                     if exc.code != 17:  # EEXIST
                         log.warning("cannot add %s to %s: %s", iface, self.name, exc)
@@ -150,23 +154,25 @@ class WpanInterface:
                 log.info("%s: address %s added", self.name, iface)
             for iface in sorted(self.addresses - target):
                 with contextlib.suppress(NetlinkError):
-                    await ipr.addr("del", index=self.index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+                    rt.delete_address(self.index, iface.ip, iface.network.prefixlen)
                 log.info("%s: address %s removed", self.name, iface)
         self.addresses = target
 
     async def sync_routes(self, prefixes: Iterable[ipaddress.IPv6Network]) -> None:
-        """Routes for on-mesh prefixes point at wpan0."""
+        """Routes for on-mesh prefixes point at wpan0, ahead of the same prefix learnt from another border
+        router's RA on the LAN (accept_ra=2 installs its RIO at metric 1024): the two would bounce the
+        mesh's traffic between them on the LAN."""
         target = set(prefixes)
-        async with self._netlink, AsyncIPRoute() as ipr:
+        async with self._netlink, Rtnl() as rt:
             for prefix in sorted(target - self.routes):
                 try:
-                    await ipr.route("replace", dst=str(prefix), oif=self.index)
+                    rt.replace_route(prefix, self.index, metric=ON_MESH_METRIC)
                 except NetlinkError as exc:
                     log.warning("cannot route %s via %s: %s", prefix, self.name, exc)
                     continue
             for prefix in sorted(self.routes - target):
                 with contextlib.suppress(NetlinkError):
-                    await ipr.route("del", dst=str(prefix), oif=self.index)
+                    rt.delete_route(prefix, self.index, metric=ON_MESH_METRIC)
         self.routes = target
 
     def multicast_groups(self) -> set[ipaddress.IPv6Address]:
@@ -210,4 +216,4 @@ def _lifetimes(address: ipaddress.IPv6Address) -> dict[str, Any]:
     """
     if not is_rloc_or_aloc(address):
         return {}
-    return {"IFA_CACHEINFO": {"ifa_preferred": 0, "ifa_valid": 0xFFFFFFFF, "cstamp": 0, "tstamp": 0}}
+    return {"preferred": 0, "valid": 0xFFFFFFFF}

@@ -1,0 +1,211 @@
+"""Two gatewayd border routers on one mesh of real OpenThread NCPs.
+
+    radio ns: ot-ncp-ftd 1, ot-ncp-ftd 2, ot-cli-ftd 3   (OpenThread's simulated radio is loopback UDP)
+        ▲ pty (forkpty: ip netns exec radio env -C … ot-ncp-ftd N)        ▲ pty
+    brA ns: gatewayd A ── infra0 ─┐                           ┌─ infra0 ── gatewayd B :brB ns
+                                  └── lan ns: bridge lanbr ───┘  (LAN host fd00:1a4::2)
+
+Each gatewayd runs in a namespace of its own (its own wpan0, routes, nftables), while the NCPs it spawns
+through the forkpty link's program arguments share one, so their radios hear each other. After
+convergence the mesh has exactly one OMR prefix and one NAT64 route; stopping the border router whose
+prefix the mesh uses moves the mesh to the other one, and a node reaches the LAN host through it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import DaemonProcess
+from tests.interop.peers import OtCli, peer
+
+pytestmark = pytest.mark.root
+
+LAN_HOST = "fd00:1a4::2"
+NODE_ID = 3
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(every)
+
+
+class TwoRouters:
+    def __init__(self, tmp: Path) -> None:
+        tag = secrets.token_hex(3)
+        self.tmp = tmp
+        self.radio, self.lan = f"gw2radio-{tag}", f"gw2lan-{tag}"
+        self.brs = {"A": f"gw2brA-{tag}", "B": f"gw2brB-{tag}"}
+        self.daemons: dict[str, DaemonProcess] = {}
+        self.nodes: list[OtCli] = []
+
+    def run(self, ns: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", ns, *cmd], check=check, capture_output=True, text=True,
+                              timeout=30)
+
+    def setup(self) -> None:
+        for ns in (self.radio, self.lan, *self.brs.values()):
+            ip("netns", "add", ns)
+            self.run(ns, "ip", "link", "set", "lo", "up")
+        self.run(self.lan, "ip", "link", "add", "lanbr", "type", "bridge")
+        self.run(self.lan, "sysctl", "-qw", "net.ipv6.conf.lanbr.accept_dad=0")
+        self.run(self.lan, "sysctl", "-qw", "net.ipv6.conf.lanbr.accept_ra_rt_info_max_plen=64")
+        for name, ns in self.brs.items():
+            ip("link", "add", "infra0", "netns", ns, "type", "veth", "peer", "name", f"eth{name}", "netns", self.lan)
+            self.run(self.lan, "ip", "link", "set", f"eth{name}", "master", "lanbr", "up")
+            self.run(ns, "sysctl", "-qw", "net.ipv6.conf.infra0.accept_dad=0")
+            self.run(ns, "ip", "link", "set", "infra0", "up")
+            self.run(ns, "ip", "-6", "addr", "add", f"fd00:1a4::{name.lower()}/64", "dev", "infra0", "nodad")
+            # An IPv6 default router on the LAN: each border router offers the mesh ::/0 through itself.
+            self.run(ns, "ip", "-6", "route", "add", "default", "via", LAN_HOST, "dev", "infra0")
+        self.run(self.lan, "ip", "link", "set", "lanbr", "up")
+        self.run(self.lan, "ip", "-6", "addr", "add", f"{LAN_HOST}/64", "dev", "lanbr", "nodad")
+
+    def start(self, name: str, node_id: int, dataset: str = "") -> DaemonProcess:
+        tmp = self.tmp / name
+        (tmp / "ncp").mkdir(parents=True, exist_ok=True)
+        args = ["netns", "exec", self.radio, "env", "-C", str(tmp / "ncp"), str(peer("ot-ncp-ftd")), str(node_id)]
+        url = f"spinel+hdlc+forkpty://{shutil.which('ip')}?" + "&".join(f"args={a}" for a in args)
+        toml = (f'[ncp]\nurl = "{url}"\n[border]\ninfra_interface = "infra0"\n'
+                '[nat64]\nmasquerade = false\n[dns64]\nupstream = ["127.0.0.1"]\n')
+        if dataset:
+            toml += f'[thread]\ndataset = "{dataset}"\n'
+        daemon = DaemonProcess(tmp, toml, netns=self.brs[name])
+        self.daemons[name] = daemon
+        return daemon.start()
+
+    def ctl(self, name: str, *words: str) -> Any:
+        result = self.daemons[name].ctl("--json", *words, check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def role(self, name: str) -> str | None:
+        state = self.ctl(name, "state")
+        return state.get("role") if state else None
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+        for daemon in self.daemons.values():
+            daemon.stop()
+        for ns in (self.radio, self.lan, *self.brs.values()):
+            ip("netns", "del", ns, check=False)
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[TwoRouters]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces, TUN devices)")
+    peer("ot-ncp-ftd")
+    peer("ot-cli-ftd")
+    bed = TwoRouters(tmp_path)
+    try:
+        bed.setup()
+        yield bed
+    finally:
+        bed.close()
+
+
+def published(netdata: dict) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(OMR prefixes, NAT64 routes) in the leader's network data, each as (prefix, publishing RLOC16)."""
+    omr = {(p["prefix"], p["rloc16"]) for p in netdata["prefixes"]
+           if "a" in p["flags"] and "o" in p["flags"] and p.get("registered", True)}
+    nat64 = {(r["prefix"], r["rloc16"]) for r in netdata["routes"] if r["nat64"] and r.get("registered", True)}
+    return omr, nat64
+
+
+def converged(two: TwoRouters, names: tuple[str, ...]) -> dict[str, dict] | None:
+    """Each router's netdata once every one of them sees exactly one OMR prefix and one NAT64 route."""
+    views = {name: two.ctl(name, "netdata", "show") for name in names}
+    if not all(views.values()):
+        return None
+    for view in views.values():
+        omr, nat64 = published(view)
+        if len(omr) != 1 or len(nat64) != 1:
+            return None
+    return views
+
+
+def node_reaches_lan(node: OtCli) -> bool:
+    try:
+        return node.ping(LAN_HOST, count=2, timeout=4)
+    except AssertionError:
+        return False
+
+
+def test_two_border_routers_agree_on_one_omr_prefix_and_hand_over(two: TwoRouters) -> None:
+    two.start("A", 1)
+    wait_until("router A leading", lambda: two.role("A") == "leader", 60)
+    dataset = two.daemons["A"].ctl("dataset", "active", "-x", "--show-secrets").stdout.strip()
+    two.start("B", 2, dataset)
+    wait_until("router B attached as a router", lambda: two.role("B") in ("router", "leader"), 150)
+
+    began = time.monotonic()
+    views = wait_until("one OMR prefix and one NAT64 route", lambda: converged(two, ("A", "B")), 60)
+    converge_s = time.monotonic() - began
+    states = {name: two.ctl(name, "state") for name in ("A", "B")}
+    ours = {name: ipaddress.IPv6Network(s["local_omr_prefix"]) for name, s in states.items()}
+    # An existing favoured prefix is adopted, not contested: B, joining later, keeps A's even when its own
+    # is smaller (both are generated ULA prefixes at low preference); were both published at once, the
+    # smaller would win (tests/thread/test_routing.py).
+    (omr, _), = published(views["A"])[0]
+    favoured = ipaddress.IPv6Network(omr)
+    winner = next(name for name, prefix in ours.items() if prefix == favoured)
+    loser = "B" if winner == "A" else "A"
+    for name in ("A", "B"):
+        (omr, _), = published(views[name])[0]
+        assert omr == str(favoured), (name, views[name])
+        assert states[name]["omr_prefix"] == str(favoured), "both use (and advertise) the favoured prefix"
+    routing = {name: views[name]["routing"] for name in ("A", "B")}
+    assert routing[winner]["omr"] == "published" and routing[loser]["omr"] == "adopted", routing
+    assert [p["local"] for p in views[winner]["prefixes"] if p["prefix"] == str(favoured)] == [True]
+    assert not any(p["local"] for p in views[loser]["prefixes"] if "a" in p["flags"]), views[loser]
+    assert sorted(routing[n]["nat64"] for n in ("A", "B")) == ["adopted", "published"], routing
+    # Each border router routes ::/0 (its own default router on the LAN) and says so.
+    wait_until("::/0 from both border routers", lambda: len(
+        {r["rloc16"] for r in two.ctl(winner, "netdata", "show")["routes"] if r["prefix"] == "::/0"}) == 2, 20)
+
+    node = OtCli(peer("ot-cli-ftd"), NODE_ID, two.tmp / "node", netns=two.radio)
+    two.nodes.append(node)
+    node.cmd("routerupgradethreshold 0")  # an FTD that stays a child
+    node.join(dataset)
+    node.wait_state("child", timeout=90)
+    wait_until("node with an address in the favoured OMR prefix", lambda: any(
+        ipaddress.IPv6Address(a) in favoured for a in node.addresses()), 30)
+    wait_until("the LAN host reached from the node", lambda: node_reaches_lan(node), 60, every=0)
+
+    # The router whose prefix the mesh uses leaves: the other one publishes its own, the mesh follows.
+    stopped_at = time.monotonic()
+    assert two.daemons[winner].stop() == 0
+    after = wait_until("the remaining router's OMR prefix published", lambda: (
+        v := two.ctl(loser, "netdata", "show")) and published(v)[0] and
+        {p for p, _ in published(v)[0]} == {str(ours[loser])} and v, 180)
+    handover_s = time.monotonic() - stopped_at
+    assert after["routing"]["omr"] == "published" and after["routing"]["counters"]["omr_published"] >= 1
+    assert f"OMR_PREFIX={ours[loser]} OMR_DECISION=published" in two.daemons[loser].output()
+    assert len(published(after)[1]) == 1, "the NAT64 route follows too"
+    assert two.ctl(loser, "state")["omr_prefix"] == str(ours[loser])
+    wait_until("node with an address in the new OMR prefix", lambda: any(
+        ipaddress.IPv6Address(a) in ours[loser] for a in node.addresses()), 60)
+    wait_until("the LAN host reached through the remaining router", lambda: node_reaches_lan(node), 90, every=0)
+    reach_s = time.monotonic() - stopped_at
+    print(f"converged in {converge_s:.1f} s; handover: netdata {handover_s:.1f} s, LAN reachable {reach_s:.1f} s")
