@@ -19,6 +19,10 @@ from gatewayd.config import DEFAULT_PATH, ConfigError, load
 from gatewayd.config.schema import find
 
 EXIT_OK, EXIT_FAIL = 0, 1
+# Commands whose last argument is a secret (a dataset holds the network key): gatewayctl reads it itself from
+# stdin (``-``) or a file (``--file PATH``), so it stays out of the shell's history and of ps; the daemon gets
+# only the value, and never opens a file a client names.
+SECRET_ARGUMENTS = (("dataset", "set"),)
 
 
 class CtlError(Exception):
@@ -89,6 +93,31 @@ def _exchange(path: str, words: list[str], timeout: float, remaining: float) -> 
     return response
 
 
+def read_secret_argument(words: list[str]) -> list[str]:
+    """``words`` with ``-`` or ``--file PATH`` after a command of :data:`SECRET_ARGUMENTS` replaced by what
+    stdin or the file holds (whitespace and newlines dropped: hex split over lines reads as one)."""
+    for command in SECRET_ARGUMENTS:
+        rest = words[len(command):]
+        if tuple(words[:len(command)]) != command:
+            continue
+        if rest == ["-"]:
+            where, text = "stdin", sys.stdin.read()
+        elif len(rest) == 2 and rest[0] == "--file":
+            where = rest[1]
+            try:
+                with open(where, encoding="ascii", errors="replace") as f:
+                    text = f.read()
+            except OSError as exc:
+                raise CtlError(f"cannot read {where}: {exc.strerror or exc}") from None
+        else:
+            return words
+        value = "".join(text.split())
+        if not value:
+            raise CtlError(f"{' '.join(command)}: nothing in {where}")
+        return [*command, value]
+    return words
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_cell(v) for v in value)
@@ -157,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         words = [w for w in words if w != "--json"]
         args.json = True
     try:
+        words = read_secret_argument(words)
         result = request(path, words, args.timeout)
     except (CtlError, OSError, ValueError) as exc:
         print(f"gatewayctl: {exc}", file=sys.stderr)
@@ -164,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
-        print(render(result))
+        print(render(result) if result is not None else "(none)")
     sys.exit(EXIT_OK)
 
 
