@@ -5,7 +5,7 @@ returns a Component, or None when that capability is disabled. Imports are local
 disabled capability costs nothing at start-up. A component's dependencies are handed over
 typed: NAT64, DNS64 and border routing get the Thread network as a
 :class:`gatewayd.thread.view.ThreadView`, NAT64 also what border routing learnt of the LAN
-(:class:`gatewayd.border.infra.InfraLink`), LwM2M gets the NCP component.
+(:class:`gatewayd.border.infra.InfraLink`), and so does DNS64; LwM2M gets the NCP component.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def dns64(config: Config, built: Built) -> Component | None:
         return None
     from gatewayd.dns64.component import Dns64Component
 
-    return Dns64Component(config, thread_view(built))
+    return Dns64Component(config, thread_view(built), lan=infra_link(built))
 
 
 def lwm2m(config: Config, built: Built) -> Component | None:

@@ -5,20 +5,26 @@ plus ``[dns64] listen``. wpan0's addresses exist only once the network has forme
 it (re-attach, new mesh-local prefix, NCP recovery), so the component follows them (the Thread
 view's ``on_change``) and re-binds.
 Clients are served when they are in the mesh-local prefix, the OMR prefix or ``[dns64] allowed``;
-upstreams come from ``[dns64] upstream`` or /etc/resolv.conf; the synthesis prefix is ``[nat64] prefix``.
+upstreams come from ``[dns64] upstream`` or /etc/resolv.conf; the synthesis prefix is ``[nat64] prefix``,
+or the LAN's NAT64 prefix while the mesh uses the LAN's translator instead of ours (``[nat64]
+infrastructure``, :mod:`gatewayd.border.infra`): an address synthesised in a prefix nobody translates
+would lead nowhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.aio import cancel_and_wait
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
 from gatewayd.thread.view import ThreadView, Unsubscribe
+
+if TYPE_CHECKING:
+    from gatewayd.border.infra import InfraLink
 
 # After a failed re-bind (an address gone between looking and binding), try again this much later even
 # if the mesh does not change again: the failure itself is not an event anyone would send.
@@ -28,9 +34,12 @@ RETRY_INTERVAL = 1.0
 class Dns64Component(Component):
     name = "dns64"
 
-    def __init__(self, config: Config, thread: ThreadView | None = None, *, retry_interval: float = RETRY_INTERVAL):
+    def __init__(self, config: Config, thread: ThreadView | None = None, *, retry_interval: float = RETRY_INTERVAL,
+                 lan: InfraLink | None = None):
         super().__init__(config)
         self.thread = thread
+        self.lan = lan
+        self._lan_unsubscribe: Unsubscribe | None = None
         self.retry_interval = retry_interval
         self.server: Any = None
         self._applied: Any = None
@@ -50,6 +59,14 @@ class Dns64Component(Component):
             return []
         return [p for p in (self.thread.mesh_local_prefix, self.thread.omr_prefix) if p is not None]
 
+    def synthesis_prefix(self) -> ipaddress.IPv6Network:
+        """The LAN's NAT64 prefix when the mesh is given it (see [nat64] infrastructure), else ours."""
+        n = self.config.nat64
+        lan_prefix = self.lan.state.nat64_prefix if self.lan is not None else None
+        if n.enabled and n.infrastructure != "ignore" and lan_prefix is not None:
+            return lan_prefix
+        return n.prefix
+
     def dns64_config(self) -> Any:
         from nat64.dns64 import Dns64Config
 
@@ -57,7 +74,7 @@ class Dns64Component(Component):
         port = int(d.port)
         addresses = dict.fromkeys([*self.mesh_addresses(), *(str(a) for a in d.listen)])
         return Dns64Config(
-            prefix=self.config.nat64.prefix,
+            prefix=self.synthesis_prefix(),
             upstreams=[str(u) for u in d.upstream],
             listen=[(a, port) for a in addresses],
             allowed=[*self.mesh_prefixes(), *d.allowed],
@@ -71,6 +88,8 @@ class Dns64Component(Component):
         self._mesh_changed.clear()
         if self.thread is not None:  # before reading it: a change while the server starts is not lost
             self._unsubscribe = self.thread.on_change(self._mesh_changed.set)
+        if self.lan is not None:
+            self._lan_unsubscribe = self.lan.on_change(self._mesh_changed.set)
         wanted = self.dns64_config()
         self.server = Dns64Server(wanted)
         try:
@@ -87,6 +106,9 @@ class Dns64Component(Component):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._lan_unsubscribe is not None:
+            self._lan_unsubscribe()
+            self._lan_unsubscribe = None
 
     async def stop(self) -> None:
         self._stop_following()

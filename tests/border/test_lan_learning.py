@@ -181,3 +181,17 @@ async def test_border_settles_the_link_after_soliciting(border, monkeypatch):
     component, _ = border
     assert not component.lan.settled
     await _until(lambda: component.lan.settled)  # SETTLE_DELAY after start
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("auto", NAT64), ("only", NAT64),
+                                                 ("ignore", IPv6Network("2001:db8:6464::/96"))])
+def test_dns64_synthesises_in_the_prefix_the_mesh_is_given(tmp_path, mode: str, expected: IPv6Network):
+    from gatewayd.dns64.component import Dns64Component
+
+    link = InfraLink()
+    cfg = parse(f'[daemon]\nstate_dir = "{tmp_path}"\n[nat64]\nprefix = "2001:db8:6464::/96"\n'
+                f'infrastructure = "{mode}"\n')
+    dns64 = Dns64Component(cfg, FakeThreadView(), lan=link)
+    assert dns64.dns64_config().prefix == IPv6Network("2001:db8:6464::/96")
+    link.update(InfraState(nat64_prefix=NAT64))
+    assert dns64.dns64_config().prefix == expected
