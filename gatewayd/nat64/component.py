@@ -56,18 +56,14 @@ def caps_from(config: Config) -> Any:
 
 def default_uplink() -> str | None:
     """The interface of the IPv4 default route (blocking: call it in a thread)."""
-    from common.rtnl import IPRoute
+    from common.netlink import Rtnl
 
-    with IPRoute() as ipr:
-        for route in ipr.get_default_routes(family=socket.AF_INET):
-            oif = route.get_attr("RTA_OIF")
-            if oif is None:
-                multipath = route.get_attr("RTA_MULTIPATH") or []
-                oif = multipath[0]["oif"] if multipath else None
-            if oif is not None:
-                links = ipr.get_links(oif)
-                if links:
-                    return links[0].get_attr("IFLA_IFNAME")
+    with Rtnl() as rt:
+        for route in rt.default_routes(socket.AF_INET):
+            oif = route.interface
+            link = rt.link(index=oif) if oif is not None else None
+            if link is not None and link.name:
+                return link.name
     return None
 
 

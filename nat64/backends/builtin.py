@@ -3,7 +3,7 @@
 Both the NAT64 prefix and the IPv4 pool are routed into the TUN; packets read from it are told apart by
 their version nibble and the translated ones are written back to it, so the kernel routes them on. The
 runner does not install routes: :func:`required_routes` says what the daemon must add and
-:func:`install_routes` / :func:`remove_routes` do it with pyroute2. :func:`install_masquerade` adds an
+:func:`install_routes` / :func:`remove_routes` do it over rtnetlink. :func:`install_masquerade` adds an
 optional nftables masquerade of the pool on the uplink, in its own table so it goes away cleanly.
 
 Run it by hand (or from tests) as ``python -m nat64.backends.builtin --prefix P --pool A``; it reads
@@ -87,33 +87,32 @@ def required_routes(prefix: str, pool: Iterable[str] | str, ifname: str = "nat64
 def install_routes(routes: Iterable[Route], *, link_up: bool = True) -> None:
     """Bring the TUN up and add the routes (idempotent: existing routes are replaced).
 
-    Blocking (pyroute2's synchronous API refuses to run inside an event loop): from asyncio code call it
-    with ``await asyncio.to_thread(install_routes, routes)``; the same holds for the other helpers here.
+    Blocking, like the other helpers here (nft runs as a program): from asyncio code call it with
+    ``await asyncio.to_thread(install_routes, routes)``.
     """
-    from pyroute2 import IPRoute
+    from common.netlink import Rtnl
 
-    with IPRoute() as ipr:
+    with Rtnl() as rt:
         for r in routes:
-            idx = ipr.link_lookup(ifname=r.ifname)
-            if not idx:
+            link = rt.link(name=r.ifname)
+            if link is None:
                 raise OSError(f"no interface {r.ifname}")
             if link_up:
-                ipr.link("set", index=idx[0], state="up")
-            ipr.route("replace", dst=r.dst, oif=idx[0])
+                rt.set_link(link.index, up=True)
+            rt.replace_route(r.dst, link.index)
 
 
 def remove_routes(routes: Iterable[Route]) -> None:
     """Remove routes added by :func:`install_routes`; missing ones are ignored."""
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+    from common.netlink import NetlinkError, Rtnl
 
-    with IPRoute() as ipr:
+    with Rtnl() as rt:
         for r in routes:
-            idx = ipr.link_lookup(ifname=r.ifname)
-            if not idx:
+            link = rt.link(name=r.ifname)
+            if link is None:
                 continue
             with contextlib.suppress(NetlinkError):
-                ipr.route("del", dst=r.dst, oif=idx[0])
+                rt.delete_route(r.dst, link.index)
 
 
 def masquerade_ruleset(pool: Iterable[str] | str, uplink: str) -> str:

@@ -303,21 +303,20 @@ class TaygaNat64:
 
 
 def _link_up(name: str) -> None:
-    from pyroute2 import IPRoute
+    from common.netlink import Rtnl
 
-    with IPRoute() as ipr:
-        idx = ipr.link_lookup(ifname=name)
-        if not idx:
+    with Rtnl() as rt:
+        link = rt.link(name=name)
+        if link is None:
             raise OSError(f"tayga --mktun made no interface {name}")
-        ipr.link("set", index=idx[0], state="up")
+        rt.set_link(link.index, up=True)
 
 
 def _link_delete(name: str) -> None:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+    from common.netlink import NetlinkError, Rtnl
 
-    with IPRoute() as ipr:
-        idx = ipr.link_lookup(ifname=name)
-        if idx:
+    with Rtnl() as rt:
+        link = rt.link(name=name)
+        if link is not None:
             with contextlib.suppress(NetlinkError):
-                ipr.link("del", index=idx[0])
+                rt.delete_link(link.index)
