@@ -2,12 +2,16 @@
 
 Only RaError may escape parse(). Whatever parses must encode again and decode to the same message
 (the encoder writes canonically what parse() normalises, e.g. a preference RFC 4191 says to ignore),
-so the two directions cannot drift apart.
+so the two directions cannot drift apart. A parsed RA is also learnt (gatewayd.border.infra), which must
+neither raise nor keep anything past its lifetime.
 """
 
 from __future__ import annotations
 
-from gatewayd.border.ra import RaError, RouterAdvertisement, build_ra, build_rs, parse
+from ipaddress import IPv6Address
+
+from gatewayd.border.infra import InfraState, RaTracker
+from gatewayd.border.ra import INFINITY, RaError, RouterAdvertisement, build_ra, build_rs, parse
 
 
 def TestOneInput(data: bytes) -> None:
@@ -23,10 +27,21 @@ def _check(data: bytes) -> None:
         return
     again = build_ra(msg) if isinstance(msg, RouterAdvertisement) else build_rs(msg)
     assert parse(again) == msg
+    if isinstance(msg, RouterAdvertisement):
+        _learn(msg)
     try:
         parse(data, src=data[8:24].ljust(16, b"\0"), dst=bytes(16))
     except RaError:
         pass
+
+
+def _learn(ra: RouterAdvertisement) -> None:
+    tracker = RaTracker()
+    tracker.receive(IPv6Address("fe80::1"), ra, now=0.0)
+    longest = max([ra.router_lifetime, *(p.valid_lifetime for p in ra.prefixes), *(r.lifetime for r in ra.routes),
+                   *(p.lifetime for p in ra.pref64)], default=0)
+    if longest != INFINITY:
+        assert tracker.expire(longest + 1.0) == InfraState()
 
 
 if __name__ == "__main__":
