@@ -71,6 +71,7 @@ class GatewayCollector:
         yield from self._thread(r.get("thread"), r.get("counters") or {})
         yield from self._nat64(r.get("nat64"))
         yield from self._dns64(r.get("dns64"))
+        yield from self._border(r.get("border"))
         yield from self._lwm2m(r.get("lwm2m_status"), r.get("lwm2m"))
 
     # ---- the daemon's components ----------------------------------------------------------------------
@@ -204,6 +205,25 @@ class GatewayCollector:
                 m = CounterMetricFamily(f"gatewayd_dns64_{key}", doc)
             m.add_metric([], value)
             yield m
+
+    # ---- border routing: the LAN read, the ingress filter ---------------------------------------------
+    def _border(self, b: Mapping[str, Any] | None) -> Iterable[Metric]:
+        if b is None:
+            return
+        for key, value in b.items():
+            if _number(value):
+                c = CounterMetricFamily(f"gatewayd_border_{key}", f"Border routing {key.replace('_', ' ')} "
+                                        "(gatewayctl border counters)")
+                c.add_metric([], value)
+                yield c
+        for key, name, doc in (("ingress_dropped", "border_ingress_dropped_packets", "LAN packets the ingress "
+                                "filter dropped, by reason"), ("ingress_dropped_bytes", "border_ingress_dropped_bytes",
+                                                              "Their bytes, by reason")):
+            if isinstance(b.get(key), Mapping):
+                c = CounterMetricFamily(f"gatewayd_{name}", doc, labels=["reason"])
+                for reason, value in sorted(b[key].items()):
+                    c.add_metric([reason], value)
+                yield c
 
     # ---- LwM2M -------------------------------------------------------------------------------------
     def _lwm2m(self, status: Mapping[str, Any] | None, clients: list[Mapping[str, Any]] | None) -> Iterable[Metric]:

@@ -1,6 +1,7 @@
 """What ``/metrics`` (and the status page) show, read the way gatewayctl reads it: each component's
 ``status()`` as ``gatewayctl status`` lists it, and the gatewayctl commands' own implementations
-(``counters``, ``nat64 counters``, ``dns64 counters``, ``lwm2m clients``, ``lwm2m show``) run with an
+(``counters``, ``nat64 counters``, ``dns64 counters``, ``border counters``, ``lwm2m clients``,
+``lwm2m show``) run with an
 unprivileged request, so nothing here can show more than a non-root gatewayctl user sees (no secrets).
 
 Everything is read when asked (a scrape, a page refresh): nothing runs in the background.
@@ -98,6 +99,7 @@ class Readings:
             "counters": await self.command("thread", "counters"),
             "nat64": await self.command("nat64", "nat64 counters"),
             "dns64": await self.command("dns64", "dns64 counters"),
+            "border": await self.command("border", "border counters"),
             "lwm2m_status": self.status("lwm2m"),
             "lwm2m": await self.lwm2m_clients(),
         }

@@ -195,3 +195,19 @@ def test_dns64_synthesises_in_the_prefix_the_mesh_is_given(tmp_path, mode: str, 
     assert dns64.dns64_config().prefix == IPv6Network("2001:db8:6464::/96")
     link.update(InfraState(nat64_prefix=NAT64))
     assert dns64.dns64_config().prefix == expected
+
+
+async def test_border_counters_are_metrics(border):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from gatewayd.rest.metrics import render
+
+    component, _ = border
+    component._on_ra(ROUTER, home_router())
+    reading = await component._cmd_counters(_Request())
+    reading["ingress_dropped"] = {"omr_source": 3}  # the nft counters, as the filter reports them
+    samples = {(s.name, tuple(s.labels.items())): s.value for f in text_string_to_metric_families(
+        render({"border": reading}).decode()) for s in f.samples}
+    assert samples[("gatewayd_border_prefixes_learned_total", ())] == 4
+    assert samples[("gatewayd_border_nat64_infrastructure_adopted_total", ())] == 1
+    assert samples[("gatewayd_border_ingress_dropped_packets_total", (("reason", "omr_source"),))] == 3
