@@ -251,3 +251,14 @@ async def test_proxied_device_read_and_write_composite_in_lwm2m_cbor(server, sen
     finally:
         await proxy.stop()
         await engine.stop()
+
+
+def test_a_1_2_client_names_its_version_in_bootstrap_discover():
+    from gatewayd.lwm2m.client import ServerOperations
+    from gatewayd.lwm2m.client.operations import OpRequest
+
+    from .servers import device_store
+
+    ops = ServerOperations(device_store("coap://lwm2m.example.com:5683"), version="1.2")
+    resp = ops.handle(OpRequest("GET", (), accept=ContentFormat.LINK_FORMAT), bootstrap=True)
+    assert resp.payload.startswith(b"</>;lwm2m=1.2,")

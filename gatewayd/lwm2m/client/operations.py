@@ -102,10 +102,13 @@ class ServerOperations:
         store: ObjectStore,
         attributes: AttributeStore | None = None,
         preferred_format: int = ContentFormat.TLV,
+        version: str = "1.1",
     ) -> None:
         self.store = store
         self.attributes = attributes if attributes is not None else AttributeStore()
         self.preferred_format = preferred_format
+        #: the LwM2M version a Bootstrap-Discover of the root names (``</>;lwm2m=``)
+        self.version = version
 
     # --- entry point ------------------------------------------------------------------------------
     def handle(self, req: OpRequest, *, bootstrap: bool = False) -> OpResponse:
@@ -184,7 +187,7 @@ class ServerOperations:
             links.append(discover_link(p, attrs, dim))
         if bootstrap:
             links.insert(0, discover_link(LwM2MPath(), {}))
-            links[0].attributes["lwm2m"] = "1.1"
+            links[0].attributes["lwm2m"] = self.version if self.version != "1.0" else "1.1"
         return OpResponse(CONTENT, encode_links(links), ContentFormat.LINK_FORMAT)
 
     def _bootstrap_discover_attrs(self, path: LwM2MPath) -> dict[str, object]:

@@ -73,7 +73,7 @@ class LwM2MClient:
         self.server: ServerAccount | None = None
         self.transport: ClientTransport | None = None
         self.last_error = ""
-        self.ops = ServerOperations(store, AttributeStore(), self.settings.default_format)
+        self.ops = ServerOperations(store, AttributeStore(), self.settings.default_format, self.settings.lwm2m_version)
         self.site = ClientSite(self._handle, self._observe, self._prepare)
         #: queue mode: notifications held while offline, delivered after the next Update
         self.queue = NotificationQueue(self.settings.queue_limit, self.settings.awake_time) \
