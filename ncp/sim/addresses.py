@@ -96,13 +96,13 @@ class Addresses:
     def is_on_mesh(self, addr: ipaddress.IPv6Address) -> bool:
         """In the mesh-local prefix or an on-mesh prefix of the leader's network data."""
         return self.in_mesh_local(addr) or any(
-            p.flags & NET_FLAG_ON_MESH and addr in p.prefix for p in self.ncp.netdata.net_prefixes.values()
+            p.flags & NET_FLAG_ON_MESH and addr in p.prefix for p in self.ncp.netdata.leader_prefixes()
         )
 
     def slaac_prefixes(self) -> list[ipaddress.IPv6Network]:
         if not self.ncp.stack.attached:
             return []
-        return [p.prefix for p in self.ncp.netdata.net_prefixes.values() if p.slaac]
+        return list(dict.fromkeys(p.prefix for p in self.ncp.netdata.leader_prefixes() if p.slaac))
 
     def update_slaac(self) -> None:
         """SLAAC follows the network data while attached; going down keeps the addresses, as in OpenThread."""
@@ -233,7 +233,7 @@ class Addresses:
         ml = self.ncp.dataset.mesh_local_prefix
         if not self.ncp.stack.attached or ml is None:
             return MeshConfig(addrs, aliases=aliases)
-        on_link = {ml, *(p.prefix for p in netdata.net_prefixes.values())}
-        routes = {ipaddress.IPv6Network("::/0"), *(r.prefix for r in netdata.net_routes.values())}
+        on_link = {ml, *(p.prefix for p in netdata.leader_prefixes())}
+        routes = {ipaddress.IPv6Network("::/0"), *(r.prefix for r in netdata.leader_routes())}
         source = next((a for n in attached for a in self.node_addresses(n) if not self.in_mesh_local(a)), None)
         return MeshConfig(addrs, frozenset(on_link), frozenset(routes - on_link), aliases, source)

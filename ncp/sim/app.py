@@ -392,6 +392,8 @@ class SimApp:
             return reply(**result)
         elif command.cmd == "node_remove":
             self._event(self.core.remove_node, command.name)
+        elif command.cmd == "border_router":
+            self._event(self.core.border_router, command.rloc16, command.prefixes, command.routes)
         elif command.cmd == "state":
             return reply(**self.core.state(), counters={**self.counters, **self.decoder.counters.as_dict()})
         return reply()

@@ -3,18 +3,23 @@
 Commands: ``reset``, ``drop`` (count), ``corrupt`` (count), ``stall`` (seconds), ``die``, ``node_add``
 (name, eui64 hex optional, kind ``ftd`` (default) or ``mtd``), ``node_remove`` (name), ``state``,
 ``joiner_start`` (name, pskd, eui64 and kind optional: a device runs ``joiner start PSKD`` and becomes a node
-if the commissioner lets it in; answered with ``joined`` and, when it failed, ``error`` as ot-cli-ftd says it).
+if the commissioner lets it in; answered with ``joined`` and, when it failed, ``error`` as ot-cli-ftd says it),
+``border_router`` (rloc16, prefixes and routes: lists of {prefix, flags, stable optional}: another border
+router on the mesh publishes exactly these into the leader's network data; both empty: it left).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass
+
+from ..netdata import ExternalRoute, OnMeshPrefix
 
 __all__ = ["COMMANDS", "ControlCommand", "ControlError", "parse_command", "reply"]
 
 COMMANDS = frozenset({"reset", "drop", "corrupt", "stall", "die", "node_add", "node_remove", "state",
-                      "joiner_start"})
+                      "joiner_start", "border_router"})
 
 
 class ControlError(ValueError):
@@ -30,6 +35,9 @@ class ControlCommand:
     eui64: bytes | None = None
     kind: str = "ftd"
     pskd: str = ""
+    rloc16: int = 0
+    prefixes: tuple[OnMeshPrefix, ...] = ()
+    routes: tuple[ExternalRoute, ...] = ()
 
 
 def parse_command(line: bytes | str) -> ControlCommand:
@@ -65,11 +73,28 @@ def parse_command(line: bytes | str) -> ControlCommand:
             if not isinstance(pskd, str):
                 raise ControlError("pskd must be a string")
             return ControlCommand(cmd, name=name, eui64=eui64, kind=kind, pskd=pskd)
+        if cmd == "border_router":
+            rloc16 = int(obj["rloc16"])
+            if not 0 <= rloc16 < 0xFFFE:
+                raise ControlError("rloc16 must be in 0..0xfffd")
+            return ControlCommand(cmd, rloc16=rloc16,
+                                  prefixes=tuple(OnMeshPrefix(*_entry(e)) for e in obj.get("prefixes", [])),
+                                  routes=tuple(ExternalRoute(*_entry(e)) for e in obj.get("routes", [])))
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         if isinstance(exc, ControlError):
             raise
         raise ControlError(f"bad arguments for {cmd}: {exc}") from None
     return ControlCommand(cmd)
+
+
+def _entry(obj: object) -> tuple[ipaddress.IPv6Network, int, bool]:
+    """A network data entry of ``border_router``: {prefix, flags (a Spinel flag byte), stable (default true)}."""
+    if not isinstance(obj, dict):
+        raise ControlError("each prefix or route must be an object")
+    flags = int(obj.get("flags", 0))
+    if not 0 <= flags <= 0xFF:
+        raise ControlError("flags must be one byte")
+    return ipaddress.IPv6Network(obj["prefix"]), flags, bool(obj.get("stable", True))
 
 
 def parse_eui64(text: str) -> bytes:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ncp.meshcop import Dataset
+from ncp.netdata import ExternalRoute, OnMeshPrefix
 from ncp.spinel import Command, Prop, SpinelFrame, Status, pack_prop
 
 from .addresses import Addresses, MeshConfig
@@ -159,6 +160,12 @@ class SimNcp:
         self.now = now
         return self.topology.add(name, eui64, now, kind)
 
+    def border_router(self, rloc16: int, prefixes: tuple[OnMeshPrefix, ...], routes: tuple[ExternalRoute, ...],
+                      now: float) -> None:
+        """Another border router on the mesh publishes these entries (none: it left)."""
+        self.now = now
+        self.netdata.set_peer(rloc16, prefixes, routes)
+
     def joiner_start(self, name: str, eui64: bytes | None, pskd: str, now: float, kind: str = "ftd") -> dict[str, Any]:
         """A device runs ``joiner start PSKD``: it becomes a node when the commissioner lets it in."""
         self.now = now
@@ -253,12 +260,12 @@ class SimNcp:
             ],
             "netdata": {
                 "prefixes": [
-                    {"prefix": str(p.prefix), "flags": p.flags, "stable": p.stable}
-                    for p in netdata.net_prefixes.values()
+                    {"prefix": str(p.prefix), "flags": p.flags, "stable": p.stable, "rloc16": p.rloc16}
+                    for p in netdata.leader_prefixes()
                 ],
                 "routes": [
-                    {"prefix": str(r.prefix), "flags": r.flags, "stable": r.stable}
-                    for r in netdata.net_routes.values()
+                    {"prefix": str(r.prefix), "flags": r.flags, "stable": r.stable, "rloc16": r.rloc16}
+                    for r in netdata.leader_routes()
                 ],
             },
         }

@@ -64,6 +64,7 @@ def encode_network_data(
     subs: dict[ipaddress.IPv6Network, list[tuple[int, bytes]]] = {}
     stable_of: dict[ipaddress.IPv6Network, bool] = {}
     context_id = 1
+    contexts: set[ipaddress.IPv6Network] = set()
     for e in entries:
         rloc = e.rloc16.to_bytes(2, "big")
         group = subs.setdefault(e.prefix, [])
@@ -71,7 +72,8 @@ def encode_network_data(
             group.append((_SUB_HAS_ROUTE, _tlv(_SUB_HAS_ROUTE, e.stable, rloc + bytes((e.flags,)))))
         else:
             group.append((_SUB_BORDER_ROUTER, _tlv(_SUB_BORDER_ROUTER, e.stable, rloc + bytes((e.flags, e.flags_ext)))))
-            if leader_session_id is not None:
+            if leader_session_id is not None and e.prefix not in contexts:
+                contexts.add(e.prefix)
                 # compress flag + context id, context length
                 context = bytes((0x10 | context_id, e.prefix.prefixlen))
                 group.append((_SUB_6LOWPAN_ID, _tlv(_SUB_6LOWPAN_ID, e.stable, context)))
@@ -102,6 +104,9 @@ class NetworkData:
         self.net_prefixes: dict[ipaddress.IPv6Network, OnMeshPrefix] = {}
         self.net_routes: dict[ipaddress.IPv6Network, ExternalRoute] = {}
         self._prefix_order: dict[ipaddress.IPv6Network, None] = {}  # first insertion order of local prefixes
+        # Other border routers' entries in the leader's data, by their RLOC16 (the ``border_router`` control
+        # command stands in for them: this simulator has one NCP on its mesh)
+        self.peers: dict[int, tuple[tuple[OnMeshPrefix, ...], tuple[ExternalRoute, ...]]] = {}
         self.version = 0
 
     # --- the host editing its local network data -----------------------------------------------------------
@@ -173,6 +178,37 @@ class NetworkData:
         out.push(Prop.THREAD_ON_MESH_NETS)
         out.push(Prop.THREAD_OFF_MESH_ROUTES)
 
+    def set_peer(self, rloc16: int, prefixes: Iterable[OnMeshPrefix], routes: Iterable[ExternalRoute]) -> None:
+        """Another border router (``rloc16``) publishes exactly these entries; none: it left the mesh."""
+        prefixes = tuple(OnMeshPrefix(p.prefix, p.flags, p.stable, p.flags_ext, rloc16) for p in prefixes)
+        routes = tuple(ExternalRoute(r.prefix, r.flags, r.stable, rloc16) for r in routes)
+        if (prefixes, routes) == self.peers.get(rloc16, ((), ())):
+            return
+        if prefixes or routes:
+            self.peers[rloc16] = (prefixes, routes)
+        else:
+            self.peers.pop(rloc16, None)
+        if not self.ncp.stack.attached:
+            return
+        self.version = (self.version + 1) & 0xFF
+        self.ncp.addresses.update_slaac()
+        out = self.ncp.out
+        out.push_changed(Prop.IPV6_ADDRESS_TABLE)
+        out.push(Prop.THREAD_LEADER_NETWORK_DATA)
+        out.push(Prop.THREAD_ON_MESH_NETS)
+        out.push(Prop.THREAD_OFF_MESH_ROUTES)
+
+    def leader_prefixes(self) -> list[OnMeshPrefix]:
+        """The on-mesh prefixes of the leader's network data: ours, then other border routers'."""
+        if not self.ncp.stack.attached:
+            return list(self.net_prefixes.values())
+        return [*self.net_prefixes.values(), *(p for prefixes, _ in self.peers.values() for p in prefixes)]
+
+    def leader_routes(self) -> list[ExternalRoute]:
+        if not self.ncp.stack.attached:
+            return list(self.net_routes.values())
+        return [*self.net_routes.values(), *(r for _, routes in self.peers.values() for r in routes)]
+
     def clear_leader_data(self) -> None:
         """Detached: no leader, no network data from it."""
         self.net_prefixes.clear()
@@ -185,33 +221,34 @@ class NetworkData:
         return [
             OnMeshNet(prefix=p.prefix.network_address, prefix_length=p.prefix.prefixlen, stable=p.stable,
                       flags=p.flags, is_local=local, rloc16=p.rloc16, flags_ext=p.flags_ext)
-            for local, table in ((False, self.net_prefixes), (True, self.local_prefixes))
-            for p in table.values()
+            for local, table in ((False, self.leader_prefixes()), (True, list(self.local_prefixes.values())))
+            for p in table
         ]
 
     def off_mesh_routes(self) -> list[OffMeshRoute]:
         stack = self.ncp.stack
         routes = []
-        for local, table in ((False, self.net_routes), (True, self.local_routes)):
-            for r in table.values():
+        for local, table in ((False, self.leader_routes()), (True, list(self.local_routes.values()))):
+            for r in table:
                 ours = r.rloc16 == stack.rloc16 and stack.attached
                 routes.append(OffMeshRoute(prefix=r.prefix.network_address, prefix_length=r.prefix.prefixlen,
                                            stable=r.stable, flags=r.flags, is_local=local,
                                            next_hop_is_this_device=ours, rloc16=r.rloc16))
         return routes
 
-    def _ordered(self, prefixes: dict, routes: dict) -> list[OnMeshPrefix | ExternalRoute]:
+    def _ordered(self, prefixes: Iterable[OnMeshPrefix], routes: Iterable[ExternalRoute]
+                 ) -> list[OnMeshPrefix | ExternalRoute]:
         order = list(self._prefix_order)
-        entries: list[OnMeshPrefix | ExternalRoute] = [*prefixes.values(), *routes.values()]
+        entries: list[OnMeshPrefix | ExternalRoute] = [*prefixes, *routes]
         return sorted(entries, key=lambda e: order.index(e.prefix) if e.prefix in order else len(order))
 
     def leader_tlvs(self) -> bytes:
         """THREAD_LEADER_NETWORK_DATA: empty while detached."""
         if not self.ncp.stack.attached:
             return b""
-        entries = self._ordered(self.net_prefixes, self.net_routes)
+        entries = self._ordered(self.leader_prefixes(), self.leader_routes())
         return encode_network_data(entries, leader_session_id=self.ncp.stack.session_id)
 
     def local_tlvs(self) -> bytes:
         """THREAD_NETWORK_DATA: what this NCP would register."""
-        return encode_network_data(self._ordered(self.local_prefixes, self.local_routes))
+        return encode_network_data(self._ordered(self.local_prefixes.values(), self.local_routes.values()))

@@ -73,6 +73,10 @@ def test_control_commands_parse():
     )
     assert parse_command('{"cmd":"node_add","name":"x","kind":"mtd"}').kind == "mtd"
     assert parse_command('{"cmd":"node_add","name":"x"}').kind == "ftd"
+    peer = parse_command('{"cmd":"border_router","rloc16":1024,"prefixes":[{"prefix":"fd11::/64","flags":243}],'
+                         '"routes":[{"prefix":"::/0"}]}')
+    assert (peer.rloc16, [(str(p.prefix), p.flags) for p in peer.prefixes], [str(r.prefix) for r in peer.routes]) \
+        == (1024, [("fd11::/64", 243)], ["::/0"])
     for bad in [
         '{"cmd":"node_add","name":"x","kind":"sed"}',
         '{"cmd":"drop","count":-1}',
@@ -81,6 +85,9 @@ def test_control_commands_parse():
         "[]",
         "{",
         '{"cmd":"drop","count":1e400}',
+        '{"cmd":"border_router","rloc16":65534}',
+        '{"cmd":"border_router","rloc16":1,"prefixes":[{"prefix":"fd11::/64","flags":256}]}',
+        '{"cmd":"border_router","rloc16":1,"routes":["::/0"]}',
     ]:
         try:
             parse_command(bad)
