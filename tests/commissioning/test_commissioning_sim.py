@@ -149,3 +149,18 @@ def test_a_wrong_joiner_pskd_fails_the_thread_component_cleanly(topo):
     assert "WR0NG1" not in out
     status = json.loads(daemon.ctl("--json", "status").stdout)["components"]["thread"]
     assert status["state"] in ("failed", "starting") and daemon.proc.poll() is None
+
+
+def test_after_an_ncp_reset_the_commissioner_and_its_joiners_come_back(topo):
+    daemon = topo.start_daemon()
+    wait_role(daemon, "leader")
+    ctl_json(daemon, "joiner", "add", "*", "J01NME", "600")
+    topo.sim("reset")
+    daemon.wait_log("commissioner disabled (the NCP restarted)", timeout=10)
+    deadline = time.monotonic() + 30
+    while ctl_json(daemon, "commissioner", "state")["state"] != "active" or not ctl_json(daemon, "joiner", "list"):
+        assert time.monotonic() < deadline, daemon.output()[-3000:]
+        time.sleep(0.3)
+    row = ctl_json(daemon, "joiner", "list")[0]
+    assert row["joiner"] == "*" and 500 < row["timeout"] <= 600  # what was left of its time
+    assert topo.sim("joiner_start", name="doorbell", pskd="J01NME")["joined"]
