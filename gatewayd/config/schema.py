@@ -401,6 +401,10 @@ SCHEMA = Section(
                             "Endpoint client name; \"\" makes urn:dev:ops:gatewayd-<NCP EUI-64>."),
                         Key("manufacturer", t.Str(), "", "Device manufacturer; \"\" uses the NCP's platform string."),
                         Key("model", t.Str(), "", "Device model number; \"\" uses the NCP's platform string."),
+                        Key("firmware_update", t.Bool(), True,
+                            "Offer the Firmware Update object (5) for the NCP: a server pushes or names a "
+                            "firmware image, and Update writes it to a Cascoda Chili2 through its EVBME DFU "
+                            "commands and restarts it (other NCPs refuse the Update). See docs/lwm2m-firmware.md."),
                     ),
                 ),
             ),

@@ -209,6 +209,7 @@ class LwM2MGatewaySection(Table):
     endpoint: str
     manufacturer: str
     model: str
+    firmware_update: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

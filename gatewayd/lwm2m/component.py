@@ -49,6 +49,8 @@ class LwM2MComponent(Component):
         self.engine: LwM2MEngine | None = None
         self.gateway: GatewayDevice | None = None
         self.gateway_endpoint = ""
+        #: Firmware Update (5) of the NCP in the gateway's own client, see .firmware
+        self.firmware: Any = None
         self.registry: Any = None
         #: virtual clients for non-LwM2M devices ([[lwm2m.device]], [lwm2m.thread_devices]), see .proxy
         self.proxy: Any = None
@@ -72,11 +74,25 @@ class LwM2MComponent(Component):
                               key=reveal(server.psk_key),
                               bootstrap=server.bootstrap, lifetime=server.lifetime)
             self.gateway_endpoint = lw.gateway.endpoint or f"urn:dev:ops:gatewayd-{gateway.eui64 or 'unknown'}"
+            if lw.gateway.firmware_update:
+                self.firmware = self._firmware_update(gateway)
             gateway.start()
             self.gateway = gateway
             await self.engine.add(self.gateway_endpoint, gateway.store)
         await self._apply_proxy()
         self.changed()
+
+    def _firmware_update(self, gateway: GatewayDevice) -> Any:
+        """Firmware Update (5) in the gateway's store: the NCP's firmware, by its EVBME DFU commands."""
+        from gatewayd.ncp.firmware import NcpFirmwareInstaller
+
+        from .firmware import CoapsCredentials, FirmwareUpdate, fetch_package
+
+        server = self.config.lwm2m.server
+        psk = CoapsCredentials(server.psk_identity.encode(), reveal(server.psk_key)) if server.psk_identity else None
+        installer = NcpFirmwareInstaller(lambda: self.ncp.client if self.ncp is not None else None)
+        return FirmwareUpdate(gateway.store, installer, fetch=lambda uri, limit: fetch_package(uri, limit, psk),
+                              on_installed=lambda version: gateway.refresh(full=True))
 
     async def _apply_proxy(self) -> None:
         from .proxy.component import LwM2MProxy
@@ -106,6 +122,9 @@ class LwM2MComponent(Component):
         if self.engine is not None:
             await self.engine.stop(deregister=True)
             self.engine = None
+        if self.firmware is not None:
+            await self.firmware.stop()
+            self.firmware = None
         if self.gateway is not None:
             await self.gateway.stop()
             self.gateway = None
@@ -171,6 +190,8 @@ class LwM2MComponent(Component):
         out.update(client.counters)
         if self.proxy is not None:
             out.update(self.proxy.show(endpoint) or {})
+        if endpoint == self.gateway_endpoint and self.firmware is not None:
+            out["firmware"] = self.firmware.info()
         if client.transport is not None:
             out["local_port"] = client.transport.local_port
             out["dtls"] = client.transport.secure
