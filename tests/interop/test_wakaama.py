@@ -268,3 +268,68 @@ def test_gateway_mode_one_registration_with_object_25(lwm2mserver, daemon, coap_
         time.sleep(0.2)
     gone = "/25/1" if table["/25/1/0"] == "wk-b" else "/25/0"
     assert gone not in server.registration(c)["objects"]
+
+
+def test_wakaama_updates_the_ncp_firmware(lwm2mserver, daemon, tmp_path: Path) -> None:
+    """Wakaama writes the Package URI and executes Update; the simulated Chili2 (EVBME DFU over the
+    Cascoda link) restarts into the image and /3/0/3 reports its version. Wakaama's CLI writes text, so
+    the pushed Package (opaque, block-wise) is tested with the in-tree server
+    (tests/lwm2m/test_firmware_update.py)."""
+    import http.server
+    import os
+    import pty
+    import struct
+    import threading
+    import tty
+
+    version = "OPENTHREAD/5a5a5a5; CASCODA; Dec  3 2026"
+    body = struct.pack("<II", 0x20008000, 0x101) + version.encode() + b"\0"
+    package = body + bytes(i & 0xFF for i in range(6000))
+
+    class Files(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(package)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    master, slave = pty.openpty()
+    tty.setraw(master)
+    sim = subprocess.Popen([PYTHON, "-m", "ncp.sim", "--link", "cascoda", "--firmware", str(tmp_path / "fw.json"),
+                            "--log", str(tmp_path / "sim.log"), "--mle-interval", "0", "--leader-delay", "0.2"],
+                           stdin=master, stdout=master, cwd=ROOT, start_new_session=True)
+    os.close(master)
+    try:
+        server = lwm2mserver
+        toml = gatewayd_toml(server.uri, endpoint=EP).replace(
+            "spinel+hdlc+uart:///dev/null-no-ncp?baudrate=115200", f"cascoda+uart://{os.ttyname(slave)}")
+        daemon(toml)
+        c = server.client_id(EP)
+        assert "/5/0" in server.registration(c)["objects"]
+        deadline = time.monotonic() + 15
+        while "SIMULATION" not in str(senml(server.request(f"read {c} /3/0/3")).get("/3/0/3")):
+            assert time.monotonic() < deadline, "the NCP version never showed in /3/0/3"
+            time.sleep(0.5)
+        uri = f"http://127.0.0.1:{web.server_address[1]}/ncp.bin"
+        assert server.request(f"write {c} /5/0/1 {uri}").code == "2.04"
+        deadline = time.monotonic() + 15
+        while senml(server.request(f"read {c} /5/0/3"))["/5/0/3"] != 2:
+            assert time.monotonic() < deadline, "the package was not downloaded"
+            time.sleep(0.3)
+        assert server.request(f"exec {c} /5/0/2").code == "2.04"
+        deadline = time.monotonic() + 30
+        while senml(server.request(f"read {c} /5/0/5"))["/5/0/5"] != 1:
+            assert time.monotonic() < deadline, "the update did not succeed"
+            time.sleep(0.5)
+        assert senml(server.request(f"read {c} /5/0/3"))["/5/0/3"] == 0
+        assert senml(server.request(f"read {c} /3/0/3"))["/3/0/3"] == version
+    finally:
+        web.shutdown()
+        web.server_close()
+        sim.kill()
+        sim.wait(5)
+        os.close(slave)
