@@ -71,6 +71,15 @@ def border(config: Config, built: Built) -> Component:
     return BorderRouting(config, network)
 
 
+def border_agent(config: Config, built: Built) -> Component | None:
+    """``_meshcop._udp`` on the LAN; python-zeroconf is imported only when it starts."""
+    if not config.border.meshcop_mdns or not config.border.infra_interface:
+        return None
+    from gatewayd.border.agent import BorderAgent
+
+    return BorderAgent(config, thread_view(built), ncp_component(built))
+
+
 def nat64(config: Config, built: Built) -> Component | None:
     if not config.nat64.enabled:
         return None
@@ -126,4 +135,4 @@ def rest(config: Config, built: Built) -> Component | None:
     return RestComponent(config, ncp_component(built), built.get("thread"), built)
 
 
-FACTORIES: list[Factory] = [ncp, thread, border, nat64, dns64, lwm2m, commissioning, rest]
+FACTORIES: list[Factory] = [ncp, thread, border, border_agent, nat64, dns64, lwm2m, commissioning, rest]

@@ -114,7 +114,15 @@ def _check_rest(rest: RestSection) -> list[tuple[str, str]]:
     return problems
 
 
-COMPONENTS = ("daemon", "control", "ncp", "thread", "border", "nat64", "dns64", "lwm2m", "commissioning")
+def _txt_name(value: str) -> str:
+    """otbr-agent's limit for the vendor and product names (kMaxVendorNameLength, kMaxProductNameLength)."""
+    if len(value.encode()) > 24:
+        raise ValueError(f"{len(value.encode())} bytes")
+    return value
+
+
+COMPONENTS = ("daemon", "control", "ncp", "thread", "border", "border_agent",
+              "nat64", "dns64", "lwm2m", "commissioning")
 
 SCHEMA = Section(
     name="",
@@ -197,6 +205,17 @@ SCHEMA = Section(
                     "Drop, and count, packets from infra_interface with a mesh-local or OMR source and LAN "
                     "packets to mesh-local addresses (nftables table inet gatewayd_ingress, installed in one "
                     "transaction at start and removed at stop; `gatewayctl border counters` shows the drops)."),
+                Key("meshcop_mdns", t.Bool(), True,
+                    "Publish the border agent as _meshcop._udp on infra_interface over mDNS, as otbr-agent does: "
+                    "commissioner apps and Home Assistant find the border router and its network (name, "
+                    "extended PAN ID, role, border agent id) by it. Re-announced when the network changes, "
+                    "withdrawn at stop. Port 49152 with connections marked disabled: gatewayd does not relay "
+                    "DTLS to a border agent yet (`gatewayctl ba` shows the record)."),
+                Key("vendor_name", t.Str(validate=_txt_name, what="at most 24 bytes"), "gatewayd",
+                    "The vendor (vn) in the _meshcop._udp record; with model_name it also names the service "
+                    '("gatewayd BorderRouter #C3A2", the last bytes of the extended address).'),
+                Key("model_name", t.Str(validate=_txt_name, what="at most 24 bytes"), "BorderRouter",
+                    "The model (mn) in the _meshcop._udp record."),
             ),
         ),
         Section(

@@ -114,6 +114,9 @@ class BorderSection(Table):
     router_advertisements: bool
     lan_routes: bool
     ingress_filter: bool
+    meshcop_mdns: bool
+    vendor_name: str
+    model_name: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import secrets
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from gatewayd.control import CommandError
 from gatewayd.ncp.component import NcpComponent
 from gatewayd.thread.network import ThreadNetwork, ThreadRefused, ThreadUnavailable, optional
-from gatewayd.thread.state import write_private
+from gatewayd.thread.state import ThreadState
 from ncp.client import NcpClient
 from ncp.meshcop import Dataset
 from ncp.spinel import Prop
@@ -55,7 +53,7 @@ class Node:
     def __init__(self, ncp: NcpComponent | None, thread: ThreadNetwork | None, state_dir: str):
         self.ncp = ncp
         self.thread = thread
-        self.ba_id_path = Path(state_dir) / "border_agent_id"
+        self.state = ThreadState(state_dir)
 
     # ---- reads ---------------------------------------------------------------------------------
     def _network(self) -> ThreadNetwork:
@@ -95,18 +93,8 @@ class Node:
         return bytes(await self._client().get(Prop.MAC_15_4_LADDR))
 
     def border_agent_id(self) -> bytes:
-        """16 random bytes made once and kept in state_dir (otbr-agent keeps its own in its settings):
-        Home Assistant tells border routers apart by it."""
-        try:
-            value = bytes.fromhex(self.ba_id_path.read_text().strip())
-            if len(value) == 16:
-                return value
-        except (FileNotFoundError, ValueError):
-            pass
-        value = secrets.token_bytes(16)
-        self.ba_id_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_private(self.ba_id_path, value.hex() + "\n")
-        return value
+        """The one the ``_meshcop._udp`` record carries too (kept in state_dir)."""
+        return self.state.border_agent_id()
 
     async def node_info(self) -> dict[str, Any]:
         """``GET /node`` (otbr-agent's Node2Json), from what the NCP and the Thread component know."""

@@ -31,6 +31,7 @@ class ThreadState:
         self.dir = Path(state_dir)
         self.dataset_path = self.dir / "dataset.hex"
         self.border_path = self.dir / "border.json"
+        self.border_agent_id_path = self.dir / "border_agent_id"
 
     def load_dataset(self) -> Dataset | None:
         try:
@@ -57,3 +58,17 @@ class ThreadState:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_private(self.border_path, json.dumps({"ula_prefix": str(prefix)}) + "\n")
         return prefix
+
+    def border_agent_id(self) -> bytes:
+        """16 random bytes made once (otbr-agent keeps its own in its settings): the REST API's ``ba-id``
+        and the ``id`` of the ``_meshcop._udp`` record, by which Home Assistant tells border routers apart."""
+        try:
+            value = bytes.fromhex(self.border_agent_id_path.read_text().strip())
+            if len(value) == 16:
+                return value
+        except (FileNotFoundError, ValueError):
+            pass
+        value = secrets.token_bytes(16)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_private(self.border_agent_id_path, value.hex() + "\n")
+        return value

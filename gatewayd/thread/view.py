@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from ncp.meshcop import Timestamp
+
 if TYPE_CHECKING:
     from gatewayd.thread.routing import LanLearned
 
@@ -30,6 +32,8 @@ class DatasetSummary:
     channel: int | None
     pan_id: int | None
     mesh_local_prefix: ipaddress.IPv6Network | None
+    extended_pan_id: bytes | None = None
+    active_timestamp: Timestamp | None = None  # the border agent's _meshcop._udp record shows both
 
 
 class ThreadView(Protocol):

@@ -64,7 +64,7 @@ BAD = [
      'gatewayd.toml:2: log.level: expected one of "debug", "info", "notice", "warning", "error", got "loud"'),
     ('[log.components]\nncpp = "debug"\n',
      "gatewayd.toml:2: log.components.ncpp: unknown name, expected one of daemon, control, ncp, thread, "
-     "border, nat64, dns64, lwm2m, commissioning"),
+     "border, border_agent, nat64, dns64, lwm2m, commissioning"),
     ('[thread]\ndataset = "zz"\n', "gatewayd.toml:2: thread.dataset: expected hexadecimal bytes"),
     ('[thread]\ndataset = "00"\ndataset_file = "x"\n',
      "gatewayd.toml:2: thread.dataset: set dataset or dataset_file, not both"),

@@ -33,7 +33,7 @@ CACHE = Path(os.environ.get("GATEWAYD_TEST_CACHE", "/var/cache/gatewayd-test"))
 # systemd itself, and the .deb's Depends, so the package installs without a network.
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "python3", "python3-systemd",
-    "python3-pyroute2", "python3-dnspython", "python3-serial", "python3-cbor2",
+    "python3-pyroute2", "python3-dnspython", "python3-serial", "python3-cbor2", "python3-zeroconf",
     "iproute2", "nftables", "procps", "man-db",
 )
 

@@ -1,0 +1,85 @@
+"""Border agent discovery on a real LAN: gatewayd (on the simulated NCP, in the testbed's border-router
+namespace) publishes ``_meshcop._udp`` on infra0, and python-zeroconf's browser in the LAN namespace
+finds it with the network's values, sees it change with the network, and sees it go when gatewayd stops."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ncp.border_agent import ConnMode, IfState, TxtRole
+from ncp.meshcop import Dataset, Timestamp
+from tests.border.meshcop import Browser, bitmap, txt
+from tests.thread.conftest import Topology, topo  # noqa: F401 - the fixture
+
+pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+def ctl(daemon: Any, *words: str) -> Any:
+    return json.loads(daemon.ctl("--json", *words).stdout)
+
+
+def test_a_lan_browser_finds_the_border_agent_follows_it_and_sees_it_go(topo: Topology, tmp_path: Path):  # noqa: F811
+    browser = Browser(topo, topo.lan)
+    daemon = topo.start_daemon()
+    state = _wait_leader(daemon)
+
+    # found, then (or at once) with the leader's values
+    found = browser.wait("added")
+    leading = found if bitmap(found).role == TxtRole.LEADER else \
+        browser.wait("updated", where=lambda e: bitmap(e).role == TxtRole.LEADER)
+    values = txt(leading)
+    dataset = Dataset.from_hex((tmp_path / "state" / "dataset.hex").read_text())
+    sim = topo.sim("state")
+    link_local = next(ipaddress.IPv6Address(a) for a in sim["addresses"] if a.startswith("fe80:"))
+    ba = ctl(daemon, "ba")
+    assert found["name"] == ba["service"] and found["name"].startswith("gatewayd BorderRouter #")
+    assert values["nn"] == state["network_name"].encode() == dataset.network_name.encode()
+    assert values["xp"] == dataset.extended_pan_id
+    # the NCP's extended address, from which OpenThread derives its link-local address (U/L bit flipped)
+    assert values["xa"] == bytes([link_local.packed[8] ^ 2]) + link_local.packed[9:]
+    assert values["xa"].hex() == ba["ncp_agent"]["txt"]["xa"]  # what the NCP's own border agent says
+    assert values["id"] == bytes.fromhex((tmp_path / "state" / "border_agent_id").read_text()) \
+        == bytes.fromhex(ba["id"])
+    assert values["rv"] == b"1" and values["vn"] == b"gatewayd" and values["mn"] == b"BorderRouter"
+    assert values["tv"] == ba["ncp_agent"]["txt"]["tv"].encode()
+    sb = bitmap(leading)
+    assert (sb.if_state, sb.role, sb.conn_mode) == (IfState.ACTIVE, TxtRole.LEADER, ConnMode.DISABLED)
+    assert values["at"] == dataset.active_timestamp.to_bytes()
+    assert values["pt"] == sim["partition_id"].to_bytes(4, "big")
+    omr = ipaddress.IPv6Network(state["omr_prefix"])
+    assert values["omr"] == bytes([64]) + omr.network_address.packed[:8]
+    assert leading["port"] == 49152 and leading["name"] == found["name"]
+    assert "fd00:1a4::1" in leading["addresses"]
+
+    # the network changes: Thread off, another network's dataset, Thread on again
+    daemon.ctl("thread", "disable")
+    off = browser.wait("updated", where=lambda e: bitmap(e).if_state != IfState.ACTIVE)
+    assert "pt" not in txt(off) and "at" not in txt(off) and txt(off)["nn"] == values["nn"]
+    other = Dataset.generate(channel=dataset.channel, name="meshcop-moved", timestamp=Timestamp(2, 0, False))
+    daemon.ctl("dataset", "set", other.to_tlvs().hex())
+    daemon.ctl("thread", "enable")
+    moved = browser.wait("updated", where=lambda e: bitmap(e).role == TxtRole.LEADER
+                         and txt(e)["nn"] == b"meshcop-moved")
+    assert txt(moved)["xp"] == other.extended_pan_id and txt(moved)["at"] == Timestamp(2, 0, False).to_bytes()
+    assert moved["name"] == found["name"]  # the same border router: same extended address, same service
+
+    # gatewayd stops: its goodbye removes the service from the browser's view
+    assert daemon.stop() == 0
+    gone = browser.wait("removed")
+    assert gone["name"] == found["name"]
+
+
+def _wait_leader(daemon: Any, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = ctl(daemon, "state")
+        if state.get("role") == "leader":
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"gatewayd did not lead within {timeout} s: {daemon.output()[-2000:]}")
