@@ -39,6 +39,8 @@ SERVER_NAME = f"lwm2m.{DNS_ZONE}"
 LWM2M_PORT = 5684
 # name: (EUI-64, LwM2M endpoint of its CoAP sensor, sensor program arguments); "relay" runs no sensor.
 # The sensors are MTDs (they register their addresses with the NCP), the relay an FTD.
+PSKD = "J01NME"  # the seed's joiner credential
+JOINER_NAME = "doorbell"
 NODES = {
     "thermo": ("00124b0000000001", "temp-sensor", ("--temp", "22.5")),
     "meter": ("00124b0000000002", "polled-sensor", ("--temp", "19.25", "--no-observe", "--max-age", "0")),
@@ -98,6 +100,11 @@ class Summary:
     registrations_via_nat64: bool = False  # the daemon's own resolution of SERVER_NAME went through DNS64
     upstream_clients: list[str] = field(default_factory=list)  # endpoints the LwM2M server lists
     reads: dict[str, str] = field(default_factory=dict)  # endpoint → READ_PATH's value read upstream
+    # a device commissioned with `joiner start PSKD` after `gatewayctl joiner add * PSKD`: its name, whether it
+    # joined and attached, whether the same device with a wrong PSKd was refused
+    commissioned: str = ""
+    commissioned_attached: bool = False
+    wrong_pskd_refused: bool = False
     gatewayctl: str = ""  # the command that talks to the daemon
 
     def lines(self) -> list[str]:
@@ -113,6 +120,8 @@ class Summary:
             f"{len(self.upstream_clients)} clients: {', '.join(self.upstream_clients)}",
             "Read        " + ", ".join(f"{ep} {READ_PATH} = {v}" for ep, v in self.reads.items())
             + " (by the server, through the gateway)",
+            f"Commission  `gatewayctl joiner add * {PSKD}`, then `joiner start {PSKD}` on {self.commissioned}: "
+            f"attached {ok(self.commissioned_attached)}; a wrong PSKd refused {ok(self.wrong_pskd_refused)}",
         ]
 
 
@@ -206,6 +215,7 @@ class Demo:
         await self.check_lan(s)
         await self.check_dns64_nat64(s)
         await self.check_lwm2m(s)
+        await self.check_commissioning(s)
         return s
 
     def start_daemon(self) -> None:
@@ -267,6 +277,20 @@ class Demo:
                 s.reads[ep] = await self.server.read(ep, READ_PATH)
             except (AssertionError, KeyError):
                 raise DemoError(f"the LwM2M server could not read {ep} {READ_PATH}; see {self.log}") from None
+
+    async def check_commissioning(self, s: Summary) -> None:
+        """A new device joins with a PSKd instead of the dataset (the simulator's joiner: no DTLS)."""
+        self.progress(f"commissioning {JOINER_NAME} with the PSKd {PSKD}")
+        self.ctl("joiner", "add", "*", PSKD)
+        wrong = await asyncio.to_thread(self.bed.sim, "joiner_start", name=JOINER_NAME, pskd="WR0NG1")
+        s.wrong_pskd_refused = wrong.get("error") == "Security"
+        joined = await asyncio.to_thread(self.bed.sim, "joiner_start", name=JOINER_NAME, pskd=PSKD)
+        if not joined.get("joined"):
+            raise DemoError(f"{JOINER_NAME} could not join with {PSKD}: {joined}")
+        s.commissioned = JOINER_NAME
+        await self.wait(f"{JOINER_NAME} in the child table", lambda: any(
+            c["extaddr"] == joined["eui64"] for c in self.ctl("child table")))
+        s.commissioned_attached = True
 
     # ---- tear-down -----------------------------------------------------------------------------
     async def close(self) -> None:

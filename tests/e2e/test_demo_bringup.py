@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.demo import LWM2M_PORT, NODES, READ_PATH, SERVER_NAME, Demo, DemoError
+from devtools.demo import JOINER_NAME, LWM2M_PORT, NODES, PSKD, READ_PATH, SERVER_NAME, Demo, DemoError
 from devtools.testbed import INET4, INET6, NAT64_PREFIX
 from tests.conftest import namespaces
 
@@ -43,8 +43,14 @@ async def test_what_the_demo_shows_is_true(demo: Demo) -> None:
     # Thread: the daemon leads the network the nodes attached to
     state = demo.ctl("state")
     assert (s.role, s.channel, s.network_name) == ("leader", 15, state["network_name"])
-    assert sorted(s.children) == sorted(c["extaddr"] for c in demo.ctl("child table"))
-    assert len(s.children) == len(NODES) == len(bed.sim("state")["nodes"])
+    sim_nodes = {n["name"]: n["eui64"] for n in bed.sim("state")["nodes"]}
+    assert sorted([*s.children, sim_nodes[JOINER_NAME]]) == sorted(c["extaddr"] for c in demo.ctl("child table"))
+    assert len(s.children) == len(NODES) == len(sim_nodes) - 1  # and the commissioned one
+
+    # Commissioning: the new device joined with the PSKd, a wrong one was refused, and the PSKd stays secret
+    assert (s.commissioned, s.commissioned_attached, s.wrong_pskd_refused) == (JOINER_NAME, True, True)
+    assert [(r["joiner"], r["pskd"]) for r in demo.ctl("joiner list")] == [("*", "********")]
+    assert PSKD not in demo.log.read_text()
 
     # OMR prefix: published, on the border router's wpan0 and on every node
     omr = ipaddress.IPv6Network(s.omr_prefix)
