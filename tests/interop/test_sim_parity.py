@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from ncp import ipv6
-from ncp.meshcop import Dataset
+from ncp.meshcop import Dataset, Timestamp
 from ncp.spinel import Command, NetRole, Prop, SpinelFrame, Status, pack_prop, unpack_prop
-from ncp.spinel.dataset import dataset_to_props
+from ncp.spinel.dataset import dataset_from_props, dataset_to_props
 from tests.interop.peers import OtCli
 from tests.ncp.sim.simproc import SimProcess, is_status
 
@@ -170,3 +170,79 @@ def test_the_simulator_restarts_and_drops_as_ot_ncp_ftd_does(ot: Path, netns: st
     assert 0.1 <= real_seen.pop("children_after") <= 1.5 and 0.1 <= sim_seen.pop("children_after") <= 1.5
     assert sim_seen == real_seen
     assert real_seen["restored"][:2] == (NetRole.DETACHED, True) and real_seen["children_back"]
+
+
+def pending_scenario(ncp: SimProcess, generation: str, ds: Dataset) -> dict[str, Any]:
+    """A leader takes a pending dataset (channel 25 → 20 after 3 s), reads it back counting down, moves with
+    its role kept; then one whose active timestamp is older, one malformed, and one cleared."""
+    seen: dict[str, Any] = {}
+    tlvs = generation != "2023"
+    way = Prop.THREAD_PENDING_DATASET_TLVS if tlvs else Prop.THREAD_PENDING_DATASET
+
+    def encode(d: Dataset | None) -> bytes:
+        if tlvs:
+            return d.to_tlvs() if d is not None else b""
+        return pack_prop(way, dataset_to_props(d) if d is not None else [])
+
+    def decode(frame: SpinelFrame) -> Dataset | None:
+        if frame.prop != way:
+            return None
+        value = unpack_prop(way, frame.value)
+        return (Dataset.from_tlvs(value) if tlvs else dataset_from_props(value)) if value else None
+
+    ncp.wait_for(is_status(Status.RESET_POWER_ON), timeout=10)
+    ncp.drain(0.3)
+    if tlvs:
+        ncp.request(Command.PROP_VALUE_SET, Prop.THREAD_ACTIVE_DATASET_TLVS, ds.to_tlvs())
+    else:
+        ncp.set(Prop.THREAD_ACTIVE_DATASET, dataset_to_props(ds))
+    ncp.set(Prop.NET_IF_UP, True)
+    ncp.set(Prop.NET_STACK_UP, True)
+    ncp.set(Prop.NET_ROLE, NetRole.LEADER)
+    ncp.wait_pushed(Prop.NET_ROLE, lambda role: role == NetRole.LEADER)
+    ncp.drain(1.0)
+    seen["gets"] = [(name(p), name(r.prop), r.value.hex()) for p in (Prop.THREAD_PENDING_DATASET_TLVS,
+                    Prop.THREAD_PENDING_DATASET) for r in [ncp.request(Command.PROP_VALUE_GET, p)]]
+    newer = ds.with_(channel=20, active_timestamp=Timestamp(ds.active_timestamp.seconds + 1),
+                     pending_timestamp=Timestamp(5), delay_timer=3000)
+    echoed = decode(ncp.request(Command.PROP_VALUE_SET, way, encode(newer)))
+    seen["echo"] = echoed.with_(delay_timer=None) if echoed else None
+    time.sleep(1.0)
+    read = decode(ncp.request(Command.PROP_VALUE_GET, way))
+    seen["counting_down"] = read is not None and 1500 <= read.delay_timer <= 2500
+    ncp.drain(0.2)
+    ncp.wait_pushed(Prop.PHY_CHAN, lambda channel: channel == 20, timeout=5)
+    seen["moved"] = (ncp.get(Prop.PHY_CHAN), ncp.get(Prop.NET_ROLE), decode(ncp.request(Command.PROP_VALUE_GET,
+                                                                                          way)))
+    older = ds.with_(channel=26, active_timestamp=Timestamp(1), pending_timestamp=Timestamp(6), delay_timer=500)
+    ncp.request(Command.PROP_VALUE_SET, way, encode(older))
+    ncp.drain(1.5)
+    seen["older_taken"] = ncp.get(Prop.PHY_CHAN) == 26
+    malformed = bytes.fromhex("330800") if tlvs else pack_prop(way, [(0x151E, b"\x01")])
+    reply = ncp.request(Command.PROP_VALUE_SET, way, malformed)
+    seen["malformed"] = unpack_prop(Prop.LAST_STATUS, reply.value) if reply.prop == Prop.LAST_STATUS else None
+    ncp.request(Command.PROP_VALUE_SET, way, encode(newer.with_(pending_timestamp=Timestamp(9), delay_timer=60_000)))
+    cleared = ncp.request(Command.PROP_VALUE_SET, way, encode(None))
+    seen["cleared"] = (name(cleared.prop), decode(ncp.request(Command.PROP_VALUE_GET, way)))
+    return seen
+
+
+def test_the_simulator_takes_a_pending_dataset_as_ot_ncp_ftd_does(ot: Path, netns: str, tmp_path: Path) -> None:
+    generation = "2023" if ot.name == "ot-2023" else "2025"
+    ds = Dataset.generate(rng=random.Random(22), channel=25, timestamp=Timestamp(10))
+    (tmp_path / "ncp").mkdir()
+    real = SimProcess(log=tmp_path / "real.log", cwd=tmp_path / "ncp",
+                      argv=["ip", "netns", "exec", netns, str(ot / "ot-ncp-ftd"), "1"])
+    try:
+        real_seen = pending_scenario(real, generation, ds)
+    finally:
+        real.stop()
+    sim = SimProcess("--ncp-generation", generation, "--mle-interval", "0", log=tmp_path / "sim.log")
+    try:
+        sim_seen = pending_scenario(sim, generation, ds)
+    finally:
+        sim.stop()
+    print("real:", real_seen)
+    assert sim_seen == real_seen
+    assert real_seen["moved"] == (20, NetRole.LEADER, None) and real_seen["counting_down"]
+    assert real_seen["older_taken"] is (generation == "2023")

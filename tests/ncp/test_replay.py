@@ -108,3 +108,46 @@ async def test_the_driver_hands_each_generation_its_dataset_and_reads_its_tables
         assert client.counters.undecodable == 0 and not client.degraded
     finally:
         await client.stop()
+
+
+CHANNEL_CHANGE = {p.stem[p.stem.rindex("ot-"):]: p for p in ALL if p.stem.startswith("channel_change")}
+PENDING_WAYS = [("ot-current", Prop.THREAD_PENDING_DATASET_TLVS), ("ot-2023", Prop.THREAD_PENDING_DATASET)]
+
+
+def _pending(frame) -> Dataset | None:
+    value = unpack_prop(frame.prop, frame.value)
+    if not value:
+        return None
+    return Dataset.from_tlvs(value) if frame.prop == Prop.THREAD_PENDING_DATASET_TLVS else dataset_from_props(value)
+
+
+@pytest.mark.parametrize(("generation", "way"), PENDING_WAYS)
+def test_each_generation_took_the_pending_dataset_and_moved_after_its_delay(generation, way) -> None:
+    """gatewayctl channel change 20 --delay 10000 on the real NCPs (tests/interop/test_channel_change.py)."""
+    pairs, unsolicited = exchanges(load(CHANNEL_CHANGE[generation]))
+    sets = [(rq, rp) for rq, rp in pairs if rq.command == Command.PROP_VALUE_SET and rq.prop == way]
+    assert len(sets) == 1 and sets[0][1].prop == way, "taken, and echoed as the property"
+    sent, echoed = _pending(sets[0][0]), _pending(sets[0][1])
+    assert sent is not None and echoed is not None and echoed.channel == sent.channel == 20
+    assert sent.delay_timer == 10_000 and echoed.pending_timestamp == sent.pending_timestamp
+    reads = [_pending(rp) for rq, rp in pairs if rq.command == Command.PROP_VALUE_GET and rp.prop == way]
+    counting = [d for d in reads if d is not None]
+    assert counting and all(0 < d.delay_timer < 10_000 for d in counting), "read back: the delay that remains"
+    assert reads[-1] is None, "gone once active"
+    assert unpack_prop(Prop.PHY_CHAN, [f for f in unsolicited if f.prop == Prop.PHY_CHAN][-1].value) == 20
+
+
+@pytest.mark.parametrize(("generation", "way"), PENDING_WAYS)
+async def test_the_driver_reads_and_writes_each_generations_pending_dataset(generation, way) -> None:
+    from gatewayd.thread.network import PENDING_DATASET_PROPS, read_dataset, write_dataset
+
+    client = NcpClient(ReplayLink(CHANNEL_CHANGE[generation]), request_timeout=1.0)
+    await client.start()
+    try:
+        assert await read_dataset(client, PENDING_DATASET_PROPS) is None
+        assert client.features["pending dataset"] == way.name
+        pending = Dataset.generate(name="replay").with_(channel=20, delay_timer=10_000)
+        await write_dataset(client, pending, PENDING_DATASET_PROPS)
+        assert client.counters.undecodable == 0 and not client.degraded
+    finally:
+        await client.stop()
