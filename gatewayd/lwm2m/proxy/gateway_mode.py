@@ -30,7 +30,7 @@ from typing import Any
 
 from aiocoap.numbers.codes import Code
 
-from ..client import ClientSettings, LwM2MClient, OpRequest, OpResponse
+from ..client import ClientSettings, LwM2MClient, OpRequest, OpResponse, RegistrationState
 from ..client.operations import error_response
 from ..codecs import encode_links, registration_links
 from ..errors import LwM2MError
@@ -106,6 +106,7 @@ class GatewayEngine:
         self._assigned.pop(endpoint, None)
         self._assigned[endpoint] = iid  # most recent last: the oldest are forgotten first
         self._save_later()
+        self._report()
         log.info("LwM2M gateway: %s is /25/%d, prefix /%s", endpoint, iid, device.prefix,
                  extra={"fields": {"LWM2M_ENDPOINT": endpoint, "LWM2M_PREFIX": device.prefix}})
         return client
@@ -119,6 +120,13 @@ class GatewayEngine:
         await device.client.stop(deregister=False)
         if self.gateway.store.instance(GATEWAY_OBJECT, device.instance) is not None:
             self.gateway.store.remove_instance(GATEWAY_OBJECT, device.instance)
+        self._report()
+
+    def _report(self) -> None:
+        """The gateway client Updates by itself when its object list changes while it is registered; a change
+        while its Register or an Update is in flight would wait for the next keep-alive, so ask for one."""
+        if self.gateway.state in (RegistrationState.REGISTERING, RegistrationState.UPDATING):
+            self.gateway.trigger_update()
 
     async def stop(self) -> None:
         """Let go of the devices and the gateway's site (shutdown: the gateway's store is left as it is)."""

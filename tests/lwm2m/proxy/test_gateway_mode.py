@@ -172,3 +172,55 @@ async def test_registrations_mode_is_the_default_and_shows_in_clients(server, se
         assert rows[GW]["mode"] == rows["dev-a"]["mode"] == "registration"
     finally:
         await comp.stop()
+
+
+async def test_thread_nodes_come_and_go_as_gateway_instances(server, tmp_path) -> None:
+    """[lwm2m.thread_devices] in gateway mode: a node the NCP lists is a /25 instance, read by prefix; when it
+    has been gone past absence_timeout its instance goes and an Update says so."""
+    import asyncio
+
+    from gatewayd.lwm2m.bootstrap import factory_bootstrap
+    from gatewayd.lwm2m.client import ClientSettings, LwM2MEngine
+    from gatewayd.lwm2m.proxy.gateway_mode import GatewayEngine
+    from gatewayd.lwm2m.proxy.thread_adapter import NcpTables, ThreadDevices, ThreadDevicesConfig
+    from gatewayd.lwm2m.proxy.virtual import UpstreamAccount
+    from tests.lwm2m.servers import device_store
+    from tests.simclient import SimClient
+
+    sensor = "1122334455667788"
+    ncp = SimClient(seed=3, formed=True)
+    engine = LwM2MEngine(None, ClientSettings(lifetime=60))
+    store = device_store()
+    factory_bootstrap(store, server.uri, lifetime=60)
+    gateway = await engine.add(GW, store)
+    gw_engine = GatewayEngine(gateway)
+    tables = NcpTables(lambda: ncp)
+    cfg = ThreadDevicesConfig(enabled=True, absence_timeout=1.5, poll_interval=0.5,
+                              account=UpstreamAccount(server.uri, lifetime=60))
+    devices = ThreadDevices(cfg, gw_engine, REGISTRY, ClientSettings(lifetime=60), tables)
+    ep = f"thread-{sensor}"
+    try:
+        await server.wait_until(lambda: GW in server.registrations)
+        ncp.core.add_node("sensor", bytes.fromhex(sensor), ncp.now, kind="mtd")
+        ncp.advance(0.5)
+        tables.read_at = 0
+        await devices.poll()
+        reg = server.registrations[GW]
+        await server.wait_until(lambda: objects(latest(reg)).get(25) == [0])
+        assert set(server.registrations) == {GW}
+        table = await read_25(server)
+        assert table[ep][1] == "dev0" and objects(str(table[ep][3])) == {3: [0], 4: [0]}
+        resp = await server.op(GW, Code.GET, "/dev0/3/0/2")
+        assert (resp.code, resp.payload.decode()) == (Code.CONTENT, sensor)
+
+        ncp.core.remove_node("sensor", ncp.now)
+        await asyncio.sleep(1.6)
+        tables.read_at = 0
+        await devices.poll()
+        await server.wait_until(lambda: 25 not in objects(latest(reg)) or objects(latest(reg))[25] == [])
+        assert (await server.op(GW, Code.GET, "/dev0/3/0/2")).code == Code.NOT_FOUND
+        assert ("deregister", ep) not in server.log and server.count("register", GW) == 1
+    finally:
+        await devices.stop()
+        await gw_engine.stop()
+        await engine.stop()
