@@ -51,6 +51,7 @@ class RaListener:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._problem: str | None = None
+        self._solicit_pending = False
         self.counters = {"ra_received": 0, "ra_invalid": 0, "ra_own_ignored": 0, "rs_sent": 0}
 
     async def start(self) -> None:
@@ -75,7 +76,11 @@ class RaListener:
                 if self.on_lost is not None:
                     self.on_lost()
                 continue
-            await asyncio.sleep(self.check_interval if self._sock is not None else min(self.check_interval, 2.0))
+            elif self._solicit_pending:
+                self._solicit()
+            # quickly while the interface is missing or has no address to solicit from yet
+            quick = self._sock is None or self._solicit_pending
+            await asyncio.sleep(min(self.check_interval, 0.5) if quick else self.check_interval)
 
     def _report(self, problem: str | None) -> None:
         if problem != self._problem and problem is not None:
@@ -108,6 +113,7 @@ class RaListener:
         if self._problem is not None:
             log.info("listening for the LAN's router advertisements on %s again", self.interface)
         self._problem = None
+        self._solicit_pending = True
         self._solicit()
 
     def _solicit(self) -> None:
@@ -115,9 +121,11 @@ class RaListener:
         assert self._sock is not None
         try:
             self._sock.sendto(build_rs(RouterSolicitation()), (str(ALL_ROUTERS), 0, 0, self._ifindex))
-            self.counters["rs_sent"] += 1
-        except OSError as exc:
+        except OSError as exc:  # no link-local address yet (DAD): again shortly
             log.debug("router solicitation on %s: %s", self.interface, exc)
+            return
+        self.counters["rs_sent"] += 1
+        self._solicit_pending = False
 
     def _same_link(self) -> bool:
         assert self._sock is not None
