@@ -1,23 +1,33 @@
 """A LAN router's Router Advertisements, for what Debian's radvd (2.19) cannot send: the PREF64 option
 (RFC 8781). Run inside a namespace: ``python -m devtools.testbed.ra_sender IFACE SOURCE [options]``.
 
-Sends an RA to ff02::1 from the link-local SOURCE every --interval seconds (SOURCE is not added to
-IFACE: a router daemon on the same interface, such as radvd, would pick it as its own source), prints
-"ready" after the first, and on SIGTERM sends one more with every lifetime 0, as a router that stops
-advertising does (RFC 4861 §6.2.5).
+Sends an RA to ff02::1 from the link-local SOURCE every --interval seconds and on each Router
+Solicitation (SOURCE is not added to IFACE: a router daemon on the same interface, such as radvd, would
+pick it as its own source), prints "ready" after the first, and on SIGTERM sends one more with every
+lifetime 0, as a router that stops advertising does (RFC 4861 §6.2.5).
 """
 
 from __future__ import annotations
 
 import argparse
+import select
 import signal
 import socket
 import struct
 import sys
 import threading
+import time
 from ipaddress import IPv6Address, IPv6Network
 
-from gatewayd.border.ra import Pref64, PrefixInformation, RouteInformation, RouterAdvertisement, build_ra
+from gatewayd.border.advertiser import ICMP6_FILTER, icmp6_filter_pass_only
+from gatewayd.border.ra import (
+    ND_ROUTER_SOLICIT,
+    Pref64,
+    PrefixInformation,
+    RouteInformation,
+    RouterAdvertisement,
+    build_ra,
+)
 
 IPV6_TRANSPARENT = 75  # <linux/in6.h>
 
@@ -55,12 +65,23 @@ def main() -> None:
         sock.sendmsg([build_ra(ra)], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)], 0,
                        ("ff02::1", 0, 0, index))
 
+    # Router Solicitations are answered at once (as a router does, RFC 4861 §6.2.6, without its random delay)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, socket.inet_pton(socket.AF_INET6, "ff02::2")
+                    + struct.pack("=I", index))
+    sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, icmp6_filter_pass_only(ND_ROUTER_SOLICIT))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     send(advertisement(args))
     print("ready", flush=True)
-    while not stop.wait(args.interval):
-        send(advertisement(args))
+    due = time.monotonic() + args.interval
+    while not stop.is_set():
+        ready, _, _ = select.select([sock], [], [], max(0.0, min(due - time.monotonic(), 0.2)))
+        if ready:
+            sock.recv(2048)
+            send(advertisement(args))
+        if time.monotonic() >= due:
+            send(advertisement(args))
+            due = time.monotonic() + args.interval
     send(advertisement(args, final=True))
     sys.exit(0)
 
