@@ -26,6 +26,7 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from common.netlink import IFADDRMSG, NETLINK_ROUTE, RTM_DELADDR, RTM_NEWADDR, NetlinkDecodeError, decode
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import Request
@@ -54,6 +55,7 @@ log = logging.getLogger("gatewayd.border_agent")
 # OpenThread 28f30b3ce (2023), and NCPs that do not say, speak Thread 1.3; since 2024 the NCP tells its own.
 DEFAULT_THREAD_VERSION = "1.3.0"
 ATTACHED = (NetRole.CHILD, NetRole.ROUTER, NetRole.LEADER)
+RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR = 0x10, 0x100  # linux/rtnetlink.h multicast groups
 # NCP pushes after which the record may read differently.
 _FOLLOWED = frozenset({Prop.NET_PARTITION_ID, Prop.MAC_15_4_LADDR, Prop.BORDER_AGENT_MESHCOP_SERVICE_STATE})
 
@@ -142,6 +144,8 @@ class BorderAgent(Component):
         self._dirty = False
         self._published: tuple[object, ...] = ()
         self._requested: tuple[str, str] | None = None  # the service and host names asked for
+        self._netlink: socket.socket | None = None  # the kernel's address changes, for the A/AAAA records
+        self._index = 0
 
     async def start(self) -> None:
         client = self.ncp.client if self.ncp is not None else None
@@ -159,6 +163,7 @@ class BorderAgent(Component):
         self.agent_id = ThreadState(self.config.daemon.state_dir).border_agent_id()
         v4 = [a for a in interface_addresses(infra) if ":" not in a]
         self._zc = AsyncZeroconf(interfaces=[*v4, index], ip_version=IPVersion.All)
+        self._watch_addresses(index)
         self._client = client
         client.add_event_handler(self._on_event)
         if self.thread is not None:
@@ -172,6 +177,10 @@ class BorderAgent(Component):
         if self._client is not None:
             self._client.remove_event_handler(self._on_event)
             self._client = None
+        if self._netlink is not None:
+            asyncio.get_running_loop().remove_reader(self._netlink.fileno())
+            self._netlink.close()
+            self._netlink = None
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -191,6 +200,31 @@ class BorderAgent(Component):
         self._requested = None
 
     # ---- following the network ---------------------------------------------------------------
+    def _watch_addresses(self, index: int) -> None:
+        """The LAN interface's addresses come and go (DHCP, SLAAC): hear the kernel say so, rather than poll."""
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK,
+                             NETLINK_ROUTE)
+        sock.bind((0, RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))
+        self._netlink, self._index = sock, index
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_netlink)
+
+    def _on_netlink(self) -> None:
+        assert self._netlink is not None
+        try:
+            data = self._netlink.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:  # ENOBUFS: changes were lost, so look again
+            self.schedule()
+            return
+        try:
+            messages = decode(data)
+        except NetlinkDecodeError:
+            return
+        if any(m.type in (RTM_NEWADDR, RTM_DELADDR) and len(m.payload) >= IFADDRMSG.size
+               and IFADDRMSG.unpack_from(m.payload)[4] == self._index for m in messages):
+            self.schedule()
+
     def _on_event(self, event: object) -> None:
         if isinstance(event, Connected | Reset) or (isinstance(event, PropertyChanged) and event.prop in _FOLLOWED):
             self.schedule()

@@ -69,6 +69,11 @@ def test_a_lan_browser_finds_the_border_agent_follows_it_and_sees_it_go(topo: To
     assert txt(moved)["xp"] == other.extended_pan_id and txt(moved)["at"] == Timestamp(2, 0, False).to_bytes()
     assert moved["name"] == found["name"]  # the same border router: same extended address, same service
 
+    # the LAN interface gets another address: the host record follows
+    topo.run(topo.br, "ip", "-6", "addr", "add", "fd00:1a4::99/64", "dev", "infra0", "nodad")
+    readdressed = browser.wait("updated", where=lambda e: "fd00:1a4::99" in e["addresses"])
+    assert "fd00:1a4::1" in readdressed["addresses"] and readdressed["name"] == found["name"]
+
     # gatewayd stops: its goodbye removes the service from the browser's view
     assert daemon.stop() == 0
     gone = browser.wait("removed")
