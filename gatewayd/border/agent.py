@@ -26,6 +26,7 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from common.aio import cancel_all
 from common.netlink import IFADDRMSG, NETLINK_ROUTE, RTM_DELADDR, RTM_NEWADDR, NetlinkDecodeError, decode
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
@@ -181,10 +182,8 @@ class BorderAgent(Component):
             asyncio.get_running_loop().remove_reader(self._netlink.fileno())
             self._netlink.close()
             self._netlink = None
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_all(self._task)
+        self._task = None
         zc, self._zc = self._zc, None
         if zc is not None:
             if self._info is not None:
@@ -240,7 +239,9 @@ class BorderAgent(Component):
             self._dirty = False
             try:
                 await self._publish(await self._facts())
-            except (NcpError, TimeoutError, OSError, TxtError) as exc:
+            except (NcpError, TimeoutError) as exc:  # an NCP resetting: its recovery is a change that follows
+                log.info("_meshcop._udp not updated (%s); retried on the next network change", exc)
+            except (OSError, TxtError) as exc:
                 log.warning("_meshcop._udp not updated (%s); retried on the next network change", exc)
             except Exception:
                 log.exception("_meshcop._udp not updated; retried on the next network change")
