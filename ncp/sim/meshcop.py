@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DATASET_PROPS", "PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE", "MeshCoP"]
 
-# SPINEL_PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE (bSD): pushed by OpenThread since 2024, unknown to the driver.
+# SPINEL_PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE (bSD): pushed by OpenThread since 2024; the driver reads it
+# (ncp.border_agent) for the NCP's Thread version and its border agent's port.
 PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE = 0x951
 # Properties a SET of which writes (part of) the active dataset.
 DATASET_PROPS = frozenset({
