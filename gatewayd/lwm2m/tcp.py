@@ -59,8 +59,8 @@ class PingFailed(Exception):
 async def ping(connection: Any, timeout: float) -> float:
     """Send a Ping on an RFC 8323 connection and wait for its Pong; returns the round trip in seconds."""
     send = getattr(connection, "_send_message", None)
-    if send is None or getattr(connection, "_transport", None) is None:
-        raise PingFailed("no TCP connection to ping")
+    if send is None or closed(connection):
+        raise PingFailed("the TCP connection is closed")
     loop = asyncio.get_running_loop()
     token = os.urandom(4)
     pong: asyncio.Future[None] = loop.create_future()
@@ -87,3 +87,26 @@ async def ping(connection: Any, timeout: float) -> float:
         # the instance attribute shadowed the class's method; dropping it restores that
         connection.__dict__.pop("_process_signaling", None)
     return loop.time() - started
+
+
+def closed(connection: Any) -> bool:
+    """True once an RFC 8323 connection's socket is closed or closing."""
+    transport = getattr(connection, "_transport", None)
+    return transport is None or transport.is_closing()
+
+
+def on_close(connection: Any, callback: Any) -> None:
+    """Call ``callback()`` once when ``connection`` is lost (the server closed it, Release/Abort, a reset):
+    the server cannot reach the client until it connects again, so it should not wait for the next Ping."""
+    original = connection.connection_lost
+    if getattr(original, "_gatewayd_on_close", False):
+        return
+
+    def connection_lost(exc: BaseException | None) -> None:
+        try:
+            return original(exc)
+        finally:
+            callback()
+
+    connection_lost._gatewayd_on_close = True  # type: ignore[attr-defined]
+    connection.connection_lost = connection_lost

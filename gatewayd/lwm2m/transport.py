@@ -28,6 +28,7 @@ from aiocoap import interfaces
 from aiocoap.numbers.codes import Code
 
 from .tcp import RELIABLE_SCHEMES, TRANSPORTS, PingFailed, ServerCertificate
+from .tcp import on_close as tcp_on_close
 from .tcp import ping as tcp_ping
 
 if TYPE_CHECKING:  # the client package imports this module
@@ -282,6 +283,8 @@ class ClientTransport:
         self.secure = parts.scheme == "coaps"
         #: RFC 8323: keep-alive by Ping, not by Update
         self.reliable = parts.scheme in RELIABLE_SCHEMES
+        #: over TCP: called when the registration's connection is lost (the client then reconnects)
+        self.on_connection_lost: Callable[[], None] | None = None
         self.server_certificate = server_certificate
         self.site = site
         self.security = security
@@ -353,11 +356,18 @@ class ClientTransport:
         except Exception as exc:  # what the DTLS stack raised, handed on by aiocoap
             raise TransportError(f"{self.server_uri}: {_fault_kind(exc)}") from None
         if keep_session:
+            if self.reliable and resp.remote is not self.session:
+                tcp_on_close(resp.remote, lambda conn=resp.remote: self._session_lost(conn))
             self.session = resp.remote
         cf = resp.opt.content_format
         return Response(
             int(resp.code), bytes(resp.payload), None if cf is None else int(cf), tuple(resp.opt.location_path)
         )
+
+    def _session_lost(self, connection: Any) -> None:
+        # only the registration's current connection matters; one we closed ourselves is no longer it
+        if connection is self.session and self.on_connection_lost is not None:
+            self.on_connection_lost()
 
     async def ping(self, timeout: float | None = None) -> float:
         """RFC 8323 keep-alive: Ping the server on the registration's connection (TransportError if no
@@ -383,6 +393,9 @@ class ClientTransport:
         ctx = self.context
         if ctx is None:
             return None
+        if self.reliable:
+            sock = getattr(getattr(self.session, "_transport", None), "get_extra_info", lambda _: None)("sockname")
+            return sock[1] if sock else None
         for ri in ctx.request_interfaces:
             mi = getattr(getattr(ri, "token_interface", None), "message_interface", None)
             transport = getattr(mi, "transport", None) or getattr(mi, "_transport", None)

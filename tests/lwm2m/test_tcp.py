@@ -257,3 +257,17 @@ async def test_libcoap_answers_our_ping(libcoap_server, tls):
         assert not reg.ok
     finally:
         await transport.close()
+
+
+async def test_a_connection_the_server_closes_is_opened_again_at_once(tcp_server, clients):
+    # no keep-alive Pings: only the loss itself can bring the client back before the lifetime ends
+    client = await start_client(clients, f"coap+tcp://127.0.0.1:{tcp_server.port}", keepalive=0,
+                                backoff_initial=0.1)
+    await wait_state(client, RegistrationState.REGISTERED)
+    first = tcp_server.remotes["ep-1"]
+    first._transport.close()
+    await until(lambda: tcp_server.events("update") >= 1)
+    assert tcp_server.remotes["ep-1"] is not first and client.counters["connections_lost"] == 1
+    resp = await tcp_server.request("ep-1", Code.GET, "/3/0/0")
+    assert resp.payload == b"gatewayd tests"
+    assert client.transport.local_port == tcp_server.remotes["ep-1"]._remote_hostinfo[1]

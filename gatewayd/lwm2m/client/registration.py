@@ -85,7 +85,8 @@ class LwM2MClient:
         #: called whenever an observation starts or ends (a proxy then observes or polls its device)
         self.on_observations: Callable[[], None] | None = None
         self.counters = {"registers": 0, "updates": 0, "requests": 0, "notifications": 0, "bootstraps": 0,
-                         "dtls_faults": 0, "errors": 0, "pings": 0, "ping_failures": 0}
+                         "dtls_faults": 0, "errors": 0, "pings": 0, "ping_failures": 0,
+                         "connections_lost": 0}
         #: wall-clock time until which the server account is disabled (Disable, /1/x/4)
         self.disabled_until: float | None = None
         self.scheduler = ObservationScheduler(self)
@@ -98,6 +99,8 @@ class LwM2MClient:
         self._lifetime_changed = False
         #: whether the last _wait_wake ended by a wake-up rather than its timeout
         self._wake_seen = False
+        #: over TCP: the registration's connection was lost
+        self._lost = False
         self._unsubscribe = store.on_change(self._on_store_change)
         self._install_server_handlers()
 
@@ -240,6 +243,8 @@ class LwM2MClient:
         self._apply_server_defaults(account)
         self.transport = ClientTransport(account.uri, self.site, security, self.settings.request_timeout,
                                          on_fault=self._dtls_fault, server_certificate=account.server_public_key)
+        self.transport.on_connection_lost = self._connection_lost
+        self._lost = False
         await self.transport.open()
 
     def _apply_server_defaults(self, account: ServerAccount) -> None:
@@ -374,7 +379,18 @@ class LwM2MClient:
                 await self._wait_wake(update_in)
             if self.bootstrap.requested or self.disable.requested:
                 return
+            if self._lost:
+                self._lost = False
+                self.counters["connections_lost"] += 1
+                assert self.transport is not None
+                await self.transport.close()  # a new connection, and the Update below tells the server
+                raise TransportError(f"{self.transport.server_uri}: the server closed the connection")
             await self._update()
+
+    def _connection_lost(self) -> None:
+        """Over TCP: the server can no longer reach us; connect again and Update now, not at the next Ping."""
+        self._lost = True
+        self._wake.set()
 
     async def _ping(self) -> None:
         assert self.transport is not None
