@@ -38,6 +38,9 @@ DATASET_PROPS = frozenset({
     Prop.THREAD_PENDING_DATASET_TLVS, Prop.THREAD_PENDING_DATASET,
 })
 PENDING_TIMER = "pending-delay"
+# The whole-dataset properties: (MeshCoP TLVs, pending).
+_WHOLE_DATASETS = {Prop.THREAD_ACTIVE_DATASET_TLVS: (True, False), Prop.THREAD_ACTIVE_DATASET: (False, False),
+                   Prop.THREAD_PENDING_DATASET_TLVS: (True, True), Prop.THREAD_PENDING_DATASET: (False, True)}
 # Dataset fields that make it another network.
 _NETWORK_IDENTITY = ("network_key", "mesh_local_prefix", "extended_pan_id", "pan_id", "channel", "network_name")
 # Dataset fields and the property OpenThread pushes when one changes, in its order.
@@ -92,24 +95,22 @@ class MeshCoP:
                 return Status.PARSE_ERROR
             raw = bytes(value[:8])
             self.update(ds.with_(mesh_local_prefix=ipaddress.IPv6Network((raw + bytes(8), 64))))
-        elif prop == Prop.THREAD_ACTIVE_DATASET_TLVS and self.ncp.generation.dataset_tlvs:
-            try:
-                new = Dataset.from_tlvs(value)
-            except MeshCoPError:
-                return Status.INVALID_ARGUMENT
-            self.set_active(new)
-        elif prop == Prop.THREAD_ACTIVE_DATASET:
-            self.set_active(dataset_from_props(unpack_prop(prop, value)))
-        elif prop == Prop.THREAD_PENDING_DATASET_TLVS and self.ncp.generation.dataset_tlvs:
-            try:
-                pending = Dataset.from_tlvs(value)
-            except MeshCoPError:
-                return Status.INVALID_ARGUMENT
-            self.set_pending(pending)
-        elif prop == Prop.THREAD_PENDING_DATASET:
-            self.set_pending(dataset_from_props(unpack_prop(prop, value)))
+        elif prop in _WHOLE_DATASETS:
+            return self._set_whole(prop, value)
         else:
             return None
+        return Status.OK
+
+    def _set_whole(self, prop: int, value: bytes) -> Status | None:
+        """A whole active or pending dataset: MeshCoP TLVs (since 2024), or Spinel properties."""
+        tlvs, pending = _WHOLE_DATASETS[prop]
+        if tlvs and not self.ncp.generation.dataset_tlvs:
+            return None
+        try:
+            dataset = Dataset.from_tlvs(value) if tlvs else dataset_from_props(unpack_prop(prop, value))
+        except MeshCoPError:
+            return Status.INVALID_ARGUMENT  # a SpinelError (the properties' form) is answered PARSE_ERROR
+        (self.set_pending if pending else self.set_active)(dataset)
         return Status.OK
 
     # --- the pending dataset -------------------------------------------------------------------------------

@@ -10,34 +10,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from gatewayd.config.loader import parse
-from gatewayd.control import CommandError, ControlServer
+from gatewayd.control import CommandError
 from gatewayd.ctl import CtlError
 from gatewayd.secrets import MASK
 from gatewayd.thread.network import ThreadNetwork
 from ncp.meshcop import Dataset, Timestamp
 from ncp.spinel import NetRole, Prop
-from tests.simclient import SimClient
-from tests.thread.test_thread_commands import ROOT, USER, ctl
+from tests.thread.test_thread_commands import ROOT, USER, ctl, running
 
 pytestmark = pytest.mark.timeout(60)
 GENERATIONS = ["2025", "2023"]
-
-
-async def running(tmp_path: Path, generation: str, extra: str = "") -> tuple[ThreadNetwork, SimClient, ControlServer]:
-    config = parse(f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n[dns64]\nenabled = false\n{extra}')
-    client = SimClient(generation=generation)
-    thread = ThreadNetwork(config, SimpleNamespace(client=client, running=True))  # type: ignore[arg-type]
-    thread._client = client
-    thread.dataset = thread._load_or_create_dataset()
-    client.add_event_handler(thread._on_event)
-    await thread._bring_up()
-    client.advance(2.0)
-    assert thread.role_name() == "leader"
-    server = ControlServer(str(tmp_path / "control.sock"))
-    for command in thread.commands():
-        server.register(command)
-    return thread, client, server
 
 
 async def settle() -> None:
@@ -48,7 +30,7 @@ async def settle() -> None:
 
 @pytest.mark.parametrize("generation", GENERATIONS)
 async def test_channel_change_moves_the_network_and_keeps_the_role(tmp_path: Path, generation: str):
-    thread, client, server = await running(tmp_path, generation)
+    thread, client, server = await running(tmp_path, generation=generation)
     before = thread.active_dataset()
     assert before is not None and before.channel == 15
     assert await ctl(server, USER, "dataset", "pending") is None
@@ -90,7 +72,7 @@ async def test_channel_change_moves_the_network_and_keeps_the_role(tmp_path: Pat
 
 @pytest.mark.parametrize("generation", GENERATIONS)
 async def test_bad_channel_change_requests_are_refused(tmp_path: Path, generation: str):
-    thread, client, server = await running(tmp_path, generation)
+    thread, client, server = await running(tmp_path, generation=generation)
     for words, error in [
         (("10",), "channel 10: 11 to 26"), (("27",), "channel 27: 11 to 26"),
         (("fifteen",), "usage: channel change"), ((), "usage: channel change"),
@@ -114,7 +96,7 @@ async def test_bad_channel_change_requests_are_refused(tmp_path: Path, generatio
 
 @pytest.mark.parametrize("generation", GENERATIONS)
 async def test_pending_datasets_the_ncp_would_never_take_are_refused(tmp_path: Path, generation: str):
-    thread, _, _ = await running(tmp_path, generation)
+    thread, _, _ = await running(tmp_path, generation=generation)
     active = thread.active_dataset()
     newer = Timestamp(active.active_timestamp.seconds + 1)
     with pytest.raises(CommandError, match="needs a delay timer"):
@@ -136,7 +118,7 @@ async def test_pending_datasets_the_ncp_would_never_take_are_refused(tmp_path: P
 
 async def test_a_configured_dataset_takes_no_pending_dataset(tmp_path: Path):
     configured = Dataset.generate(name="fixed", rng=random.Random(13))
-    _, _, server = await running(tmp_path, "2025", f'[thread]\ndataset = "{configured.hex()}"\n')
+    _, _, server = await running(tmp_path, f'[thread]\ndataset = "{configured.hex()}"\n')
     with pytest.raises(CtlError, match=r"\[thread\] dataset in the configuration fixes"):
         await ctl(server, ROOT, "channel", "change", "20", "--delay", "1000")
 
@@ -145,7 +127,7 @@ async def test_a_configured_dataset_takes_no_pending_dataset(tmp_path: Path):
 async def test_a_restarted_daemon_keeps_the_channel_the_ncp_moved_to(tmp_path: Path, generation: str):
     """The NCP took the pending dataset while the daemon was not watching: the daemon's next bring-up keeps the
     NCP's later dataset of the same network instead of handing it the old channel again."""
-    thread, client, _ = await running(tmp_path, generation)
+    thread, client, _ = await running(tmp_path, generation=generation)
     active = thread.active_dataset()
     client.handlers.clear()  # the daemon is gone
     await client.set(Prop.THREAD_PENDING_DATASET, [])  # nothing in place

@@ -26,10 +26,12 @@ pytestmark = pytest.mark.timeout(60)
 ROOT, USER = 0, 1000
 
 
-async def running(tmp_path: Path, extra: str = "") -> tuple[ThreadNetwork, SimClient, ControlServer]:
-    """A Thread component up as leader on the simulated NCP, its commands on a control server."""
+async def running(tmp_path: Path, extra: str = "", generation: str = "2025"
+                  ) -> tuple[ThreadNetwork, SimClient, ControlServer]:
+    """A Thread component up as leader on the simulated NCP (of OpenThread ``generation``), its commands on a
+    control server."""
     config = parse(f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n[dns64]\nenabled = false\n{extra}')
-    client = SimClient()
+    client = SimClient(generation=generation)
     thread = ThreadNetwork(config, SimpleNamespace(client=client, running=True))  # type: ignore[arg-type]
     thread._client = client  # what start() does, less the TUN device and the monitor
     thread.dataset = thread._load_or_create_dataset()
