@@ -163,7 +163,8 @@ def test_non_loopback_listener_wants_the_token(topo: Topology):
     # the dataset (it holds the network key) and every change need the token
     for method, path, body in (("GET", "/node/dataset/active", None), ("GET", "/node/dataset/pending", None),
                                ("PUT", "/node/state", '"disable"'), ("PUT", "/node/dataset/active", "{}"),
-                               ("PUT", "/node/dataset/pending", "{}"), ("DELETE", "/node", None)):
+                               ("PUT", "/node/dataset/pending", "{}"), ("DELETE", "/node/dataset/pending", None),
+                               ("DELETE", "/node", None)):
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {token}"}):
             status, _, text = raw(topo, method, path, {"Content-Type": "application/json", **headers}, body)
             assert status == 401, (method, path, headers, status)
