@@ -71,7 +71,12 @@ def main() -> None:
     sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, icmp6_filter_pass_only(ND_ROUTER_SOLICIT))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    send(advertisement(args))
+    for _ in range(50):  # the interface may have just come up (no route to ff02::1 on it yet)
+        try:
+            send(advertisement(args))
+            break
+        except OSError:
+            time.sleep(0.1)
     print("ready", flush=True)
     due = time.monotonic() + args.interval
     while not stop.is_set():
