@@ -22,11 +22,13 @@ import logging
 import os
 import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from gatewayd.component import Command
 from gatewayd.config.schema import find
+from ncp.client import NcpError
 
 log = logging.getLogger("gatewayd.control")
 MAX_REQUEST = 64 * 1024
@@ -39,6 +41,15 @@ REFUSAL_TIMEOUT = 1.0
 
 class CommandError(Exception):
     """A command refused its arguments; the message goes to the gatewayctl user."""
+
+
+@contextlib.contextmanager
+def ncp_refusal() -> Iterator[None]:
+    """An NCP's refusal as a gatewayctl error rather than a failed command with a traceback in the log."""
+    try:
+        yield
+    except NcpError as exc:
+        raise CommandError(f"the NCP refused: {exc}") from None
 
 
 @dataclass

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from common.aio import cancel_all
 from gatewayd.component import Command, Component
-from gatewayd.control import CommandError, Request
+from gatewayd.control import CommandError, Request, ncp_refusal
 from gatewayd.secrets import MASK
 from ncp.client import NcpClient, NcpError, NcpStatusError, PropertyInserted, Reset
 from ncp.commissioning import (
@@ -411,13 +411,13 @@ class Commissioning(Component):
     async def _cmd_start(self, request: Request) -> dict[str, Any]:
         request.no_more_args()
         request.require_root("commissioner start")
-        with _ncp_refusal():
+        with ncp_refusal():
             return await self.start_commissioner()
 
     async def _cmd_stop(self, request: Request) -> dict[str, Any]:
         request.no_more_args()
         request.require_root("commissioner stop")
-        with _ncp_refusal():
+        with ncp_refusal():
             return await self.stop_commissioner()
 
     async def _cmd_add(self, request: Request) -> dict[str, Any]:
@@ -436,7 +436,7 @@ class Commissioning(Component):
             check_pskd(pskd)
         except PskdError as exc:
             raise CommandError(f"bad PSKd: {exc}") from None
-        with _ncp_refusal():
+        with ncp_refusal():
             joiner = await self.add_joiner(eui64, pskd, timeout)
         return {"joiner": joiner.name, "pskd": MASK, "timeout": timeout}
 
@@ -445,7 +445,7 @@ class Commissioning(Component):
         if len(request.args) != 1:
             raise CommandError("usage: joiner remove EUI64|*")
         eui64 = _joiner_arg(request.args[0])
-        with _ncp_refusal():
+        with ncp_refusal():
             await self.remove_joiner(eui64)
         return {"removed": _key(eui64)}
 
@@ -454,7 +454,7 @@ class Commissioning(Component):
         request.no_more_args()
         if show:
             request.require_root("--show-secrets")
-        with _ncp_refusal():
+        with ncp_refusal():
             rows = await self.list_joiners()
         out = []
         for row in rows:
@@ -477,12 +477,3 @@ def _joiner_arg(text: str) -> bytes | None:
         return parse_joiner(text)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-
-
-@contextlib.contextmanager
-def _ncp_refusal() -> Any:
-    """An NCP's refusal as a gatewayctl error rather than a failed command with a traceback in the log."""
-    try:
-        yield
-    except NcpError as exc:
-        raise CommandError(f"the NCP refused: {exc}") from None

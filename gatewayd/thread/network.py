@@ -17,7 +17,7 @@ from common.aio import cancel_all
 from common.netlink import Rtnl
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
-from gatewayd.control import CommandError, Request
+from gatewayd.control import CommandError, Request, ncp_refusal
 from gatewayd.ncp.component import NcpComponent
 from gatewayd.secrets import MASK
 from gatewayd.thread.hold import HOLD_MAX_S, MplSequences, RecoveryHold
@@ -1017,14 +1017,14 @@ class ThreadNetwork(Component):
 
     async def _cmd_dataset_pending(self, request: Request) -> Any:
         as_hex, show = _show_options(request)
-        with _ncp_refusal():
+        with ncp_refusal():
             d = await self.pending_dataset()
         return _dataset_view(d, as_hex, show) if d is not None else None
 
     async def _cmd_dataset_pending_clear(self, request: Request) -> dict[str, Any]:
         request.no_more_args()
         request.require_root("dataset pending clear")
-        with _ncp_refusal():
+        with ncp_refusal():
             await self.clear_pending_dataset()
         return {"pending_dataset": None}
 
@@ -1040,7 +1040,7 @@ class ThreadNetwork(Component):
         except ValueError:
             raise CommandError(usage) from None
         old = self.dataset.channel if self.dataset is not None else None
-        with _ncp_refusal():
+        with ncp_refusal():
             pending = await self.change_channel(channel, delay)
         return {"channel": old, "new_channel": channel, "delay_ms": delay,
                 "pending_timestamp": _stamp(pending, "pending_timestamp").seconds,
@@ -1055,7 +1055,7 @@ class ThreadNetwork(Component):
     async def _switch(self, request: Request, on: bool) -> dict[str, Any]:
         request.no_more_args()
         request.require_root(f"thread {'enable' if on else 'disable'}")
-        with _ncp_refusal():
+        with ncp_refusal():
             await self.enable(on)
         return {"thread": "enabled" if on else "disabled"}
 
@@ -1069,7 +1069,7 @@ class ThreadNetwork(Component):
             dataset = Dataset.from_tlvs(bytes.fromhex(text.strip()))
         except ValueError as exc:  # MeshCoPError is a ValueError; neither names the secret bytes
             raise CommandError(f"not a dataset as hex TLVs: {_without(str(exc), text)}") from None
-        with _ncp_refusal():
+        with ncp_refusal():
             await self.replace_active_dataset(dataset)
         return {"network_name": dataset.network_name, "channel": dataset.channel,
                 "pan_id": f"0x{dataset.pan_id:04x}" if dataset.pan_id is not None else None}
@@ -1163,15 +1163,6 @@ def _check_channel(dataset: Dataset) -> None:
     mask = (dataset.channel_mask or {}).get(0)
     if mask is not None and not mask >> channel & 1:
         raise CommandError(f"channel {channel} is not in the dataset's channel mask 0x{mask:08x}")
-
-
-@contextlib.contextmanager
-def _ncp_refusal() -> Any:
-    """An NCP's refusal as a gatewayctl error rather than a failed command with a traceback in the log."""
-    try:
-        yield
-    except NcpError as exc:
-        raise CommandError(f"the NCP refused: {exc}") from None
 
 
 def _show_options(request: Request) -> tuple[bool, bool]:
