@@ -140,3 +140,15 @@ def test_bad_values_are_refused_not_fatal(leader):
     too_long = pack_prop(Prop.MESHCOP_COMMISSIONER_PROVISIONING_URL, "x" * 65)
     assert last_status(leader.set(Prop.MESHCOP_COMMISSIONER_PROVISIONING_URL, raw=too_long)) == Status.INVALID_ARGUMENT
     assert leader.get(Prop.MESHCOP_COMMISSIONER_STATE) == CommissionerState.ACTIVE
+
+
+def test_joiner_start_control_command_parses_and_refuses_bad_input():
+    from ncp.sim.control import ControlError, parse_command
+
+    command = parse_command('{"cmd": "joiner_start", "name": "lamp", "pskd": "J01NME", "eui64": "18b4300000000002"}')
+    assert (command.name, command.pskd, command.eui64) == ("lamp", "J01NME", EUI)
+    for bad in ('{"cmd": "joiner_start", "name": "lamp"}', '{"cmd": "joiner_start", "name": "", "pskd": "X"}',
+                '{"cmd": "joiner_start", "name": "lamp", "pskd": 5}',
+                '{"cmd": "joiner_start", "name": "lamp", "pskd": "J01NME", "eui64": "12"}'):
+        with pytest.raises(ControlError):
+            parse_command(bad)
