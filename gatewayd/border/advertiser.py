@@ -97,6 +97,31 @@ def interface_lladdr(sock: socket.socket, name: str) -> bytes | None:
     return addr if family == ARPHRD_ETHER and any(addr) else None
 
 
+NdMessage = RouterAdvertisement | RouterSolicitation
+
+
+def receive_nd(sock: socket.socket, on_message: Callable[[NdMessage | None, IPv6Address, int | None], None],
+               limit: int = 64) -> None:
+    """Hand what is queued on a raw ICMPv6 socket (IPV6_RECVHOPLIMIT on) to `on_message(message, source,
+    hop limit)`, message None when it does not decode; at most `limit`, so a flood cannot starve the loop."""
+    for _ in range(limit):
+        try:
+            data, ancdata, _flags, addr = sock.recvmsg(2048, socket.CMSG_SPACE(4))
+        except OSError:  # nothing more queued (BlockingIOError), or the socket went
+            return
+        hop_limit = None
+        for level, kind, value in ancdata:
+            if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
+                hop_limit = struct.unpack_from("=i", value)[0]
+        msg: NdMessage | None
+        try:
+            source = IPv6Address(str(addr[0]).split("%")[0])
+            msg = parse(data)
+        except (RaError, ValueError):
+            source, msg = IPv6Address(0), None
+        on_message(msg, source, hop_limit)
+
+
 class Schedule:
     """When the next multicast RA is due (RFC 4861 §6.2.4, §6.2.6); pure, times in seconds."""
 
@@ -474,29 +499,11 @@ class Advertiser:
         return True
 
     def _readable(self) -> None:
-        sock = self._sock
-        if sock is None:
-            return
-        for _ in range(64):  # bounded: a flood must not starve the loop
-            try:
-                data, ancdata, _flags, addr = sock.recvmsg(2048, socket.CMSG_SPACE(4))
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            self._on_packet(data, ancdata, addr)
+        if self._sock is not None:
+            receive_nd(self._sock, self._on_message)
 
-    def _on_packet(self, data: bytes, ancdata: list[tuple[int, int, bytes]], addr: tuple[Any, ...]) -> None:
-        hop_limit = None
-        for level, kind, value in ancdata:
-            if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
-                hop_limit = struct.unpack_from("=i", value)[0]
-        try:
-            source = IPv6Address(str(addr[0]).split("%")[0])
-            msg = parse(data)
-        except (RaError, ValueError):
-            self.counters["rs_invalid"] += 1
-            return
+    def _on_message(self, msg: RouterAdvertisement | RouterSolicitation | None, source: IPv6Address,
+                    hop_limit: int | None) -> None:
         # RFC 4861 §6.1.1: hop limit 255; no Source Link-Layer Address option from the unspecified address.
         if (not isinstance(msg, RouterSolicitation) or hop_limit != 255
                 or (source.is_unspecified and msg.source_lladdr is not None)):
@@ -529,4 +536,4 @@ class Advertiser:
             del self._unicast_last[addr]
 
 
-__all__ = ["Advertiser", "RoutePreference", "Schedule"]
+__all__ = ["Advertiser", "RoutePreference", "Schedule", "receive_nd"]

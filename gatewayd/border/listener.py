@@ -17,7 +17,6 @@ import contextlib
 import errno
 import logging
 import socket
-import struct
 from collections.abc import Callable
 from ipaddress import IPv6Address
 from typing import Any
@@ -29,8 +28,9 @@ from gatewayd.border.advertiser import (
     SocketFactory,
     icmp6_filter_pass_only,
     interface_index,
+    receive_nd,
 )
-from gatewayd.border.ra import ND_ROUTER_ADVERT, RaError, RouterAdvertisement, RouterSolicitation, build_rs, parse
+from gatewayd.border.ra import ND_ROUTER_ADVERT, RouterAdvertisement, RouterSolicitation, build_rs
 
 log = logging.getLogger("gatewayd.border")
 
@@ -142,27 +142,11 @@ class RaListener:
         self._sock = None
 
     def _readable(self) -> None:
-        for _ in range(64):  # bounded: a flood must not starve the loop
-            sock = self._sock
-            if sock is None:
-                return
-            try:
-                data, ancdata, _flags, addr = sock.recvmsg(2048, socket.CMSG_SPACE(4))
-            except OSError:
-                return
-            self._on_packet(data, ancdata, addr)
+        if self._sock is not None:
+            receive_nd(self._sock, self._on_message)
 
-    def _on_packet(self, data: bytes, ancdata: list[tuple[int, int, bytes]], addr: tuple[Any, ...]) -> None:
-        hop_limit = None
-        for level, kind, value in ancdata:
-            if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
-                hop_limit = struct.unpack_from("=i", value)[0]
-        try:
-            source = IPv6Address(str(addr[0]).split("%")[0])
-            ra = parse(data)
-        except (RaError, ValueError):
-            self.counters["ra_invalid"] += 1
-            return
+    def _on_message(self, ra: RouterAdvertisement | RouterSolicitation | None, source: IPv6Address,
+                    hop_limit: int | None) -> None:
         # RFC 4861 §6.1.2: hop limit 255 and a link-local source, or the RA is silently discarded.
         if not isinstance(ra, RouterAdvertisement) or hop_limit != 255 or not source.is_link_local:
             self.counters["ra_invalid"] += 1

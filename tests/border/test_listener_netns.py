@@ -23,15 +23,6 @@ RA = RouterAdvertisement(router_lifetime=600, routes=(RouteInformation(IPv6Netwo
                          pref64=(Pref64(IPv6Network("64:ff9b::/96"), 600),))
 
 
-@pytest.fixture
-async def link() -> AsyncIterator[Link]:
-    lk = Link()
-    try:
-        yield lk
-    finally:
-        lk.close()
-
-
 class Heard:
     def __init__(self) -> None:
         self.ras: list[tuple[IPv6Address, RouterAdvertisement]] = []

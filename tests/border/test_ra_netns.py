@@ -164,15 +164,6 @@ class Link:
 
 
 @pytest.fixture
-async def link() -> AsyncIterator[Link]:
-    lk = Link()
-    try:
-        yield lk
-    finally:
-        lk.close()
-
-
-@pytest.fixture
 async def advertisers() -> AsyncIterator[list[Advertiser]]:
     """Advertisers started by a test, stopped even when it fails (before the namespaces go)."""
     made: list[Advertiser] = []

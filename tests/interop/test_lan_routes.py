@@ -16,15 +16,14 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devtools import python_env
-from tests.conftest import DaemonProcess
+from tests.conftest import DaemonProcess, wait_until
 from tests.interop.peers import OT_VERSIONS, OtCli, peer
 
 pytestmark = pytest.mark.root
@@ -32,17 +31,6 @@ pytestmark = pytest.mark.root
 LAN_PREFIX = "2001:db8:1a5::/64"
 LAN_ROUTE = "2001:db8:99::/48"
 PREF64 = "2001:db8:64::/96"
-
-
-def wait_until(what: str, check: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(every)
 
 
 class Bed:
@@ -123,7 +111,7 @@ def bed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bed]:
 def test_the_lans_routes_reach_the_real_ncps_network_data(bed: Bed) -> None:
     bed.lan_router()
     bed.start()
-    wait_until("leader", lambda: (s := bed.ctl("state")) and s["role"] == "leader", 60)
+    wait_until(lambda: (s := bed.ctl("state")) and s["role"] == "leader", 60, what="leader")
     wanted = {LAN_PREFIX, LAN_ROUTE, "::/0", PREF64}
 
     def leaders_routes() -> dict[str, dict] | None:
@@ -132,7 +120,7 @@ def test_the_lans_routes_reach_the_real_ncps_network_data(bed: Bed) -> None:
         rows = {r["prefix"]: r for r in (netdata or {}).get("routes", []) if r.get("rloc16")}
         return rows if wanted <= rows.keys() else None
 
-    rows = wait_until("the LAN's routes in the leader's network data", leaders_routes, 30)
+    rows = wait_until(leaders_routes, 30, what="the LAN's routes in the leader's network data")
     assert rows[PREF64]["nat64"] and not rows[LAN_ROUTE]["nat64"]
     assert "64:ff9b::/96" not in rows, "the LAN's NAT64 prefix is published instead of ours"
 
@@ -160,7 +148,7 @@ def test_the_lans_routes_reach_the_real_ncps_network_data(bed: Bed) -> None:
         return {ipaddress.IPv6Network(p) for p in wanted} <= routes(shown).keys()
 
     try:
-        wait_until("the routes in the node's network data", node_sees_them, 30)
+        wait_until(node_sees_them, 30, interval=0.5, what="the routes in the node's network data")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; the node shows: {shown}") from None
     assert "n" in routes(shown)[ipaddress.IPv6Network(PREF64)][0], shown  # the NAT64 flag
