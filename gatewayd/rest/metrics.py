@@ -247,7 +247,15 @@ class GatewayCollector:
                                ("dtls_faults", "lwm2m_dtls_faults", "DTLS handshake or session faults"),
                                ("bootstraps", "lwm2m_bootstraps", "Bootstraps requested"),
                                ("requests", "lwm2m_server_requests", "Requests from the LwM2M server"),
-                               ("notifications", "lwm2m_notifications", "Notifications sent")):
+                               ("notifications", "lwm2m_notifications", "Notifications sent"),
+                               ("queue_delivered", "lwm2m_queue_delivered",
+                                "Notifications held while offline (queue mode) and sent after an Update"),
+                               ("queue_dropped", "lwm2m_queue_dropped",
+                                "Notifications dropped while offline (queue mode, over [lwm2m] queue_limit)"),
+                               ("pings", "lwm2m_tcp_pings", "Keep-alive Pings answered (CoAP over TCP)"),
+                               ("ping_failures", "lwm2m_tcp_ping_failures", "Keep-alive Pings unanswered"),
+                               ("connections_lost", "lwm2m_tcp_connections_lost",
+                                "Server connections lost (CoAP over TCP)")):
             c = CounterMetricFamily(f"gatewayd_{name}", f"{doc}, per client (gatewayctl lwm2m show)",
                                     labels=["endpoint"])
             for client in clients:

@@ -33,7 +33,8 @@ READING: dict[str, Any] = {
               "icmp_errors_sent": {}, "sessions_created": 3, "sessions_expired": 1},
     "dns64": {"queries": 12, "resolver_synthesized": 4, "cache_entries": 3, "pending": 0},
     "lwm2m_status": {"clients": 2, "registered": 1, "failed": 1},
-    "lwm2m": [{"endpoint": "gw", "state": "registered", "registers": 1, "updates": 4, "errors": 0},
+    "lwm2m": [{"endpoint": "gw", "state": "registered", "registers": 1, "updates": 4, "errors": 0,
+               "queue_dropped": 2, "pings": 5},
               {"endpoint": "node-1", "state": "failed", "registers": 0, "updates": 0, "errors": 0}],
 }
 
@@ -66,6 +67,8 @@ def test_families_follow_prometheus_conventions():
     assert s[("gatewayd_lwm2m_clients", (("state", "registering"),))] == 0
     assert s[("gatewayd_lwm2m_client_state", (("endpoint", "gw"), ("state", "registered")))] == 1
     assert s[("gatewayd_lwm2m_registrations_total", (("endpoint", "gw"),))] == 1
+    assert s[("gatewayd_lwm2m_queue_dropped_total", (("endpoint", "gw"),))] == 2
+    assert s[("gatewayd_lwm2m_tcp_pings_total", (("endpoint", "gw"),))] == 5
     assert s[("gatewayd_ncp_info", (("state", "ready"), ("version", "OPENTHREAD/sim")))] == 1
     counters = [f for f in text_string_to_metric_families(text) if f.type == "counter"]
     assert counters and all(s.name.endswith("_total") for f in counters for s in f.samples)
