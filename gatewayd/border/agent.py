@@ -7,11 +7,12 @@ the network: it is re-announced when the role, the active dataset, the partition
 border agent changes, and withdrawn with goodbye packets (TTL 0) when the component stops.
 
 The port: an OpenThread NCP since 2024 runs a border agent of its own and says so in
-``BORDER_AGENT_MESHCOP_SERVICE_STATE`` (its UDP port and TXT data), but that port is on the NCP's
-Thread-side stack, which a LAN commissioner reaches only through a host-side relay of Spinel's UDP
-forwarding (what otbr-agent's NCP mode does) that gatewayd does not have yet. So, like otbr-agent while
-its border agent is not running, the record carries port 49152 and a state bitmap whose connection mode
-is "disabled": commissioners see the network but do not try a DTLS session that cannot succeed.
+``BORDER_AGENT_MESHCOP_SERVICE_STATE`` (its UDP port and TXT data), on the NCP's Thread-side stack. When the
+NCP also forwards UDP to the host, :mod:`gatewayd.border.agent_relay` makes that port reachable from the LAN
+and the record points at the relay, with the connection mode the NCP's agent offers (PSKc). Otherwise,
+as otbr-agent does while its border agent is not running, the record carries port 49152 and a state
+bitmap whose connection mode is "disabled": commissioners see the network but do not try a DTLS session
+that cannot succeed.
 
 python-zeroconf answers the queries (no responder of our own); it is imported only when this component
 starts, so a daemon with ``[border] meshcop_mdns = false`` does not carry it.
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from common.aio import cancel_all
 from common.netlink import IFADDRMSG, NETLINK_ROUTE, RTM_DELADDR, RTM_NEWADDR, NetlinkDecodeError, decode
+from gatewayd.border.agent_relay import CAP_THREAD_UDP_FORWARD, AgentRelay
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import Request
@@ -74,18 +76,23 @@ class Facts:
     partition_id: int | None = None
     omr_prefix: ipaddress.IPv6Network | None = None
     ncp_agent: BorderAgentState | None = None  # the NCP's own border agent, when it reports one
+    relay_port: int | None = None  # the host port relayed to the NCP's border agent, when there is one
     vendor_name: str = ""
     model_name: str = ""
 
 
 def compose(facts: Facts) -> tuple[MeshCoPService, int]:
-    """The TXT values and the SRV port, as otbr-agent makes them (see the module's note on the port)."""
+    """The TXT values and the SRV port, as otbr-agent makes them: the relayed port and the connection mode
+    the NCP's border agent offers, or port 49152 with connections disabled when nothing is relayed."""
     attached = facts.role in ATTACHED
     ncp = facts.ncp_agent.service if facts.ncp_agent is not None else None
+    conn_mode = ConnMode.DISABLED
+    if facts.relay_port:
+        conn_mode = ncp.state.conn_mode if ncp is not None and ncp.state is not None else ConnMode.PSKC
     service = MeshCoPService(
         agent_id=facts.agent_id,
         thread_version=(ncp.thread_version if ncp is not None and ncp.thread_version else DEFAULT_THREAD_VERSION),
-        state=StateBitmap.for_role(facts.role, ConnMode.DISABLED),
+        state=StateBitmap.for_role(facts.role, conn_mode),
         network_name=facts.network_name,
         extended_pan_id=facts.extended_pan_id,
         ext_address=facts.ext_address,
@@ -95,7 +102,7 @@ def compose(facts: Facts) -> tuple[MeshCoPService, int]:
         vendor_name=facts.vendor_name or None,
         model_name=facts.model_name or None,
     )
-    return service, DUMMY_PORT
+    return service, facts.relay_port or DUMMY_PORT
 
 
 def instance_name(vendor: str, model: str, ext_address: bytes) -> str:
@@ -136,6 +143,7 @@ class BorderAgent(Component):
         self.port = DUMMY_PORT
         self.updates = 0
         self.ncp_agent: BorderAgentState | None = None  # the NCP's own border agent, as it last said
+        self.relay: AgentRelay | None = None
         self._zc: AsyncZeroconf | None = None
         self._info: AsyncServiceInfo | None = None
         self._client: NcpClient | None = None
@@ -184,6 +192,9 @@ class BorderAgent(Component):
             self._netlink = None
         await cancel_all(self._task)
         self._task = None
+        if self.relay is not None:
+            await self.relay.close()
+            self.relay = None
         zc, self._zc = self._zc, None
         if zc is not None:
             if self._info is not None:
@@ -255,6 +266,7 @@ class BorderAgent(Component):
         ext_address = bytes(await client.get(Prop.MAC_15_4_LADDR))
         partition_id = await client.get(Prop.NET_PARTITION_ID) if role in ATTACHED else None
         border = self.config.border
+        ncp_agent = await self._ncp_agent(client)
         return Facts(
             agent_id=self.agent_id, ext_address=ext_address, role=role,
             network_name=dataset.network_name if dataset else None,
@@ -262,8 +274,21 @@ class BorderAgent(Component):
             active_timestamp=dataset.active_timestamp if dataset else None,
             partition_id=partition_id if isinstance(partition_id, int) else None,
             omr_prefix=thread.omr_prefix if thread is not None else None,
-            ncp_agent=await self._ncp_agent(client),
+            ncp_agent=ncp_agent, relay_port=await self._follow_relay(client, ncp_agent),
             vendor_name=border.vendor_name, model_name=border.model_name)
+
+    async def _follow_relay(self, client: NcpClient, agent: BorderAgentState | None) -> int | None:
+        """A relay to the NCP's border agent while it runs and the NCP forwards UDP; its host port."""
+        caps = client.info.get("caps") or ()
+        want = agent.port if agent is not None and agent.running and CAP_THREAD_UDP_FORWARD in caps else 0
+        if self.relay is not None and self.relay.ncp_port != want:
+            await self.relay.close()
+            self.relay = None
+        if want and self.relay is None:
+            relay = AgentRelay(client, want, self._index)
+            await relay.open()
+            self.relay = relay
+        return self.relay.port if self.relay is not None else None
 
     async def _ncp_agent(self, client: NcpClient) -> BorderAgentState | None:
         """The NCP's own border agent (OpenThread since 2024), None when its firmware has none."""
@@ -347,6 +372,8 @@ class BorderAgent(Component):
         if self.ncp_agent is not None:  # what the NCP would publish itself (OpenThread since 2024)
             out["ncp_agent"] = {"running": self.ncp_agent.running, "port": self.ncp_agent.port,
                                 "txt": txt_values(self.ncp_agent.service)}
+        if self.relay is not None:
+            out["relay"] = self.relay.status()
         return out
 
 

@@ -209,8 +209,9 @@ SCHEMA = Section(
                     "Publish the border agent as _meshcop._udp on infra_interface over mDNS, as otbr-agent does: "
                     "commissioner apps and Home Assistant find the border router and its network (name, "
                     "extended PAN ID, role, border agent id) by it. Re-announced when the network changes, "
-                    "withdrawn at stop. Port 49152 with connections marked disabled: gatewayd does not relay "
-                    "DTLS to a border agent yet (`gatewayctl ba` shows the record)."),
+                    "withdrawn at stop. An NCP with a border agent of its own (OpenThread since 2024) that "
+                    "forwards UDP is made reachable on the LAN at the port published; otherwise port 49152 "
+                    "with connections marked disabled (`gatewayctl ba` shows the record and the relay)."),
                 Key("vendor_name", t.Str(validate=_txt_name, what="at most 24 bytes"), "gatewayd",
                     "The vendor (vn) in the _meshcop._udp record; with model_name it also names the service "
                     '("gatewayd BorderRouter #C3A2", the last bytes of the extended address).'),

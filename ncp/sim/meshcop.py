@@ -20,7 +20,7 @@ import random
 from typing import TYPE_CHECKING
 
 from ncp.meshcop import Dataset, MeshCoPError, Timestamp
-from ncp.spinel import Prop, Status, pack, unpack_prop
+from ncp.spinel import Command, Prop, Status, pack, pack_prop, unpack_prop
 from ncp.spinel.dataset import dataset_from_props
 
 if TYPE_CHECKING:
@@ -182,6 +182,19 @@ class MeshCoP:
     def push_border_agent(self) -> None:
         if self.ncp.generation.border_agent:
             self.ncp.out.push(PROP_BORDER_AGENT_MESHCOP_SERVICE_STATE)
+
+    def udp_forward(self, value: bytes) -> None:
+        """A datagram the host relays (THREAD_UDP_FORWARD_STREAM) to one of the NCP's sockets. Only the border
+        agent's listens, and its DTLS is not modelled: like ot-ncp-ftd's to a ClientHello that carries no
+        EC-JPAKE key share, its answer to any ClientHello is a fatal handshake_failure alert, sent twice."""
+        payload, peer_port, peer, sock_port = unpack_prop(Prop.THREAD_UDP_FORWARD_STREAM, value)
+        running = self.ncp.generation.border_agent and self.ncp.stack.attached
+        if not running or sock_port != self.border_agent_port or payload[:1] != b"\x16" or payload[13:14] != b"\x01":
+            return  # no socket there, or not a ClientHello: OpenThread drops it
+        for sequence in (0, 1):
+            alert = bytes.fromhex("15fefd0000") + sequence.to_bytes(6, "big") + bytes.fromhex("00020228")
+            self.ncp.out.send(0, Command.PROP_VALUE_IS, Prop.THREAD_UDP_FORWARD_STREAM,
+                              pack_prop(Prop.THREAD_UDP_FORWARD_STREAM, (alert, peer_port, peer, sock_port)))
 
     def border_agent_state(self) -> bytes:
         """BORDER_AGENT_MESHCOP_SERVICE_STATE: running, UDP port, the MeshCoP service TXT data."""

@@ -54,7 +54,7 @@ _STORED = frozenset(
     }
 )
 # Write-only properties a SET of which is answered LAST_STATUS OK, not IS of the property.
-_STATUS_ANSWERED = frozenset({Prop.MESHCOP_JOINER_COMMISSIONING})
+_STATUS_ANSWERED = frozenset({Prop.MESHCOP_JOINER_COMMISSIONING, Prop.THREAD_UDP_FORWARD_STREAM})
 # Properties a SET of which is refused (INVALID_STATE) while the stack is up.
 _NEEDS_DISABLED = frozenset(
     {
@@ -226,6 +226,8 @@ class Properties:
             return ncp.commissioning.set_url(value)
         elif prop == Prop.MESHCOP_JOINER_COMMISSIONING:
             return ncp.commissioning.set_joiner_commissioning(value, now)
+        elif prop == Prop.THREAD_UDP_FORWARD_STREAM:
+            ncp.meshcop.udp_forward(value)
         elif prop == Prop.UNSOL_UPDATE_FILTER:
             ncp.out.unsol_filter = set(unpack_prop(prop, value))
         elif prop in _STORED:

@@ -151,6 +151,7 @@ class Prop(enum.IntEnum):
     THREAD_STABLE_LEADER_NETWORK_DATA = 0x150E
     THREAD_ROUTER_TABLE = 0x1517
     THREAD_CHILD_TABLE_ADDRESSES = 0x1521
+    THREAD_UDP_FORWARD_STREAM = 0x1524  # CAP_THREAD_UDP_FORWARD: UDP between the host and the NCP's own sockets
     THREAD_ACTIVE_DATASET = 0x1518
     THREAD_PENDING_DATASET = 0x1519
     THREAD_ACTIVE_DATASET_TLVS = 0x153C
@@ -301,6 +302,7 @@ _FORMATS: dict[int, str | None] = {
     # link established
     Prop.THREAD_ROUTER_TABLE: "A(t(ESCCCCCCb))",
     Prop.THREAD_CHILD_TABLE_ADDRESSES: "A(t(ESA(6)))",
+    Prop.THREAD_UDP_FORWARD_STREAM: "dS6S",  # payload, remote port, remote address, the NCP socket's port
     Prop.THREAD_ACTIVE_DATASET: "A(t(iD))",
     Prop.THREAD_PENDING_DATASET: "A(t(iD))",
     Prop.THREAD_ACTIVE_DATASET_TLVS: "D",

@@ -46,3 +46,33 @@ def bitmap(event: dict[str, Any]) -> StateBitmap:
 
 def txt(event: dict[str, Any]) -> dict[str, bytes | None]:
     return {k: bytes.fromhex(v) if v is not None else None for k, v in event["txt"]}
+
+
+# A DTLS 1.2 ClientHello offering TLS_ECJPAKE_WITH_AES_128_CCM_8 (Thread's commissioning suite), no cookie.
+_HELLO_BODY = bytes.fromhex("fefd") + bytes(32) + bytes.fromhex("00" "00" "0002c0ff" "0100")
+_HANDSHAKE = bytes([1]) + len(_HELLO_BODY).to_bytes(3, "big") + bytes(2) + bytes(3) \
+    + len(_HELLO_BODY).to_bytes(3, "big") + _HELLO_BODY
+CLIENT_HELLO = bytes([22]) + bytes.fromhex("fefd") + bytes(8) + len(_HANDSHAKE).to_bytes(2, "big") + _HANDSHAKE
+
+# OpenThread's DTLS server (mbedTLS) answers that hello, which lacks EC-JPAKE's key share, with a fatal
+# handshake_failure alert: DTLS 1.2 record, epoch 0, sequence 0.
+DTLS_HANDSHAKE_FAILURE = bytes.fromhex("15" "fefd" "0000" "000000000000" "0002" "02" "28")
+
+_SEND = """
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(float(sys.argv[4]))
+for _ in range(3):  # DTLS's own retransmission, in short
+    s.sendto(bytes.fromhex(sys.argv[3]), (sys.argv[1], int(sys.argv[2])))
+    try:
+        print(s.recv(2048).hex())
+        break
+    except TimeoutError:
+        pass
+"""
+
+
+def dtls_hello(bed: Testbed, ns: str, host: str, port: int, timeout: float = 3.0) -> bytes:
+    """What a DTLS server at [host]:port answers a ClientHello with, from namespace ``ns`` (b"" for nothing)."""
+    out = bed.run(ns, sys.executable, "-c", _SEND, host, str(port), CLIENT_HELLO.hex(), str(timeout)).stdout
+    return bytes.fromhex(out.strip())

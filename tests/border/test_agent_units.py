@@ -17,15 +17,22 @@ OMR = ipaddress.IPv6Network("fd12:3456:789a:1::/64")
 NCP_AGENT = BorderAgentState(True, 49155, MeshCoPService(thread_version="1.4.0", ext_address=XA))
 
 
-def facts(role: int | None, ncp_agent: BorderAgentState | None = None) -> Facts:
+def facts(role: int | None, ncp_agent: BorderAgentState | None = None, relay_port: int | None = None) -> Facts:
     return Facts(agent_id=bytes(range(16)), ext_address=XA, role=role, network_name="Home",
                  extended_pan_id=bytes(8), active_timestamp=Timestamp(5, 0, False), partition_id=0x1234,
-                 omr_prefix=OMR, ncp_agent=ncp_agent, vendor_name="gatewayd", model_name="BorderRouter")
+                 omr_prefix=OMR, ncp_agent=ncp_agent, relay_port=relay_port, vendor_name="gatewayd",
+                 model_name="BorderRouter")
+
+
+def test_with_the_ncps_agent_relayed_the_record_offers_its_connection_mode_at_the_relay():
+    relayed = BorderAgentState(True, 49155, MeshCoPService(state=StateBitmap(conn_mode=ConnMode.PSKC)))
+    service, port = compose(facts(NetRole.ROUTER, relayed, relay_port=49155))
+    assert port == 49155 and service.state == StateBitmap(ConnMode.PSKC, IfState.ACTIVE, role=TxtRole.ROUTER)
 
 
 def test_a_leader_shows_its_network_partition_and_timestamp_and_refuses_dtls():
     service, port = compose(facts(NetRole.LEADER, NCP_AGENT))
-    assert port == DUMMY_PORT  # no relay to the NCP's border agent port (49155) yet
+    assert port == DUMMY_PORT  # nothing relays to the NCP's border agent port (49155)
     assert service.state == StateBitmap(ConnMode.DISABLED, IfState.ACTIVE, 1, role=TxtRole.LEADER)
     assert service.thread_version == "1.4.0"  # what the NCP says it speaks
     values = txt_values(service)

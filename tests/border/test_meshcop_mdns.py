@@ -7,14 +7,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ncp.border_agent import ConnMode, IfState, TxtRole
+from ncp.border_agent import DUMMY_PORT, ConnMode, IfState, TxtRole
 from ncp.meshcop import Dataset, Timestamp
-from tests.border.meshcop import Browser, bitmap, txt
+from tests.border.meshcop import DTLS_HANDSHAKE_FAILURE, Browser, bitmap, dtls_hello, txt
 from tests.thread.conftest import Topology, topo  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -49,13 +50,15 @@ def test_a_lan_browser_finds_the_border_agent_follows_it_and_sees_it_go(topo: To
     assert values["rv"] == b"1" and values["vn"] == b"gatewayd" and values["mn"] == b"BorderRouter"
     assert values["tv"] == ba["ncp_agent"]["txt"]["tv"].encode()
     sb = bitmap(leading)
-    assert (sb.if_state, sb.role, sb.conn_mode) == (IfState.ACTIVE, TxtRole.LEADER, ConnMode.DISABLED)
+    assert (sb.if_state, sb.role, sb.conn_mode) == (IfState.ACTIVE, TxtRole.LEADER, ConnMode.PSKC)
     assert values["at"] == dataset.active_timestamp.to_bytes()
     assert values["pt"] == sim["partition_id"].to_bytes(4, "big")
     omr = ipaddress.IPv6Network(state["omr_prefix"])
     assert values["omr"] == bytes([64]) + omr.network_address.packed[:8]
-    assert leading["port"] == 49152 and leading["name"] == found["name"]
-    assert "fd00:1a4::1" in leading["addresses"]
+    assert leading["name"] == found["name"] and "fd00:1a4::1" in leading["addresses"]
+    # the port: the NCP's border agent, relayed; a DTLS ClientHello from the LAN reaches it and is answered
+    assert leading["port"] == ba["relay"]["port"] == ba["ncp_agent"]["port"]
+    assert dtls_hello(topo, topo.lan, "fd00:1a4::1", leading["port"]) == DTLS_HANDSHAKE_FAILURE
 
     # the network changes: Thread off, another network's dataset, Thread on again
     daemon.ctl("thread", "disable")
@@ -88,3 +91,25 @@ def _wait_leader(daemon: Any, timeout: float = 30) -> dict[str, Any]:
             return state
         time.sleep(0.2)
     raise AssertionError(f"gatewayd did not lead within {timeout} s: {daemon.output()[-2000:]}")
+
+
+@pytest.fixture
+def topo_2023(tmp_path: Path) -> Iterator[Topology]:
+    topology = Topology(tmp_path, ncp_generation="2023")
+    try:
+        topology.setup()
+        yield topology
+    finally:
+        topology.close()
+
+
+def test_an_ncp_without_a_border_agent_is_published_with_connections_disabled(topo_2023: Topology):
+    browser = Browser(topo_2023, topo_2023.lan)
+    daemon = topo_2023.start_daemon()
+    _wait_leader(daemon)
+    found = browser.wait("added", "updated", where=lambda e: bitmap(e).role == TxtRole.LEADER)
+    assert found["port"] == DUMMY_PORT and bitmap(found).conn_mode == ConnMode.DISABLED
+    assert txt(found)["tv"] == b"1.3.0"  # OpenThread 2023's Thread version; the NCP does not say
+    ba = ctl(daemon, "ba")
+    assert "relay" not in ba and "ncp_agent" not in ba
+    assert ctl(daemon, "ncp")["features"]["border_agent"] == "none"

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from ncp.border_agent import DUMMY_PORT, IfState, StateBitmap, TxtRole
-from tests.border.meshcop import Browser, bitmap, txt
+from ncp.border_agent import DUMMY_PORT, ConnMode, IfState, StateBitmap, TxtRole
+from tests.border.meshcop import DTLS_HANDSHAKE_FAILURE, Browser, bitmap, dtls_hello, txt
 from tests.interop.conftest import InteropBed
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -22,7 +22,7 @@ def test_the_advertised_record_matches_the_real_ncp_and_node(bed: InteropBed) ->
                          where=lambda e: bitmap(e).role == TxtRole.LEADER and "pt" in txt(e))
     values = txt(event)
     ba = bed.ctl_json("ba")
-    assert isinstance(ba, dict) and event["name"] == ba["service"] and event["port"] == DUMMY_PORT
+    assert isinstance(ba, dict) and event["name"] == ba["service"]
 
     # what the real node, attached to this network, says of it
     assert values["nn"] == node.value("networkname").encode()
@@ -45,3 +45,13 @@ def test_the_advertised_record_matches_the_real_ncp_and_node(bed: InteropBed) ->
     else:
         assert ours["tv"] == "1.3.0"
         assert bed.ctl_json("ncp")["features"].get("border_agent") == "none"  # type: ignore[union-attr]
+
+    # the port: the NCP's own border agent through the relay (2024 on), else none to connect to
+    if "ncp_agent" in ba:
+        assert event["port"] == ba["relay"]["port"] and bitmap(event).conn_mode == ConnMode.PSKC
+        # OpenThread's DTLS server answers the LAN peer (see DTLS_HANDSHAKE_FAILURE)
+        assert dtls_hello(bed, bed.lan, "fd00:1a4::1", event["port"]) == DTLS_HANDSHAKE_FAILURE
+        assert ba["relay"]["ncp_port"] == ba["ncp_agent"]["port"]
+        assert bed.ctl_json("ba")["relay"]["from_ncp"] >= 1  # type: ignore[index]
+    else:
+        assert event["port"] == DUMMY_PORT and bitmap(event).conn_mode == ConnMode.DISABLED
