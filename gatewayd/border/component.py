@@ -227,9 +227,12 @@ class BorderRouting(Component):
         exclude = [p for p in (self.thread.mesh_local_prefix, self.thread.omr_prefix, self._dns_route())
                    if p is not None]
         mode = self.config.nat64.infrastructure if self.config.nat64.enabled else "ignore"
+        # Without forwarding the mesh cannot be routed to the LAN: offering it the LAN's routes would only
+        # draw traffic this host drops.
+        routes = state.external_routes(exclude) if self.config.border.forwarding else frozenset()
         learned = LanLearned(
-            routes=frozenset(LanRoute(p) for p in state.external_routes(exclude) if p != DEFAULT_ROUTE),
-            default_route=state.default_route,
+            routes=frozenset(LanRoute(p) for p in routes if p != DEFAULT_ROUTE),
+            default_route=DEFAULT_ROUTE in routes,
             nat64_prefix=state.nat64_prefix if mode != "ignore" else None)
         if learned != self._handed:
             self._handed = learned

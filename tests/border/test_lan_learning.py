@@ -41,9 +41,10 @@ class FakeListener:
         return {}
 
 
-def config(tmp_path, nat64: str = "auto") -> Any:
-    return parse(f'[daemon]\nstate_dir = "{tmp_path}"\n[border]\ninfra_interface = "lan0"\nforwarding = false\n'
-                 f'router_advertisements = false\ningress_filter = false\n[nat64]\ninfrastructure = "{nat64}"\n')
+def config(tmp_path, nat64: str = "auto", forwarding: bool = False) -> Any:
+    return parse(f'[daemon]\nstate_dir = "{tmp_path}"\n[border]\ninfra_interface = "lan0"\n'
+                 f'forwarding = {str(forwarding).lower()}\nrouter_advertisements = false\ningress_filter = false\n'
+                 f'[nat64]\ninfrastructure = "{nat64}"\n')
 
 
 def home_router(lifetime: int = 1800) -> RouterAdvertisement:
@@ -62,8 +63,10 @@ async def border(tmp_path, monkeypatch, request):
 
     monkeypatch.setattr("gatewayd.border.component._resolve_aaaa", no_dns64)
     thread = FakeThreadView(omr_prefix=OMR, mesh_local_prefix=MESH_LOCAL)
-    component = BorderRouting(config(tmp_path, getattr(request, "param", "auto")), thread)
-    await component.start()
+    mode = getattr(request, "param", "auto")
+    component = BorderRouting(config(tmp_path, mode), thread)
+    await component.start()  # forwarding = false: this host's sysctls stay as they are
+    component.config = config(tmp_path, mode, forwarding=True)  # as a forwarding border router decides
     try:
         yield component, thread
     finally:
@@ -106,6 +109,13 @@ async def test_nat64_infrastructure_ignored(border):
     component, thread = border
     component._on_ra(ROUTER, home_router())
     assert thread.lan[-1].nat64_prefix is None and thread.lan[-1].default_route
+
+
+async def test_without_forwarding_the_mesh_is_offered_no_lan_routes(border, tmp_path):
+    component, thread = border
+    component.config = config(tmp_path, forwarding=False)
+    component._on_ra(ROUTER, home_router())
+    assert thread.lan[-1] == LanLearned(nat64_prefix=NAT64)
 
 
 async def test_stop_withdraws_what_was_learned(tmp_path, border):
