@@ -53,10 +53,7 @@ def add_prefix(content_format: int | None, payload: bytes, prefix: str) -> bytes
     if content_format not in NAMING_FORMATS or not payload:
         return payload
     if content_format == LWM2M_CBOR:
-        body = _load_cbor(payload)
-        if not isinstance(body, dict):
-            raise PrefixError("LwM2M CBOR payload is not a map")
-        return cbor2.dumps({_prefixed_key(k, prefix): v for k, v in body.items()})
+        return _rekey(payload, lambda key: _prefixed_key(key, prefix))
     return _rename(content_format, payload, lambda name: f"/{prefix}{name}" if name.startswith("/") else name)
 
 
@@ -65,10 +62,7 @@ def strip_prefix(content_format: int | None, payload: bytes, prefix: str) -> byt
     if content_format not in NAMING_FORMATS or not payload:
         return payload
     if content_format == LWM2M_CBOR:
-        body = _load_cbor(payload)
-        if not isinstance(body, dict):
-            raise PrefixError("LwM2M CBOR payload is not a map")
-        return cbor2.dumps({_unprefixed_key(k, prefix): v for k, v in body.items()})
+        return _rekey(payload, lambda key: _unprefixed_key(key, prefix))
     head = f"/{prefix}"
 
     def strip(name: str) -> str:
@@ -124,6 +118,14 @@ def _load_cbor(payload: bytes) -> Any:
         return cbor2.loads(payload)
     except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise PrefixError(f"not CBOR: {type(exc).__name__}") from None
+
+
+def _rekey(payload: bytes, rekey: Any) -> bytes:
+    """An LwM2M CBOR map with ``rekey`` applied to its top-level keys (the paths)."""
+    body = _load_cbor(payload)
+    if not isinstance(body, dict):
+        raise PrefixError("LwM2M CBOR payload is not a map")
+    return cbor2.dumps({rekey(k): v for k, v in body.items()})
 
 
 def _prefixed_key(key: Any, prefix: str) -> tuple[Any, ...]:

@@ -5,25 +5,11 @@ from __future__ import annotations
 import pytest
 from aiocoap.numbers.codes import Code
 
-from devtools.testbed.sensors import Sensor
 from gatewayd.config.loader import ConfigError, parse
 from gatewayd.control import Request
 from gatewayd.lwm2m.component import LwM2MComponent
-from tests.lwm2m.servers import free_udp_port
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def sensors():
-    made = []
-    for _ in range(3):
-        s = Sensor("127.0.0.1", free_udp_port())
-        await s.start()
-        made.append(s)
-    yield made
-    for s in made:
-        await s.stop()
 
 
 def device(ep: str, port: int, extra: str = "") -> str:

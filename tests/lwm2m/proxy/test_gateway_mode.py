@@ -8,30 +8,17 @@ import json
 import pytest
 from aiocoap.numbers.codes import Code
 
-from devtools.testbed.sensors import Sensor
 from gatewayd.config.loader import ConfigError, parse
 from gatewayd.control import Request
 from gatewayd.lwm2m.codecs import ContentFormat, decode, parse_registration
 from gatewayd.lwm2m.component import LwM2MComponent
 from gatewayd.lwm2m.paths import LwM2MPath
-from tests.lwm2m.servers import REGISTRY, free_udp_port
+from tests.lwm2m.servers import REGISTRY
 
 from .test_component import device
 
 pytestmark = pytest.mark.timeout(60)
 GW = "urn:dev:ops:test-gateway"
-
-
-@pytest.fixture
-async def sensors():
-    made = []
-    for _ in range(3):
-        s = Sensor("127.0.0.1", free_udp_port())
-        await s.start()
-        made.append(s)
-    yield made
-    for s in made:
-        await s.stop()
 
 
 def config(tmp_path, uri: str, devices: str, mode: str = "gateway"):
