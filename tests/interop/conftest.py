@@ -23,6 +23,7 @@ import pytest
 from devtools.testbed import nat64_toml
 from tests.conftest import DaemonProcess
 from tests.interop.peers import OT_VERSIONS, OtCli, interop_dir, ncp_url, peer
+from tests.interop.wakaama import LwM2MServer, free_udp_port
 from tests.thread.conftest import Topology
 
 NCP_NODE_ID = 1
@@ -119,3 +120,13 @@ def bed(tmp_path: Path, ot: Path, request: pytest.FixtureRequest) -> Iterator[In
         if keep and testbed.recording.exists():  # new replay data for tests/ncp/test_replay.py
             name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name.removeprefix("test_")).strip("-")
             shutil.copyfile(testbed.recording, Path(keep) / f"{name}.jsonl")
+
+
+@pytest.fixture
+def lwm2mserver() -> Iterator[LwM2MServer]:
+    """Wakaama's lwm2mserver on a free loopback port, stopped at teardown."""
+    server = LwM2MServer(free_udp_port())
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -35,15 +35,6 @@ EP = "gw-wakaama"
 
 
 @pytest.fixture
-def lwm2mserver() -> Iterator[LwM2MServer]:
-    server = LwM2MServer(free_udp_port())
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def gatewayd(daemon) -> Callable[..., DaemonProcess]:
     """Start gatewayd registering its own client with a server: gatewayd(uri, version=, bootstrap=, extra=)."""
     def start(server_uri: str, **options) -> DaemonProcess:

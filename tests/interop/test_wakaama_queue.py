@@ -7,23 +7,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from tests.interop.wakaama import LwM2MServer, free_udp_port, gatewayd_toml
+from tests.interop.wakaama import gatewayd_toml
 
 pytestmark = pytest.mark.timeout(90)
 EP = "gw-queue"
-
-
-@pytest.fixture
-def lwm2mserver() -> Iterator[LwM2MServer]:
-    server = LwM2MServer(free_udp_port())
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def show(gw) -> dict:
