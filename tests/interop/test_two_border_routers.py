@@ -13,20 +13,23 @@ prefix the mesh uses moves the mesh to the other one, and a node reaches the LAN
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import DaemonProcess
+from tests.conftest import DaemonProcess, wait_until
 from tests.interop.peers import OtCli, peer
 
 pytestmark = pytest.mark.root
@@ -37,17 +40,6 @@ NODE_ID = 3
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
-
-
-def wait_until(what: str, check: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(every)
 
 
 class TwoRouters:
@@ -152,15 +144,27 @@ def node_reaches_lan(node: OtCli) -> bool:
         return False
 
 
-def test_two_border_routers_agree_on_one_omr_prefix_and_hand_over(two: TwoRouters) -> None:
+@dataclass
+class Converged:
+    dataset: str
+    ours: dict[str, ipaddress.IPv6Network]  # each router's own OMR prefix
+    winner: str  # the router whose prefix the mesh uses
+    loser: str
+    node: OtCli
+    converge_s: float
+
+
+def two_routers_and_a_node(two: TwoRouters) -> Converged:
+    """A forms the network, B joins it; both agree on one OMR prefix and one NAT64 route, and a node
+    attached to the mesh reaches the LAN host."""
     two.start("A", 1)
-    wait_until("router A leading", lambda: two.role("A") == "leader", 60)
+    wait_until(lambda: two.role("A") == "leader", 60, what="router A leading")
     dataset = two.daemons["A"].ctl("dataset", "active", "-x", "--show-secrets").stdout.strip()
     two.start("B", 2, dataset)
-    wait_until("router B attached as a router", lambda: two.role("B") in ("router", "leader"), 150)
+    wait_until(lambda: two.role("B") in ("router", "leader"), 150, what="router B attached as a router")
 
     began = time.monotonic()
-    views = wait_until("one OMR prefix and one NAT64 route", lambda: converged(two, ("A", "B")), 60)
+    views = wait_until(lambda: converged(two, ("A", "B")), 60, what="one OMR prefix and one NAT64 route")
     converge_s = time.monotonic() - began
     states = {name: two.ctl(name, "state") for name in ("A", "B")}
     ours = {name: ipaddress.IPv6Network(s["local_omr_prefix"]) for name, s in states.items()}
@@ -181,31 +185,68 @@ def test_two_border_routers_agree_on_one_omr_prefix_and_hand_over(two: TwoRouter
     assert not any(p["local"] for p in views[loser]["prefixes"] if "a" in p["flags"]), views[loser]
     assert sorted(routing[n]["nat64"] for n in ("A", "B")) == ["adopted", "published"], routing
     # Each border router routes ::/0 (its own default router on the LAN) and says so.
-    wait_until("::/0 from both border routers", lambda: len(
-        {r["rloc16"] for r in two.ctl(winner, "netdata", "show")["routes"] if r["prefix"] == "::/0"}) == 2, 20)
+    wait_until(lambda: len({r["rloc16"] for r in two.ctl(winner, "netdata", "show")["routes"]
+                            if r["prefix"] == "::/0"}) == 2, 20, what="::/0 from both border routers")
 
     node = OtCli(peer("ot-cli-ftd"), NODE_ID, two.tmp / "node", netns=two.radio)
     two.nodes.append(node)
     node.cmd("routerupgradethreshold 0")  # an FTD that stays a child
     node.join(dataset)
     node.wait_state("child", timeout=90)
-    wait_until("node with an address in the favoured OMR prefix", lambda: any(
-        ipaddress.IPv6Address(a) in favoured for a in node.addresses()), 30)
-    wait_until("the LAN host reached from the node", lambda: node_reaches_lan(node), 60, every=0)
+    wait_until(lambda: any(ipaddress.IPv6Address(a) in favoured for a in node.addresses()), 30,
+               what="node with an address in the favoured OMR prefix")
+    wait_until(lambda: node_reaches_lan(node), 60, interval=0, what="the LAN host reached from the node")
+    return Converged(dataset, ours, winner, loser, node, converge_s)
+
+
+def test_two_border_routers_agree_on_one_omr_prefix_and_hand_over(two: TwoRouters) -> None:
+    bed = two_routers_and_a_node(two)
+    winner, loser, ours, node = bed.winner, bed.loser, bed.ours, bed.node
 
     # The router whose prefix the mesh uses leaves: the other one publishes its own, the mesh follows.
     stopped_at = time.monotonic()
     assert two.daemons[winner].stop() == 0
-    after = wait_until("the remaining router's OMR prefix published", lambda: (
-        v := two.ctl(loser, "netdata", "show")) and published(v)[0] and
-        {p for p, _ in published(v)[0]} == {str(ours[loser])} and v, 180)
+    after = wait_until(lambda: (v := two.ctl(loser, "netdata", "show")) and published(v)[0]
+                       and {p for p, _ in published(v)[0]} == {str(ours[loser])} and v, 180,
+                       what="the remaining router's OMR prefix published")
     handover_s = time.monotonic() - stopped_at
     assert after["routing"]["omr"] == "published" and after["routing"]["counters"]["omr_published"] >= 1
     assert f"OMR_PREFIX={ours[loser]} OMR_DECISION=published" in two.daemons[loser].output()
     assert len(published(after)[1]) == 1, "the NAT64 route follows too"
     assert two.ctl(loser, "state")["omr_prefix"] == str(ours[loser])
-    wait_until("node with an address in the new OMR prefix", lambda: any(
-        ipaddress.IPv6Address(a) in ours[loser] for a in node.addresses()), 60)
-    wait_until("the LAN host reached through the remaining router", lambda: node_reaches_lan(node), 90, every=0)
+    wait_until(lambda: any(ipaddress.IPv6Address(a) in ours[loser] for a in node.addresses()), 60,
+               what="node with an address in the new OMR prefix")
+    wait_until(lambda: node_reaches_lan(node), 90, interval=0, what="the LAN host reached through the remaining router")
     reach_s = time.monotonic() - stopped_at
-    print(f"converged in {converge_s:.1f} s; handover: netdata {handover_s:.1f} s, LAN reachable {reach_s:.1f} s")
+    print(f"converged in {bed.converge_s:.1f} s; handover: netdata {handover_s:.1f} s, "
+          f"LAN reachable {reach_s:.1f} s")
+
+
+def test_power_loss_of_the_favoured_router_moves_the_mesh_after_thread_timeouts(two: TwoRouters) -> None:
+    """The favoured router (the leader too: it formed the network) and its NCP die without withdrawing
+    anything. Its entries stay in the network data until the other router leads a partition of its own
+    (Thread's leader timeout, 120 s and more); the LAN stays reachable through the other router meanwhile."""
+    bed = two_routers_and_a_node(two)
+    winner, loser, ours, node = bed.winner, bed.loser, bed.ours, bed.node
+    ncp_dir = str(two.tmp / winner / "ncp")
+    ncps = subprocess.run(["pgrep", "-f", ncp_dir], capture_output=True, text=True).stdout.split()
+    killed_at = time.monotonic()
+    daemon = two.daemons[winner]
+    assert daemon.proc is not None
+    daemon.proc.kill()
+    for pid in ncps:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+    two.run(two.brs[winner], "ip", "link", "set", "infra0", "down")  # and its host stops forwarding
+    wait_until(lambda: node_reaches_lan(node), 180, interval=0, what="the LAN host reached after the power loss")
+    reach_s = time.monotonic() - killed_at
+    after = wait_until(lambda: (v := two.ctl(loser, "netdata", "show")) and published(v)[0]
+                       and {p for p, _ in published(v)[0]} == {str(ours[loser])} and v, 300, interval=1,
+                       what="the remaining router's OMR prefix published once it leads")
+    handover_s = time.monotonic() - killed_at
+    assert two.role(loser) == "leader"
+    assert after["routing"]["omr"] == "published" and len(published(after)[1]) == 1
+    wait_until(lambda: any(ipaddress.IPv6Address(a) in ours[loser] for a in node.addresses()), 60,
+               what="node with an address in the new OMR prefix")
+    wait_until(lambda: node_reaches_lan(node), 90, interval=0, what="the LAN host reached in the new prefix")
+    print(f"power loss: LAN reachable {reach_s:.1f} s, netdata handover {handover_s:.1f} s")
