@@ -166,7 +166,8 @@ class Dns64Component(Component):
             return {}
         return {"listen": [f"[{a}]:{p}" if ":" in a else f"{a}:{p}" for a, p in self.server.addresses],
                 "prefix": str(self.server.config.prefix),
-                "allowed": [str(n) for n in self.server.config.allowed]}
+                "allowed": [str(n) for n in self.server.config.allowed],
+                "fast_path": self.server.fast_path}
 
     def status_line(self) -> str | None:
         if self.server is None:

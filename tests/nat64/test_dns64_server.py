@@ -16,6 +16,9 @@ import pytest
 
 from devtools.dns_zone import Unbound, ZoneServer
 from nat64.dns64 import Dns64Config, Dns64Server
+from nat64.dns64 import server as server_module
+
+LOOPS = ["python"] + (["native"] if server_module._native_serve is not None else [])
 
 BIG = "\n".join(f"big A 93.184.217.{i}" for i in range(1, 61))
 ZONE = f"""
@@ -49,6 +52,14 @@ class FrozenClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@pytest.fixture(autouse=True, params=LOOPS)
+def udp_loop(request, monkeypatch) -> str:
+    """Every test runs with the Python UDP loop and with the native one (nat64/dns64/_udpfast.c)."""
+    if request.param == "python":
+        monkeypatch.setattr(server_module, "_native_serve", None)
+    return request.param
 
 
 @pytest.fixture
@@ -177,6 +188,55 @@ async def test_fast_path_answer_is_byte_identical_except_id_and_keeps_client_cas
         r = dns.message.from_wire(third)
         assert mixed.is_response(r) and r.question[0].name.to_text() == "ALIAS.Example.TEST."
         assert aaaa(r) == ["64:ff9b::5db8:d822"]
+    finally:
+        await s.stop()
+
+
+async def test_a_burst_of_repeats_from_several_clients_is_answered_id_by_id(zone, udp_loop):
+    """What the UDP loop does per batch: hits answered with their own IDs, a new client, a client
+    outside the allowed networks, datagrams too short for a header and another name all in one burst."""
+    s = Dns64Server(config(zone, allowed=["::1/128"]), clock=FrozenClock())
+    await s.start()
+    loop = asyncio.get_running_loop()
+    try:
+        p, p4 = port(s), port(s, "127.0.0.1")
+        q = dns.message.make_query("v4only.example.test", "AAAA", use_edns=0, payload=1232, id=0).to_wire()
+        other = dns.message.make_query("dual.example.test", "AAAA", id=7).to_wire()
+        assert await raw_udp(q, "::1", p, 3) is not None  # cached, and ::1 known good
+        socks = [socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) for _ in range(3)]
+        v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            for sk in (*socks, v4):
+                sk.setblocking(False)
+            for i in range(40):  # one burst: the server reads it in batches
+                socks[i % 3].sendto(struct.pack("!H", 1000 + i) + q[2:], ("::1", p))
+            socks[0].sendto(b"\x01", ("::1", p))
+            socks[1].sendto(other, ("::1", p))
+            v4.sendto(q, ("127.0.0.1", p4))
+            got: dict[int, list[bytes]] = {0: [], 1: [], 2: []}
+            deadline = loop.time() + 5
+            while sum(map(len, got.values())) < 41 and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+                for n, sk in enumerate(socks):
+                    while True:
+                        try:
+                            got[n].append(sk.recv(65535))
+                        except BlockingIOError:
+                            break
+            await asyncio.sleep(0.2)
+            refused = dns.message.from_wire(v4.recv(65535))  # outside the allowed networks: not from cache
+            assert refused.rcode() == dns.rcode.REFUSED and not refused.answer
+        finally:
+            for sk in (*socks, v4):
+                sk.close()
+        answers = [a for n in got for a in got[n]]
+        hits = sorted(struct.unpack("!H", a[:2])[0] for a in answers if a[2:] == answers[0][2:])
+        assert hits == list(range(1000, 1040))
+        dual = [dns.message.from_wire(a) for a in answers if a[:2] == b"\x00\x07"]
+        assert len(dual) == 1 and aaaa(dual[0]) == ["2001:db8::35"]
+        c = s.counters()
+        assert c["fastpath_hits"] == 40 and c["refused"] == 1
+        assert s.fast_path == udp_loop
     finally:
         await s.stop()
 
