@@ -39,6 +39,7 @@ from ncp.client import (
     Reset,
 )
 from ncp.meshcop import MAX_DELAY_TIMER_MS, Dataset, Timestamp
+from ncp.netdata import NetworkDataError, parse_network_data
 from ncp.spinel import NetRole, Prop, SpinelError
 from ncp.spinel.dataset import dataset_from_props, dataset_to_props
 from ncp.spinel.tables import AddressEntry, ChildEntry, OnMeshNet
@@ -1119,8 +1120,22 @@ class ThreadNetwork(Component):
                                     "nat64": bool(r.flags & ROUTE_FLAG_NAT64),
                                     "preference": preference_of(r.flags).name.lower(), "local": bool(r.is_local),
                                     "rloc16": _hex16(r.rloc16)} for r in routes], rloc16),
+            "services": await self._services(client),
             "routing": self.routing.status(),
         }
+
+    async def _services(self, client: NcpClient) -> list[dict[str, Any]]:
+        """The Service TLVs of the leader's network data (SRP server, DNS...), each with its servers."""
+        blob = await optional(client, "network data services", client.get(Prop.THREAD_LEADER_NETWORK_DATA))
+        if not isinstance(blob, bytes):
+            return []
+        try:
+            services = parse_network_data(blob).services
+        except NetworkDataError as exc:
+            client.degrade("network data services", f"undecodable leader network data: {exc}")
+            return []
+        return [{"service_id": s.service_id, "enterprise": s.enterprise_number, "data": s.data.hex(),
+                 "servers": ", ".join(_hex16(v.rloc16) or "" for v in s.servers)} for s in services]
 
     async def _cmd_counters(self, request: Request) -> dict[str, Any]:
         request.no_more_args()
