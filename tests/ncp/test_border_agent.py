@@ -20,7 +20,10 @@ from ncp.border_agent import (
     encode_txt,
 )
 from ncp.meshcop import Timestamp
-from ncp.spinel import NetRole, Prop, pack_prop, unpack_prop
+from ncp.record import frames, load
+from ncp.spinel import Command, NetRole, Prop, pack_prop, unpack_prop
+from tests.border.meshcop import DTLS_HANDSHAKE_FAILURE
+from tests.ncp.replay import RECORDINGS
 
 # What OpenThread's ot-ncp-ftd (714aeeb70) pushed as leader of "gatewayd-6d59"
 # (tests/ncp/recordings/three_nodes_children_and_a_router_all_reachable-ot-current.jsonl, t=6.89 s).
@@ -161,3 +164,37 @@ def test_services_round_trip_through_txt_rdata(service):
 @given(st.integers(0, 0xFFFFFFFF))
 def test_state_bitmap_keeps_every_defined_bit(value):
     assert StateBitmap.from_int(value).to_int() == value & 0xFFF  # bits 12-31 are not defined yet
+
+
+# ---- what real NCPs sent (tests/interop/test_border_agent.py, recorded) ------------------------------
+BA_RECORDINGS = {p.stem[p.stem.rindex("ot-"):]: p for p in RECORDINGS.glob("the_advertised_record_matches_*.jsonl")}
+
+
+def spinel_values(path, direction: str, prop: int) -> list:
+    return [unpack_prop(prop, f.value) for f in frames(load(path), direction)  # type: ignore[arg-type]
+            if f.prop == prop and f.command in (Command.PROP_VALUE_IS, Command.PROP_VALUE_SET)]
+
+
+def test_border_agent_recordings_exist_for_both_generations():
+    assert set(BA_RECORDINGS) == {"ot-current", "ot-2023"}
+
+
+def test_the_real_ncps_border_agent_and_its_relayed_datagrams_decode():
+    path = BA_RECORDINGS["ot-current"]
+    states = [BorderAgentState.from_spinel(v)
+              for v in spinel_values(path, "ncp", Prop.BORDER_AGENT_MESHCOP_SERVICE_STATE)]
+    leading = [s for s in states if s.service.state is not None and s.service.state.role == TxtRole.LEADER]
+    assert leading and all(s.running and s.port for s in leading)
+    port = leading[-1].port
+    # the host relayed a ClientHello to the agent's port; the NCP pushed back what its DTLS sent
+    sent = spinel_values(path, "host", Prop.THREAD_UDP_FORWARD_STREAM)
+    assert sent and all(s[3] == port and s[0][0] == 22 for s in sent)
+    back = spinel_values(path, "ncp", Prop.THREAD_UDP_FORWARD_STREAM)
+    assert back and all(b[3] == port and (b[1], b[2]) == (sent[0][1], sent[0][2]) for b in back)
+    assert back[0][0] == DTLS_HANDSHAKE_FAILURE
+
+
+def test_the_2023_ncp_reports_no_border_agent():
+    path = BA_RECORDINGS["ot-2023"]
+    assert not spinel_values(path, "ncp", Prop.BORDER_AGENT_MESHCOP_SERVICE_STATE)
+    assert not spinel_values(path, "host", Prop.THREAD_UDP_FORWARD_STREAM)
