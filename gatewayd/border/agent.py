@@ -285,7 +285,7 @@ class BorderAgent(Component):
             await self.relay.close()
             self.relay = None
         if want and self.relay is None:
-            relay = AgentRelay(client, want, self._index)
+            relay = AgentRelay(client, want, self.config.border.infra_interface, self._index)
             await relay.open()
             self.relay = relay
         return self.relay.port if self.relay is not None else None

@@ -37,11 +37,14 @@ class RelayCounters:
 
 
 class AgentRelay(asyncio.DatagramProtocol):
-    """One host UDP socket (IPv6 and IPv4) ↔ the NCP border agent's port, through ``client``."""
+    """One host UDP socket (IPv6 and IPv4) on the LAN interface ↔ the NCP border agent's port, through
+    ``client``. Bound to that interface only: the agent answers PSKc handshakes, which belong on the LAN,
+    not on an uplink to the Internet."""
 
-    def __init__(self, client: NcpClient, ncp_port: int, scope_index: int):
+    def __init__(self, client: NcpClient, ncp_port: int, interface: str, scope_index: int):
         self.client = client
         self.ncp_port = ncp_port
+        self.interface = interface
         self.scope_index = scope_index  # for link-local peers on the LAN interface
         self.port = 0
         self.counters = RelayCounters()
@@ -54,6 +57,7 @@ class AgentRelay(asyncio.DatagramProtocol):
             sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
             try:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.interface.encode())
                 sock.bind(("::", port))
             except OSError as exc:
                 sock.close()
@@ -65,7 +69,8 @@ class AgentRelay(asyncio.DatagramProtocol):
         self._transport = transport  # type: ignore[assignment]
         self.port = sock.getsockname()[1]
         self.client.add_event_handler(self.on_event)
-        log.info("the NCP's border agent (port %d) is reachable at UDP port %d", self.ncp_port, self.port)
+        log.info("the NCP's border agent (port %d) is reachable on %s at UDP port %d", self.ncp_port,
+                 self.interface, self.port)
         return self.port
 
     async def close(self) -> None:
