@@ -34,7 +34,6 @@
 #define MAX_DATAGRAM 65536
 
 static PyObject *str_until, *str_tail;
-static unsigned char rx[MAX_DATAGRAM]; /* used by the thread holding the GIL between its releases only */
 
 typedef struct {
     PyObject *tail; /* owned until sent */
@@ -145,9 +144,14 @@ static PyObject *serve(PyObject *self, PyObject *args) {
         return NULL;
     if (batch > MAX_BATCH)
         batch = MAX_BATCH;
+    unsigned char *rx = PyMem_RawMalloc(MAX_DATAGRAM); /* per call: two servers in two threads may run */
+    if (!rx)
+        return PyErr_NoMemory();
     PyObject *misses = PyList_New(0);
-    if (!misses)
+    if (!misses) {
+        PyMem_RawFree(rx);
         return NULL;
+    }
     Reply replies[MAX_BATCH];
     int count = 0;
     Py_ssize_t dropped = 0;
@@ -157,7 +161,7 @@ static PyObject *serve(PyObject *self, PyObject *args) {
         ssize_t n;
         int err;
         Py_BEGIN_ALLOW_THREADS
-        n = recvfrom(fd, rx, sizeof rx, 0, (struct sockaddr *)&from, &fromlen);
+        n = recvfrom(fd, rx, MAX_DATAGRAM, 0, (struct sockaddr *)&from, &fromlen);
         err = errno;
         Py_END_ALLOW_THREADS
         if (n < 0) {
@@ -201,12 +205,13 @@ static PyObject *serve(PyObject *self, PyObject *args) {
     send_replies(fd, replies, count, &dropped);
     for (int i = 0; i < count; i++)
         Py_DECREF(replies[i].tail);
-    PyObject *result = Py_BuildValue("(inN)", count, dropped, misses);
-    return result;
+    PyMem_RawFree(rx);
+    return Py_BuildValue("(inN)", count, dropped, misses);
 error:
     for (int i = 0; i < count; i++)
         Py_DECREF(replies[i].tail);
     Py_DECREF(misses);
+    PyMem_RawFree(rx);
     return NULL;
 }
 
