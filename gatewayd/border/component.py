@@ -42,9 +42,6 @@ log = logging.getLogger("gatewayd.border")
 #: PREF64 option, when a router sends it, is heard at once instead).
 DNS64_DISCOVERY_INTERVAL = 600.0
 DNS64_DISCOVERY_TIMEOUT = 10.0
-#: How long after start the LAN's routers have to answer our Router Solicitation (RFC 4861 §10
-#: MAX_RA_DELAY_TIME is 0.5 s) before what is known of the LAN is taken as all there is.
-SETTLE_DELAY = 2.0
 
 class BorderRouting(Component):
     name = "border"
@@ -60,7 +57,6 @@ class BorderRouting(Component):
         self._advertised: ipaddress.IPv6Network | None = None
         self._unsubscribe: Unsubscribe | None = None
         self._expiry: asyncio.TimerHandle | None = None
-        self._settling: asyncio.TimerHandle | None = None
         self._dns64_prefix: ipaddress.IPv6Network | None = None
         self._dns64_task: asyncio.Task[None] | None = None
         self._firewall: IngressRules | None = None
@@ -105,8 +101,6 @@ class BorderRouting(Component):
                     self.sysctls.set(ipv6_conf(infra, "accept_ra_rt_info_max_plen"), "64")
                 self.listener = RaListener(infra, self._on_ra, on_lost=self._on_link_lost)
                 await self.listener.start()
-                self.lan.settle(False)
-                self._settling = asyncio.get_running_loop().call_later(SETTLE_DELAY, self.lan.settle)
             if self._wants_dns64_discovery():
                 self._dns64_task = asyncio.create_task(self._discover_dns64(), name="border-rfc7050")
             if self.thread is not None:
@@ -137,9 +131,6 @@ class BorderRouting(Component):
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
-        if self._settling is not None:
-            self._settling.cancel()
-            self._settling = None
         await cancel_and_wait(self._dns64_task)
         self._dns64_task = None
         if self.listener is not None:
@@ -152,7 +143,6 @@ class BorderRouting(Component):
         self.tracker.forget()
         self._dns64_prefix = None
         self._learned(InfraState(), "withdrawn")
-        self.lan.settle()
         await cancel_and_wait(self._firewall_task)
         self._firewall_task = None
         if self._firewall is not None:

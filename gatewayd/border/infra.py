@@ -196,19 +196,11 @@ class InfraLink:
 
     def __init__(self) -> None:
         self.state = InfraState()
-        #: False from the border component's start until the LAN's routers had time to answer its Router
-        #: Solicitation: "no NAT64 on the LAN" is not known before that, so NAT64 in auto mode waits.
-        self.settled = True
         self._subscribers = Subscribers()
 
     def update(self, state: InfraState) -> None:
         if state != self.state:
             self.state = state
-            self._subscribers.notify()
-
-    def settle(self, settled: bool = True) -> None:
-        if settled != self.settled:
-            self.settled = settled
             self._subscribers.notify()
 
     def on_change(self, callback: Callable[[], None]) -> Unsubscribe:

@@ -101,14 +101,9 @@ class Nat64Component(Component):
 
     def _ours_wanted(self) -> bool:
         mode = self.config.nat64.infrastructure
-        if mode == "auto" and self.lan is not None and not self.lan.settled:
-            return False  # the LAN's routers have not had the time to say whether they translate
         return mode == "ignore" or (mode == "auto" and self._infrastructure_prefix() is None)
 
     def _log_infrastructure(self) -> None:
-        if self.lan is not None and not self.lan.settled:
-            self.log.info("NAT64 waits for the LAN's routers: ours runs only if none of them translates")
-            return
         prefix = self._infrastructure_prefix()
         self.log.info("NAT64: %s; our translator stays off",
                       f"the LAN's NAT64 ({prefix}) is used" if prefix else 'none on the LAN yet ([nat64] '
@@ -266,10 +261,7 @@ class Nat64Component(Component):
     def status_line(self) -> str | None:
         if self.runner is None:
             if not self._ours_wanted():
-                if self._infrastructure_prefix():
-                    return "NAT64 by the LAN"
-                return "NAT64 off (infrastructure only)" if self.lan is None or self.lan.settled else \
-                    "NAT64 waiting for the LAN"
+                return "NAT64 by the LAN" if self._infrastructure_prefix() else "NAT64 off (infrastructure only)"
             return "NAT64 waiting for the mesh" if self._waiting else None
         if self.backend == "builtin":
             n = len(self.runner.nat.table)

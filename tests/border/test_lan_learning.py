@@ -169,30 +169,6 @@ async def _until(predicate: Any) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_auto_waits_for_the_lans_routers_before_starting_ours(tmp_path):
-    link = InfraLink()
-    link.settle(False)
-    nat64 = Nat64Component(config(tmp_path), FakeThreadView(interface="wpan0"), link)
-
-    async def bring_up() -> None:
-        nat64.runner = FakeRunner()
-
-    nat64._bring_up = bring_up  # type: ignore[method-assign]
-    await nat64.start()
-    try:
-        assert nat64.runner is None and nat64.status_line() == "NAT64 waiting for the LAN"
-        link.settle()
-        await _until(lambda: nat64.runner is not None)
-    finally:
-        await nat64.stop()
-
-
-async def test_border_settles_the_link_after_soliciting(border, monkeypatch):
-    component, _ = border
-    assert not component.lan.settled
-    await _until(lambda: component.lan.settled)  # SETTLE_DELAY after start
-
-
 @pytest.mark.parametrize(("mode", "expected"), [("auto", NAT64), ("only", NAT64),
                                                  ("ignore", IPv6Network("2001:db8:6464::/96"))])
 def test_dns64_synthesises_in_the_prefix_the_mesh_is_given(tmp_path, mode: str, expected: IPv6Network):

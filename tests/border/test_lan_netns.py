@@ -85,11 +85,10 @@ def test_the_lans_routes_and_nat64_reach_the_mesh_and_our_translator_stays_off(t
     assert routes[PREF64]["nat64"] and routes[PREF64]["local"]
     assert "64:ff9b::/96" not in routes, "our own translator's prefix is not published next to the LAN's"
 
-    # our translator stayed off: no TUN, the component says whose NAT64 the mesh uses
+    # our translator is off while the LAN's is there: no TUN, the component says whose NAT64 the mesh uses
     status = ctl(gw, "status")
     assert status["components"]["nat64"]["infrastructure"] == PREF64 and "NAT64 by the LAN" in status["status"]
     assert topo.run(topo.br, "ip", "link", "show", "nat64", check=False).returncode != 0, "no translator TUN"
-    assert "translating" not in gw.output()
 
     # the simulated mesh routes the LAN's prefixes to the border router, and a node reaches a LAN host
     mesh_table = topo.run(topo.mesh, "ip", "-6", "route").stdout
