@@ -152,3 +152,21 @@ def test_the_lans_routes_reach_the_real_ncps_network_data(bed: Bed) -> None:
     except AssertionError as exc:
         raise AssertionError(f"{exc}; the node shows: {shown}") from None
     assert "n" in routes(shown)[ipaddress.IPv6Network(PREF64)][0], shown  # the NAT64 flag
+
+    # The LAN router stops (its last RA has every lifetime 0): the mesh loses its routes, and our own
+    # translator's prefix replaces the LAN's NAT64 prefix.
+    for proc in bed.procs:
+        proc.terminate()
+    gone = {ipaddress.IPv6Network(p) for p in (LAN_PREFIX, LAN_ROUTE, PREF64)}
+    ours = ipaddress.IPv6Network("64:ff9b::/96")
+
+    def node_sees_the_change() -> bool:
+        shown[:] = node.cmd("netdata show")
+        now = routes(shown)
+        return not gone & now.keys() and ours in now
+
+    try:
+        wait_until(node_sees_the_change, 30, interval=0.5, what="the LAN's routes withdrawn from the node's view")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the node shows: {shown}") from None
+    assert bed.ctl("border", "counters")["prefixes_withdrawn"] >= 3
