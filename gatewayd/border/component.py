@@ -211,7 +211,7 @@ class BorderRouting(Component):
         """Give the Thread network's routing manager what the LAN offers, less the mesh's own prefixes."""
         if self.thread is None:
             return
-        from gatewayd.thread.routing import DEFAULT_ROUTE, LanLearned, LanRoute
+        from gatewayd.thread.routing import DEFAULT_ROUTE, LanLearned, LanRoute, Preference
 
         state = self.lan.state
         exclude = [p for p in (self.thread.mesh_local_prefix, self.thread.omr_prefix, self._dns_route())
@@ -221,7 +221,8 @@ class BorderRouting(Component):
         # draw traffic this host drops.
         routes = state.external_routes(exclude) if self.config.border.forwarding else frozenset()
         learned = LanLearned(
-            routes=frozenset(LanRoute(p) for p in routes if p != DEFAULT_ROUTE),
+            routes=frozenset(LanRoute(p, Preference[state.preference(p).name]) for p in routes
+                             if p != DEFAULT_ROUTE),
             default_route=DEFAULT_ROUTE in routes,
             nat64_prefix=state.nat64_prefix if mode != "ignore" else None)
         if learned != self._handed:

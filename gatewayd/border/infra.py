@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
-from gatewayd.border.ra import INFINITY, RouterAdvertisement
+from gatewayd.border.ra import INFINITY, RoutePreference, RouterAdvertisement
 from gatewayd.thread.view import Subscribers, Unsubscribe
 from nat64.rfc6052 import VALID_PREFIX_LENGTHS
 
@@ -47,6 +47,11 @@ class InfraState:
     default_route: bool = False
     #: The NAT64 prefix a LAN router translates (PREF64) or the LAN's DNS64 synthesises (RFC 7050).
     nat64_prefix: IPv6Network | None = None
+    #: Routes announced at other than medium preference (RFC 4191): the highest any router gave.
+    route_preferences: frozenset[tuple[IPv6Network, RoutePreference]] = frozenset()
+
+    def preference(self, prefix: IPv6Network) -> RoutePreference:
+        return next((p for net, p in self.route_preferences if net == prefix), RoutePreference.MEDIUM)
 
     def external_routes(self, exclude: Iterable[IPv6Network] = ()) -> frozenset[IPv6Network]:
         """Prefixes to publish as external routes: on-link prefixes and routes, plus ``::/0`` for a
@@ -100,6 +105,8 @@ class RaTracker:
     entries: dict[tuple[Kind, IPv6Address, IPv6Network], float] = field(default_factory=dict)
     #: Options not kept because the table was full.
     dropped: int = 0
+    #: (router, prefix) → the preference of its Route Information Option.
+    preferences: dict[tuple[IPv6Address, IPv6Network], RoutePreference] = field(default_factory=dict)
 
     def receive(self, router: IPv6Address, ra: RouterAdvertisement, now: float) -> InfraState:
         """Take in an RA from `router` (already validated: hop limit 255, link-local source)."""
@@ -112,6 +119,8 @@ class RaTracker:
             if kind is Kind.DEFAULT and ra.router_lifetime:
                 continue  # the Router Lifetime already said it; a ::/0 RIO would only shorten or lengthen it
             self._set(kind, router, rio.prefix, rio.lifetime, now)
+            if kind is Kind.ROUTE and (kind, router, rio.prefix) in self.entries:
+                self.preferences[(router, rio.prefix)] = rio.preference
         for pref in ra.pref64:
             self._set(Kind.NAT64, router, pref.prefix, pref.lifetime, now)
         return self.state(now)
@@ -120,6 +129,8 @@ class RaTracker:
         key = (kind, router, prefix)
         if lifetime == 0:
             self.entries.pop(key, None)
+            if kind is Kind.ROUTE:
+                self.preferences.pop((router, prefix), None)
             return
         if key not in self.entries and sum(1 for k in self.entries if k[0] is kind) >= self.max_entries:
             self.dropped += 1
@@ -130,6 +141,8 @@ class RaTracker:
         """Drop what ran out by `now`."""
         for key in [k for k, until in self.entries.items() if until <= now]:
             del self.entries[key]
+            if key[0] is Kind.ROUTE:
+                self.preferences.pop(key[1:], None)
         return self.state(now)
 
     def next_expiry(self) -> float | None:
@@ -140,15 +153,23 @@ class RaTracker:
     def state(self, now: float) -> InfraState:
         live = [k for k, until in self.entries.items() if until > now]
         nat64 = sorted({p for kind, _, p in live if kind is Kind.NAT64}, key=_order)
+        best: dict[IPv6Network, RoutePreference] = {}
+        for kind, router, prefix in live:
+            if kind is Kind.ROUTE:
+                pref = self.preferences.get((router, prefix), RoutePreference.MEDIUM)
+                if prefix not in best or _RANK[pref] > _RANK[best[prefix]]:
+                    best[prefix] = pref
         return InfraState(
             on_link=frozenset(p for kind, _, p in live if kind is Kind.ON_LINK),
-            routes=frozenset(p for kind, _, p in live if kind is Kind.ROUTE),
+            routes=frozenset(best),
             default_route=any(kind is Kind.DEFAULT for kind, _, _ in live),
-            nat64_prefix=nat64[0] if nat64 else None)
+            nat64_prefix=nat64[0] if nat64 else None,
+            route_preferences=frozenset((p, v) for p, v in best.items() if v != RoutePreference.MEDIUM))
 
     def forget(self) -> None:
         """The interface went away: nothing learned on it holds any more."""
         self.entries.clear()
+        self.preferences.clear()
 
     def table(self, now: float) -> list[dict[str, object]]:
         """Every entry, for gatewayctl: who announced what, and for how much longer."""
@@ -156,6 +177,9 @@ class RaTracker:
                  "expires_in": None if until == math.inf else round(until - now, 1)}
                 for (kind, router, prefix), until in sorted(self.entries.items(), key=lambda e: (
                     e[0][0].value, _order(e[0][2]), e[0][1]))]
+
+
+_RANK = {RoutePreference.LOW: -1, RoutePreference.MEDIUM: 0, RoutePreference.HIGH: 1}
 
 
 def _order(prefix: IPv6Network) -> tuple[int, int]:

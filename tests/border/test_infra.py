@@ -18,7 +18,14 @@ from gatewayd.border.infra import (
     changes,
     nat64_prefix_from_synthesis,
 )
-from gatewayd.border.ra import INFINITY, Pref64, PrefixInformation, RouteInformation, RouterAdvertisement
+from gatewayd.border.ra import (
+    INFINITY,
+    Pref64,
+    PrefixInformation,
+    RouteInformation,
+    RoutePreference,
+    RouterAdvertisement,
+)
 from nat64.rfc6052 import VALID_PREFIX_LENGTHS, Nat64Prefix
 
 R1, R2 = IPv6Address("fe80::1"), IPv6Address("fe80::2")
@@ -166,3 +173,13 @@ def test_rfc7050_answers_without_a_well_known_address_give_nothing(answer: str):
 
 def test_rfc7050_well_known_prefix():
     assert nat64_prefix_from_synthesis([IPv6Address("64:ff9b::c000:aa"), IPv6Address("64:ff9b::c000:ab")]) == NAT64
+
+
+def test_a_routes_preference_is_the_highest_any_router_gives_while_it_lasts():
+    t = RaTracker()
+    t.receive(R1, RouterAdvertisement(routes=(RouteInformation(ROUTE, 600, RoutePreference.LOW),)), now=0)
+    assert t.state(0).preference(ROUTE) == RoutePreference.LOW
+    t.receive(R2, RouterAdvertisement(routes=(RouteInformation(ROUTE, 60, RoutePreference.HIGH),)), now=0)
+    assert t.state(0).preference(ROUTE) == RoutePreference.HIGH
+    assert t.expire(60).preference(ROUTE) == RoutePreference.LOW  # R2's ran out
+    assert t.receive(R1, home_router_ra(), now=61).preference(ROUTE) == RoutePreference.MEDIUM

@@ -111,6 +111,15 @@ async def test_nat64_infrastructure_ignored(border):
     assert thread.lan[-1].nat64_prefix is None and thread.lan[-1].default_route
 
 
+async def test_a_routes_rfc4191_preference_reaches_the_routing_manager(border):
+    from gatewayd.border.ra import RoutePreference
+    from gatewayd.thread.routing import Preference
+
+    component, thread = border
+    component._on_ra(ROUTER, RouterAdvertisement(routes=(RouteInformation(ROUTE, 600, RoutePreference.LOW),)))
+    assert thread.lan[-1].routes == {LanRoute(ROUTE, Preference.LOW)}
+
+
 async def test_without_forwarding_the_mesh_is_offered_no_lan_routes(border, tmp_path):
     component, thread = border
     component.config = config(tmp_path, forwarding=False)
