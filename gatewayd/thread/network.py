@@ -422,11 +422,10 @@ class ThreadNetwork(Component):
 
     @property
     def omr_prefix(self) -> ipaddress.IPv6Network | None:
-        """The mesh's favoured OMR prefix (ours until the leader's network data says otherwise)."""
+        """The mesh's favoured OMR prefix, once the routing manager has read the leader's network data: before
+        that nothing is advertised on the LAN (ours may never be published: another router's may be favoured)."""
         decision = self.routing.decision
-        if decision is not None and decision.omr_prefix is not None:
-            return decision.omr_prefix
-        return self.local_omr_prefix
+        return decision.omr_prefix if decision is not None else None
 
     async def _sync_addresses(self) -> None:
         client = self._require_client()
@@ -940,8 +939,8 @@ class ThreadNetwork(Component):
         out: dict[str, Any] = {"role": role_name(self.role), "children": self.children}
         if self.dataset is not None:
             out.update(network_name=self.dataset.network_name, channel=self.dataset.channel)
-        if self.omr_prefix is not None:
-            out["omr_prefix"] = str(self.omr_prefix)
+        if (omr := self.omr_prefix or self.local_omr_prefix) is not None:
+            out["omr_prefix"] = str(omr)
         if self.local_omr_prefix is not None:
             out["local_omr_prefix"] = str(self.local_omr_prefix)  # ours; omr_prefix is the mesh's favoured one
         if self.dns_address is not None:

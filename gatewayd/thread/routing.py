@@ -209,8 +209,9 @@ def decide(local: LocalIntent, lan: LanLearned, mesh: MeshData) -> Decision:
     # What we route: the upstream default, the LAN's routes, our DNS64
     if local.upstream_default or lan.default_route:
         routes.add(ExternalRoute(DEFAULT_ROUTE))
+    on_mesh = {p.prefix for p in mesh.prefixes}  # the mesh's own prefixes, seen in another router's RA
     for lan_route in lan.routes:
-        if lan_route.prefix != DEFAULT_ROUTE:
+        if lan_route.prefix != DEFAULT_ROUTE and lan_route.prefix not in on_mesh:
             routes.add(ExternalRoute(lan_route.prefix, with_preference(0, lan_route.preference)))
     if local.dns_route is not None:
         routes.add(ExternalRoute(local.dns_route))

@@ -181,3 +181,12 @@ def test_a_lan_nat64_prefix_wins_over_a_translator_elsewhere_on_the_mesh():
 def test_preference_bits_round_trip(flags, preference):
     assert preference_of(with_preference(flags, preference)) == preference
     assert with_preference(flags, preference) & 0x3F == flags & 0x3F
+
+
+def test_a_lan_route_to_one_of_the_meshs_own_prefixes_is_not_published():
+    """Another border router's RA on the LAN carries the mesh's OMR prefix: it is on-mesh, not off-mesh."""
+    theirs = ipaddress.IPv6Network("fd11::/64")
+    lan = LanLearned(routes=frozenset({LanRoute(theirs), LanRoute(ipaddress.IPv6Network("2001:db8:9::/48"))}))
+    mesh = MeshData((OnMeshPrefix(theirs, with_preference(0x33, Preference.LOW), rloc16=0x400),), (), 0x6C00)
+    d = decide(LocalIntent(), lan, mesh)
+    assert {r.prefix for r in d.routes} == {ipaddress.IPv6Network("2001:db8:9::/48")}
