@@ -100,6 +100,14 @@ def interface_lladdr(sock: socket.socket, name: str) -> bytes | None:
 NdMessage = RouterAdvertisement | RouterSolicitation
 
 
+def close_reader(loop: asyncio.AbstractEventLoop | None, sock: socket.socket | None) -> None:
+    """Stop watching `sock` in `loop` (if it still runs) and close it."""
+    if sock is not None:
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(sock.fileno())
+        sock.close()
+
+
 def receive_nd(sock: socket.socket, on_message: Callable[[NdMessage | None, IPv6Address, int | None], None],
                limit: int = 64) -> None:
     """Hand what is queued on a raw ICMPv6 socket (IPV6_RECVHOPLIMIT on) to `on_message(message, source,
@@ -403,10 +411,7 @@ class Advertiser:
         return True
 
     def _close(self) -> None:
-        if self._sock is not None:
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.remove_reader(self._sock.fileno())
-            self._sock.close()
+        close_reader(self._loop, self._sock)
         self._sock = None
         self._usable = False
         self._source = None
@@ -536,4 +541,4 @@ class Advertiser:
             del self._unicast_last[addr]
 
 
-__all__ = ["Advertiser", "RoutePreference", "Schedule", "receive_nd"]
+__all__ = ["Advertiser", "RoutePreference", "Schedule", "close_reader", "receive_nd"]

@@ -26,6 +26,7 @@ from gatewayd.border.advertiser import (
     ALL_ROUTERS,
     ICMP6_FILTER,
     SocketFactory,
+    close_reader,
     icmp6_filter_pass_only,
     interface_index,
     receive_nd,
@@ -135,10 +136,7 @@ class RaListener:
             return False
 
     def _close(self) -> None:
-        if self._sock is not None:
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.remove_reader(self._sock.fileno())
-            self._sock.close()
+        close_reader(self._loop, self._sock)
         self._sock = None
 
     def _readable(self) -> None:
