@@ -60,7 +60,11 @@ class Dns64Component(Component):
         return [p for p in (self.thread.mesh_local_prefix, self.thread.omr_prefix) if p is not None]
 
     def synthesis_prefix(self) -> ipaddress.IPv6Network:
-        """The LAN's NAT64 prefix when the mesh is given it (see [nat64] infrastructure), else ours."""
+        """The NAT64 prefix the mesh routes once the routing manager decided (another border router's may
+        be favoured over ours); before that the LAN's when the mesh is given it (see [nat64] infrastructure),
+        else ours."""
+        if self.thread is not None and self.thread.nat64_prefix is not None:
+            return self.thread.nat64_prefix
         n = self.config.nat64
         lan_prefix = self.lan.state.nat64_prefix if self.lan is not None else None
         if n.enabled and n.infrastructure != "ignore" and lan_prefix is not None:

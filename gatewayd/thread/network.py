@@ -427,6 +427,12 @@ class ThreadNetwork(Component):
         decision = self.routing.decision
         return decision.omr_prefix if decision is not None else None
 
+    @property
+    def nat64_prefix(self) -> ipaddress.IPv6Network | None:
+        """See :attr:`gatewayd.thread.view.ThreadView.nat64_prefix`."""
+        decision = self.routing.decision
+        return decision.nat64_prefix if decision is not None else None
+
     async def _sync_addresses(self) -> None:
         client = self._require_client()
         table = await optional(client, "wpan0 addresses", client.get(Prop.IPV6_ADDRESS_TABLE))
@@ -505,7 +511,7 @@ class ThreadNetwork(Component):
 
     def _view_state(self) -> tuple[object, ...]:
         return (self.role, self.interface, self.interface_index, self.addresses, self.omr_prefix,
-                self.dns_address, self.dataset_summary)
+                self.nat64_prefix, self.dns_address, self.dataset_summary)
 
     def changed(self) -> None:
         """The status line may have changed (the supervisor hears it); subscribers hear it only when

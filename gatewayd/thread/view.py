@@ -68,6 +68,11 @@ class ThreadView(Protocol):
         manager adopted (every border router advertises the favoured one on the LAN, as OpenThread does)."""
 
     @property
+    def nat64_prefix(self) -> ipaddress.IPv6Network | None:
+        """The NAT64 prefix the mesh routes once the routing manager decided (ours, the LAN's, or another
+        border router's it adopted), else None; DNS64 synthesises in it."""
+
+    @property
     def dns_address(self) -> ipaddress.IPv6Address | None:
         """Where mesh devices reach the host's DNS64 (None when DNS64 is off)."""
 

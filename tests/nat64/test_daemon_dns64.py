@@ -91,3 +91,23 @@ async def test_serves_mesh_local_and_omr_prefixes_and_refuses_others():
             assert dns.rcode.to_text(r.rcode()) == "REFUSED", "127.0.0.1 is in none of the served prefixes"
         finally:
             await dns64.stop()
+
+
+async def test_synthesises_in_the_nat64_prefix_the_mesh_routes():
+    """Another border router's NAT64 prefix was favoured over ours (gatewayd/thread/routing.py): an address
+    in ours would lead to a route the mesh no longer has."""
+    port = free_port()
+    thread = FakeThreadView(interface="wpan0", addresses={IPv4Interface("127.0.0.6/8")})
+    async with ZoneServer({"example.test": ZONE}) as zone:
+        dns64 = Dns64Component(config(zone.address, port), thread, retry_interval=0.05)
+        await dns64.start()
+        try:
+            assert await aaaa("127.0.0.6", port) == ["fd64:64::6440:a"]
+            thread.update(nat64_prefix=IPv6Network("fd99:64::/96"))
+            for _ in range(40):
+                if str(dns64.server.config.prefix) == "fd99:64::/96":
+                    break
+                await asyncio.sleep(0.05)
+            assert await aaaa("127.0.0.6", port) == ["fd99:64::6440:a"]
+        finally:
+            await dns64.stop()

@@ -21,6 +21,7 @@ class FakeThreadView:
         self.addresses: frozenset[Any] = frozenset()
         self.mesh_local_prefix: ipaddress.IPv6Network | None = None
         self.omr_prefix: ipaddress.IPv6Network | None = None
+        self.nat64_prefix: ipaddress.IPv6Network | None = None
         self.dns_address: ipaddress.IPv6Address | None = None
         self.dataset_summary: DatasetSummary | None = None
         self.lan: list[Any] = []  # each LanLearned handed to learned_from_lan, in order
