@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import DaemonProcess, wait_until
-from tests.interop.peers import OtCli, peer
+from tests.interop.peers import OtCli
 
 pytestmark = pytest.mark.root
 
@@ -43,9 +43,9 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 class TwoRouters:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, ot: Path) -> None:
         tag = secrets.token_hex(3)
-        self.tmp = tmp
+        self.tmp, self.ot = tmp, ot
         self.radio, self.lan = f"gw2radio-{tag}", f"gw2lan-{tag}"
         self.brs = {"A": f"gw2brA-{tag}", "B": f"gw2brB-{tag}"}
         self.daemons: dict[str, DaemonProcess] = {}
@@ -76,7 +76,7 @@ class TwoRouters:
     def start(self, name: str, node_id: int, dataset: str = "") -> DaemonProcess:
         tmp = self.tmp / name
         (tmp / "ncp").mkdir(parents=True, exist_ok=True)
-        args = ["netns", "exec", self.radio, "env", "-C", str(tmp / "ncp"), str(peer("ot-ncp-ftd")), str(node_id)]
+        args = ["netns", "exec", self.radio, "env", "-C", str(tmp / "ncp"), str(self.ot / "ot-ncp-ftd"), str(node_id)]
         url = f"spinel+hdlc+forkpty://{shutil.which('ip')}?" + "&".join(f"args={a}" for a in args)
         toml = (f'[ncp]\nurl = "{url}"\n[border]\ninfra_interface = "infra0"\n'
                 '[nat64]\nmasquerade = false\n[dns64]\nupstream = ["127.0.0.1"]\n')
@@ -104,12 +104,11 @@ class TwoRouters:
 
 
 @pytest.fixture
-def two(tmp_path: Path) -> Iterator[TwoRouters]:
+def two(tmp_path: Path, ot: Path) -> Iterator[TwoRouters]:
+    """On each OpenThread generation (the ``ot`` fixture of tests/interop/conftest.py)."""
     if os.geteuid() != 0:
         pytest.skip("needs root (network namespaces, TUN devices)")
-    peer("ot-ncp-ftd")
-    peer("ot-cli-ftd")
-    bed = TwoRouters(tmp_path)
+    bed = TwoRouters(tmp_path, ot)
     try:
         bed.setup()
         yield bed
@@ -188,7 +187,7 @@ def two_routers_and_a_node(two: TwoRouters) -> Converged:
     wait_until(lambda: len({r["rloc16"] for r in two.ctl(winner, "netdata", "show")["routes"]
                             if r["prefix"] == "::/0"}) == 2, 20, what="::/0 from both border routers")
 
-    node = OtCli(peer("ot-cli-ftd"), NODE_ID, two.tmp / "node", netns=two.radio)
+    node = OtCli(two.ot / "ot-cli-ftd", NODE_ID, two.tmp / "node", netns=two.radio)
     two.nodes.append(node)
     node.cmd("routerupgradethreshold 0")  # an FTD that stays a child
     node.join(dataset)
