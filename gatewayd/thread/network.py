@@ -975,7 +975,8 @@ class ThreadNetwork(Component):
             Command("child table", self._cmd_children, "the NCP's children"),
             Command("neighbor table", self._cmd_neighbors, "the NCP's neighbors"),
             Command("router table", self._cmd_routers, "the partition's routers as the NCP sees them"),
-            Command("netdata show", self._cmd_netdata, "network data: on-mesh prefixes and routes"),
+            Command("netdata show", self._cmd_netdata, "network data: every border router's prefixes, routes "
+                    "and services (local: ours), and the routing manager's decisions"),
             Command("counters", self._cmd_counters, "datapath, NCP link and NCP IP counters"),
             Command("thread enable", self._cmd_enable, "Thread and its interface up (root only)"),
             Command("thread disable", self._cmd_disable, "Thread and its interface down: the node leaves the "
