@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 stamp=.venv/.setup-stamp
-want=$(cat pyproject.toml setup.py nat64/_fastpath.c scripts/setup.sh tests/peers/package.json 2>/dev/null | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml setup.py nat64/_fastpath.c nat64/dns64/_udpfast.c scripts/setup.sh tests/peers/package.json 2>/dev/null | sha256sum | cut -d' ' -f1)
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0

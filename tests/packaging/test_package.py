@@ -62,6 +62,9 @@ def test_vendored_modules_are_private(deb: Path):
         assert f"/usr/lib/python3/dist-packages/{module}/__init__.py" in files
     native = [p for p in files if re.match(r"/usr/lib/python3/dist-packages/nat64/_fastpath\.cpython-3\d+-.*\.so$", p)]
     assert native, "the NAT64 fast path (nat64/_fastpath.c) is compiled into the package"
+    udpfast = r"/usr/lib/python3/dist-packages/nat64/dns64/_udpfast\.cpython-3\d+-.*\.so$"
+    dns = [p for p in files if re.match(udpfast, p)]
+    assert dns, "the DNS64 UDP fast path (nat64/dns64/_udpfast.c) is compiled into the package"
 
 
 def test_no_test_or_demo_harness(deb: Path):
