@@ -104,6 +104,7 @@ class Summary:
     # joined and attached, whether the same device with a wrong PSKd was refused
     commissioned: str = ""
     commissioned_attached: bool = False
+    commissioned_endpoint: str = ""  # its virtual LwM2M client, once the server lists it
     wrong_pskd_refused: bool = False
     gatewayctl: str = ""  # the command that talks to the daemon
 
@@ -121,7 +122,8 @@ class Summary:
             "Read        " + ", ".join(f"{ep} {READ_PATH} = {v}" for ep, v in self.reads.items())
             + " (by the server, through the gateway)",
             f"Commission  `gatewayctl joiner add * {PSKD}`, then `joiner start {PSKD}` on {self.commissioned}: "
-            f"attached {ok(self.commissioned_attached)}; a wrong PSKd refused {ok(self.wrong_pskd_refused)}",
+            f"attached {ok(self.commissioned_attached)}, registered as {self.commissioned_endpoint or 'FAILED'}; "
+            f"a wrong PSKd refused {ok(self.wrong_pskd_refused)}",
         ]
 
 
@@ -291,6 +293,14 @@ class Demo:
         await self.wait(f"{JOINER_NAME} in the child table", lambda: any(
             c["extaddr"] == joined["eui64"] for c in self.ctl("child table")))
         s.commissioned_attached = True
+        # like every Thread node, the new one is presented to the LwM2M server as a client of its own
+        endpoint = f"thread-{joined['eui64']}"
+        assert self.server is not None
+        try:
+            await self.server.wait_for(rf"Endpoint name: {re.escape(endpoint)}\s", timeout=60)
+        except AssertionError:
+            raise DemoError(f"{endpoint} did not register with the LwM2M server; see {self.log}") from None
+        s.commissioned_endpoint = endpoint
 
     # ---- tear-down -----------------------------------------------------------------------------
     async def close(self) -> None:

@@ -73,8 +73,10 @@ async def test_what_the_demo_shows_is_true(demo: Demo) -> None:
     assert any(m["remote"] == f"{INET4}:{LWM2M_PORT}" for m in demo.ctl("nat64", "mappings"))
     want = SENSOR_ENDPOINTS + sorted(f"thread-{eui}" for eui, _, _ in NODES.values())
     assert s.upstream_clients == sorted(want)
+    # the commissioned device, once attached, is presented like every other Thread node
+    assert s.commissioned_endpoint.startswith("thread-")
     rows = {r["endpoint"]: r for r in demo.ctl("lwm2m", "clients")}
-    assert set(rows) == set(want)
+    assert set(rows) == {*want, s.commissioned_endpoint}
     assert all(r["state"] == "registered" and r["server"] == f"coap://{SERVER_NAME}:{LWM2M_PORT}"
                for r in rows.values())
 
