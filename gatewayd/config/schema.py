@@ -77,6 +77,22 @@ def _check_device(device: LwM2MDeviceSection) -> list[tuple[str, str]]:
     return problems
 
 
+def _check_server(server: Any) -> list[tuple[str, str]]:
+    from gatewayd.lwm2m.dtls_pki import check_server_config
+
+    return check_server_config(server)
+
+
+def _file_path(text: str) -> str:
+    if "://" in text:
+        raise ValueError("a file path, not a URI")
+    return text
+
+
+#: a certificate or public key file ([lwm2m.server] certificate, server_public_key); read when checked
+_CREDENTIAL_FILE = t.Str(validate=_file_path, what="a file path (PEM or DER)")
+
+
 def _check_joiner(joiner: Any) -> list[tuple[str, str]]:
     return [] if joiner.pskd else [("pskd", "required: the joiner's credential (give pskd_file)")]
 
@@ -328,12 +344,34 @@ SCHEMA = Section(
             sections=(
                 Section(
                     name="server",
+                    check=_check_server,
                     doc="The default upstream LwM2M server (factory bootstrap).",
                     keys=(
                         Key("uri", t.LWM2M_URI_OR_EMPTY, "",
                             "coap://host:5683 or coaps://host:5684."),
                         Key("psk_identity", t.Str(), "", "DTLS-PSK identity (coaps only)."),
                         Key("psk_key", t.HEX, "", "DTLS-PSK key as hex (coaps only).", secret=True),
+                        Key("security_mode", t.Str(choices=("", "psk", "rpk", "certificate")), "",
+                            "DTLS security mode for a coaps:// URI (Security object /0/x/2): \"psk\" "
+                            "(psk_identity, psk_key), \"rpk\" (raw public keys, RFC 7250: private_key, "
+                            "server_public_key) or \"certificate\" (X.509: certificate, private_key, "
+                            "server_public_key, certificate_usage). Empty: psk. See docs/lwm2m-security.md."),
+                        Key("certificate", _CREDENTIAL_FILE, "",
+                            "File (PEM or DER) with the gateway's own X.509 certificate (/0/x/3; "
+                            "security_mode \"certificate\")."),
+                        Key("private_key", t.Str(), "",
+                            "The gateway's private key (/0/x/5) as PEM, for security_mode \"rpk\" or "
+                            "\"certificate\"; in rpk mode its public key is the gateway's raw public key.",
+                            secret=True),
+                        Key("server_public_key", _CREDENTIAL_FILE, "",
+                            "File (PEM or DER) with what the server is checked against (/0/x/4): its raw "
+                            "public key (rpk), or for certificate mode its certificate (usage 1, 3) or its CA "
+                            "(usage 0, 2)."),
+                        Key("certificate_usage", t.Int(min=0, max=3), 3,
+                            "How the server's certificate is checked (/0/x/15, RFC 6698): 0 CA constraint "
+                            "and 1 service certificate constraint (system trust store plus server_public_key), "
+                            "2 trust anchor assertion (server_public_key is the only CA), 3 domain-issued "
+                            "certificate (the server's certificate is server_public_key)."),
                         Key("lifetime", t.Int(min=30), 300, "Registration lifetime in seconds."),
                         Key("bootstrap", t.Bool(), False,
                             "The URI names a LwM2M Bootstrap-Server: clients request bootstrap (POST /bs) and "

@@ -159,6 +159,11 @@ class LwM2MServerSection(Table):
     uri: str
     psk_identity: str
     psk_key: Secret
+    security_mode: Literal["", "psk", "rpk", "certificate"]
+    certificate: str
+    private_key: Secret
+    server_public_key: str
+    certificate_usage: int
     lifetime: int
     bootstrap: bool
 

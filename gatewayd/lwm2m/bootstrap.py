@@ -33,6 +33,8 @@ class ServerAccount:
     key: bytes = field(default=b"", repr=False)
     #: Server Public Key (/0/x/4): for coaps+tcp:// the certificate the server's is checked against
     server_public_key: bytes = field(default=b"", repr=False)
+    #: Certificate Usage (/0/x/15, LwM2M 1.1; RFC 6698): how the server's certificate is checked
+    certificate_usage: int = 3
     short_server_id: int | None = None
     lifetime: int | None = None
     binding: str | None = None
@@ -66,6 +68,7 @@ def server_accounts(store: ObjectStore) -> list[ServerAccount]:
             identity=bytes(v.get(3, b"")),
             key=bytes(v.get(5, b"")),
             server_public_key=bytes(v.get(4, b"")),
+            certificate_usage=int(v.get(15, 3)),
             short_server_id=v.get(10),
             security_instance=iid,
         )
@@ -94,7 +97,9 @@ def bootstrap_server(store: ObjectStore) -> ServerAccount | None:
 
 def _usable(account: ServerAccount) -> bool:
     if account.uri.startswith("coaps://"):
-        return account.security_mode == SecurityMode.PSK and bool(account.identity) and bool(account.key)
+        # PSK (DTLSSocket), or a raw public key / certificate (.dtls_pki), each with its credentials
+        return account.security_mode in (SecurityMode.PSK, SecurityMode.RPK, SecurityMode.CERTIFICATE) and bool(
+            account.identity) and bool(account.key)
     if account.uri.startswith("coaps+tcp://"):
         # TLS checking the server's certificate (/0/x/4, else the system's trust store); no client certificate
         return account.security_mode == SecurityMode.CERTIFICATE
@@ -118,8 +123,14 @@ def factory_bootstrap(
     lifetime: int = 300,
     binding: str = "U",
     server_certificate: bytes = b"",
+    security_mode: int | None = None,
+    certificate_usage: int = 3,
 ) -> None:
     """Write one account from the configuration (a LwM2M Server, or the Bootstrap-Server).
+
+    ``security_mode`` RPK or CERTIFICATE (coaps:// only; see .dtls_pki) takes ``identity`` as the
+    client's certificate or raw public key (/0/x/3), ``key`` as its private key (/0/x/5) and
+    ``server_certificate`` as the server's certificate, CA or public key (/0/x/4).
 
     ``coaps+tcp://`` is TLS (RFC 8323) that checks the server's certificate against
     ``server_certificate`` (PEM or DER; empty: the system's trust store), kept as the Server Public Key.
@@ -127,6 +138,9 @@ def factory_bootstrap(
     if not uri.startswith(("coap://", "coaps://", "coap+tcp://", "coaps+tcp://")):
         raise ValueError(f"server URI {uri!r} is not coap://, coaps://, coap+tcp:// or coaps+tcp://")
     secure = uri.startswith("coaps://")
+    pki = security_mode in (SecurityMode.RPK, SecurityMode.CERTIFICATE)
+    if pki and not (secure and key):
+        raise ValueError("raw public key and certificate modes need a coaps:// URI and a private key")
     if secure and not (identity and key):
         raise ValueError("a coaps:// server needs a PSK identity and key")
     store.add_object(0)
@@ -146,9 +160,12 @@ def factory_bootstrap(
         1: bootstrap,
         2: SecurityMode.PSK if secure else SecurityMode.CERTIFICATE if tls else SecurityMode.NO_SEC,
         3: identity if secure else b"",
-        4: server_certificate if tls else b"",
+        4: server_certificate if tls or pki else b"",
         5: key if secure else b"",
     }
+    if pki:
+        values[2] = security_mode
+        values[15] = certificate_usage
     if not bootstrap:
         values[10] = short_server_id
     store.add_instance(0, None, values)

@@ -70,8 +70,10 @@ class LwM2MComponent(Component):
                                     ncp_info=self._ncp_info,
                                     on_reboot=lambda: self.restart_daemon("LwM2M Reboot (/3/0/4)"))
             server = lw.server
-            factory_bootstrap(gateway.store, server.uri, identity=server.psk_identity.encode(),
-                              key=reveal(server.psk_key),
+            from .dtls_pki import account_from_config  # raw public key or certificate, if configured
+
+            credentials = {"identity": server.psk_identity.encode(), "key": reveal(server.psk_key)}
+            factory_bootstrap(gateway.store, server.uri, **(credentials | account_from_config(server)),
                               bootstrap=server.bootstrap, lifetime=server.lifetime)
             self.gateway_endpoint = lw.gateway.endpoint or f"urn:dev:ops:gatewayd-{gateway.eui64 or 'unknown'}"
             if lw.gateway.firmware_update:

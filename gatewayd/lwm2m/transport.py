@@ -34,6 +34,7 @@ from .tcp import ping as tcp_ping
 if TYPE_CHECKING:  # the client package imports this module
     from .client.operations import OpRequest, OpResponse
     from .client.queue import NotificationQueue
+    from .dtls_pki import PkiSecurity
 
 log = logging.getLogger("gatewayd.lwm2m")
 COAP_LOGGER = "gatewayd.lwm2m.coap"
@@ -267,18 +268,24 @@ class Security:
 
 
 class ClientTransport:
-    """One client's socket towards one server URI: ``coap://``, ``coaps://`` with a PSK, or over TCP
+    """One client's socket towards one server URI: ``coap://``, ``coaps://`` with a PSK (DTLSSocket) or a
+    raw public key or certificate (GnuTLS, see :mod:`.dtls_pki`), or over TCP
     (``coap+tcp://``, ``coaps+tcp://`` checking the server's certificate; see :mod:`.tcp`)."""
 
     def __init__(
         self, server_uri: str, site: ClientSite | None, security: Security | None = None, timeout: float = 30.0,
         on_fault: Callable[[str], None] | None = None, server_certificate: bytes = b"",
+        pki: PkiSecurity | None = None,
     ) -> None:
         parts = urlsplit(server_uri)
         if parts.scheme not in TRANSPORTS:
             raise ValueError(f"server URI {server_uri!r} is not coap://, coaps://, coap+tcp:// or coaps+tcp://")
-        if parts.scheme == "coaps" and security is None:
-            raise ValueError("a coaps:// server needs DTLS-PSK credentials")
+        if parts.scheme == "coaps" and security is None and pki is None:
+            raise ValueError("a coaps:// server needs DTLS-PSK credentials, a raw public key or a certificate")
+        #: coaps:// with a raw public key or certificate: a GnuTLS session the context talks through
+        self.pki = pki if parts.scheme == "coaps" else None
+        self._tunnel: Any = None
+        self._target = f"{parts.scheme}://{parts.netloc}"
         self.server_uri = f"{parts.scheme}://{parts.netloc}"
         self.secure = parts.scheme == "coaps"
         #: RFC 8323: keep-alive by Ping, not by Update
@@ -303,11 +310,14 @@ class ClientTransport:
         if self.context is not None:
             return
         scheme = self.server_uri.partition("://")[0]
+        if self.pki is not None:
+            self._target = await self._open_tunnel()
+            scheme = "coap"
         ctx = await aiocoap.Context.create_client_context(loggername=COAP_LOGGER, transports=[TRANSPORTS[scheme]])
         ctx.serversite = self.site
         if scheme == "coaps+tcp" and self.server_certificate:
             ctx.client_credentials[f"{self.server_uri}/*"] = ServerCertificate(self.server_certificate)
-        if self.secure:
+        if self.secure and self.pki is None:
             from aiocoap.credentials import DTLS
 
             assert self.security is not None
@@ -329,7 +339,7 @@ class ClientTransport:
         """Send one request and wait for its answer (TransportError on no answer)."""
         await self.open()
         assert self.context is not None
-        msg = aiocoap.Message(code=method, uri=self.server_uri, payload=payload)
+        msg = aiocoap.Message(code=method, uri=self._target, payload=payload)
         msg.opt.uri_path = path
         if query:
             msg.opt.uri_query = query
@@ -379,8 +389,26 @@ class ClientTransport:
         except PingFailed as exc:
             raise TransportError(f"{self.server_uri}: {exc}") from None
 
+    async def _open_tunnel(self) -> str:
+        """DTLS with a raw public key or certificate (.dtls_pki): handshake now, so a server that fails
+        the Security object's checks is refused with the reason; returns the URI the context talks to."""
+        from .dtls_pki import DtlsTunnel, HandshakeError
+
+        parts = urlsplit(self.server_uri)
+        assert self.pki is not None and parts.hostname is not None
+        tunnel = DtlsTunnel(parts.hostname, parts.port or 5684, self.pki)
+        try:
+            host, port = await tunnel.open(self.timeout)
+        except (HandshakeError, OSError) as exc:
+            raise TransportError(f"{self.server_uri}: {exc}") from None
+        self._tunnel = tunnel
+        return f"coap://{host}:{port}"
+
     async def close(self) -> None:
         ctx, self.context, self.session = self.context, None, None
+        tunnel, self._tunnel = self._tunnel, None
+        if tunnel is not None:
+            tunnel.close()
         if ctx is not None:
             try:
                 await asyncio.wait_for(ctx.shutdown(), 3)
@@ -393,6 +421,8 @@ class ClientTransport:
         ctx = self.context
         if ctx is None:
             return None
+        if self._tunnel is not None:
+            return self._tunnel.outer_port
         if self.reliable:
             sock = getattr(getattr(self.session, "_transport", None), "get_extra_info", lambda _: None)("sockname")
             return sock[1] if sock else None

@@ -28,6 +28,7 @@ from common.backoff import Backoff
 
 from ..bootstrap import ServerAccount, lwm2m_server
 from ..codecs import ContentFormat, encode_links, registration_links
+from ..dtls_pki import pki_security
 from ..errors import LwM2MError
 from ..observe import AttributeStore
 from ..paths import LwM2MPath
@@ -231,9 +232,10 @@ class LwM2MClient:
     async def _use_server(self, account: ServerAccount) -> None:
         """Open the socket to the account's server (a new one if the server or its key changed)."""
         t = self.transport
-        security = Security(account.identity, account.key) if account.secure else None
+        pki = pki_security(account)
+        security = Security(account.identity, account.key) if account.secure and pki is None else None
         if (t is not None and t.server_uri == _base(account.uri) and t.security == security
-                and t.context is not None):
+                and t.pki == pki and t.context is not None):
             self.server = account
             self._apply_server_defaults(account)
             return
@@ -242,7 +244,8 @@ class LwM2MClient:
         self.server = account
         self._apply_server_defaults(account)
         self.transport = ClientTransport(account.uri, self.site, security, self.settings.request_timeout,
-                                         on_fault=self._dtls_fault, server_certificate=account.server_public_key)
+                                         on_fault=self._dtls_fault, server_certificate=account.server_public_key,
+                                         pki=pki)
         self.transport.on_connection_lost = self._connection_lost
         self._lost = False
         await self.transport.open()

@@ -1,0 +1,247 @@
+"""DTLS with X.509 certificates and raw public keys (gatewayd.lwm2m.dtls_pki, GnuTLS).
+
+Peers: Debian's libcoap servers (libcoap3-bin) — coap-server-openssl for certificates (it asks for the
+client's certificate and checks it against a CA), coap-server-gnutls for raw public keys (RFC 7250).
+They are CoAP servers, not LwM2M servers: a Register through them is answered 4.xx, which still shows
+the client's whole path (handshake, checks, CoAP through the session). Keys and certificates are made
+per test session in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import ipaddress
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiocoap.numbers.codes import Code
+
+from gatewayd.config import ConfigError, load
+from gatewayd.lwm2m.bootstrap import SecurityMode, factory_bootstrap
+from gatewayd.lwm2m.client import ClientSettings, LwM2MClient, RegistrationState
+from gatewayd.lwm2m.dtls_pki import PkiSecurity, account_from_config
+from gatewayd.lwm2m.transport import ClientTransport, TransportError
+
+from .servers import device_store, until
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _cert(name: str, key: Any, issuer: tuple[str, Any] | None = None, ca: bool = False) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer[0])]) if issuer else subject
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if not ca:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    cert = builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ca, server (by ca), client (by ca), other (self-signed), stranger (by another CA): name.crt and
+    name.key (PEM)."""
+    from cryptography.hazmat.primitives import serialization as s
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    d = tmp_path_factory.mktemp("pki")
+    keys = {n: ec.generate_private_key(ec.SECP256R1()) for n in ("ca", "server", "client", "other", "stranger")}
+    for name, key in keys.items():
+        (d / f"{name}.key").write_bytes(key.private_bytes(s.Encoding.PEM, s.PrivateFormat.TraditionalOpenSSL,
+                                                          s.NoEncryption()))
+    (d / "ca.crt").write_bytes(_cert("gatewayd test CA", keys["ca"], ca=True))
+    for name in ("server", "client"):
+        (d / f"{name}.crt").write_bytes(_cert(name, keys[name], ("gatewayd test CA", keys["ca"])))
+    (d / "other.crt").write_bytes(_cert("other", keys["other"]))
+    rogue = ec.generate_private_key(ec.SECP256R1())
+    (d / "stranger.crt").write_bytes(_cert("stranger", keys["stranger"], ("another CA", rogue)))
+    return d
+
+
+def _udp_port_pair() -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s2, contextlib.suppress(OSError):
+            s2.bind(("127.0.0.1", port + 1))
+            return port
+    raise RuntimeError("no free UDP port pair")
+
+
+def _bound(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def libcoap_server(program: str, *args: str):
+    """Run a libcoap server on loopback; yields its coaps:// URI."""
+    if shutil.which(program) is None:
+        pytest.skip(f"{program} not installed (Debian libcoap3-bin)")
+    port = _udp_port_pair()
+    proc = subprocess.Popen([program, "-A", "127.0.0.1", "-p", str(port), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(500):
+            if _bound(port + 1) or proc.poll() is not None:
+                break
+            subprocess.run(["sleep", "0.01"])
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        yield f"coaps://127.0.0.1:{port + 1}"
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def _security(pki: Path, server: str, usage: int = 3, own: str = "client", mode: int = 2) -> PkiSecurity:
+    own_bytes = (pki / f"{own}.crt").read_bytes() if mode == 2 else b""
+    return PkiSecurity(mode, own_bytes, (pki / f"{own}.key").read_bytes(), (pki / server).read_bytes(), usage)
+
+
+async def _get(uri: str, security: PkiSecurity) -> bytes:
+    transport = ClientTransport(uri, None, pki=security, timeout=5)
+    try:
+        resp = await transport.request(Code.GET, ())
+        assert resp.ok
+        return resp.payload
+    finally:
+        await transport.close()
+
+
+@pytest.fixture
+def openssl_server(pki: Path):
+    with libcoap_server("coap-server-openssl", "-c", str(pki / "server.crt"), "-j", str(pki / "server.key"),
+                        "-R", str(pki / "ca.crt")) as uri:
+        yield uri
+
+
+@pytest.fixture
+def gnutls_rpk_server(pki: Path):
+    with libcoap_server("coap-server-gnutls", "-M", str(pki / "server.key")) as uri:
+        yield uri
+
+
+@pytest.mark.parametrize(("usage", "server"), [(3, "server.crt"), (2, "ca.crt")],
+                         ids=["domain-issued certificate", "trust anchor assertion"])
+async def test_certificate_handshake_with_libcoap_openssl(openssl_server: str, pki: Path, usage: int, server: str):
+    assert b"libcoap" in await _get(openssl_server, _security(pki, server, usage))
+
+
+@pytest.mark.parametrize(("usage", "message"), [
+    (3, "server certificate refused: it is not the Server Public Key (/0/x/4) (certificate usage 3)"),
+    (2, "server certificate refused: The certificate is NOT trusted"),
+    (1, "server certificate refused: The certificate is NOT trusted"),  # not in the system's trust store
+])
+async def test_wrong_server_certificate_is_refused(openssl_server: str, pki: Path, usage: int, message: str):
+    with pytest.raises(TransportError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        await _get(openssl_server, _security(pki, "other.crt", usage))
+
+
+async def test_server_refuses_a_client_certificate_its_ca_did_not_sign(openssl_server: str, pki: Path):
+    # (coap-server lets self-signed client certificates through: this one has an issuer it does not know)
+    with pytest.raises(TransportError, match="DTLS handshake failed"):
+        await _get(openssl_server, _security(pki, "server.crt", own="stranger"))
+
+
+async def test_raw_public_key_handshake_with_libcoap_gnutls(gnutls_rpk_server: str, pki: Path):
+    server_public_key = subprocess.run(["openssl", "pkey", "-in", str(pki / "server.key"), "-pubout"],
+                                       check=True, capture_output=True).stdout
+    security = PkiSecurity(1, b"", (pki / "client.key").read_bytes(), server_public_key)
+    assert b"libcoap" in await _get(gnutls_rpk_server, security)
+
+
+async def test_wrong_server_raw_public_key_is_refused(gnutls_rpk_server: str, pki: Path):
+    with pytest.raises(TransportError, match=r"raw public key is not the Server Public Key \(/0/x/4\)"):
+        await _get(gnutls_rpk_server, _security(pki, "other.key", mode=1))
+
+
+def _config(tmp_path: Path, pki: Path, **keys: Any) -> Path:
+    lines = ["[lwm2m.server]"] + [f"{k} = {v!r}" if isinstance(v, int) else f'{k} = "{v}"' for k, v in keys.items()]
+    path = tmp_path / "gatewayd.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def test_gateway_client_through_certificates_and_refused_server(openssl_server: str, pki: Path,
+                                                                      tmp_path: Path):
+    """Configured as the daemon is: the account written from [lwm2m.server], the registration's
+    outcome in the client's state and last error (what `gatewayctl lwm2m show` prints)."""
+    clients = []
+    try:
+        for name, server_file in (("good", "server.crt"), ("bad", "other.crt")):
+            config = load(_config(tmp_path, pki, uri=openssl_server, security_mode="certificate",
+                                  certificate=pki / "client.crt", private_key_file=pki / "client.key",
+                                  server_public_key=pki / server_file)).lwm2m.server
+            store = device_store(None)
+            factory_bootstrap(store, config.uri, **account_from_config(config))
+            assert store.instance(0, store.instance_ids(0)[0]).values[2] == SecurityMode.CERTIFICATE
+            client = LwM2MClient(f"ep-{name}", store, ClientSettings(request_timeout=5))
+            clients.append(client)
+            await client.start()
+        good, bad = clients
+        # libcoap is no LwM2M server: it answers the Register, through the session, with an error code
+        await until(lambda: "4." in good.last_error or "5." in good.last_error)
+        assert "refused" not in good.last_error
+        await until(lambda: "server certificate refused" in bad.last_error)
+        assert bad.state == RegistrationState.FAILED
+        assert "BEGIN" not in bad.last_error
+    finally:
+        for c in clients:
+            await c.stop()
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"uri": "coap://h", "security_mode": "certificate"},
+     'lwm2m.server.security_mode: "certificate" is a DTLS mode: it needs a coaps:// uri'),
+    ({"uri": "coaps://h", "security_mode": "rpk", "psk_identity": "x"},
+     'lwm2m.server.psk_identity: is for security_mode "psk", not "rpk"'),
+    ({"uri": "coaps://h", "security_mode": "certificate"},
+     'lwm2m.server.certificate: required for security_mode "certificate"'),
+    ({"uri": "coaps://h", "security_mode": "rpk"},
+     'lwm2m.server.private_key: required for security_mode "rpk" (give private_key_file)'),
+    ({"uri": "coaps://h", "security_mode": "certificate", "certificate": "/nonexistent.crt"},
+     "lwm2m.server.certificate: cannot read /nonexistent.crt: No such file or directory"),
+    ({"uri": "coaps://h", "security_mode": "certificate", "certificate_usage": 2},
+     'lwm2m.server.server_public_key: required for security_mode "certificate" with certificate_usage 2'),
+    ({"uri": "coaps://h", "certificate": "x.crt"},
+     'lwm2m.server.certificate: is for security_mode "rpk" or "certificate", not "psk"'),
+    ({"uri": "coaps://h", "security_mode": "certificate", "certificate_usage": 4},
+     "lwm2m.server.certificate_usage: expected an integer from 0 to 3"),
+])
+def test_config_rules_name_file_line_and_key(tmp_path: Path, pki: Path, keys: dict[str, Any], message: str):
+    path = _config(tmp_path, pki, **keys)
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert any(e.startswith(f"{path}:") and message in e for e in err.value.errors), err.value.errors
+
+
+def test_config_file_that_is_no_certificate_or_key(tmp_path: Path, pki: Path):
+    path = _config(tmp_path, pki, uri="coaps://h", security_mode="certificate", certificate=pki / "client.key",
+                   private_key_file=pki / "client.crt", server_public_key=pki / "server.crt")
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    text = "\n".join(err.value.errors)
+    assert f"lwm2m.server.certificate: {pki}/client.key is not a certificate (PEM or DER)" in text
+    assert "lwm2m.server.private_key: is not an unencrypted private key in PEM" in text
+    assert "BEGIN" not in text
