@@ -16,7 +16,7 @@ apt_packages=(
     python3 python3-venv python3-dev build-essential pkg-config
     autoconf automake libtool libsystemd-dev
     iproute2 iputils-ping nftables tcpdump procps
-    tayga unbound bind9-dnsutils dnsperf libcoap3-bin
+    tayga unbound bind9-dnsutils dnsperf libcoap3-bin libgnutls30
     nodejs npm
     # building and testing the Debian package under a real systemd
     debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel python3-pip

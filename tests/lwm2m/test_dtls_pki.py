@@ -211,6 +211,30 @@ async def test_gateway_client_through_certificates_and_refused_server(openssl_se
             await c.stop()
 
 
+async def test_proxied_device_registers_through_the_gateway_certificate(openssl_server: str, pki: Path,
+                                                                        tmp_path: Path):
+    """A [[lwm2m.device]] toward [lwm2m.server] gets the gateway's certificate account: its virtual
+    client does the handshake, checks the server, and its Register goes through the session."""
+    from gatewayd.lwm2m.proxy.component import device_configs
+    from gatewayd.lwm2m.proxy.virtual import virtual_store
+
+    from .servers import REGISTRY
+
+    path = _config(tmp_path, pki, uri=openssl_server, security_mode="certificate", certificate=pki / "client.crt",
+                   private_key_file=pki / "client.key", server_public_key=pki / "server.crt")
+    path.write_text(path.read_text() + '[[lwm2m.device]]\nendpoint = "dev-1"\naddress = "fd00::1"\n')
+    devices, errors = device_configs(load(path), REGISTRY)
+    assert errors == [] and len(devices) == 1
+    assert "BEGIN" not in repr(devices[0].account)
+    store = virtual_store(REGISTRY, devices[0].account, manufacturer="m", model="x")
+    client = LwM2MClient("dev-1", store, ClientSettings(request_timeout=5))
+    await client.start()
+    try:
+        await until(lambda: "Register rejected" in client.last_error)  # libcoap's 4.04, through the session
+    finally:
+        await client.stop()
+
+
 @pytest.mark.parametrize(("keys", "message"), [
     ({"uri": "coap://h", "security_mode": "certificate"},
      'lwm2m.server.security_mode: "certificate" is a DTLS mode: it needs a coaps:// uri'),

@@ -49,6 +49,10 @@ def _account(lw: LwM2MSection, dev: LwM2MDeviceSection | None) -> UpstreamAccoun
     if dev is not None and dev.psk_identity:  # the device's own PSK toward the default server
         identity, key = dev.psk_identity, reveal(dev.psk_key)
     lifetime = (dev.lifetime if dev is not None else 0) or server.lifetime
+    if dev is None or not dev.psk_identity:  # [lwm2m.server]'s raw public key or certificate, if set
+        from ..dtls_pki import account_from_config
+
+        return UpstreamAccount(server.uri, identity, key, lifetime, pki=account_from_config(server))
     return UpstreamAccount(server.uri, identity, key, lifetime)
 
 
@@ -68,7 +72,7 @@ def device_configs(config: Config, registry: ObjectRegistry) -> tuple[list[CoapD
             account = _account(lw, dev)
             if not account.uri:
                 raise ProxyConfigError("no server: set server here or [lwm2m.server] uri")
-            if account.uri.startswith("coaps://") and not (account.identity and account.key):
+            if account.uri.startswith("coaps://") and not ((account.identity and account.key) or account.pki):
                 raise ProxyConfigError("a coaps:// server needs psk_identity and psk_key")
             if bool(dev.address) == bool(dev.eui64):
                 raise ProxyConfigError("give exactly one of address and eui64")

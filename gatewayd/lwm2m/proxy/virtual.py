@@ -35,6 +35,9 @@ class UpstreamAccount:
     identity: str = ""
     key: bytes = field(default=b"", repr=False)
     lifetime: int = 300
+    #: a raw public key or certificate account instead of the PSK (factory_bootstrap arguments, see
+    #: .dtls_pki.account_from_config): the gateway's own credentials, shared by its virtual clients
+    pki: dict[str, Any] = field(default_factory=dict, repr=False, hash=False)
 
 
 #: What the per-endpoint key derivation mixes in before the endpoint name (change it and every key changes)
@@ -57,8 +60,8 @@ def virtual_store(registry: ObjectRegistry, account: UpstreamAccount, *, manufac
                   serial: str = "") -> ObjectStore:
     """A store with the server account, Device and Connectivity Monitoring instances."""
     store = ObjectStore(registry)
-    factory_bootstrap(store, account.uri, identity=account.identity.encode(), key=account.key,
-                      lifetime=account.lifetime)
+    credentials = {"identity": account.identity.encode(), "key": account.key} | account.pki
+    factory_bootstrap(store, account.uri, **credentials, lifetime=account.lifetime)
     device: dict[int, Any] = {0: manufacturer, 1: model, 11: {0: ERROR_NONE}, 16: "U"}
     if serial:
         device[2] = serial
