@@ -366,7 +366,8 @@ SCHEMA = Section(
                         Key("server_public_key", _CREDENTIAL_FILE, "",
                             "File (PEM or DER) with what the server is checked against (/0/x/4): its raw "
                             "public key (rpk), or for certificate mode its certificate (usage 1, 3) or its CA "
-                            "(usage 0, 2)."),
+                            "(usage 0, 2). For a coaps+tcp:// uri: the certificate (or its CA) the TLS server "
+                            "is checked against; empty, the system's trust store."),
                         Key("certificate_usage", t.Int(min=0, max=3), 3,
                             "How the server's certificate is checked (/0/x/15, RFC 6698): 0 CA constraint "
                             "and 1 service certificate constraint (system trust store plus server_public_key), "

@@ -25,6 +25,7 @@ import ctypes.util
 import errno
 import ipaddress
 import logging
+import ssl
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -408,6 +409,11 @@ class DtlsTunnel:
         sock = self._outer.get_extra_info("sockname") if self._outer is not None else None
         return sock[1] if sock else None
 
+    @property
+    def alive(self) -> bool:
+        """False once the session ended (close_notify or a fatal alert from the server): open anew."""
+        return self.session is not None and self.session.established
+
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
@@ -435,11 +441,23 @@ def check_server_config(server: Any) -> list[tuple[str, str]]:
     mode = server.security_mode or "psk"
     problems: list[tuple[str, str]] = []
     if mode == "psk":
+        tls = server.uri.startswith("coaps+tcp://")
         for key in ("certificate", "server_public_key"):
-            if getattr(server, key) and not (key == "server_public_key" and server.uri.startswith("coaps+tcp://")):
+            if getattr(server, key) and not (key == "server_public_key" and tls):
                 problems.append((key, f'is for security_mode "rpk" or "certificate", not "{mode}"'))
         if server.private_key:
             problems.append(("private_key", f'is for security_mode "rpk" or "certificate", not "{mode}"'))
+        if tls and server.server_public_key:  # TLS (RFC 8323) trusts this certificate: checked as .tcp does
+            from .tcp import check_certificate
+
+            try:
+                check_certificate(read_credential_file(server.server_public_key))
+            except ssl.SSLError:  # (an OSError too)
+                problems.append(("server_public_key", f"{server.server_public_key} is not a certificate (PEM or DER)"))
+            except OSError as exc:
+                problems.append(("server_public_key", f"cannot read {server.server_public_key}: {exc.strerror or exc}"))
+            except ValueError as exc:  # a certificate, but not one TLS can take as a trust anchor
+                problems.append(("server_public_key", f"{server.server_public_key}: {exc}"))
         return problems
     if not server.uri.startswith("coaps://"):
         problems.append(("security_mode", f'"{mode}" is a DTLS mode: it needs a coaps:// uri'))
@@ -483,8 +501,11 @@ def check_server_config(server: Any) -> list[tuple[str, str]]:
 
 def account_from_config(server: Any) -> dict[str, Any]:
     """factory_bootstrap() arguments for ``[lwm2m.server]`` security_mode "rpk" or "certificate" (the
-    files read and normalised to DER, as the Security object holds them); {} for other modes."""
+    files read and normalised to DER, as the Security object holds them), the certificate a
+    ``coaps+tcp://`` server is checked against; {} otherwise."""
     if server.security_mode not in ("rpk", "certificate"):
+        if server.uri.startswith("coaps+tcp://") and server.server_public_key:  # the TLS server's trust (.tcp)
+            return {"server_certificate": read_credential_file(server.server_public_key)}
         return {}
     key = private_key_der(_private_key_setting(server))
     peer = read_credential_file(server.server_public_key) if server.server_public_key else b""

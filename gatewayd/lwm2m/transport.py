@@ -337,6 +337,8 @@ class ClientTransport:
         keep_session: bool = False,
     ) -> Response:
         """Send one request and wait for its answer (TransportError on no answer)."""
+        if self._tunnel is not None and not self._tunnel.alive:
+            await self.close()  # the server ended the GnuTLS session: a new handshake
         await self.open()
         assert self.context is not None
         msg = aiocoap.Message(code=method, uri=self._target, payload=payload)
@@ -351,6 +353,9 @@ class ClientTransport:
             limit = timeout if timeout is not None else self.timeout
             resp = await asyncio.wait_for(asyncio.shield(req.response), limit)
         except TimeoutError:
+            if self._tunnel is not None:  # the server may have lost the session: the next request shakes hands
+                req.response.add_done_callback(lambda f: f.cancelled() or f.exception())  # shut down below
+                await self.close()
             raise TransportError(f"no answer from {self.server_uri}") from None
         except aiocoap.error.Error as exc:
             cause = exc.__cause__

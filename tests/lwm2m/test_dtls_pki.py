@@ -93,11 +93,11 @@ def _bound(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def libcoap_server(program: str, *args: str):
+def libcoap_server(program: str, *args: str, port: int = 0):
     """Run a libcoap server on loopback; yields its coaps:// URI."""
     if shutil.which(program) is None:
         pytest.skip(f"{program} not installed (Debian libcoap3-bin)")
-    port = _udp_port_pair()
+    port = port or _udp_port_pair()
     proc = subprocess.Popen([program, "-A", "127.0.0.1", "-p", str(port), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -156,6 +156,23 @@ async def test_certificate_handshake_with_libcoap_openssl(openssl_server: str, p
 async def test_wrong_server_certificate_is_refused(openssl_server: str, pki: Path, usage: int, message: str):
     with pytest.raises(TransportError, match=message.replace("(", r"\(").replace(")", r"\)")):
         await _get(openssl_server, _security(pki, "other.crt", usage))
+
+
+async def test_new_handshake_after_the_server_lost_the_session(pki: Path):
+    """A restarted server knows no session: the request on the old one goes unanswered, the next one
+    shakes hands again (what the registration's retry relies on)."""
+    args = ("-c", str(pki / "server.crt"), "-j", str(pki / "server.key"), "-R", str(pki / "ca.crt"))
+    with libcoap_server("coap-server-openssl", *args) as uri:
+        transport = ClientTransport(uri, None, pki=_security(pki, "server.crt"), timeout=5)
+        assert (await transport.request(Code.GET, ())).ok
+    port = int(uri.rsplit(":", 1)[1]) - 1
+    try:
+        with libcoap_server("coap-server-openssl", *args, port=port):
+            with pytest.raises(TransportError, match="no answer"):
+                await transport.request(Code.GET, (), timeout=2)
+            assert (await transport.request(Code.GET, ())).ok
+    finally:
+        await transport.close()
 
 
 async def test_server_refuses_a_client_certificate_its_ca_did_not_sign(openssl_server: str, pki: Path):
@@ -258,6 +275,14 @@ def test_config_rules_name_file_line_and_key(tmp_path: Path, pki: Path, keys: di
     with pytest.raises(ConfigError) as err:
         load(path)
     assert any(e.startswith(f"{path}:") and message in e for e in err.value.errors), err.value.errors
+
+
+def test_tls_server_certificate_from_config(tmp_path: Path, pki: Path):
+    """server_public_key also serves coaps+tcp:// (checked as gatewayd.lwm2m.tcp loads it)."""
+    config = load(_config(tmp_path, pki, uri="coaps+tcp://h", server_public_key=pki / "ca.crt")).lwm2m.server
+    assert account_from_config(config) == {"server_certificate": (pki / "ca.crt").read_bytes()}
+    with pytest.raises(ConfigError, match=r"lwm2m.server.server_public_key: .*client.key is not a certificate"):
+        load(_config(tmp_path, pki, uri="coaps+tcp://h", server_public_key=pki / "client.key"))
 
 
 def test_config_file_that_is_no_certificate_or_key(tmp_path: Path, pki: Path):
