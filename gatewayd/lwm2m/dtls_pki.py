@@ -99,6 +99,23 @@ def _pem(kind: str, der: bytes) -> bytes:
     return f"-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n".encode()
 
 
+def _loading(what: str) -> Any:
+    """Decorator: whatever ``cryptography`` raises on bad bytes becomes one ValueError naming ``what``
+    (never the bytes: they may be a private key)."""
+    def wrap(fn: Any) -> Any:
+        def load(data: bytes) -> bytes:
+            from cryptography.exceptions import UnsupportedAlgorithm
+
+            try:
+                return fn(bytes(data))
+            except (ValueError, TypeError, UnsupportedAlgorithm):
+                raise ValueError(f"not {what} (PEM or DER)") from None
+        load.__doc__, load.__name__ = fn.__doc__, fn.__name__
+        return load
+    return wrap
+
+
+@_loading("an X.509 certificate")
 def certificate_der(data: bytes) -> bytes:
     """One X.509 certificate, PEM or DER, as DER (ValueError if it is none)."""
     from cryptography import x509
@@ -109,6 +126,7 @@ def certificate_der(data: bytes) -> bytes:
     return cert.public_bytes(Encoding.DER)
 
 
+@_loading("an unencrypted private key")
 def private_key_der(data: bytes) -> bytes:
     """A private key (PEM or DER; PKCS#8, SEC1 or PKCS#1) as PKCS#8 DER (ValueError if it is none)."""
     from cryptography.hazmat.primitives import serialization as s
@@ -118,6 +136,7 @@ def private_key_der(data: bytes) -> bytes:
     return key.private_bytes(s.Encoding.DER, s.PrivateFormat.PKCS8, s.NoEncryption())
 
 
+@_loading("a public key, private key or certificate")
 def public_key_der(data: bytes) -> bytes:
     """A raw public key as SubjectPublicKeyInfo DER, from a public key, a private key or a certificate
     (PEM or DER); ValueError if it is none of them."""
@@ -130,10 +149,12 @@ def public_key_der(data: bytes) -> bytes:
         lambda d: (x509.load_pem_x509_certificate if pem else x509.load_der_x509_certificate)(d).public_key(),
         lambda d: (s.load_pem_private_key if pem else s.load_der_private_key)(d, None).public_key(),
     )
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     for load in loaders:
         try:
             key = load(data)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             continue
         return key.public_bytes(s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)
     raise ValueError("not a public key, private key or certificate (PEM or DER)")

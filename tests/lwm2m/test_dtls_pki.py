@@ -20,11 +20,13 @@ from typing import Any
 
 import pytest
 from aiocoap.numbers.codes import Code
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gatewayd.config import ConfigError, load
 from gatewayd.lwm2m.bootstrap import SecurityMode, factory_bootstrap
 from gatewayd.lwm2m.client import ClientSettings, LwM2MClient, RegistrationState
-from gatewayd.lwm2m.dtls_pki import PkiSecurity, account_from_config
+from gatewayd.lwm2m.dtls_pki import PkiSecurity, account_from_config, certificate_der, private_key_der, public_key_der
 from gatewayd.lwm2m.transport import ClientTransport, TransportError
 
 from .servers import device_store, until
@@ -191,6 +193,30 @@ async def test_raw_public_key_handshake_with_libcoap_gnutls(gnutls_rpk_server: s
 async def test_wrong_server_raw_public_key_is_refused(gnutls_rpk_server: str, pki: Path):
     with pytest.raises(TransportError, match=r"raw public key is not the Server Public Key \(/0/x/4\)"):
         await _get(gnutls_rpk_server, _security(pki, "other.key", mode=1))
+
+
+@given(st.sampled_from(["server.crt", "client.crt", "ca.crt", "other.crt", "client.key", "server.key"]),
+       st.booleans(), st.binary(max_size=64))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_loaders_take_pem_and_der_alike_and_refuse_anything_else(pki: Path, name: str, der: bool, junk: bytes):
+    from cryptography.hazmat.primitives import serialization as s
+
+    data = (pki / name).read_bytes()
+    if name.endswith(".crt"):
+        from cryptography import x509
+
+        cert = x509.load_pem_x509_certificate(data)
+        expected = cert.public_bytes(s.Encoding.DER)
+        assert certificate_der(expected if der else data) == expected
+        assert public_key_der(data) == cert.public_key().public_bytes(s.Encoding.DER,
+                                                                      s.PublicFormat.SubjectPublicKeyInfo)
+    else:
+        key = s.load_pem_private_key(data, None)
+        pkcs8 = key.private_bytes(s.Encoding.DER, s.PrivateFormat.PKCS8, s.NoEncryption())
+        assert private_key_der(pkcs8 if der else data) == pkcs8
+    for loader in (certificate_der, private_key_der, public_key_der):
+        with pytest.raises(ValueError, match=r"^not "):
+            loader(junk + b"\x00" + data[5:])  # truncated or mangled: refused, without quoting the bytes
 
 
 def _config(tmp_path: Path, pki: Path, **keys: Any) -> Path:
