@@ -38,7 +38,8 @@ MODE_CERTIFICATE = 2
 #: Certificate Usage (/0/x/15) per RFC 6698 §2.1.1
 CA_CONSTRAINT, SERVICE_CERTIFICATE_CONSTRAINT, TRUST_ANCHOR_ASSERTION, DOMAIN_ISSUED_CERTIFICATE = 0, 1, 2, 3
 
-_CLIENT, _DATAGRAM, _NONBLOCK, _ENABLE_RAWPK = 1 << 1, 1 << 2, 1 << 3, 1 << 18
+_SERVER, _CLIENT, _DATAGRAM, _NONBLOCK, _ENABLE_RAWPK = 1, 1 << 1, 1 << 2, 1 << 3, 1 << 18
+_CERT_REQUIRE = 2
 _E_AGAIN, _E_INTERRUPTED = -28, -52
 _CRD_CERTIFICATE, _FMT_PEM, _CRT_X509 = 1, 1, 1
 _SHUT_WR = 1
@@ -214,9 +215,12 @@ def pki_security(account: Any) -> PkiSecurity | None:
 
 
 class ClientSession:
-    """One GnuTLS DTLS client session over memory: datagrams in by :meth:`feed`, out by ``send``."""
+    """One GnuTLS DTLS client session over memory: datagrams in by :meth:`feed`, out by ``send``.
 
-    def __init__(self, security: PkiSecurity, send: Any, hostname: str = "") -> None:
+    ``server=True`` plays the other end (for tests: a server that asks for the client's certificate and
+    leaves checking it to its caller); ``security`` then holds the server's own credentials."""
+
+    def __init__(self, security: PkiSecurity, send: Any, hostname: str = "", *, server: bool = False) -> None:
         lib = gnutls()
         self.security, self._send, self.hostname = security, send, hostname
         self._inbox: deque[bytes] = deque()
@@ -224,7 +228,8 @@ class ClientSession:
         self._session = ctypes.c_void_p()
         _check(lib.gnutls_certificate_allocate_credentials(ctypes.byref(self._cred)), "credentials")
         key, keep = _datum(_pem("PRIVATE KEY", private_key_der(security.key)))
-        flags = _CLIENT | _DATAGRAM | _NONBLOCK
+        self.server = server
+        flags = (_SERVER if server else _CLIENT) | _DATAGRAM | _NONBLOCK
         if security.mode == MODE_RPK:
             spki, keep2 = _datum(_pem("PUBLIC KEY", public_key_der(security.own or security.key)))
             _check(lib.gnutls_certificate_set_rawpk_key_mem(self._cred, ctypes.byref(spki), ctypes.byref(key),
@@ -240,13 +245,15 @@ class ClientSession:
                 _check(lib.gnutls_certificate_set_x509_trust_mem(self._cred, ctypes.byref(ca), _FMT_PEM),
                        "server trust anchor")
                 del keep3
-            elif security.usage in (CA_CONSTRAINT, SERVICE_CERTIFICATE_CONSTRAINT):
+            elif security.usage in (CA_CONSTRAINT, SERVICE_CERTIFICATE_CONSTRAINT) and not server:
                 lib.gnutls_certificate_set_x509_system_trust(self._cred)
             priority = b"NORMAL:-VERS-ALL:+VERS-DTLS1.2"
         del keep, keep2
         _check(lib.gnutls_init(ctypes.byref(self._session), flags), "session")
         _check(lib.gnutls_priority_set_direct(self._session, priority, None), "priorities")
         _check(lib.gnutls_credentials_set(self._session, _CRD_CERTIFICATE, self._cred), "credentials")
+        if server:
+            lib.gnutls_certificate_server_set_request(self._session, _CERT_REQUIRE)
         if hostname:
             name = hostname.encode()
             lib.gnutls_server_name_set(self._session, 1, name, len(name))
@@ -286,7 +293,8 @@ class ClientSession:
             return lib.gnutls_dtls_get_timeout(self._session) / 1000.0
         if ret < 0:
             raise HandshakeError(f"DTLS handshake failed: {lib.gnutls_strerror(ret).decode()}")
-        self._verify()
+        if not self.server:
+            self._verify()
         self.established = True
         return None
 

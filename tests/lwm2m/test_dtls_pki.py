@@ -254,6 +254,40 @@ async def test_gateway_client_through_certificates_and_refused_server(openssl_se
             await c.stop()
 
 
+@pytest.mark.parametrize("mode", [2, 1], ids=["certificate", "raw public key"])
+async def test_registration_and_device_management_end_to_end(pki: Path, mode: int):
+    """Register, the server's Read to the client and Deregister, all through the DTLS session (GnuTLS
+    server role in front of the aiocoap test server; see pki_server.py for why not a real server)."""
+    from .aioserver import LwM2MTestServer
+    from .pki_server import DtlsFront
+    from .servers import free_udp_port
+
+    server_own = (pki / "server.crt").read_bytes() if mode == 2 else b""
+    lwm2m = LwM2MTestServer(free_udp_port())
+    await lwm2m.start()
+    front = DtlsFront(free_udp_port(), PkiSecurity(mode, server_own, (pki / "server.key").read_bytes()),
+                      ("127.0.0.1", lwm2m.port))
+    await front.start()
+    store = device_store(None)
+    security = _security(pki, "server.crt" if mode == 2 else "server.key", mode=mode)
+    factory_bootstrap(store, f"coaps://127.0.0.1:{front.port}", security_mode=mode,
+                      identity=security.own or public_key_der(security.key), key=security.key,
+                      server_certificate=security.server)
+    client = LwM2MClient("ep-pki", store, ClientSettings(request_timeout=5))
+    try:
+        await client.start()
+        await lwm2m.wait_until(lambda: "ep-pki" in lwm2m.registrations)
+        resp = await lwm2m.op("ep-pki", Code.GET, "/3/0/0")
+        assert resp.code == Code.CONTENT and resp.payload
+        await client.stop()
+        await lwm2m.wait_until(lambda: lwm2m.count("deregister", "ep-pki") == 1)
+        assert front.failures == []
+    finally:
+        await client.stop()
+        front.stop()
+        await lwm2m.stop()
+
+
 async def test_proxied_device_registers_through_the_gateway_certificate(openssl_server: str, pki: Path,
                                                                         tmp_path: Path):
     """A [[lwm2m.device]] toward [lwm2m.server] gets the gateway's certificate account: its virtual
