@@ -379,6 +379,8 @@ class DtlsTunnel:
         self._outer: asyncio.DatagramTransport | None = None
         self._inner: asyncio.DatagramTransport | None = None
         self._local_peer: Any = None
+        #: datagrams from local processes other than the client's CoAP context, dropped
+        self.dropped = 0
         self._wake = asyncio.Event()
         #: the loopback address the CoAP context sends to
         self.local_address: tuple[str, int] | None = None
@@ -428,7 +430,13 @@ class DtlsTunnel:
                 self._inner.sendto(plaintext, self._local_peer)
 
     def _from_local(self, data: bytes, addr: Any) -> None:
-        self._local_peer = addr
+        # the first sender is the client's CoAP context (it sends as soon as the tunnel is up); any other
+        # local process is dropped, so none can speak to the server as this client
+        if self._local_peer is None:
+            self._local_peer = addr
+        elif addr != self._local_peer:
+            self.dropped += 1
+            return
         if self.session is not None and self.session.established:
             self.session.send(data)
 

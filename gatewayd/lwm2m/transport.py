@@ -1,4 +1,5 @@
-"""aiocoap glue: one Context (one UDP socket) per client and server, NoSec or DTLS-PSK.
+"""aiocoap glue: one Context (one UDP socket) per client and server, NoSec or DTLS-PSK (DTLSSocket),
+DTLS with a raw public key or certificate (GnuTLS, through a loopback tunnel: :mod:`.dtls_pki`).
 
 The server reaches the client at the address it registered from, so the client serves the server's
 requests on the very socket it sends from (``ctx.serversite``). aiocoap keeps DTLS sessions in a weak

@@ -160,6 +160,19 @@ async def test_wrong_server_certificate_is_refused(openssl_server: str, pki: Pat
         await _get(openssl_server, _security(pki, "other.crt", usage))
 
 
+async def test_other_local_processes_cannot_use_the_session(openssl_server: str, pki: Path):
+    transport = ClientTransport(openssl_server, None, pki=_security(pki, "server.crt"), timeout=5)
+    try:
+        assert (await transport.request(Code.GET, ())).ok
+        tunnel = transport._tunnel
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as intruder:
+            intruder.sendto(bytes.fromhex("40011234b474696d65"), tunnel.local_address)  # CON GET /time
+            await until(lambda: tunnel.dropped == 1)
+        assert (await transport.request(Code.GET, ())).ok
+    finally:
+        await transport.close()
+
+
 async def test_new_handshake_after_the_server_lost_the_session(pki: Path):
     """A restarted server knows no session: the request on the old one goes unanswered, the next one
     shakes hands again (what the registration's retry relies on)."""
