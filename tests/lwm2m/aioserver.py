@@ -40,6 +40,11 @@ class BootstrapPlan:
     lifetime: int = 60
     identity: bytes = b""
     key: bytes = b""
+    #: Security Mode (/0/x/2; default PSK with a key, else NoSec), Server Public Key (/0/x/4) and
+    #: Certificate Usage (/0/x/15) for raw public key or certificate accounts
+    mode: int | None = None
+    server_public_key: bytes = b""
+    certificate_usage: int | None = None
 
 
 class _Site(interfaces.Resource):
@@ -141,9 +146,11 @@ class LwM2MTestServer:
         resp = await self.request_to(remote, Code.DELETE, "/")
         self.bootstrap_log.append(("delete /", resp.code.dotted))
         security = [(LwM2MPath(0, 1, 0), plan.server_uri), (LwM2MPath(0, 1, 1), False),
-                    (LwM2MPath(0, 1, 2), 0 if plan.key else 3), (LwM2MPath(0, 1, 3), plan.identity),
-                    (LwM2MPath(0, 1, 4), b""), (LwM2MPath(0, 1, 5), plan.key),
-                    (LwM2MPath(0, 1, 10), plan.short_server_id)]
+                    (LwM2MPath(0, 1, 2), plan.mode if plan.mode is not None else 0 if plan.key else 3),
+                    (LwM2MPath(0, 1, 3), plan.identity), (LwM2MPath(0, 1, 4), plan.server_public_key),
+                    (LwM2MPath(0, 1, 5), plan.key), (LwM2MPath(0, 1, 10), plan.short_server_id)]
+        if plan.certificate_usage is not None:
+            security.append((LwM2MPath(0, 1, 15), plan.certificate_usage))
         resp = await self.request_to(remote, Code.PUT, "/0/1", encode(ContentFormat.TLV, LwM2MPath(0, 1), security,
                                                                        REGISTRY), ContentFormat.TLV)
         self.bootstrap_log.append(("write /0/1", resp.code.dotted))

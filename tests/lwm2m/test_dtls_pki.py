@@ -301,6 +301,36 @@ async def test_registration_and_device_management_end_to_end(pki: Path, mode: in
         await lwm2m.stop()
 
 
+async def test_bootstrap_server_writes_a_certificate_account(pki: Path):
+    """A Bootstrap-Server writes /0/x/2 = 2 and the DER certificate, key, server certificate and usage;
+    the client then registers through DTLS with them."""
+    from .aioserver import BootstrapPlan, LwM2MTestServer
+    from .pki_server import DtlsFront
+    from .servers import free_udp_port
+
+    bs, dm = LwM2MTestServer(free_udp_port()), LwM2MTestServer(free_udp_port())
+    await bs.start()
+    await dm.start()
+    front = DtlsFront(free_udp_port(), PkiSecurity(2, (pki / "server.crt").read_bytes(),
+                                                   (pki / "server.key").read_bytes()), ("127.0.0.1", dm.port))
+    await front.start()
+    bs.bootstrap["ep-bs"] = BootstrapPlan(
+        f"coaps://127.0.0.1:{front.port}", mode=2, identity=certificate_der((pki / "client.crt").read_bytes()),
+        key=private_key_der((pki / "client.key").read_bytes()),  # PKCS#8 DER, as a server writes it
+        server_public_key=certificate_der((pki / "server.crt").read_bytes()), certificate_usage=3)
+    store = device_store(bs.uri, bootstrap=True)
+    client = LwM2MClient("ep-bs", store, ClientSettings(request_timeout=5))
+    try:
+        await client.start()
+        await dm.wait_until(lambda: "ep-bs" in dm.registrations)
+        assert (await dm.op("ep-bs", Code.GET, "/3/0/0")).code == Code.CONTENT
+    finally:
+        await client.stop()
+        front.stop()
+        await dm.stop()
+        await bs.stop()
+
+
 async def test_proxied_device_registers_through_the_gateway_certificate(openssl_server: str, pki: Path,
                                                                         tmp_path: Path):
     """A [[lwm2m.device]] toward [lwm2m.server] gets the gateway's certificate account: its virtual
