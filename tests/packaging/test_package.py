@@ -45,9 +45,11 @@ def test_depends_on_debian_python_packages_and_suggests_tayga(deb: Path):
         assert re.search(rf"(^|, ){re.escape(name)}\b", depends), f"{name} missing from Depends: {depends}"
     assert "aiocoap" not in depends and "dtlssocket" not in depends.lower(), "vendored modules are not Debian packages"
     assert field(deb, "Suggests") == "tayga"
-    # the REST API and its metrics are off by default: their libraries are recommended, not required
-    assert field(deb, "Recommends") == "python3-aiohttp, python3-prometheus-client"
-    assert "aiohttp" not in depends and "prometheus" not in depends
+    # the REST API, its metrics and DTLS with certificates or raw public keys are off by default:
+    # their libraries are recommended, not required
+    assert field(deb, "Recommends") == ("python3-aiohttp, python3-prometheus-client, "
+                                        "python3-cryptography, libgnutls30")
+    assert not any(name in depends for name in ("aiohttp", "prometheus", "cryptography", "gnutls"))
     assert field(deb, "Architecture") not in ("all", ""), "the vendored DTLSSocket is compiled: Architecture: any"
 
 
