@@ -56,6 +56,7 @@ class _Site(interfaces.Resource):
         return True
 
     async def render(self, request: aiocoap.Message) -> aiocoap.Message:
+        await self.server.hold(request)
         return self.server.handle(request)
 
     async def render_to_pipe(self, pipe: Any) -> None:
@@ -72,6 +73,10 @@ class LwM2MTestServer:
         self.bootstrap: dict[str, BootstrapPlan] = {}
         self.bootstrap_log: list[tuple[str, str]] = []
         self.accept_updates = True
+        #: cleared, Registers and Updates wait unanswered (counted in ``held``) until it is set again
+        self.answer_registrations = asyncio.Event()
+        self.answer_registrations.set()
+        self.held = 0
         self._next = 0
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -92,6 +97,15 @@ class LwM2MTestServer:
             await ctx.shutdown()
 
     # --- the registration interface -----------------------------------------------------------------
+    async def hold(self, request: aiocoap.Message) -> None:
+        """Keep a Register or Update unanswered while ``answer_registrations`` is clear (a slow server)."""
+        path = tuple(request.opt.uri_path)
+        if request.code != Code.POST or not path or path[0] != "rd" or self.answer_registrations.is_set():
+            return
+        self.held += 1
+        self._changed.set()
+        await self.answer_registrations.wait()
+
     def handle(self, request: aiocoap.Message) -> aiocoap.Message:
         path = tuple(request.opt.uri_path)
         query = dict(q.partition("=")[::2] for q in request.opt.uri_query)

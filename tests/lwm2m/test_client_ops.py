@@ -345,6 +345,36 @@ async def test_a_trigger_during_an_update_is_not_lost(server, clients) -> None:
     await server.wait_until(lambda: server.count("update", "ep-1") == 2, timeout=3)
 
 
+@pytest.mark.parametrize("in_flight", ["register", "update"])
+async def test_objects_added_while_the_server_delays_its_answer_are_sent_in_an_update(
+        server, clients, in_flight) -> None:
+    """An instance added while a Register or Update waits for the server's answer goes out in an Update
+    of its own right after it, not with the keep-alive or lifetime Update minutes later."""
+    store = device_store(server.uri, lifetime=600)
+    client = LwM2MClient("ep-1", store, ClientSettings(keepalive=0))
+    clients.append(client)
+    if in_flight == "update":
+        await client.start()
+        await server.wait_until(lambda: client.state == RegistrationState.REGISTERED)
+        server.answer_registrations.clear()
+        client.trigger_update()
+    else:
+        server.answer_registrations.clear()
+        await client.start()
+    await server.wait_until(lambda: server.held == 1)
+    store.add_instance(4, 0)  # a device came: its object list changed while the request is in flight
+    server.answer_registrations.set()
+
+    def listed() -> bool:
+        reg = server.registrations.get("ep-1")
+        return reg is not None and any("</4/0>" in u["payload"] for u in reg.updates)
+
+    await server.wait_until(listed)
+    reg = server.registrations["ep-1"]
+    assert "</4/0>" not in reg.links, "the Register went out before the change"
+    assert reg.updates[-1]["query"] == {}, "the lifetime did not change: not the lifetime-driven Update"
+
+
 async def test_deregister_on_stop(server, clients) -> None:
     client = await registered(server, clients)
     await client.stop()

@@ -371,7 +371,9 @@ class LwM2MClient:
         """Stay registered: Update on time, on change and on trigger, until something fails. Over TCP a
         Ping every ``keepalive`` seconds checks the connection instead of keep-alive Updates (RFC 8323)."""
         while True:
-            update_in = self._next_update_in()
+            # instances that came or went while the last Register/Update was in flight (the store's wake-up
+            # only fires once registered) are not in what the server holds: Update now, not at the keep-alive
+            update_in = 0.0 if self._objects_changed else self._next_update_in()
             keepalive = self.settings.keepalive
             if self._reliable and 0 < keepalive < update_in:
                 await self._wait_wake(keepalive)
