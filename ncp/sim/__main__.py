@@ -20,6 +20,7 @@ from .config import SimConfig
 from .control import ControlError, parse_eui64
 from .core import SimNcp
 from .generation import GENERATIONS
+from .radio_socket import RadioSocket
 from .topology import NODE_KINDS
 
 
@@ -105,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--joinable-pskd",
         help="a network this NCP can join as a joiner with this PSKd (SET MESHCOP_JOINER_COMMISSIONING)",
     )
+    p.add_argument(
+        "--radio",
+        type=int,
+        metavar="PORT",
+        help="share a radio with the simulated NCPs started with the same PORT in the same --netns (each with "
+        "its own --tun): one mesh, one leader, the border routers' network data merged",
+    )
+    p.add_argument(
+        "--radio-timeout",
+        type=float,
+        default=3.0,
+        help="seconds of silence after which a peer on the shared radio is gone (Thread: 120 for a leader)",
+    )
     p.add_argument("--seed", type=int, help="seed for reproducible randomness")
     p.add_argument("--log", help="log file (stderr is not used when it is the Spinel pty)")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -148,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         eui64=args.eui64,
         joinable_pskd=args.joinable_pskd,
         seed=args.seed,
+        shared_radio=args.radio is not None,
+        radio_timeout=args.radio_timeout,
     )
     core = SimNcp(config, persisted)
     for name, eui, kind in args.node:
@@ -156,14 +172,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.netns:
         from .mesh import MeshTun  # needs pyroute2 and root; only imported when a mesh is asked for
 
-        mesh = MeshTun(args.netns, args.tun, own_netns=args.own_netns)
+        mesh = MeshTun(args.netns, args.tun, own_netns=args.own_netns, shared=args.radio is not None)
+    radio = RadioSocket(args.radio, args.netns) if args.radio is not None else None
     try:
         if mesh is not None:
             mesh.open()
+        if radio is not None:
+            radio.open()
         app = SimApp(core, mesh, link=args.link, control_path=args.control, state_path=args.state,
-                     firmware_path=args.firmware)
+                     firmware_path=args.firmware, radio=radio)
         return asyncio.run(app.run())
     finally:
+        if radio is not None:
+            radio.close()
         if mesh is not None:
             mesh.close()
 

@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ncp.spinel import Prop, Status, unpack
+from ncp.spinel import NetRole, Prop, Status, unpack
 from ncp.spinel.tables import AddressEntry
 
 from .netdata import NET_FLAG_ON_MESH
@@ -134,7 +134,7 @@ class Addresses:
                                       valid_lifetime=INFINITE))
         locators: tuple[int, ...] = ()
         if stack.attached:
-            locators = (stack.rloc16, ALOC16_LEADER)
+            locators = (stack.rloc16, ALOC16_LEADER) if stack.role == NetRole.LEADER else (stack.rloc16,)
         elif stack.restored_rloc16 is not None:
             locators = (stack.restored_rloc16,)  # no ALOC: it is no leader yet
         if stack.if_up and stack.stack_up:
@@ -235,5 +235,7 @@ class Addresses:
             return MeshConfig(addrs, aliases=aliases)
         on_link = {ml, *(p.prefix for p in netdata.leader_prefixes())}
         routes = {ipaddress.IPv6Network("::/0"), *(r.prefix for r in netdata.leader_routes())}
+        if self.ncp.radio is not None:  # several NCPs on the mesh: each route leads to the one that carries it
+            routes = {net for net in routes if self.ncp.radio.carries(net)}
         source = next((a for n in attached for a in self.node_addresses(n) if not self.in_mesh_local(a)), None)
         return MeshConfig(addrs, frozenset(on_link), frozenset(routes - on_link), aliases, source)

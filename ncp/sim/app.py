@@ -25,6 +25,7 @@ from .control import ControlCommand, ControlError, parse_command, reply
 from .core import SimNcp
 from .dfu import SimFirmware
 from .mesh import MeshTun
+from .radio_socket import RadioSocket
 
 __all__ = ["SimApp", "save_state"]
 
@@ -100,9 +101,11 @@ class SimApp:
         control_path: str | None = None,
         state_path: str | None = None,
         firmware_path: str | None = None,
+        radio: RadioSocket | None = None,
     ) -> None:
         self.core = core
         self.mesh = mesh
+        self.radio = radio
         self.fd_in = fd_in
         self.fd_out = fd_out
         self.cascoda = _CascodaDevice(core.eui64, SimFirmware(firmware_path)) if link == "cascoda" else None
@@ -146,6 +149,8 @@ class SimApp:
             self.core.on_persist = lambda state: save_state(self.state_path, state)  # type: ignore[arg-type]
         if self.mesh is not None and self.mesh.fd is not None:
             loop.add_reader(self.mesh.fd, self._on_mesh)
+        if self.radio is not None and self.radio.sock is not None:
+            loop.add_reader(self.radio.sock.fileno(), self._on_radio)
         if self.control_path:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.control_path)
@@ -172,6 +177,8 @@ class SimApp:
             loop.remove_signal_handler(sig)
         if self.mesh is not None and self.mesh.fd is not None:
             loop.remove_reader(self.mesh.fd)
+        if self.radio is not None and self.radio.sock is not None:
+            loop.remove_reader(self.radio.sock.fileno())
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(FileNotFoundError):
@@ -206,6 +213,9 @@ class SimApp:
             self.counters["mesh_out"] += 1
             if self.mesh is not None:
                 self.mesh.write(packet)
+        for datagram in self.core.take_radio():
+            if self.radio is not None:
+                self.radio.send(datagram)
         config = self.core.mesh_config()
         if config != self._applied and self.mesh is not None:
             try:
@@ -347,6 +357,16 @@ class SimApp:
                 break
             self.counters["mesh_in"] += 1
             self.core.handle_mesh_packet(packet, now)
+        self._flush()
+
+    def _on_radio(self) -> None:
+        assert self.radio is not None
+        now = self._now()
+        for _ in range(64):
+            datagram = self.radio.recv()
+            if datagram is None:
+                break
+            self.core.radio_heard(datagram, now)
         self._flush()
 
     # --- control --------------------------------------------------------------------------------------

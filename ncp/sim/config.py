@@ -32,6 +32,10 @@ class SimConfig:
     joinable_pskd: str | None = None
     joiner_delay: float = 0.5
     ncp_generation: str = "2025"  # a key of GENERATIONS
+    # Other simulated NCPs share the radio (ncp/sim/radio.py): one mesh, several border routers; a peer (our
+    # leader included) silent this long is gone
+    shared_radio: bool = False
+    radio_timeout: float = 3.0
     eui64: bytes | None = None
     seed: int | None = None
 

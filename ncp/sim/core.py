@@ -45,6 +45,7 @@ from .meshcop import MeshCoP
 from .netdata import NetworkData
 from .outbox import Outbox
 from .props import Properties
+from .radio import SharedRadio
 from .stack import ThreadStack
 from .timers import Timers
 from .topology import Node, Topology
@@ -68,6 +69,7 @@ class SimNcp:
     datapath: Datapath
     props: Properties
     commissioning: Commissioning
+    radio: SharedRadio | None
 
     def __init__(self, config: SimConfig | None = None, persisted: dict[str, Any] | None = None) -> None:
         self.config = config or SimConfig()
@@ -90,6 +92,7 @@ class SimNcp:
 
     def _init_runtime(self) -> None:
         self.timers.clear()
+        self.radio = SharedRadio(self) if self.config.shared_radio else None
         self.out = Outbox(self)
         self.stack = ThreadStack(self)
         self.netdata = NetworkData(self)
@@ -122,6 +125,8 @@ class SimNcp:
         """Power on (or restart): runtime state gone, the reset reason sent unsolicited on TID 0."""
         self.now = now
         self._init_runtime()
+        if self.radio is not None:
+            self.radio.start(now)
         self.meshcop.start_delay_timer(now)  # a stored pending dataset counts its whole delay again
         self.out.send(0, Command.PROP_VALUE_IS, Prop.LAST_STATUS, pack_prop(Prop.LAST_STATUS, int(status)))
 
@@ -155,6 +160,12 @@ class SimNcp:
         """A packet a program in the mesh namespace sent: the NCP's to answer, the host's, or dropped."""
         self.now = now
         self.datapath.from_mesh(packet)
+
+    def radio_heard(self, datagram: bytes, now: float) -> None:
+        """An announcement of another NCP on the shared radio (``config.shared_radio``)."""
+        self.now = now
+        if self.radio is not None:
+            self.radio.heard(datagram, now)
 
     def add_node(self, name: str, eui64: bytes | None, now: float, kind: str = "ftd") -> Node:
         self.now = now
@@ -197,6 +208,10 @@ class SimNcp:
         self.to_host, self.to_mesh = [], []
         return frames, packets
 
+    def take_radio(self) -> list[bytes]:
+        """Datagrams for the other NCPs on the shared radio."""
+        return self.radio.take() if self.radio is not None else []
+
     def mesh_config(self) -> MeshConfig:
         """Addresses of the attached nodes, their RLOCs, and the routes that lead to the border router."""
         return self.addresses.mesh_config()
@@ -230,7 +245,9 @@ class SimNcp:
     def state(self) -> dict[str, Any]:
         """Summary for the control socket: role, nodes and their addresses, network data."""
         stack, addresses, netdata = self.stack, self.addresses, self.netdata
+        radio = {"radio": self.radio.state()} if self.radio is not None else {}
         return {
+            **radio,
             "role": stack.role.name.lower(),
             "ncp_generation": self.generation.name,
             "if_up": stack.if_up,

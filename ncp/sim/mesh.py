@@ -6,11 +6,17 @@ TUN and reaches the host as STREAM_NET; what the host sends is written to the TU
 A node's RLOC is not an address of its own: an nftables DNAT in the namespace hands what is sent there to
 the node's ML-EID (and conntrack answers from the RLOC), so a program bound to a node's ML-EID answers on
 its RLOC too, as every socket of a Thread node does.
+
+Several simulated NCPs sharing a radio (``--radio``) each keep a TUN of their own in one namespace
+(``shared``): their routes then carry a metric of their own (1024 + the TUN's ifindex), so the same
+on-mesh prefix on two TUNs are two routes rather than one replacing the other, and their RLOC tables are
+named after the TUN.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import subprocess
@@ -47,10 +53,13 @@ def netns_exists(name: str) -> bool:
 class MeshTun:
     """Owns the TUN (and, with ``own_netns``, the namespace it created)."""
 
-    def __init__(self, netns: str, tun: str = "mesh0", own_netns: bool = False) -> None:
+    def __init__(self, netns: str, tun: str = "mesh0", own_netns: bool = False, shared: bool = False) -> None:
         self.netns = netns
         self.tun = tun
         self.own_netns = own_netns
+        self.shared = shared
+        self.metric: int | None = None  # set when opened, if shared
+        self.table = f"{_NFT_TABLE}_{tun.replace('-', '_').replace('.', '_')}" if shared else _NFT_TABLE
         self.created_netns = False
         self.fd: int | None = None
         self._addresses: set[ipaddress.IPv6Address] = set()
@@ -73,6 +82,9 @@ class MeshTun:
         # No kernel link-local, router solicitations or DAD chatter: the nodes' addresses are all there is.
         _ip(*ns, "link", "set", "dev", self.tun, "addrgenmode", "none", check=False)
         _ip(*ns, "link", "set", "dev", self.tun, "mtu", str(MTU), "up")
+        if self.shared:
+            link = json.loads(_ip(*ns, "-j", "link", "show", "dev", self.tun).stdout)
+            self.metric = 1024 + int(link[0]["ifindex"])
         log.info("mesh TUN %s up in namespace %s", self.tun, self.netns)
         return fd
 
@@ -87,11 +99,13 @@ class MeshTun:
         # would drop (the kernel's tie-break between two ULAs could pick it).
         wanted = {net: None for net in config.on_link}
         wanted.update({net: config.off_mesh_source for net in config.routes})
+        metric = ("metric", str(self.metric)) if self.metric is not None else ()
         for net in sorted(self._routes.keys() - wanted.keys()):
-            _ip(*ns, "-6", "route", "del", str(net), "dev", self.tun, check=False)
+            _ip(*ns, "-6", "route", "del", str(net), "dev", self.tun, *metric, check=False)
         for net, src in sorted(wanted.items(), key=lambda item: item[0]):
             if self._routes.get(net, False) != src:
-                _ip(*ns, "-6", "route", "replace", str(net), "dev", self.tun, *(("src", str(src)) if src else ()))
+                _ip(*ns, "-6", "route", "replace", str(net), "dev", self.tun, *metric,
+                    *(("src", str(src)) if src else ()))
         self._addresses = set(config.addresses)
         self._routes = wanted
         if config.aliases != self._aliases:
@@ -102,7 +116,7 @@ class MeshTun:
         """An nft script replacing the table with one DNAT rule per (RLOC, ML-EID)."""
         rules = [f'iifname "{self.tun}" ip6 daddr {rloc} dnat to {eid}' for rloc, eid in sorted(aliases)]
         chain = ["type nat hook prerouting priority dstnat; policy accept;", *rules]
-        table = f"table ip6 {_NFT_TABLE}"
+        table = f"table ip6 {self.table}"
         # creating the table first makes the delete succeed when it does not exist yet
         return "\n".join([table, f"delete {table}", f"{table} {{", "  chain prerouting {",
                           *(f"    {line}" for line in chain), "  }", "}", ""])
@@ -138,5 +152,5 @@ class MeshTun:
         elif netns_exists(self.netns):
             _ip("-n", self.netns, "link", "del", self.tun, check=False)
             if self._aliases:
-                subprocess.run(["ip", "netns", "exec", self.netns, "nft", "delete", "table", "ip6", _NFT_TABLE],
+                subprocess.run(["ip", "netns", "exec", self.netns, "nft", "delete", "table", "ip6", self.table],
                                capture_output=True, check=False)

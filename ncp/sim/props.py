@@ -135,8 +135,9 @@ class Properties:
             Prop.NET_KEY_SEQUENCE_COUNTER: lambda: 0,
             Prop.NET_PARTITION_ID: lambda: stack.partition_id,
             Prop.THREAD_RLOC16: lambda: stack.rloc16,
-            Prop.THREAD_LEADER_RID: lambda: stack.router_id,
-            Prop.THREAD_LEADER_ADDR: lambda: addresses.rloc_addr(stack.rloc16) or ipaddress.IPv6Address("::"),
+            Prop.THREAD_LEADER_RID: lambda: stack.router_id if stack.leader_rloc16 == stack.rloc16
+            else stack.leader_rloc16 >> 10,
+            Prop.THREAD_LEADER_ADDR: lambda: addresses.rloc_addr(stack.leader_rloc16) or ipaddress.IPv6Address("::"),
             Prop.THREAD_NETWORK_DATA_VERSION: lambda: netdata.version & 0xFF,
             Prop.THREAD_STABLE_NETWORK_DATA_VERSION: lambda: netdata.version & 0xFF,
             Prop.THREAD_ON_MESH_NETS: netdata.on_mesh_nets,

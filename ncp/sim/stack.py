@@ -11,12 +11,14 @@ SETs NET_ROLE = leader; it lists each child it restored only once the child answ
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from ncp.spinel import NetRole, Prop, Status
 
 if TYPE_CHECKING:
     from .core import SimNcp
+    from .radio import Announcement
     from .topology import Node
 
 __all__ = ["ATTACH_ANY_PARTITION", "ThreadStack"]
@@ -42,7 +44,15 @@ class ThreadStack:
 
     @property
     def attached(self) -> bool:
-        return self.role == NetRole.LEADER
+        """Leading, or (on a shared radio) a router of another NCP's partition."""
+        return self.role in (NetRole.LEADER, NetRole.ROUTER)
+
+    @property
+    def leader_rloc16(self) -> int:
+        """Ours while leading; on a shared radio as a router, the leader's."""
+        radio = self.ncp.radio
+        leader = radio.leader_rloc16() if radio is not None and self.role == NetRole.ROUTER else None
+        return self.rloc16 if leader is None else leader
 
     @property
     def rloc16(self) -> int:
@@ -159,19 +169,49 @@ class ThreadStack:
 
     def become_leader(self, now: float) -> None:
         ncp = self.ncp
-        flash = ncp.flash
-        if not (self.stack_up and flash.committed) or self.attached:
+        if not (self.stack_up and ncp.flash.committed) or self.role == NetRole.LEADER:
             return
+        leader = ncp.radio.best_leader() if ncp.radio is not None and not self.attached else None
+        if leader is not None:
+            self.become_router(leader, now)  # a leader of our network answered: attach to its partition
+            return
+        self._attach(NetRole.LEADER, None, now)
+
+    def become_router(self, leader: Announcement, now: float) -> None:
+        """Shared radio: join ``leader``'s partition as a router (the leader registers our network data)."""
+        if not (self.stack_up and self.ncp.flash.committed):
+            return
+        if self.role == NetRole.ROUTER and self.partition_id == leader.partition_id:
+            return
+        self._attach(NetRole.ROUTER, leader.partition_id, now)
+
+    def _router_id(self) -> int:
+        """BecomeLeader keeps the previous router id; on a shared radio one no other router uses."""
+        ncp = self.ncp
+        previous = ncp.flash.router_id
+        if ncp.radio is None:
+            return previous if previous is not None else ncp.rng.randrange(0, 63)
+        used = ncp.radio.router_ids()
+        if previous is not None and previous not in used:
+            return previous
+        start = int.from_bytes(hashlib.sha256(ncp.flash.ext_addr).digest()[:2], "big") % 63
+        return next((rid for k in range(63) if (rid := (start + k) % 63) not in used), start)
+
+    def _attach(self, role: NetRole, partition_id: int | None, now: float) -> None:
+        """Lead a new partition (``partition_id`` None) or be a router in an existing one."""
+        ncp = self.ncp
+        flash = ncp.flash
         for name in ("leader", "reattach"):
             ncp.timers.cancel(name)
-        self.role = NetRole.LEADER
+        was_attached = self.attached  # a router taking the lead, or a leader joining another partition
+        self.role = role
         self.restored_rloc16 = None
-        # BecomeLeader keeps the previous router id; the partition is new
-        self.router_id = flash.router_id if flash.router_id is not None else ncp.rng.randrange(0, 63)
+        if not was_attached or self.router_id in (ncp.radio.router_ids() if ncp.radio is not None else ()):
+            self.router_id = self._router_id()
         if (flash.led, flash.router_id) != (True, self.router_id):
             flash.led, flash.router_id = True, self.router_id
             ncp.save()
-        self.partition_id = ncp.rng.getrandbits(32)
+        self.partition_id = ncp.rng.getrandbits(32) if partition_id is None else partition_id
         self.session_id = ncp.rng.getrandbits(16)
         ncp.netdata.version = ncp.rng.randrange(256)
         if ncp.netdata.local_prefixes or ncp.netdata.local_routes:
@@ -185,6 +225,10 @@ class ThreadStack:
         ncp.out.push(Prop.THREAD_OFF_MESH_ROUTES)
         ncp.out.push_changed(Prop.IPV6_MULTICAST_ADDRESS_TABLE)
         ncp.meshcop.push_border_agent()
+        if ncp.radio is not None:
+            ncp.radio.merge()
+        if was_attached:
+            return  # the children stay with us
         nodes = ncp.topology.nodes
         restored = [n for n in nodes.values() if n.eui64 in flash.children]
         for node in nodes.values():

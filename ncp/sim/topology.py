@@ -251,4 +251,8 @@ class Topology:
             rows.append(RouterEntry(ext_address=n.eui64, rloc16=self.node_rloc16(n), router_id=n.router_id,
                                     next_hop=NEXT_HOP_NONE, path_cost=0, link_quality_in=lq, link_quality_out=lq,
                                     age=self._age(n, 32), link_established=True))
+        for peer in self.ncp.radio.partition_peers() if self.ncp.radio is not None else ():
+            rows.append(RouterEntry(ext_address=peer.ext_addr, rloc16=peer.rloc16, router_id=peer.rloc16 >> 10,
+                                    next_hop=NEXT_HOP_NONE, path_cost=0, link_quality_in=3, link_quality_out=3,
+                                    age=0, link_established=True))
         return sorted(rows, key=lambda r: r.router_id)
