@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -25,82 +23,38 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import DaemonProcess, wait_until
 from tests.interop.peers import OtCli
+from tests.thread.two_routers import LAN_HOST, converged, only_published, published
+from tests.thread.two_routers import TwoRouters as _TwoRouters
 
 pytestmark = pytest.mark.root
 
-LAN_HOST = "fd00:1a4::2"
 NODE_ID = 3
 
 
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
+class TwoRouters(_TwoRouters):
+    """With ot-ncp-ftd NCPs (spawned in the radio namespace) and ot-cli-ftd nodes."""
 
-
-class TwoRouters:
     def __init__(self, tmp: Path, ot: Path) -> None:
-        tag = secrets.token_hex(3)
-        self.tmp, self.ot = tmp, ot
-        self.radio, self.lan = f"gw2radio-{tag}", f"gw2lan-{tag}"
-        self.brs = {"A": f"gw2brA-{tag}", "B": f"gw2brB-{tag}"}
-        self.daemons: dict[str, DaemonProcess] = {}
+        super().__init__(tmp)
+        self.ot = ot
         self.nodes: list[OtCli] = []
 
-    def run(self, ns: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", ns, *cmd], check=check, capture_output=True, text=True,
-                              timeout=30)
-
-    def setup(self) -> None:
-        for ns in (self.radio, self.lan, *self.brs.values()):
-            ip("netns", "add", ns)
-            self.run(ns, "ip", "link", "set", "lo", "up")
-        self.run(self.lan, "ip", "link", "add", "lanbr", "type", "bridge")
-        self.run(self.lan, "sysctl", "-qw", "net.ipv6.conf.lanbr.accept_dad=0")
-        self.run(self.lan, "sysctl", "-qw", "net.ipv6.conf.lanbr.accept_ra_rt_info_max_plen=64")
-        for name, ns in self.brs.items():
-            ip("link", "add", "infra0", "netns", ns, "type", "veth", "peer", "name", f"eth{name}", "netns", self.lan)
-            self.run(self.lan, "ip", "link", "set", f"eth{name}", "master", "lanbr", "up")
-            self.run(ns, "sysctl", "-qw", "net.ipv6.conf.infra0.accept_dad=0")
-            self.run(ns, "ip", "link", "set", "infra0", "up")
-            self.run(ns, "ip", "-6", "addr", "add", f"fd00:1a4::{name.lower()}/64", "dev", "infra0", "nodad")
-            # An IPv6 default router on the LAN: each border router offers the mesh ::/0 through itself.
-            self.run(ns, "ip", "-6", "route", "add", "default", "via", LAN_HOST, "dev", "infra0")
-        self.run(self.lan, "ip", "link", "set", "lanbr", "up")
-        self.run(self.lan, "ip", "-6", "addr", "add", f"{LAN_HOST}/64", "dev", "lanbr", "nodad")
-
     def start(self, name: str, node_id: int, dataset: str = "") -> DaemonProcess:
-        tmp = self.tmp / name
-        (tmp / "ncp").mkdir(parents=True, exist_ok=True)
-        args = ["netns", "exec", self.radio, "env", "-C", str(tmp / "ncp"), str(self.ot / "ot-ncp-ftd"), str(node_id)]
+        ncp_dir = self.tmp / name / "ncp"
+        ncp_dir.mkdir(parents=True, exist_ok=True)
+        args = ["netns", "exec", self.radio, "env", "-C", str(ncp_dir), str(self.ot / "ot-ncp-ftd"), str(node_id)]
         url = f"spinel+hdlc+forkpty://{shutil.which('ip')}?" + "&".join(f"args={a}" for a in args)
-        toml = (f'[ncp]\nurl = "{url}"\n[border]\ninfra_interface = "infra0"\n'
-                '[nat64]\nmasquerade = false\n[dns64]\nupstream = ["127.0.0.1"]\n')
-        if dataset:
-            toml += f'[thread]\ndataset = "{dataset}"\n'
-        daemon = DaemonProcess(tmp, toml, netns=self.brs[name])
-        self.daemons[name] = daemon
-        return daemon.start()
-
-    def ctl(self, name: str, *words: str) -> Any:
-        result = self.daemons[name].ctl("--json", *words, check=False)
-        return json.loads(result.stdout) if result.returncode == 0 else None
-
-    def role(self, name: str) -> str | None:
-        state = self.ctl(name, "state")
-        return state.get("role") if state else None
+        return self.start_daemon(name, url, dataset)
 
     def close(self) -> None:
         for node in self.nodes:
             node.close()
-        for daemon in self.daemons.values():
-            daemon.stop()
-        for ns in (self.radio, self.lan, *self.brs.values()):
-            ip("netns", "del", ns, check=False)
+        super().close()
 
 
 @pytest.fixture
@@ -114,26 +68,6 @@ def two(tmp_path: Path, ot: Path) -> Iterator[TwoRouters]:
         yield bed
     finally:
         bed.close()
-
-
-def published(netdata: dict) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """(OMR prefixes, NAT64 routes) in the leader's network data, each as (prefix, publishing RLOC16)."""
-    omr = {(p["prefix"], p["rloc16"]) for p in netdata["prefixes"]
-           if "a" in p["flags"] and "o" in p["flags"] and p.get("registered", True)}
-    nat64 = {(r["prefix"], r["rloc16"]) for r in netdata["routes"] if r["nat64"] and r.get("registered", True)}
-    return omr, nat64
-
-
-def converged(two: TwoRouters, names: tuple[str, ...]) -> dict[str, dict] | None:
-    """Each router's netdata once every one of them sees exactly one OMR prefix and one NAT64 route."""
-    views = {name: two.ctl(name, "netdata", "show") for name in names}
-    if not all(views.values()):
-        return None
-    for view in views.values():
-        omr, nat64 = published(view)
-        if len(omr) != 1 or len(nat64) != 1:
-            return None
-    return views
 
 
 def node_reaches_lan(node: OtCli) -> bool:
@@ -205,8 +139,7 @@ def test_two_border_routers_agree_on_one_omr_prefix_and_hand_over(two: TwoRouter
     # The router whose prefix the mesh uses leaves: the other one publishes its own, the mesh follows.
     stopped_at = time.monotonic()
     assert two.daemons[winner].stop() == 0
-    after = wait_until(lambda: (v := two.ctl(loser, "netdata", "show")) and published(v)[0]
-                       and {p for p, _ in published(v)[0]} == {str(ours[loser])} and v, 180,
+    after = wait_until(lambda: only_published(two, loser, str(ours[loser])), 180,
                        what="the remaining router's OMR prefix published")
     handover_s = time.monotonic() - stopped_at
     assert after["routing"]["omr"] == "published" and after["routing"]["counters"]["omr_published"] >= 1
@@ -239,8 +172,7 @@ def test_power_loss_of_the_favoured_router_moves_the_mesh_after_thread_timeouts(
     two.run(two.brs[winner], "ip", "link", "set", "infra0", "down")  # and its host stops forwarding
     wait_until(lambda: node_reaches_lan(node), 180, interval=0, what="the LAN host reached after the power loss")
     reach_s = time.monotonic() - killed_at
-    after = wait_until(lambda: (v := two.ctl(loser, "netdata", "show")) and published(v)[0]
-                       and {p for p, _ in published(v)[0]} == {str(ours[loser])} and v, 300, interval=1,
+    after = wait_until(lambda: only_published(two, loser, str(ours[loser])), 300, interval=1,
                        what="the remaining router's OMR prefix published once it leads")
     handover_s = time.monotonic() - killed_at
     assert two.role(loser) == "leader"

@@ -1,0 +1,134 @@
+"""Two gatewayd border routers on one mesh of simulated NCPs sharing a radio (``python -m ncp.sim --radio``).
+
+The same bed as tests/interop/test_two_border_routers.py (tests/thread/two_routers.py), with our simulator
+in place of ot-ncp-ftd: each gatewayd spawns its NCP through the forkpty link; both NCPs keep their TUN
+(meshA, meshB) in the one mesh namespace and hear each other on its loopback. After convergence the mesh
+has exactly one OMR prefix and one NAT64 route; a node (an address of one NCP's TUN) reaches the LAN host
+through the border router that carries the route; stopping the router whose prefix the mesh uses moves
+the mesh to the other one, and the node reaches the LAN host through it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DaemonProcess, wait_until
+from tests.ncp.sim.simproc import control
+from tests.thread.two_routers import LAN_HOST, TwoRouters, converged, only_published, published
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+RADIO_PORT = 19000  # any: the mesh namespace is the test's own
+
+
+class SimRouters(TwoRouters):
+    """With simulated NCPs on one radio in the mesh namespace (``self.radio``)."""
+
+    def tun(self, name: str) -> str:
+        return f"mesh{name}"
+
+    def sim_socket(self, name: str) -> str:
+        return str(self.tmp / name / "sim.sock")
+
+    def start(self, name: str, dataset: str = "") -> DaemonProcess:
+        (self.tmp / name).mkdir(parents=True, exist_ok=True)
+        args = ["-m", "ncp.sim", "--netns", self.radio, "--tun", self.tun(name), "--radio", str(RADIO_PORT),
+                "--control", self.sim_socket(name), "--log", str(self.tmp / name / "sim.log"),
+                "--leader-delay", "0.3", "--attach-delay", "0.2", "--mle-interval", "1"]
+        url = f"spinel+hdlc+forkpty://{sys.executable}?" + "&".join(f"args={a}" for a in args)
+        return self.start_daemon(name, url, dataset)
+
+    def sim(self, router: str, cmd: str, **args: object) -> dict:
+        return control(self.sim_socket(router), {"cmd": cmd, **args})
+
+    def node_address(self, name: str, node: str, prefix: ipaddress.IPv6Network) -> str | None:
+        """The node's address in ``prefix`` once it is on the TUN of ``name``'s NCP."""
+        state = self.sim(name, "state")
+        addresses = next((n["addresses"] for n in state["nodes"] if n["name"] == node), [])
+        on_tun = self.run(self.radio, "ip", "-6", "addr", "show", "dev", self.tun(name)).stdout
+        return next((a for a in addresses if ipaddress.IPv6Address(a) in prefix and f"{a}/128" in on_tun), None)
+
+    def carrier(self, source: str) -> str | None:
+        """The router whose NCP the mesh namespace sends ``source``'s packets to the LAN host through."""
+        route = self.run(self.radio, "ip", "-6", "route", "get", LAN_HOST, "from", source, check=False).stdout
+        return next((name for name in self.brs if f"dev {self.tun(name)} " in route), None)
+
+    def ping_lan(self, source: str) -> bool:
+        result = self.run(self.radio, "ping", "-6", "-c", "2", "-i", "0.3", "-W", "2", "-I", source, LAN_HOST,
+                          check=False)
+        return result.returncode == 0 and " 0% packet loss" in result.stdout
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[SimRouters]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces, TUN devices)")
+    bed = SimRouters(tmp_path, prefix="gws")
+    try:
+        bed.setup()
+        yield bed
+    finally:
+        bed.close()
+
+
+def test_two_border_routers_on_one_simulated_mesh_agree_and_hand_over(two: SimRouters) -> None:
+    began = time.monotonic()
+    two.start("A")
+    wait_until(lambda: two.role("A") == "leader", 30, what="router A leading")
+    dataset = two.daemons["A"].ctl("dataset", "active", "-x", "--show-secrets").stdout.strip()
+    two.start("B", dataset)
+    wait_until(lambda: two.role("B") == "router", 30, what="router B attached as a router of A's partition")
+    assert two.role("A") == "leader", "one leader"
+    assert two.sim("A", "state")["partition_id"] == two.sim("B", "state")["partition_id"], "one partition"
+
+    views = wait_until(lambda: converged(two, ("A", "B")), 60, what="one OMR prefix and one NAT64 route")
+    converge_s = time.monotonic() - began
+    states = {name: two.ctl(name, "state") for name in ("A", "B")}
+    ours = {name: ipaddress.IPv6Network(s["local_omr_prefix"]) for name, s in states.items()}
+    (omr, _), = published(views["A"])[0]
+    favoured = ipaddress.IPv6Network(omr)
+    winner = next(name for name, prefix in ours.items() if prefix == favoured)
+    loser = "B" if winner == "A" else "A"
+    for name in ("A", "B"):
+        assert published(views[name]) == published(views[winner]), "both see the same leader's data"
+        assert states[name]["omr_prefix"] == str(favoured)
+    routing = {name: views[name]["routing"] for name in ("A", "B")}
+    assert routing[winner]["omr"] == "published" and routing[loser]["omr"] == "adopted", routing
+    assert sorted(routing[n]["nat64"] for n in ("A", "B")) == ["adopted", "published"], routing
+
+    # A node of the router that stays (it lives in that NCP's process) gets an address in the favoured
+    # prefix and reaches the LAN host through the router carrying the route there.
+    two.sim(loser, "node_add", name="n1", kind="mtd")
+    source = wait_until(lambda: two.node_address(loser, "n1", favoured), 30, what="node address in the OMR prefix")
+    carrier = wait_until(lambda: two.carrier(source), 30, what="a route from the node to the LAN")
+    sent_before = two.sim(carrier, "state")["counters"]["mesh_in"]
+    wait_until(lambda: two.ping_lan(source), 60, interval=0, what="the LAN host reached from the node")
+    assert two.sim(carrier, "state")["counters"]["mesh_in"] > sent_before, "through the carrier's NCP"
+    reach_s = time.monotonic() - began
+
+    # The router whose prefix the mesh uses stops: the other one leads, publishes its own prefix and
+    # NAT64 route, and the node reaches the LAN host through it.
+    stopped_at = time.monotonic()
+    assert two.daemons[winner].stop() == 0
+    after = wait_until(lambda: only_published(two, loser, str(ours[loser])), 60,
+                       what="the remaining router's OMR prefix published")
+    handover_s = time.monotonic() - stopped_at
+    assert after["routing"]["omr"] == "published" and len(published(after)[1]) == 1
+    # (The stopped gatewayd withdrew its entries at once; its NCP left with it, and the one left leads
+    # once the radio timeout says the leader is gone.)
+    wait_until(lambda: two.role(loser) == "leader", 30, what="the remaining router leading")
+    assert f"OMR_PREFIX={ours[loser]} OMR_DECISION=published" in two.daemons[loser].output()
+    source = wait_until(lambda: two.node_address(loser, "n1", ours[loser]), 30,
+                        what="node address in the new OMR prefix")
+    assert wait_until(lambda: two.carrier(source), 30, what="a route to the LAN") == loser
+    wait_until(lambda: two.ping_lan(source), 60, interval=0, what="the LAN host reached through the remaining router")
+    failover_s = time.monotonic() - stopped_at
+    print(f"converged {converge_s:.1f} s after A started; node reached the LAN through {carrier} at {reach_s:.1f} s; "
+          f"{winner} stopped: netdata handover {handover_s:.1f} s, LAN reachable again {failover_s:.1f} s")
