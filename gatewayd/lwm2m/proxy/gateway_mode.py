@@ -30,7 +30,7 @@ from typing import Any
 
 from aiocoap.numbers.codes import Code
 
-from ..client import ClientSettings, LwM2MClient, OpRequest, OpResponse, RegistrationState
+from ..client import ClientSettings, LwM2MClient, OpRequest, OpResponse
 from ..client.operations import error_response
 from ..codecs import encode_links, registration_links
 from ..errors import LwM2MError
@@ -84,6 +84,12 @@ class GatewayEngine:
         self.counters = {"routed": 0, "unknown_prefix": 0}
         self._state_key = f"{gateway.endpoint}#gateway-devices"
         self._assigned: dict[str, int] = self._load_assignments()
+        #: how many endpoints in _assigned hold each instance id, and an id below which none is free (so
+        #: choosing an instance does not scan every device: adding 10,000 would be quadratic)
+        self._reserved: dict[int, int] = {}
+        for iid in self._assigned.values():
+            self._reserved[iid] = self._reserved.get(iid, 0) + 1
+        self._lowest_free = 0
         self._save_handle: asyncio.TimerHandle | None = None
         site = gateway.site
         self._own = (site.handler, site.observe, site.prepare)
@@ -103,10 +109,8 @@ class GatewayEngine:
         self.devices[endpoint] = device
         self.by_prefix[device.prefix] = device
         self.clients[endpoint] = client
-        self._assigned.pop(endpoint, None)
-        self._assigned[endpoint] = iid  # most recent last: the oldest are forgotten first
+        self._assign(endpoint, iid)
         self._save_later()
-        self._report()
         log.info("LwM2M gateway: %s is /25/%d, prefix /%s", endpoint, iid, device.prefix,
                  extra={"fields": {"LWM2M_ENDPOINT": endpoint, "LWM2M_PREFIX": device.prefix}})
         return client
@@ -120,13 +124,7 @@ class GatewayEngine:
         await device.client.stop(deregister=False)
         if self.gateway.store.instance(GATEWAY_OBJECT, device.instance) is not None:
             self.gateway.store.remove_instance(GATEWAY_OBJECT, device.instance)
-        self._report()
-
-    def _report(self) -> None:
-        """The gateway client Updates by itself when its object list changes while it is registered; a change
-        while its Register or an Update is in flight would wait for the next keep-alive, so ask for one."""
-        if self.gateway.state in (RegistrationState.REGISTERING, RegistrationState.UPDATING):
-            self.gateway.trigger_update()
+            self._lowest_free = min(self._lowest_free, device.instance)
 
     async def stop(self) -> None:
         """Let go of the devices and the gateway's site (shutdown: the gateway's store is left as it is)."""
@@ -151,17 +149,35 @@ class GatewayEngine:
 
     # --- instance (prefix) assignment, kept across restarts --------------------------------------------------
     def _instance_for(self, endpoint: str) -> int:
-        used = set(self.gateway.store.instance_ids(GATEWAY_OBJECT))
+        """The endpoint's remembered instance if free, else the lowest neither in use nor remembered for
+        another device, else (all 65535 remembered) the lowest not in use."""
+        store = self.gateway.store
         mine = self._assigned.get(endpoint)
-        if mine is not None and mine not in used:
+        if mine is not None and store.instance(GATEWAY_OBJECT, mine) is None:
             return mine
-        reserved = used | set(self._assigned.values())
-        iid = next((i for i in range(65535) if i not in reserved), None)
-        if iid is None:
-            iid = next((i for i in range(65535) if i not in used), None)
-        if iid is None:
+        iid = self._lowest_free
+        while iid < 65535 and (iid in self._reserved or store.instance(GATEWAY_OBJECT, iid) is not None):
+            iid += 1
+        self._lowest_free = iid
+        if iid < 65535:
+            return iid
+        found = next((i for i in range(65535) if store.instance(GATEWAY_OBJECT, i) is None), None)
+        if found is None:
             raise LwM2MError(Code.SERVICE_UNAVAILABLE, "no /25 instance id left")
-        return iid
+        return found
+
+    def _assign(self, endpoint: str, iid: int) -> None:
+        old = self._assigned.pop(endpoint, None)
+        if old is not None:
+            self._release(old)
+        self._assigned[endpoint] = iid  # most recent last: the oldest are forgotten first
+        self._reserved[iid] = self._reserved.get(iid, 0) + 1
+
+    def _release(self, iid: int) -> None:
+        left = self._reserved.pop(iid, 0) - 1
+        if left > 0:
+            self._reserved[iid] = left
+        self._lowest_free = min(self._lowest_free, iid)
 
     def _load_assignments(self) -> dict[str, int]:
         data = self.state.load(self._state_key) if self.state is not None else None
@@ -182,7 +198,7 @@ class GatewayEngine:
         present = set(self.devices)
         gone = [ep for ep in self._assigned if ep not in present]
         for ep in gone[:max(0, len(gone) - REMEMBERED)]:
-            del self._assigned[ep]
+            self._release(self._assigned.pop(ep))
         try:
             self.state.save(self._state_key, {"instances": self._assigned})
         except OSError as exc:

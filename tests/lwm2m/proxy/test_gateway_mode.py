@@ -10,10 +10,13 @@ from aiocoap.numbers.codes import Code
 
 from gatewayd.config.loader import ConfigError, parse
 from gatewayd.control import Request
+from gatewayd.lwm2m.client import LwM2MClient
 from gatewayd.lwm2m.codecs import ContentFormat, decode, parse_registration
 from gatewayd.lwm2m.component import LwM2MComponent
 from gatewayd.lwm2m.paths import LwM2MPath
-from tests.lwm2m.servers import REGISTRY
+from gatewayd.lwm2m.persist import StateStore
+from gatewayd.lwm2m.proxy import gateway_mode
+from tests.lwm2m.servers import REGISTRY, device_store, until
 
 from .test_component import device
 
@@ -211,3 +214,42 @@ async def test_thread_nodes_come_and_go_as_gateway_instances(server, tmp_path) -
         await devices.stop()
         await gw_engine.stop()
         await engine.stop()
+
+
+async def test_prefixes_come_back_to_their_devices_and_forgotten_ones_are_reused(tmp_path, monkeypatch) -> None:
+    """A device that leaves keeps its /25 instance (its prefix) for when it returns, also across restarts;
+    newcomers take the lowest instance nobody holds, and one of a forgotten device."""
+    state = StateStore(tmp_path)
+
+    def engine() -> gateway_mode.GatewayEngine:
+        store = device_store()
+        store.add_object(25)
+        return gateway_mode.GatewayEngine(LwM2MClient(GW, store), state)
+
+    def prefixes(gw: gateway_mode.GatewayEngine) -> dict[str, str]:
+        return {ep: d.prefix for ep, d in gw.devices.items()}
+
+    gw = engine()
+    for ep in ("a", "b", "c"):
+        await gw.add(ep, device_store())
+    await gw.remove("b")
+    await gw.add("d", device_store())
+    await gw.add("b", device_store())
+    assert prefixes(gw) == {"a": "dev0", "b": "dev1", "c": "dev2", "d": "dev3"}
+    await gw.stop()
+
+    gw = engine()  # restarted: c returns, a newcomer does not take a's, b's or d's prefix
+    await gw.add("c", device_store())
+    await gw.add("e", device_store())
+    assert prefixes(gw) == {"c": "dev2", "e": "dev4"}
+
+    monkeypatch.setattr(gateway_mode, "REMEMBERED", 0)
+    monkeypatch.setattr(gateway_mode, "SAVE_DELAY", 0.01)
+    await gw.remove("c")
+    await gw.add("f", device_store())  # saving (soon) forgets a, b, c and d
+    assert prefixes(gw) == {"e": "dev4", "f": "dev5"}
+    await until(lambda: set(state.load(f"{GW}#gateway-devices")["instances"]) == {"e", "f"})
+    await gw.add("g", device_store())
+    await gw.add("h", device_store())
+    assert prefixes(gw) == {"e": "dev4", "f": "dev5", "g": "dev0", "h": "dev1"}
+    await gw.stop()
