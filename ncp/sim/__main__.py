@@ -20,7 +20,7 @@ from .config import SimConfig
 from .control import ControlError, parse_eui64
 from .core import SimNcp
 from .generation import GENERATIONS
-from .radio_socket import RadioSocket
+from .radio_socket import SLOTS, RadioSocket
 from .topology import NODE_KINDS
 
 
@@ -44,6 +44,13 @@ def _eui64(text: str) -> bytes:
         return parse_eui64(text)
     except ControlError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _radio_port(text: str) -> int:
+    port = int(text)
+    if not 1 <= port <= 65535 - SLOTS:
+        raise argparse.ArgumentTypeError(f"radio port must be in 1..{65535 - SLOTS}")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--radio",
-        type=int,
+        type=_radio_port,
         metavar="PORT",
         help="share a radio with the simulated NCPs started with the same PORT in the same --netns (each with "
         "its own --tun): one mesh, one leader, the border routers' network data merged",
