@@ -104,8 +104,8 @@ class NetworkData:
         self.net_prefixes: dict[ipaddress.IPv6Network, OnMeshPrefix] = {}
         self.net_routes: dict[ipaddress.IPv6Network, ExternalRoute] = {}
         self._prefix_order: dict[ipaddress.IPv6Network, None] = {}  # first insertion order of local prefixes
-        # Other border routers' entries in the leader's data, by their RLOC16 (the ``border_router`` control
-        # command stands in for them: this simulator has one NCP on its mesh)
+        # Other border routers' entries in the leader's data, by their RLOC16: the other NCPs of a shared radio
+        # (radio.py), or what the ``border_router`` control command says
         self.peers: dict[int, tuple[tuple[OnMeshPrefix, ...], tuple[ExternalRoute, ...]]] = {}
         self.version = 0
 

@@ -1,7 +1,8 @@
 """gatewayd next to another border router on the simulated mesh: the simulator's ``border_router`` control
 command publishes the other router's prefixes and routes into the leader's network data, as a second
-border router (a Pi, or a commercial OpenThread one) would. The real two-gatewayd case runs on real NCPs in
-tests/interop/test_two_border_routers.py; the simulator has one NCP per mesh."""
+border router (a Pi, or a commercial OpenThread one) would. Two gatewayd on one mesh run on simulated NCPs
+sharing a radio in tests/thread/test_two_border_routers_sim.py, and on real NCPs in
+tests/interop/test_two_border_routers.py."""
 
 from __future__ import annotations
 
