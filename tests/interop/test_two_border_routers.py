@@ -28,7 +28,7 @@ import pytest
 
 from tests.conftest import DaemonProcess, wait_until
 from tests.interop.peers import OtCli
-from tests.thread.two_routers import LAN_HOST, converged, only_published, published
+from tests.thread.two_routers import LAN_HOST, agree, only_published, published
 from tests.thread.two_routers import TwoRouters as _TwoRouters
 
 pytestmark = pytest.mark.root
@@ -97,26 +97,12 @@ def two_routers_and_a_node(two: TwoRouters) -> Converged:
     wait_until(lambda: two.role("B") in ("router", "leader"), 150, what="router B attached as a router")
 
     began = time.monotonic()
-    views = wait_until(lambda: converged(two, ("A", "B")), 60, what="one OMR prefix and one NAT64 route")
-    converge_s = time.monotonic() - began
-    states = {name: two.ctl(name, "state") for name in ("A", "B")}
-    ours = {name: ipaddress.IPv6Network(s["local_omr_prefix"]) for name, s in states.items()}
     # An existing favoured prefix is adopted, not contested: B, joining later, keeps A's even when its own
     # is smaller (both are generated ULA prefixes at low preference); were both published at once, the
     # smaller would win (tests/thread/test_routing.py).
-    (omr, _), = published(views["A"])[0]
-    favoured = ipaddress.IPv6Network(omr)
-    winner = next(name for name, prefix in ours.items() if prefix == favoured)
-    loser = "B" if winner == "A" else "A"
-    for name in ("A", "B"):
-        (omr, _), = published(views[name])[0]
-        assert omr == str(favoured), (name, views[name])
-        assert states[name]["omr_prefix"] == str(favoured), "both use (and advertise) the favoured prefix"
-    routing = {name: views[name]["routing"] for name in ("A", "B")}
-    assert routing[winner]["omr"] == "published" and routing[loser]["omr"] == "adopted", routing
-    assert [p["local"] for p in views[winner]["prefixes"] if p["prefix"] == str(favoured)] == [True]
-    assert not any(p["local"] for p in views[loser]["prefixes"] if "a" in p["flags"]), views[loser]
-    assert sorted(routing[n]["nat64"] for n in ("A", "B")) == ["adopted", "published"], routing
+    agreed = agree(two)
+    converge_s = time.monotonic() - began
+    ours, favoured, winner, loser = agreed.ours, agreed.favoured, agreed.winner, agreed.loser
     # Each border router routes ::/0 (its own default router on the LAN) and says so.
     wait_until(lambda: len({r["rloc16"] for r in two.ctl(winner, "netdata", "show")["routes"]
                             if r["prefix"] == "::/0"}) == 2, 20, what="::/0 from both border routers")

@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import DaemonProcess, wait_until
 from tests.ncp.sim.simproc import control
-from tests.thread.two_routers import LAN_HOST, TwoRouters, converged, only_published, published
+from tests.thread.two_routers import LAN_HOST, TwoRouters, agree, only_published, published
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -88,20 +88,9 @@ def test_two_border_routers_on_one_simulated_mesh_agree_and_hand_over(two: SimRo
     assert two.role("A") == "leader", "one leader"
     assert two.sim("A", "state")["partition_id"] == two.sim("B", "state")["partition_id"], "one partition"
 
-    views = wait_until(lambda: converged(two, ("A", "B")), 60, what="one OMR prefix and one NAT64 route")
+    agreed = agree(two)
     converge_s = time.monotonic() - began
-    states = {name: two.ctl(name, "state") for name in ("A", "B")}
-    ours = {name: ipaddress.IPv6Network(s["local_omr_prefix"]) for name, s in states.items()}
-    (omr, _), = published(views["A"])[0]
-    favoured = ipaddress.IPv6Network(omr)
-    winner = next(name for name, prefix in ours.items() if prefix == favoured)
-    loser = "B" if winner == "A" else "A"
-    for name in ("A", "B"):
-        assert published(views[name]) == published(views[winner]), "both see the same leader's data"
-        assert states[name]["omr_prefix"] == str(favoured)
-    routing = {name: views[name]["routing"] for name in ("A", "B")}
-    assert routing[winner]["omr"] == "published" and routing[loser]["omr"] == "adopted", routing
-    assert sorted(routing[n]["nat64"] for n in ("A", "B")) == ["adopted", "published"], routing
+    ours, favoured, winner, loser = agreed.ours, agreed.favoured, agreed.winner, agreed.loser
 
     # A node of the router that stays (it lives in that NCP's process) gets an address in the favoured
     # prefix and reaches the LAN host through the router carrying the route there.

@@ -11,13 +11,15 @@ simulated radio) and the simulator's (tests/thread/test_two_border_routers_sim.p
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import DaemonProcess
+from tests.conftest import DaemonProcess, wait_until
 
 LAN_HOST = "fd00:1a4::2"
 
@@ -107,3 +109,34 @@ def only_published(two: TwoRouters, name: str, omr: str) -> dict | None:
     """``name``'s netdata once ``omr`` is the one OMR prefix in it."""
     view = two.ctl(name, "netdata", "show")
     return view if view and {p for p, _ in published(view)[0]} == {omr} else None
+
+
+@dataclass
+class Agreement:
+    views: dict[str, dict]  # each router's `gatewayctl netdata show`
+    ours: dict[str, ipaddress.IPv6Network]  # each router's own OMR prefix
+    favoured: ipaddress.IPv6Network  # the one the mesh uses
+    winner: str  # the router that publishes it
+    loser: str
+
+
+def agree(two: TwoRouters) -> Agreement:
+    """Once A and B see one OMR prefix and one NAT64 route: one router published each, the other adopted
+    it, and both use (and advertise) the favoured prefix."""
+    views = wait_until(lambda: converged(two, ("A", "B")), 60, what="one OMR prefix and one NAT64 route")
+    states = {name: two.ctl(name, "state") for name in ("A", "B")}
+    ours = {name: ipaddress.IPv6Network(s["local_omr_prefix"]) for name, s in states.items()}
+    (omr, _), = published(views["A"])[0]
+    favoured = ipaddress.IPv6Network(omr)
+    winner = next(name for name, prefix in ours.items() if prefix == favoured)
+    loser = "B" if winner == "A" else "A"
+    for name in ("A", "B"):
+        (omr, _), = published(views[name])[0]
+        assert omr == str(favoured), (name, views[name])
+        assert states[name]["omr_prefix"] == str(favoured), "both use (and advertise) the favoured prefix"
+    routing = {name: views[name]["routing"] for name in ("A", "B")}
+    assert routing[winner]["omr"] == "published" and routing[loser]["omr"] == "adopted", routing
+    assert [p["local"] for p in views[winner]["prefixes"] if p["prefix"] == str(favoured)] == [True]
+    assert not any(p["local"] for p in views[loser]["prefixes"] if "a" in p["flags"]), views[loser]
+    assert sorted(routing[n]["nat64"] for n in ("A", "B")) == ["adopted", "published"], routing
+    return Agreement(views, ours, favoured, winner, loser)
