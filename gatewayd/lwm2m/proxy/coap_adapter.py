@@ -52,6 +52,9 @@ DEFAULT_MAX_AGE = 60.0
 MIN_POLL = 1.0
 DEFAULT_POLL = 30.0
 RETRY_OBSERVE = 30.0
+#: devices read at once by their first read (a gateway starting with 10,000 devices would otherwise send
+#: 20,000 requests in one instant: most time out, and aiocoap spends each timeout scanning all the others)
+PREFETCH_CONCURRENCY = 64
 
 Resolver = Callable[[str, bool], Awaitable[str | None]]  # (eui64, fresh tables) → address
 
@@ -112,8 +115,12 @@ class CoapDevice:
     adapter = "coap"
 
     def __init__(self, config: CoapDeviceConfig, registry: ObjectRegistry, context: aiocoap.Context,
-                 resolver: Resolver | None = None) -> None:
+                 resolver: Resolver | None = None, prefetch_slots: asyncio.Semaphore | None = None) -> None:
         self.config = config
+        #: shared by a proxy's devices: caps the first reads in flight (PREFETCH_CONCURRENCY)
+        self.prefetch_slots = prefetch_slots
+        #: every mapped resource has been read once (answered or failed)
+        self.prefetched = False
         self.registry = registry
         self.context = context
         self.resolver = resolver
@@ -169,7 +176,9 @@ class CoapDevice:
         task.add_done_callback(self._tasks.discard)
 
     async def _prefetch(self) -> None:
-        await asyncio.gather(*(self.refresh(m) for m in self._readable), return_exceptions=True)
+        async with self.prefetch_slots or contextlib.nullcontext():
+            await asyncio.gather(*(self.refresh(m) for m in self._readable), return_exceptions=True)
+        self.prefetched = True
 
     # --- the device side -------------------------------------------------------------------------------
     async def _address(self, fresh: bool = False) -> str | None:

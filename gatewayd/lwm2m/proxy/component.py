@@ -9,6 +9,7 @@ Gateway object (25) under the gateway's own registration.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -20,7 +21,7 @@ from gatewayd.secrets import reveal
 
 from ..client import ClientSettings, LwM2MEngine
 from ..definitions import ObjectRegistry
-from .coap_adapter import CoapDevice, CoapDeviceConfig
+from .coap_adapter import PREFETCH_CONCURRENCY, CoapDevice, CoapDeviceConfig
 from .gateway_mode import GatewayEngine
 from .mapping import MappingError, parse_mappings
 from .thread_adapter import NcpTables, ThreadDevices, ThreadDevicesConfig
@@ -109,6 +110,7 @@ class LwM2MProxy:
         self.thread: ThreadDevices | None = None
         self.errors: list[str] = []
         self._context: aiocoap.Context | None = None
+        self._prefetch_slots = asyncio.Semaphore(PREFETCH_CONCURRENCY)
 
     def _ncp_client(self) -> NcpClient | None:
         return self.ncp.client if self.ncp is not None else None
@@ -141,7 +143,7 @@ class LwM2MProxy:
     async def add_device(self, cfg: CoapDeviceConfig) -> CoapDevice:
         if cfg.endpoint in self.engine.clients:
             raise ProxyConfigError(f"endpoint {cfg.endpoint!r} is already a client")
-        device = CoapDevice(cfg, self.registry, await self.context(), self.tables.address_of)
+        device = CoapDevice(cfg, self.registry, await self.context(), self.tables.address_of, self._prefetch_slots)
         settings = dataclasses.replace(self.settings, queue_mode=cfg.queue_mode, lifetime=cfg.account.lifetime)
         client = await self.engine.add(cfg.endpoint, device.store, settings)
         device.attach(client)

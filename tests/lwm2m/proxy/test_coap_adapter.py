@@ -6,7 +6,9 @@ import asyncio
 import socket
 import time
 
+import aiocoap
 import pytest
+from aiocoap import resource
 from aiocoap.numbers.codes import Code
 
 from devtools.testbed.sensors import Sensor
@@ -14,13 +16,14 @@ from gatewayd.lwm2m import load_registry
 from gatewayd.lwm2m.client import ClientSettings, LwM2MEngine, RegistrationState
 from gatewayd.lwm2m.codecs import ContentFormat
 from gatewayd.lwm2m.paths import LwM2MPath
+from gatewayd.lwm2m.proxy import component
 from gatewayd.lwm2m.proxy.coap_adapter import CoapDeviceConfig
 from gatewayd.lwm2m.proxy.component import LwM2MProxy
 from gatewayd.lwm2m.proxy.mapping import parse_mappings
 from gatewayd.lwm2m.proxy.virtual import UpstreamAccount
 from gatewayd.lwm2m.transport import ClientSite
 from tests.lwm2m.aioserver import LwM2MTestServer
-from tests.lwm2m.servers import free_udp_port
+from tests.lwm2m.servers import free_udp_port, until
 
 pytestmark = pytest.mark.timeout(60)
 REGISTRY = load_registry()
@@ -216,3 +219,52 @@ async def test_a_device_by_eui64_that_moved_is_asked_again_where_fresh_tables_pu
         assert cached == ["127.0.0.2", "127.0.0.1"], "the unanswered request looked the node up in fresh tables"
         assert device.info()["device"].startswith(f"{eui64} → 127.0.0.1")
         assert await read(server, "moved", "/4/0/4/0") == (Code.CONTENT, "127.0.0.1")
+
+
+class _HeldTemp(resource.Resource):
+    """A temperature every device serves only once the test lets it: counts the reads waiting at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending = self.peak = 0
+        self.release = asyncio.Event()
+
+    async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
+        self.pending += 1
+        self.peak = max(self.peak, self.pending)
+        try:
+            await self.release.wait()
+        finally:
+            self.pending -= 1
+        return aiocoap.Message(payload=b"21.5", content_format=0)
+
+
+async def test_first_reads_of_many_devices_go_a_few_at_a_time(proxy, monkeypatch) -> None:
+    """A gateway starting with thousands of devices reads them PREFETCH_CONCURRENCY at a time, not all in
+    one instant (most of such a burst times out); every device still gets its first read."""
+    monkeypatch.setattr(component, "PREFETCH_CONCURRENCY", 3)
+    px = LwM2MProxy(proxy.engine, REGISTRY, ClientSettings(lifetime=60))
+    temp = _HeldTemp()
+    site = resource.Site()
+    site.add_resource(["sensors", "temp"], temp)
+    contexts = []
+    try:
+        for i in range(10):
+            port = free_udp_port()
+            contexts.append(await aiocoap.Context.create_server_context(site, bind=("127.0.0.1", port),
+                                                                        transports=["udp6"]))
+            await px.add_device(CoapDeviceConfig(
+                f"held-{i}", UpstreamAccount(f"coap://127.0.0.1:{free_udp_port()}", lifetime=60),
+                parse_mappings({"/3303/0/5700": {"get": "/sensors/temp"}}, REGISTRY), address="127.0.0.1",
+                port=port, timeout=30))
+        await until(lambda: temp.pending == 3)
+        assert not any(d.prefetched for d in px.devices.values())
+        temp.release.set()
+        await until(lambda: all(d.prefetched for d in px.devices.values()))
+        assert temp.peak == 3
+        assert all(d.store.get(LwM2MPath(3303, 0, 5700)) == 21.5 for d in px.devices.values())
+    finally:
+        temp.release.set()
+        await px.stop()
+        for ctx in contexts:
+            await ctx.shutdown()
