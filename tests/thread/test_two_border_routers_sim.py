@@ -10,18 +10,22 @@ the mesh to the other one, and the node reaches the LAN host through it.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import DaemonProcess, wait_until
 from tests.ncp.sim.simproc import control
-from tests.thread.two_routers import LAN_HOST, TwoRouters, agree, only_published, published
+from tests.thread.two_routers import LAN_HOST, Agreement, TwoRouters, agree, only_published, published
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -78,7 +82,17 @@ def two(tmp_path: Path) -> Iterator[SimRouters]:
         bed.close()
 
 
-def test_two_border_routers_on_one_simulated_mesh_agree_and_hand_over(two: SimRouters) -> None:
+@dataclass
+class Converged:
+    agreed: Agreement
+    converge_s: float  # from A's start to one OMR prefix and one NAT64 route
+    carrier: str  # the router the node's packets to the LAN leave through
+
+
+def two_routers_and_a_node(two: SimRouters) -> Converged:
+    """A forms the network, B attaches to its partition as a router; both agree on one OMR prefix and one
+    NAT64 route; a node of the router that will stay (it lives in that NCP's process) gets an address in
+    the favoured prefix and reaches the LAN host through the router carrying the route there."""
     began = time.monotonic()
     two.start("A")
     wait_until(lambda: two.role("A") == "leader", 30, what="router A leading")
@@ -87,37 +101,59 @@ def test_two_border_routers_on_one_simulated_mesh_agree_and_hand_over(two: SimRo
     wait_until(lambda: two.role("B") == "router", 30, what="router B attached as a router of A's partition")
     assert two.role("A") == "leader", "one leader"
     assert two.sim("A", "state")["partition_id"] == two.sim("B", "state")["partition_id"], "one partition"
-
     agreed = agree(two)
     converge_s = time.monotonic() - began
-    ours, favoured, winner, loser = agreed.ours, agreed.favoured, agreed.winner, agreed.loser
 
-    # A node of the router that stays (it lives in that NCP's process) gets an address in the favoured
-    # prefix and reaches the LAN host through the router carrying the route there.
-    two.sim(loser, "node_add", name="n1", kind="mtd")
-    source = wait_until(lambda: two.node_address(loser, "n1", favoured), 30, what="node address in the OMR prefix")
+    two.sim(agreed.loser, "node_add", name="n1", kind="mtd")
+    source = wait_until(lambda: two.node_address(agreed.loser, "n1", agreed.favoured), 30,
+                        what="node address in the OMR prefix")
     carrier = wait_until(lambda: two.carrier(source), 30, what="a route from the node to the LAN")
     sent_before = two.sim(carrier, "state")["counters"]["mesh_in"]
     wait_until(lambda: two.ping_lan(source), 60, interval=0, what="the LAN host reached from the node")
     assert two.sim(carrier, "state")["counters"]["mesh_in"] > sent_before, "through the carrier's NCP"
-    reach_s = time.monotonic() - began
+    return Converged(agreed, converge_s, carrier)
 
-    # The router whose prefix the mesh uses stops: the other one leads, publishes its own prefix and
-    # NAT64 route, and the node reaches the LAN host through it.
+
+def mesh_moved_to(two: SimRouters, name: str, prefix: ipaddress.IPv6Network, since: float) -> tuple[float, float]:
+    """Once ``name`` leads and its own ``prefix`` is the mesh's, the node reaches the LAN host through it:
+    (seconds until the network data said so, until the LAN host answered)."""
+    after = wait_until(lambda: only_published(two, name, str(prefix)), 60,
+                       what="the remaining router's OMR prefix published")
+    netdata_s = time.monotonic() - since
+    assert after["routing"]["omr"] == "published" and len(published(after)[1]) == 1, "the NAT64 route follows"
+    wait_until(lambda: two.role(name) == "leader", 30, what="the remaining router leading")
+    assert f"OMR_PREFIX={prefix} OMR_DECISION=published" in two.daemons[name].output()
+    source = wait_until(lambda: two.node_address(name, "n1", prefix), 30, what="node address in the new OMR prefix")
+    assert wait_until(lambda: two.carrier(source), 30, what="a route to the LAN") == name
+    wait_until(lambda: two.ping_lan(source), 60, interval=0, what="the LAN host reached through the remaining router")
+    return netdata_s, time.monotonic() - since
+
+
+def test_two_border_routers_on_one_simulated_mesh_agree_and_hand_over(two: SimRouters) -> None:
+    bed = two_routers_and_a_node(two)
+    winner, loser, ours = bed.agreed.winner, bed.agreed.loser, bed.agreed.ours
+    # The router whose prefix the mesh uses stops: it withdraws its entries at once, its NCP leaves with
+    # it, and the other one leads once the radio timeout says the leader is gone.
     stopped_at = time.monotonic()
     assert two.daemons[winner].stop() == 0
-    after = wait_until(lambda: only_published(two, loser, str(ours[loser])), 60,
-                       what="the remaining router's OMR prefix published")
-    handover_s = time.monotonic() - stopped_at
-    assert after["routing"]["omr"] == "published" and len(published(after)[1]) == 1
-    # (The stopped gatewayd withdrew its entries at once; its NCP left with it, and the one left leads
-    # once the radio timeout says the leader is gone.)
-    wait_until(lambda: two.role(loser) == "leader", 30, what="the remaining router leading")
-    assert f"OMR_PREFIX={ours[loser]} OMR_DECISION=published" in two.daemons[loser].output()
-    source = wait_until(lambda: two.node_address(loser, "n1", ours[loser]), 30,
-                        what="node address in the new OMR prefix")
-    assert wait_until(lambda: two.carrier(source), 30, what="a route to the LAN") == loser
-    wait_until(lambda: two.ping_lan(source), 60, interval=0, what="the LAN host reached through the remaining router")
-    failover_s = time.monotonic() - stopped_at
-    print(f"converged {converge_s:.1f} s after A started; node reached the LAN through {carrier} at {reach_s:.1f} s; "
-          f"{winner} stopped: netdata handover {handover_s:.1f} s, LAN reachable again {failover_s:.1f} s")
+    netdata_s, reach_s = mesh_moved_to(two, loser, ours[loser], stopped_at)
+    print(f"converged {bed.converge_s:.1f} s after A started, the LAN reached through {bed.carrier}; "
+          f"{winner} stopped: netdata handover {netdata_s:.1f} s, LAN reachable again {reach_s:.1f} s")
+
+
+def test_power_loss_of_the_favoured_router_moves_the_mesh_after_the_radio_timeout(two: SimRouters) -> None:
+    """The favoured router and its NCP die without withdrawing anything: their entries stay in the network
+    data until the other NCP stops hearing them (``--radio-timeout``, Thread's leader timeout sooner)."""
+    bed = two_routers_and_a_node(two)
+    winner, loser, ours = bed.agreed.winner, bed.agreed.loser, bed.agreed.ours
+    ncps = subprocess.run(["pgrep", "-f", two.sim_socket(winner)], capture_output=True, text=True).stdout.split()
+    killed_at = time.monotonic()
+    daemon = two.daemons[winner]
+    assert daemon.proc is not None and ncps
+    daemon.proc.kill()
+    for pid in ncps:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+    two.run(two.brs[winner], "ip", "link", "set", "infra0", "down")  # and its host stops forwarding
+    netdata_s, reach_s = mesh_moved_to(two, loser, ours[loser], killed_at)
+    print(f"{winner} lost power: netdata handover {netdata_s:.1f} s, LAN reachable again {reach_s:.1f} s")
