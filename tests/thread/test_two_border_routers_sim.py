@@ -5,7 +5,8 @@ in place of ot-ncp-ftd: each gatewayd spawns its NCP through the forkpty link; b
 (meshA, meshB) in the one mesh namespace and hear each other on its loopback. After convergence the mesh
 has exactly one OMR prefix and one NAT64 route; a node (an address of one NCP's TUN) reaches the LAN host
 through the border router that carries the route; stopping the router whose prefix the mesh uses moves
-the mesh to the other one, and the node reaches the LAN host through it.
+the mesh to the other one, and the node reaches the LAN host through it; so does its power loss, once the
+radio timeout has passed.
 """
 
 from __future__ import annotations
