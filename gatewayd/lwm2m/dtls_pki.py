@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import errno
 import ipaddress
 import logging
@@ -69,6 +68,10 @@ def gnutls() -> Any:
     """libgnutls, loaded once (ImportError when it is missing: install libgnutls30)."""
     global _lib
     if _lib is None:
+        # here, not at the top: ctypes.util imports shutil (with bz2 and lzma) and tempfile, ~0.5 MB that a
+        # daemon without certificate or RPK accounts never uses (this module is imported to check configs)
+        import ctypes.util
+
         name = ctypes.util.find_library("gnutls") or "libgnutls.so.30"
         try:
             lib = ctypes.CDLL(name)

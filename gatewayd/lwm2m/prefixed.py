@@ -18,8 +18,6 @@ import json
 import re
 from typing import Any
 
-import cbor2
-
 SENML_JSON = 110
 SENML_CBOR = 112
 LWM2M_CBOR = 11544
@@ -93,6 +91,8 @@ def _rename(content_format: int, payload: bytes, rename: Any) -> bytes:
             rec[n] = rename(rec[n])
     if content_format == SENML_JSON:
         return json.dumps(records, separators=(",", ":")).encode()
+    import cbor2  # imported on first use: see gatewayd.lwm2m.codecs.cbor
+
     return cbor2.dumps(records)
 
 
@@ -114,6 +114,8 @@ def _load_senml(content_format: int, payload: bytes) -> list[dict[Any, Any]]:
 def _load_cbor(payload: bytes) -> Any:
     if len(payload) > MAX_PAYLOAD:
         raise PrefixError("payload too large")
+    import cbor2
+
     try:
         return cbor2.loads(payload)
     except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
@@ -125,6 +127,8 @@ def _rekey(payload: bytes, rekey: Any) -> bytes:
     body = _load_cbor(payload)
     if not isinstance(body, dict):
         raise PrefixError("LwM2M CBOR payload is not a map")
+    import cbor2
+
     return cbor2.dumps({rekey(k): v for k, v in body.items()})
 
 

@@ -1,4 +1,9 @@
-"""CBOR (content format 60): one resource value as a single CBOR data item (LwM2M 1.1)."""
+"""CBOR (content format 60): one resource value as a single CBOR data item (LwM2M 1.1).
+
+cbor2 (and the decimal module it brings) is imported where a CBOR payload is first read or written, here
+and in the other CBOR users (SenML CBOR, LwM2M CBOR, prefixed paths, proxied devices' CBOR): LwM2M 1.0
+and devices speaking text or JSON never need it, and an idle daemon should not carry its ~1 MB.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,6 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-import cbor2
-
 from ..definitions import ObjectRegistry, ObjLnk
 from ..numbers import INT64_MIN, UINT64_MAX, ResourceType
 from ..paths import LwM2MPath
@@ -18,6 +21,8 @@ from .base import Codec, CodecError, ContentFormat, Entry, checked, single_entry
 
 def loads_one(payload: bytes) -> Any:
     """Exactly one CBOR item from ``payload``; anything else is a CodecError."""
+    import cbor2
+
     fp = io.BytesIO(bytes(payload))
     try:
         item = cbor2.CBORDecoder(fp).decode()
@@ -74,6 +79,8 @@ class CborCodec(Codec):
     def encode(self, base_path: LwM2MPath, entries: Iterable[Entry], model: ObjectRegistry | None = None) -> bytes:
         value = single_entry(base_path, entries, "CBOR")
         rtype = value_type(model, base_path, value)
+        import cbor2
+
         return cbor2.dumps(to_cbor_item(rtype, checked(rtype, value, base_path)))
 
     def decode(

@@ -15,11 +15,8 @@ definite or indefinite length.
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Iterable
 from typing import Any
-
-import cbor2
 
 from ..definitions import ObjectRegistry
 from ..numbers import ResourceType
@@ -72,7 +69,9 @@ def _typed(path: LwM2MPath, raw: Any, model: ObjectRegistry | None) -> Any:
         raise CodecError(f"{path}: a value needs a resource path")
     if rdef is not None and rdef.multiple and path.is_resource:
         raise CodecError(f"{path} is a multiple-instance resource: its values need instance ids")
-    if isinstance(raw, decimal.Decimal):  # tag 4, decimal fraction
+    from decimal import Decimal  # what cbor2 decodes tag 4 to; imported with it, on first use
+
+    if isinstance(raw, Decimal):  # tag 4, decimal fraction
         if rtype not in (None, ResourceType.FLOAT):
             raise CodecError(f"{path}: a decimal fraction is no {rtype.value}")
         try:
@@ -119,6 +118,8 @@ def _fold(node: dict[int, Any]) -> dict[Any, Any]:
 
 def dumps_tree(flat: list[Entry], model: ObjectRegistry | None) -> bytes:
     """Entries (scalars only, depth ≥ 3, or NO_VALUE at any depth) as a LwM2M CBOR map."""
+    import cbor2  # on first use: see .cbor
+
     if not flat:
         return cbor2.dumps({})
     return cbor2.dumps(_fold(_tree(flat, model)))
@@ -158,7 +159,7 @@ class LwM2MCborCodec(Codec):
         """The paths a Read-Composite or Observe-Composite request names, each with ``null``."""
         paths = list(paths)
         if any(p.is_root for p in paths):
-            return cbor2.dumps({})
+            return dumps_tree([], None)
         return dumps_tree([(p, NO_VALUE) for p in paths], None)
 
     def decode_paths(self, payload: bytes) -> list[LwM2MPath]:

@@ -15,8 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import cbor2
-
 from ..definitions import ObjectRegistry, ObjLnk
 from ..numbers import INT64_MIN, UINT64_MAX, ResourceType
 from ..paths import ROOT, LwM2MPath
@@ -331,6 +329,8 @@ class SenMLCborCodec(SenMLJsonCodec):
     binary = True
 
     def dumps(self, raw: list[dict[str, Any]]) -> bytes:
+        import cbor2  # on first use: see .cbor
+
         labelled = [{CBOR_KEYS.get(k, k): v for k, v in rec.items()} for rec in raw]
         return cbor2.dumps(labelled)
 

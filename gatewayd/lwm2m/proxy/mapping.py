@@ -20,8 +20,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import cbor2
-
 from ..definitions import ObjectRegistry
 from ..numbers import INT64_MAX, INT64_MIN, UINT64_MAX, ResourceType
 from ..paths import LwM2MPath, PathError
@@ -316,6 +314,8 @@ def decode_value(payload: bytes, rtype: ResourceType, fmt: str = "", pointer: st
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ValueDecodeError(f"not JSON: {type(exc).__name__}") from None
     else:
+        import cbor2  # on first use: see gatewayd.lwm2m.codecs.cbor
+
         try:
             document = cbor2.loads(bytes(payload))
         except Exception as exc:  # cbor2 raises many types (decoder errors, tag hooks, recursion)
@@ -344,4 +344,6 @@ def encode_value(value: Any, rtype: ResourceType, fmt: str = "", pointer: str = 
     if kind == "json":
         plain = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
         return json.dumps(_nest(tokens, plain), separators=(",", ":")).encode(), CF_JSON
+    import cbor2
+
     return cbor2.dumps(_nest(tokens, value)), CF_CBOR
