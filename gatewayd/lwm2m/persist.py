@@ -14,9 +14,10 @@ import json
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from common.files import write_private
 
 from .definitions import ObjLnk
 from .errors import LwM2MError
@@ -133,18 +134,7 @@ class StateStore:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.path_for(endpoint)
         body = json.dumps({"version": FORMAT_VERSION, "endpoint": endpoint, **data}, separators=(",", ":"))
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(body)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_private(path, body)
 
     def remove(self, endpoint: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -5,23 +5,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import secrets
 from pathlib import Path
 
+from common.files import write_private
 from ncp.meshcop import Dataset, MeshCoPError
-
-
-def write_private(path: Path, data: str) -> None:
-    """Atomically replace ``path`` with mode 0600 content: never a half-written secret."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 class ThreadState:
