@@ -14,7 +14,7 @@ fi
 
 apt_packages=(
     python3 python3-venv python3-dev build-essential pkg-config
-    autoconf automake libtool libsystemd-dev
+    autoconf automake libtool
     iproute2 iputils-ping nftables tcpdump procps
     tayga unbound bind9-dnsutils dnsperf libcoap3-bin libgnutls30
     nodejs npm
@@ -52,7 +52,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --upgrade pip setuptools wheel
 echo "setup: installing gatewayd and its dependencies into .venv"
-.venv/bin/pip install -q -e ".[systemd,dtls,test]"
+.venv/bin/pip install -q -e ".[dtls,test]"
 
 if [ -f tests/peers/package.json ]; then
     echo "setup: installing npm test peers"

@@ -47,11 +47,10 @@ def test_nothing_is_sent_without_systemd(daemon, notify_socket: NotifySocket):
     assert notify_socket.messages == []
 
 
-def test_notify_without_systemd_python(notify_socket: NotifySocket):
+def test_notify_messages(notify_socket: NotifySocket):
     from gatewayd.sdnotify import Notifier
 
-    notifier = Notifier(env={"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "30000000"},
-                        use_library=False)
+    notifier = Notifier(env={"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "30000000"})
     assert notifier.watchdog_interval == 15.0
     notifier.ready("leader ch 15")
     notifier.status("leader ch 15")  # unchanged: not sent again
@@ -61,6 +60,21 @@ def test_notify_without_systemd_python(notify_socket: NotifySocket):
     sent = [m for _, m in notify_socket.messages]
     assert sent == [{"READY": "1", "STATUS": "leader ch 15"}, {"STATUS": "child ch 15"},
                     {"STOPPING": "1", "STATUS": "stopping"}]
+
+
+def test_notify_to_an_abstract_socket():
+    """systemd may hand out an abstract NOTIFY_SOCKET (``@name``), as sd_notify(3) describes."""
+    import os
+    import socket
+
+    from gatewayd.sdnotify import Notifier
+
+    name = f"gatewayd-test-notify-{os.getpid()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name)
+        sock.settimeout(5)
+        Notifier(env={"NOTIFY_SOCKET": "@" + name}).ready("leader ch 15")
+        assert sock.recv(4096) == b"READY=1\nSTATUS=leader ch 15"
 
 
 def test_watchdog_for_another_pid_is_ignored():

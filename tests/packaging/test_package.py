@@ -13,7 +13,7 @@ from tests.packaging.conftest import HARNESS
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
-DEBIAN_DEPENDS = ("python3-dnspython", "python3-systemd", "python3-serial", "python3-cbor2", "python3-zeroconf",
+DEBIAN_DEPENDS = ("python3-dnspython", "python3-serial", "python3-cbor2", "python3-zeroconf",
                   "iproute2", "nftables")
 
 
