@@ -5,10 +5,11 @@ Targets (issue: footprint): ≤ 40 MB RSS and ≤ 1 wakeup per second when nothi
 devices), brought up, then left alone. Reference measured in the same run: a bare asyncio interpreter
 (``asyncio.run(Event().wait())``) with the same Python, i.e. what no daemon can go below.
 
-    .venv/bin/python benchmarks/idle.py [--seconds 30]                                     (as root)
+    .venv/bin/python benchmarks/idle.py [--seconds 30] [--by-thread] [--no-meshcop-mdns]   (as root)
 
 Wakeups are the voluntary context switches of all the process's threads (each is a sleep that ended);
 ``--by-thread`` lists them per thread, the first thing to look at when the figure grows.
+``--no-meshcop-mdns`` runs the daemon with ``[border] meshcop_mdns = false``: what python-zeroconf costs.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def reference(seconds: float) -> tuple[float, float]:
         proc.wait()
 
 
-async def measure(seconds: float, by_thread: bool) -> None:
+async def measure(seconds: float, by_thread: bool, meshcop_mdns: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="gatewayd-idle-") as tmp:
         work = Path(tmp)
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -81,6 +82,10 @@ async def measure(seconds: float, by_thread: bool) -> None:
         notify.setblocking(False)
         os.environ["NOTIFY_SOCKET"] = str(work / "notify.sock")  # the demo passes its environment on
         async with Demo(work) as demo:
+            if not meshcop_mdns:
+                config = demo.bed.config  # "[border]\ninfra_interface = ...\n" then the extra keys
+                demo.bed.config = (  # type: ignore[method-assign]
+                    lambda extra="": config("meshcop_mdns = false\n" + extra))
             spawned = [0.0]
             start_daemon = demo.start_daemon
 
@@ -107,7 +112,8 @@ async def measure(seconds: float, by_thread: bool) -> None:
             rss, rate, per = await asyncio.to_thread(idle, demo.daemon.pid, seconds)
     ref_rss, ref_rate = await asyncio.to_thread(reference, seconds)
     print(f"reference: bare asyncio interpreter  RSS {ref_rss:.1f} MB  {ref_rate:.2f} wakeups/s")
-    print(f"idle daemon  RSS {rss:.1f} MB (target {TARGET_RSS_MB:.0f}: {rss / TARGET_RSS_MB:.2f}×, "
+    print(f"idle daemon ({'with' if meshcop_mdns else 'without'} mDNS)  RSS {rss:.1f} MB "
+          f"(target {TARGET_RSS_MB:.0f}: {rss / TARGET_RSS_MB:.2f}×, "
           f"{rss / ref_rss:.2f}× the reference)  wakeups {rate:.2f}/s (target {TARGET_WAKEUPS:.0f}: "
           f"{rate / TARGET_WAKEUPS:.2f}×)  start→READY {ready:.2f} s (target {TARGET_READY_S}: "
           f"{ready / TARGET_READY_S:.2f}×)")
@@ -120,10 +126,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to watch the idle daemon")
     parser.add_argument("--by-thread", action="store_true", help="wakeups per thread")
+    parser.add_argument("--no-meshcop-mdns", dest="meshcop_mdns", action="store_false",
+                        help="[border] meshcop_mdns = false: no _meshcop._udp over mDNS (no python-zeroconf)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the benchmark builds network namespaces")
-    asyncio.run(measure(args.seconds, args.by_thread))
+    asyncio.run(measure(args.seconds, args.by_thread, args.meshcop_mdns))
 
 
 if __name__ == "__main__":
