@@ -8,9 +8,10 @@ MAX_RA_DELAY_TIME, and multicast RAs are at least MIN_DELAY_BETWEEN_RAS apart. A
 advertised set restarts the initial phase, so hosts hear about it within seconds.
 
 The interface may be missing, down or still without a link-local address (DAD): the advertiser logs
-the condition once, looks again every `retry_interval` seconds (also while advertising, so a lost
-interface shows in `status()` promptly) and never raises out of its task. With nothing to advertise
-it stays quiet.
+the condition once, looks again every `retry_interval` seconds and never raises out of its task. While
+advertising it looks every `check_interval` seconds (10 s, as the LAN listener does), so a lost interface
+shows in `status()` without waiting for the next RA; a 2 s look was half an idle daemon's wakeups. With
+nothing to advertise it stays quiet.
 
 Interface facts (index, flags, link-layer address) are read with ioctls on the advertiser's own socket,
 so they come from the network namespace the socket was created in; `socket_factory` lets a caller
@@ -195,7 +196,7 @@ class Advertiser:
                  preference: RoutePreference = RoutePreference.MEDIUM, route_lifetime: int = 1800,
                  router_lifetime: int = 0, initial_count: int = MAX_INITIAL_RTR_ADVERTISEMENTS,
                  min_delay_between_ras: float = MIN_DELAY_BETWEEN_RAS, max_ra_delay: float = MAX_RA_DELAY_TIME,
-                 unicast_solicited: bool = False, retry_interval: float = 2.0,
+                 unicast_solicited: bool = False, retry_interval: float = 2.0, check_interval: float = 10.0,
                  socket_factory: SocketFactory = socket.socket, rng: random.Random | None = None):
         if preference == RoutePreference.RESERVED:
             raise ValueError("the reserved preference cannot be advertised")
@@ -210,6 +211,7 @@ class Advertiser:
         self.max_ra_delay = max_ra_delay
         self.unicast_solicited = unicast_solicited
         self.retry_interval = retry_interval
+        self.check_interval = check_interval
         self._factory = socket_factory
         self._rng = rng or random.Random()
         self._schedule = Schedule(initial_interval=initial_interval, min_interval=min_interval,
@@ -357,7 +359,7 @@ class Advertiser:
         if self._solicited_due is not None:
             dues.append(self._solicited_due)
         # Look at the link again before long: a vanished interface should not wait for the next RA to show.
-        return min(min(dues) - now, self.retry_interval)
+        return min(min(dues) - now, self.check_interval)
 
     def _has_news(self) -> bool:
         return bool(self._prefixes or self._withdrawn or self.router_lifetime)

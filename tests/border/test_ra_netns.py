@@ -112,7 +112,8 @@ class Link:
 
     def advertiser(self, **kw: Any) -> Advertiser:
         opts: dict[str, Any] = {"initial_interval": 0.6, "min_interval": 20.0, "max_interval": 25.0,
-                                "min_delay_between_ras": 0.2, "retry_interval": 0.1, "socket_factory": self.factory}
+                                "min_delay_between_ras": 0.2, "retry_interval": 0.1, "check_interval": 0.1,
+                                "socket_factory": self.factory}
         return Advertiser("infra0", **{**opts, **kw})
 
     def link_local(self, ns: str, dev: str) -> IPv6Address:
