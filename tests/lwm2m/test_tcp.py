@@ -35,13 +35,19 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def free_tcp_port() -> int:
-    """A TCP port free on loopback now, with the one above it free too (TLS listens there)."""
+    """A port free on loopback now, with the one above it free too (TLS listens there); free for UDP as
+    well, since coap-server binds CoAP and DTLS on the same two numbers."""
     for _ in range(50):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        with socket.socket() as s2, contextlib.suppress(OSError):
-            s2.bind(("127.0.0.1", port + 1))
+        with contextlib.ExitStack() as held:
+            try:
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                    for number in (port, port + 1):
+                        held.enter_context(socket.socket(socket.AF_INET, kind)).bind(("127.0.0.1", number))
+            except OSError:
+                continue
             return port
     raise RuntimeError("no free TCP port pair")
 
@@ -222,18 +228,21 @@ LIBCOAP = shutil.which("coap-server-openssl")
 def libcoap_server(certificate):
     if LIBCOAP is None:
         pytest.skip("coap-server-openssl (Debian libcoap3-bin) is not installed")
-    port = free_tcp_port()
     cert, key = certificate
-    proc = subprocess.Popen([LIBCOAP, "-A", "127.0.0.1", "-p", str(port), "-c", str(cert), "-j", str(key), "-v", "3"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    for _attempt in range(3):  # a port taken between our check and its bind makes it exit: pick another
+        port = free_tcp_port()
+        proc = subprocess.Popen([LIBCOAP, "-A", "127.0.0.1", "-p", str(port), "-c", str(cert), "-j", str(key),
+                                 "-v", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):
             with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port + 1)) == 0:
+                if s.connect_ex(("127.0.0.1", port + 1)) == 0 or proc.poll() is not None:
                     break
-            if proc.poll() is not None:
-                pytest.fail("coap-server-openssl exited")
             time.sleep(0.05)
+        if proc.poll() is None:
+            break
+    else:
+        pytest.fail("coap-server-openssl exited at start three times")
+    try:
         yield port, cert
     finally:
         proc.terminate()
