@@ -6,6 +6,8 @@ import asyncio
 import socket
 from pathlib import Path
 
+from aiocoap import resource
+
 from devtools.testbed.lwm2m_server import NODE_LIB, NODE_SERVER, NodeServer, node_server_available
 from devtools.testbed.lwm2m_server import NPM_PEERS as PEERS
 from gatewayd.lwm2m import load_registry
@@ -18,6 +20,25 @@ __all__ = ["NODE_LIB", "NODE_SERVER", "PEERS", "REGISTRY", "REPO", "NodeServer",
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = load_registry()
+
+
+class HeldResource(resource.Resource):
+    """Answers only once the test sets ``release``: counts the requests waiting at once (``peak``)
+    and those answered (``done``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending = self.peak = self.done = 0
+        self.release = asyncio.Event()
+
+    async def held(self) -> None:
+        self.pending += 1
+        self.peak = max(self.peak, self.pending)
+        try:
+            await self.release.wait()
+        finally:
+            self.pending -= 1
+        self.done += 1
 
 
 def free_udp_port() -> int:

@@ -11,29 +11,16 @@ from aiocoap.numbers.codes import Code
 
 from gatewayd.lwm2m.client import ClientSettings, LwM2MEngine, RegisterRamp, RegistrationState
 
-from .servers import device_store, free_udp_port
+from .servers import HeldResource, device_store, free_udp_port
 
 pytestmark = pytest.mark.timeout(60)
 
 
-class _SlowRd(resource.Resource):
+class _SlowRd(HeldResource):
     """Holds every Register until the test lets it go, so the Registers in flight can be counted."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.pending = 0
-        self.peak = 0
-        self.done = 0
-        self.release = asyncio.Event()
-
     async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
-        self.pending += 1
-        self.peak = max(self.peak, self.pending)
-        try:
-            await self.release.wait()
-        finally:
-            self.pending -= 1
-        self.done += 1
+        await self.held()
         msg = aiocoap.Message(code=Code.CREATED)
         msg.opt.location_path = ("rd", str(self.done))
         return msg

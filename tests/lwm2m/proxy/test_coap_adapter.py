@@ -23,7 +23,7 @@ from gatewayd.lwm2m.proxy.mapping import parse_mappings
 from gatewayd.lwm2m.proxy.virtual import UpstreamAccount
 from gatewayd.lwm2m.transport import ClientSite
 from tests.lwm2m.aioserver import LwM2MTestServer
-from tests.lwm2m.servers import free_udp_port, until
+from tests.lwm2m.servers import HeldResource, free_udp_port, until
 
 pytestmark = pytest.mark.timeout(60)
 REGISTRY = load_registry()
@@ -221,21 +221,11 @@ async def test_a_device_by_eui64_that_moved_is_asked_again_where_fresh_tables_pu
         assert await read(server, "moved", "/4/0/4/0") == (Code.CONTENT, "127.0.0.1")
 
 
-class _HeldTemp(resource.Resource):
+class _HeldTemp(HeldResource):
     """A temperature every device serves only once the test lets it: counts the reads waiting at once."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.pending = self.peak = 0
-        self.release = asyncio.Event()
-
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
-        self.pending += 1
-        self.peak = max(self.peak, self.pending)
-        try:
-            await self.release.wait()
-        finally:
-            self.pending -= 1
+        await self.held()
         return aiocoap.Message(payload=b"21.5", content_format=0)
 
 
