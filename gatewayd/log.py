@@ -225,23 +225,35 @@ def setup(level: str = "info", components: Mapping[str, str] | None = None, targ
           rate_limit_interval: float = 10.0) -> logging.Handler:
     """(Re)configure the ``gatewayd`` logger tree; safe to call again on reload."""
     global _handler
-    roots = [logging.getLogger(IDENTIFIER), *(logging.getLogger(tree) for tree, _ in LIBRARY_COMPONENTS
-                                              if "." not in tree)]
-    if _handler is not None:
-        for root in roots:
-            root.removeHandler(_handler)
-        _handler.close()
+    teardown()
     if journal_wanted(target):
         inner: logging.Handler = JournalHandler()
     else:
         inner = logging.StreamHandler(sys.stderr)
         inner.setFormatter(TextFormatter())
     _handler = RepeatLimiter(inner, rate_limit_interval)
-    for root in roots:
+    for root in _roots():
         root.addHandler(_handler)
         root.propagate = False
     apply_levels(level, components or {})
     return _handler
+
+
+def _roots() -> list[logging.Logger]:
+    return [logging.getLogger(IDENTIFIER), *(logging.getLogger(tree) for tree, _ in LIBRARY_COMPONENTS
+                                             if "." not in tree)]
+
+
+def teardown() -> None:
+    """Detach and close the handler, writing held-back summaries while its stream is still open
+    (logging.shutdown at exit may find stderr already closed, as under pytest)."""
+    global _handler
+    if _handler is None:
+        return
+    for root in _roots():
+        root.removeHandler(_handler)
+    _handler.close()
+    _handler = None
 
 
 def apply_levels(level: str, components: Mapping[str, str]) -> None:

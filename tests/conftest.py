@@ -69,6 +69,16 @@ class NotifySocket:
         self.sock.close()
 
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _gatewayd_logging_closed() -> Iterator[None]:
+    """Tests that run the daemon in this process leave its log handler on stderr: close it while
+    pytest's stderr is still open, not at interpreter exit."""
+    yield
+    from gatewayd import log
+
+    log.teardown()
+
 @pytest.fixture
 def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
     ns = NotifySocket(tmp_path / "notify.sock")
