@@ -91,11 +91,15 @@ def markdown_reference() -> str:
             for key in section.keys:
                 flags = ", ".join(f for f, on in (("live", key.live), ("secret", key.secret)) if on)
                 doc = key.doc + (f" Or `{key.name}_file`." if key.secret else "")
-                out.append(
-                    f"| `{key.name}` | `{key_default(key)}` | {key.type.expected} | "
-                    f"{doc}{' *(' + flags + ')*' if flags else ''} |"
-                )
+                cells = (f"`{key.name}`", f"`{key_default(key)}`", key.type.expected,
+                         doc + (f" *({flags})*" if flags else ""))
+                out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(out) + "\n"
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: a bare ``|`` (as in ``none|rtscts``) would split it (GFM takes ``\\|``)."""
+    return text.replace("|", "\\|")
 
 
 def plain(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -33,6 +34,14 @@ def test_shipped_config_and_reference_are_generated_from_the_schema():
     reference = ROOT / "docs" / "configuration.md"
     assert reference.read_text() == markdown_reference(), (
         "regenerate: python -m gatewayd.config.render markdown > docs/configuration.md")
+
+
+def test_reference_tables_have_four_cells_in_every_row():
+    """A ``|`` in a key's text (such as ``none|rtscts``) must not add a column to the rendered table."""
+    rows = [line for line in markdown_reference().splitlines() if line.startswith("| `")]
+    assert rows
+    for row in rows:
+        assert len(re.split(r"(?<!\\)\|", row)) == 6, row
 
 
 def test_shipped_config_documents_every_key():
