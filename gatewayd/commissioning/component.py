@@ -51,6 +51,7 @@ log = logging.getLogger("gatewayd.commissioning")
 
 POLL_INTERVAL = 3.0  # joiner table reads while joiners are allowed (nothing is pushed)
 START_TIMEOUT = 10.0  # petition → active (ot-ncp-ftd: under a second)
+STOP_TIMEOUT = 2.0  # the NCP answers a state set at once; a stop must not wait on a hung link
 DEFAULT_TIMEOUT = 120  # seconds a joiner added by gatewayctl may join (ot-ctl's default)
 MAX_TIMEOUT = 2_000_000  # OpenThread adds it to a 32-bit millisecond clock
 JOINED_REMAINS_S = 20  # OpenThread's kRemoveJoinerDelay: an EUI-64 entry lives this long after its device joined
@@ -116,7 +117,24 @@ class Commissioning(Component):
             self._unsubscribe = None
         await cancel_all(self._monitor, self._applying)
         self._monitor = self._applying = None
+        await self._disable_on_stop()
         self._detach_client()
+
+    async def _disable_on_stop(self) -> None:
+        """An NCP that outlives gatewayd (a Chili2 on the UART) would go on admitting joiners with their PSKd
+        while nobody watches or logs them: the commissioner stops with the daemon and is started again at the
+        next start from the configuration."""
+        client = self._client
+        if self.state == CommissionerState.DISABLED or client is None or not self.ncp.running:
+            return
+        try:
+            await asyncio.wait_for(client.set(Prop.MESHCOP_COMMISSIONER_STATE, CommissionerState.DISABLED),
+                                   STOP_TIMEOUT)
+        except (NcpError, TimeoutError, OSError) as exc:
+            log.warning("could not stop the commissioner in the NCP: %s; it may still admit joiners until the "
+                        "NCP restarts", exc)
+            return
+        self._set_state(CommissionerState.DISABLED, "gatewayd is stopping")
 
     async def reload(self, config: Config) -> None:
         old = self.config

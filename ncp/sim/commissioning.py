@@ -19,6 +19,7 @@ JOIN_NO_PEERS when no joinable network is configured.
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from .core import SimNcp
 
 __all__ = ["JOINED_REMAINS", "Commissioning"]
+
+log = logging.getLogger(__name__)
 
 JOINED_REMAINS = 20.0  # OpenThread's kRemoveJoinerDelay
 PETITION_DELAY = 0.1  # petition → active (ot-ncp-ftd: within its first state read)
@@ -74,6 +77,7 @@ class Commissioning:
             if self.state == CommissionerState.DISABLED:
                 return Status.ALREADY
             self.stop()
+            log.info("commissioner disabled by the host")
             return Status.OK
         return Status.INVALID_ARGUMENT
 

@@ -164,3 +164,14 @@ def test_after_an_ncp_reset_the_commissioner_and_its_joiners_come_back(topo):
     row = ctl_json(daemon, "joiner", "list")[0]
     assert row["joiner"] == "*" and 500 < row["timeout"] <= 600  # what was left of its time
     assert topo.sim("joiner_start", name="doorbell", pskd="J01NME")["joined"]
+
+
+def test_the_commissioner_stops_with_the_daemon(topo):
+    """An NCP that outlives gatewayd (a Chili2 on the UART) must not go on admitting joiners unwatched."""
+    daemon = topo.start_daemon()
+    wait_role(daemon, "leader")
+    ctl_json(daemon, "joiner", "add", "*", "J01NME", "600")
+    assert daemon.stop() == 0
+    assert "commissioner disabled (gatewayd is stopping)" in daemon.output()
+    assert "commissioner disabled by the host" in topo.sim_log.read_text()
+    assert "J01NME" not in daemon.output()
