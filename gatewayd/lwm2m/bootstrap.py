@@ -170,7 +170,9 @@ def factory_bootstrap(
         values[10] = short_server_id
     store.add_instance(0, None, values)
     if not bootstrap:
-        store.add_instance(1, None, {0: short_server_id, 1: lifetime, 6: False, 7: binding})
+        # /1/x/6 true: notifications stored while offline (queue mode; the spec's default); /1/x/23
+        # false: Send allowed (a Server instance without it mutes Send, LwM2M 1.1 Appendix E.2)
+        store.add_instance(1, None, {0: short_server_id, 1: lifetime, 6: True, 7: binding, 23: False})
 
 
 def clear_accounts(store: ObjectStore) -> list[LwM2MPath]:

@@ -12,6 +12,7 @@ from aiocoap.numbers.codes import Code
 
 from gatewayd.lwm2m.client import ClientSettings, LwM2MClient, RegistrationState
 from gatewayd.lwm2m.codecs import ContentFormat, decode, decode_links, encode
+from gatewayd.lwm2m.errors import LwM2MError
 from gatewayd.lwm2m.paths import LwM2MPath
 from gatewayd.lwm2m.transport import ClientSite
 
@@ -314,6 +315,41 @@ async def test_send(server, clients) -> None:
     assert got == {LwM2MPath(3, 0, 13): 1_700_000_000, LwM2MPath(3, 0, 11): {0: 0}}
     times = [r.get(6, 0) + r.get(-3, 0) for r in records]
     assert all(before - 1 <= t <= time.time() + 1 for t in times), times
+
+
+async def test_send_in_lwm2m_cbor_for_a_1_2_registration(server, clients) -> None:
+    """Registered as LwM2M 1.2, Send carries LwM2M CBOR (11544) as Reads do; what the server gets decodes
+    with the project's 11544 decoder to the store's values."""
+    client = await registered(server, clients, lwm2m_version="1.2")
+    assert server.registrations["ep-1"].query["lwm2m"] == "1.2"
+    client.store.set(LwM2MPath(3, 0, 13), 1_700_000_123)
+    resp = await client.send([LwM2MPath(3, 0, 13), LwM2MPath(3, 0, 11), LwM2MPath(3, 0, 0)])
+    assert resp.code == Code.CHANGED
+    (ep, cf, payload), = server.sent
+    assert ep == "ep-1" and cf == ContentFormat.LWM2M_CBOR
+    got = dict(decode(ContentFormat.LWM2M_CBOR, LwM2MPath(), payload, REGISTRY))
+    assert got == {LwM2MPath(3, 0, 13): 1_700_000_123, LwM2MPath(3, 0, 11): {0: 0},
+                   LwM2MPath(3, 0, 0): "gatewayd tests"}
+    # a format asked for explicitly still goes
+    await client.send([LwM2MPath(3, 0, 13)], ContentFormat.SENML_JSON)
+    assert server.sent[-1][1] == ContentFormat.SENML_JSON
+
+
+async def test_send_is_refused_while_the_server_mutes_it(server, clients) -> None:
+    """/1/x/23 Mute Send: false as provisioned; the server writes it true and Send is refused locally
+    (nothing reaches /dp), counted; a Server instance without the resource mutes Send too."""
+    client = await registered(server, clients)
+    assert (await server.op("ep-1", Code.PUT, "/1/0/23", b"1", ContentFormat.TEXT)).code == Code.CHANGED
+    with pytest.raises(LwM2MError) as err:
+        await client.send([LwM2MPath(3, 0, 13)])
+    assert err.value.code == Code.METHOD_NOT_ALLOWED and "muted" in str(err.value)
+    assert server.sent == [] and client.counters["sends_muted"] == 1
+    assert (await server.op("ep-1", Code.PUT, "/1/0/23", b"0", ContentFormat.TEXT)).code == Code.CHANGED
+    assert (await client.send([LwM2MPath(3, 0, 13)])).code == Code.CHANGED
+    client.store.instance(1, 0).values.pop(23)  # as a Bootstrap-Server that does not write it leaves it
+    with pytest.raises(LwM2MError):
+        await client.send([LwM2MPath(3, 0, 13)])
+    assert len(server.sent) == 1
 
 
 async def test_updates_before_lifetime_and_for_keepalive(server, clients) -> None:

@@ -34,7 +34,7 @@ READING: dict[str, Any] = {
     "dns64": {"queries": 12, "resolver_synthesized": 4, "cache_entries": 3, "pending": 0},
     "lwm2m_status": {"clients": 2, "registered": 1, "failed": 1},
     "lwm2m": [{"endpoint": "gw", "state": "registered", "registers": 1, "updates": 4, "errors": 0,
-               "queue_dropped": 2, "pings": 5},
+               "queue_dropped": 2, "queue_discarded": 3, "pings": 5},
               {"endpoint": "node-1", "state": "failed", "registers": 0, "updates": 0, "errors": 0}],
 }
 
@@ -68,6 +68,7 @@ def test_families_follow_prometheus_conventions():
     assert s[("gatewayd_lwm2m_client_state", (("endpoint", "gw"), ("state", "registered")))] == 1
     assert s[("gatewayd_lwm2m_registrations_total", (("endpoint", "gw"),))] == 1
     assert s[("gatewayd_lwm2m_queue_dropped_total", (("endpoint", "gw"),))] == 2
+    assert s[("gatewayd_lwm2m_queue_discarded_total", (("endpoint", "gw"),))] == 3
     assert s[("gatewayd_lwm2m_tcp_pings_total", (("endpoint", "gw"),))] == 5
     assert s[("gatewayd_ncp_info", (("state", "ready"), ("version", "OPENTHREAD/sim")))] == 1
     counters = [f for f in text_string_to_metric_families(text) if f.type == "counter"]

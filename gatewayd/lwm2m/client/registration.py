@@ -80,6 +80,8 @@ class LwM2MClient:
         self.queue = NotificationQueue(self.settings.queue_limit, self.settings.awake_time) \
             if self.settings.queue_mode else None
         self.site.queue = self.queue
+        if self.queue is not None:
+            self.queue.storing = lambda: bool(self._server_value(6, True))
         #: awaited before the store answers a server's request: may refresh values from a proxied
         #: device (read-through) or answer the request itself (a Write or Execute forwarded to it)
         self.request_hook: Callable[[OpRequest], Awaitable[OpResponse | None]] | None = None
@@ -87,7 +89,7 @@ class LwM2MClient:
         self.on_observations: Callable[[], None] | None = None
         self.counters = {"registers": 0, "updates": 0, "requests": 0, "notifications": 0, "bootstraps": 0,
                          "dtls_faults": 0, "errors": 0, "pings": 0, "ping_failures": 0,
-                         "connections_lost": 0}
+                         "connections_lost": 0, "sends_muted": 0}
         #: wall-clock time until which the server account is disabled (Disable, /1/x/4)
         self.disabled_until: float | None = None
         self.scheduler = ObservationScheduler(self)
@@ -253,6 +255,11 @@ class LwM2MClient:
     def _apply_server_defaults(self, account: ServerAccount) -> None:
         self.ops.attributes.default_pmin = account.default_pmin
         self.ops.attributes.default_pmax = account.default_pmax
+
+    def _server_value(self, resource: int, default: Any) -> Any:
+        """A resource of the current server's Server instance (/1/x/resource); ``default`` if absent."""
+        iid = self.server.server_instance if self.server is not None else None
+        return default if iid is None else self.store.get(LwM2MPath(1, iid, resource), default)
 
     def _lifetime(self) -> int:
         if self.server is not None and self.server.lifetime:
@@ -474,10 +481,17 @@ class LwM2MClient:
             self.store.set_execute_handler(1, 4, lambda path, args: self.request_disable(path.instance))
 
     # --- Send (client push) -------------------------------------------------------------------------------
-    async def send(self, paths: list[LwM2MPath], content_format: int = ContentFormat.SENML_CBOR) -> Response:
-        """Send (``POST /dp``) the current values of ``paths`` with a timestamp; needs a registration."""
+    async def send(self, paths: list[LwM2MPath], content_format: int | None = None) -> Response:
+        """Send (``POST /dp``) the current values of ``paths``; needs a registration and a server that has
+        not muted Send (/1/x/23 false). The format is ``settings.send_format`` unless given: LwM2M CBOR
+        for a 1.2 registration, SenML CBOR (with a timestamp) for 1.1."""
         if self.registration is None or self.transport is None:
             raise LwM2MError(Code.NOT_FOUND, "not registered")
+        if self._server_value(23, True):
+            self.counters["sends_muted"] += 1
+            raise LwM2MError(Code.METHOD_NOT_ALLOWED, "the server muted Send (/1/x/23 Mute Send is true or absent)")
+        if content_format is None:
+            content_format = self.settings.send_format
         payload = send_payload(self.store, paths, content_format)
         return await self.transport.request(Code.POST, ("dp",), (), payload, content_format)
 

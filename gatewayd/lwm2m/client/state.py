@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from ..codecs import ContentFormat
 from ..transport import Response
 
+#: the formats a Send may carry: SenML (LwM2M 1.1 §5.5.4) and LwM2M CBOR (1.2)
+SEND_FORMATS = frozenset({ContentFormat.SENML_JSON, ContentFormat.SENML_CBOR, ContentFormat.LWM2M_CBOR})
+
 
 class RegistrationState(enum.StrEnum):
     BOOTSTRAPPING = "bootstrapping"
@@ -60,6 +63,14 @@ class ClientSettings:
         if self.lwm2m_version == "1.2":
             return ContentFormat.LWM2M_CBOR
         return ContentFormat.TLV if self.lwm2m_version == "1.0" else ContentFormat.SENML_JSON
+
+    @property
+    def send_format(self) -> int:
+        """What Send (``POST /dp``) carries: the preferred format if Send allows it, else LwM2M CBOR when
+        registered as 1.2 (the rule Reads follow) and SenML CBOR before (Send is 1.1's, SenML only)."""
+        if self.preferred_format in SEND_FORMATS:
+            return self.preferred_format
+        return ContentFormat.LWM2M_CBOR if self.lwm2m_version == "1.2" else ContentFormat.SENML_CBOR
 
 
 class RegistrationRejected(Exception):
