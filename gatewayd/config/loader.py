@@ -166,6 +166,8 @@ class _Validator:
         return [text for _, text in sorted(self._errors, key=lambda e: e[0])]
 
     def _line(self, key_path: str) -> int:
+        if key_path not in self.lines and f"{key_path}_file" in self.lines:  # a secret given as <name>_file
+            return self.lines[f"{key_path}_file"]
         probe = key_path
         while probe:
             if probe in self.lines:

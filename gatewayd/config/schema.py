@@ -78,9 +78,9 @@ def _check_device(device: LwM2MDeviceSection) -> list[tuple[str, str]]:
 
 
 def _check_server(server: Any) -> list[tuple[str, str]]:
-    from gatewayd.lwm2m.dtls_pki import check_server_config
+    from gatewayd.lwm2m.dtls_pki import check_security
 
-    return check_server_config(server)
+    return check_security(server)
 
 
 def _file_path(text: str) -> str:
@@ -91,6 +91,42 @@ def _file_path(text: str) -> str:
 
 #: a certificate or public key file ([lwm2m.server] certificate, server_public_key); read when checked
 _CREDENTIAL_FILE = t.Str(validate=_file_path, what="a file path (PEM or DER)")
+
+
+def _security_keys(whose: str) -> tuple[Key, ...]:
+    """The DTLS security keys, one definition for ``[lwm2m.server]`` (``whose`` "gateway") and
+    ``[[lwm2m.device]]`` ("device", applied on reload); checked together by :func:`_check_server` and
+    :func:`_check_lwm2m` (gatewayd.lwm2m.dtls_pki.check_security)."""
+    own, live = ("the gateway's", False) if whose == "gateway" else ("the device's own", True)
+    inherit = ("" if whose == "gateway" else
+               " Empty toward [lwm2m.server] (server = \"\"): [lwm2m.server]'s server_public_key and "
+               "certificate_usage.")
+    return (
+        Key("psk_identity", t.Str(), "", f"{own.capitalize()} DTLS-PSK identity (coaps:// only).", live=live),
+        Key("psk_key", t.HEX, "", f"{own.capitalize()} DTLS-PSK key as hex (coaps:// only).", secret=True,
+            live=live),
+        Key("security_mode", t.Str(choices=("", "psk", "rpk", "certificate")), "",
+            "DTLS security mode for a coaps:// URI (Security object /0/x/2): \"psk\" (psk_identity, psk_key), "
+            "\"rpk\" (raw public keys, RFC 7250: private_key, server_public_key) or \"certificate\" (X.509: "
+            "certificate, private_key, server_public_key, certificate_usage). Empty: psk. See "
+            "docs/lwm2m-security.md.", live=live),
+        Key("certificate", _CREDENTIAL_FILE, "",
+            f"File (PEM or DER) with {own} X.509 certificate (/0/x/3; security_mode \"certificate\").",
+            live=live),
+        Key("private_key", t.Str(), "",
+            f"{own.capitalize()} private key (/0/x/5) as PEM, for security_mode \"rpk\" or \"certificate\"; in "
+            f"rpk mode its public key is {own.removesuffix(' own')} raw public key.", secret=True, live=live),
+        Key("server_public_key", _CREDENTIAL_FILE, "",
+            "File (PEM or DER) with what the server is checked against (/0/x/4): its raw public key (rpk), or "
+            "for certificate mode its certificate (usage 1, 3) or its CA (usage 0, 2). For a coaps+tcp:// "
+            "uri: the certificate (or its CA) the TLS server is checked against; empty, the system's trust "
+            f"store.{inherit}", live=live),
+        Key("certificate_usage", t.Int(min=0, max=3), 3,
+            "How the server's certificate is checked (/0/x/15, RFC 6698): 0 CA constraint and 1 service "
+            "certificate constraint (system trust store plus server_public_key), 2 trust anchor assertion "
+            "(server_public_key is the only CA), 3 domain-issued certificate (the server's certificate is "
+            "server_public_key).", live=live),
+    )
 
 
 def _check_joiner(joiner: Any) -> list[tuple[str, str]]:
@@ -104,6 +140,7 @@ def _check_lwm2m(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
         if device.endpoint and device.endpoint in seen:
             problems.append((f"device[{i}].endpoint", f'"{device.endpoint}" is already used by another device'))
         seen.add(device.endpoint)
+    problems += _check_device_security(lwm2m)
     if lwm2m.proxy_mode == "gateway":
         if not lwm2m.gateway.enabled:
             problems.append(("proxy_mode", 'gateway mode puts the devices under the gateway\'s registration: '
@@ -111,6 +148,24 @@ def _check_lwm2m(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
         if lwm2m.lwm2m_version == "1.0":
             problems.append(("proxy_mode", "the LwM2M Gateway enabler needs LwM2M 1.1 or later: set "
                                            'lwm2m_version = "1.1"'))
+    return problems
+
+
+def _check_device_security(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
+    """Each device's security as it registers: its own keys toward its server (or [lwm2m.server]'s uri),
+    by the same rules as [lwm2m.server] (checked there when the device shares its keys)."""
+    from gatewayd.lwm2m.dtls_pki import check_security, device_security
+
+    problems = []
+    for i, device in enumerate(lwm2m.device):
+        security = device_security(lwm2m.server, device)
+        if security is not lwm2m.server:
+            problems += [(f"device[{i}].{key}", message) for key, message in check_security(security)]
+    mode = lwm2m.server.security_mode
+    if lwm2m.thread_devices.psk == "per-node" and mode in ("rpk", "certificate"):
+        problems.append(("thread_devices.psk", f'"per-node" derives a PSK per node, but [lwm2m.server] '
+                                               f'security_mode is "{mode}": the nodes share its credentials '
+                                               '(set psk = "shared")'))
     return problems
 
 
@@ -349,30 +404,7 @@ SCHEMA = Section(
                     keys=(
                         Key("uri", t.LWM2M_URI_OR_EMPTY, "",
                             "coap://host:5683 or coaps://host:5684."),
-                        Key("psk_identity", t.Str(), "", "DTLS-PSK identity (coaps only)."),
-                        Key("psk_key", t.HEX, "", "DTLS-PSK key as hex (coaps only).", secret=True),
-                        Key("security_mode", t.Str(choices=("", "psk", "rpk", "certificate")), "",
-                            "DTLS security mode for a coaps:// URI (Security object /0/x/2): \"psk\" "
-                            "(psk_identity, psk_key), \"rpk\" (raw public keys, RFC 7250: private_key, "
-                            "server_public_key) or \"certificate\" (X.509: certificate, private_key, "
-                            "server_public_key, certificate_usage). Empty: psk. See docs/lwm2m-security.md."),
-                        Key("certificate", _CREDENTIAL_FILE, "",
-                            "File (PEM or DER) with the gateway's own X.509 certificate (/0/x/3; "
-                            "security_mode \"certificate\")."),
-                        Key("private_key", t.Str(), "",
-                            "The gateway's private key (/0/x/5) as PEM, for security_mode \"rpk\" or "
-                            "\"certificate\"; in rpk mode its public key is the gateway's raw public key.",
-                            secret=True),
-                        Key("server_public_key", _CREDENTIAL_FILE, "",
-                            "File (PEM or DER) with what the server is checked against (/0/x/4): its raw "
-                            "public key (rpk), or for certificate mode its certificate (usage 1, 3) or its CA "
-                            "(usage 0, 2). For a coaps+tcp:// uri: the certificate (or its CA) the TLS server "
-                            "is checked against; empty, the system's trust store."),
-                        Key("certificate_usage", t.Int(min=0, max=3), 3,
-                            "How the server's certificate is checked (/0/x/15, RFC 6698): 0 CA constraint "
-                            "and 1 service certificate constraint (system trust store plus server_public_key), "
-                            "2 trust anchor assertion (server_public_key is the only CA), 3 domain-issued "
-                            "certificate (the server's certificate is server_public_key)."),
+                        *_security_keys("gateway"),
                         Key("lifetime", t.Int(min=30), 300, "Registration lifetime in seconds."),
                         Key("bootstrap", t.Bool(), False,
                             "The URI names a LwM2M Bootstrap-Server: clients request bootstrap (POST /bs) and "
@@ -384,7 +416,10 @@ SCHEMA = Section(
                     check=_check_device,
                     doc="A non-LwM2M device behind the gateway, registered upstream as a LwM2M client of its own "
                         "(one registration per device). Devices added, removed or changed here are applied on "
-                        "reload without disturbing the others. See docs/lwm2m-proxy.md.",
+                        "reload without disturbing the others. With none of the security keys (psk_identity to "
+                        "server_public_key) and no server of its own, a device registers with [lwm2m.server]'s "
+                        "credentials; with any, with its own (a certificate or raw public key of its own: "
+                        "docs/lwm2m-security.md). See docs/lwm2m-proxy.md.",
                     array=True,
                     keys=(
                         Key("endpoint", t.Str(), "", "Endpoint client name of the device (required, unique).",
@@ -404,10 +439,7 @@ SCHEMA = Section(
                         Key("server", t.LWM2M_URI_OR_EMPTY, "",
                             '"" registers with [lwm2m.server]; a URI names another LwM2M server for this device.',
                             live=True),
-                        Key("psk_identity", t.Str(), "", "The device's own DTLS-PSK identity (coaps only).",
-                            live=True),
-                        Key("psk_key", t.HEX, "", "The device's own DTLS-PSK key as hex (coaps only).",
-                            secret=True, live=True),
+                        *_security_keys("device"),
                         Key("lifetime", t.Int(min=0), 0,
                             "Registration lifetime in seconds; 0 uses [lwm2m.server] lifetime.", live=True),
                         Key("queue_mode", t.Bool(), False, "Register this device in queue mode.", live=True),

@@ -193,6 +193,11 @@ class LwM2MDeviceSection(Table):
     server: str
     psk_identity: str
     psk_key: Secret
+    security_mode: Literal["", "psk", "rpk", "certificate"]
+    certificate: str
+    private_key: Secret
+    server_public_key: str
+    certificate_usage: int
     lifetime: int
     queue_mode: bool
     resources: dict[str, ResourceMapping]  # LwM2M resource path → mapping

@@ -470,23 +470,81 @@ def read_credential_file(name: str) -> bytes:
         return f.read()
 
 
+#: the keys that give a [[lwm2m.device]] security of its own (otherwise it shares [lwm2m.server]'s)
+SECURITY_KEYS = ("security_mode", "psk_identity", "psk_key", "certificate", "private_key", "server_public_key")
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """The security keys one client registers with, as configured: ``[lwm2m.server]``'s, or a
+    ``[[lwm2m.device]]``'s own with the URI it registers with (:func:`device_security`). What
+    :func:`check_security` and :func:`account_from_config` read; the keys are Secrets (masked repr)."""
+
+    uri: str
+    security_mode: str = ""
+    psk_identity: str = ""
+    psk_key: Any = None
+    certificate: str = ""
+    private_key: Any = None
+    server_public_key: str = ""
+    certificate_usage: int = DOMAIN_ISSUED_CERTIFICATE
+    #: server_public_key and certificate_usage are [lwm2m.server]'s (a device toward the same server)
+    shares_server_check: bool = False
+
+
+def device_security(server: Any, device: Any) -> Any:
+    """What a ``[[lwm2m.device]]`` registers with: ``server`` (``[lwm2m.server]``) itself when the device
+    sets no security key and no server of its own; else the device's keys toward ``device.server`` or,
+    empty, ``server.uri``. Toward ``[lwm2m.server]`` with no server_public_key of its own, a device in
+    an rpk or certificate mode checks that server as ``[lwm2m.server]`` does (the same server)."""
+    own = any(getattr(device, k) for k in SECURITY_KEYS)
+    if not own and not device.server:
+        return server
+    uri = device.server or server.uri
+    if not own:
+        return SecuritySettings(uri)
+    keys = {k: getattr(device, k) for k in (*SECURITY_KEYS, "certificate_usage")}
+    shares = (not device.server and not device.server_public_key and bool(server.server_public_key)
+              and device.security_mode in ("rpk", "certificate"))
+    if shares:
+        keys |= {"server_public_key": server.server_public_key, "certificate_usage": server.certificate_usage}
+    return SecuritySettings(uri, **keys, shares_server_check=shares)
+
+
 def _private_key_setting(server: Any) -> bytes:
     """The PEM text of ``private_key``/``private_key_file`` (a Secret holding a str) as bytes."""
     value = server.private_key.reveal() if server.private_key else b""
     return value.encode() if isinstance(value, str) else value
 
 
-def check_server_config(server: Any) -> list[tuple[str, str]]:
-    """``[lwm2m.server]`` rules for the DTLS security modes: (key, problem) pairs, no secret echoed."""
+def check_security(server: Any) -> list[tuple[str, str]]:
+    """The rules of the DTLS security keys of ``[lwm2m.server]`` or of a device (:func:`device_security`):
+    (key, problem) pairs, no secret echoed. A ``coaps://`` uri needs PSK or rpk/certificate material;
+    keys of another mode, or of any mode on a ``coap://`` uri, are refused rather than ignored."""
     mode = server.security_mode or "psk"
+    scheme = server.uri.partition("://")[0].lower()
     problems: list[tuple[str, str]] = []
     if mode == "psk":
-        tls = server.uri.startswith("coaps+tcp://")
+        tls = scheme == "coaps+tcp"
         for key in ("certificate", "server_public_key"):
             if getattr(server, key) and not (key == "server_public_key" and tls):
                 problems.append((key, f'is for security_mode "rpk" or "certificate", not "{mode}"'))
         if server.private_key:
             problems.append(("private_key", f'is for security_mode "rpk" or "certificate", not "{mode}"'))
+        if scheme == "coaps":
+            if not server.psk_identity:
+                problems.append(("psk_identity", 'required for a coaps:// uri in security_mode "psk" (or set '
+                                                 'security_mode "rpk" or "certificate" with their keys)'))
+            if not server.psk_key:
+                problems.append(("psk_key", 'required for a coaps:// uri in security_mode "psk" (give psk_key_file)'))
+        elif scheme:
+            why = ("TLS (coaps+tcp://) takes no PSK: the server is checked by server_public_key or the system's "
+                   "trust store" if tls else f"{scheme}:// is not secured (NoSec)")
+            for key in ("psk_identity", "psk_key"):
+                if getattr(server, key):
+                    problems.append((key, f"is for a coaps:// uri; {why}"))
+            if server.security_mode:
+                problems.append(("security_mode", '"psk" is a DTLS mode: it needs a coaps:// uri'))
         if tls and server.server_public_key:  # TLS (RFC 8323) trusts this certificate: checked as .tcp does
             from .tcp import check_certificate
 
@@ -499,14 +557,14 @@ def check_server_config(server: Any) -> list[tuple[str, str]]:
             except ValueError as exc:  # a certificate, but not one TLS can take as a trust anchor
                 problems.append(("server_public_key", f"{server.server_public_key}: {exc}"))
         return problems
-    if not server.uri.startswith("coaps://"):
+    if scheme != "coaps":
         problems.append(("security_mode", f'"{mode}" is a DTLS mode: it needs a coaps:// uri'))
     for key in ("psk_identity", "psk_key"):
         if getattr(server, key):
             problems.append((key, f'is for security_mode "psk", not "{mode}"'))
     if mode == "certificate" and not server.certificate:
         problems.append(("certificate", 'required for security_mode "certificate": a file with the '
-                                        "gateway's certificate"))
+                                        "client's certificate"))
     if mode == "rpk" and server.certificate:
         problems.append(("certificate", 'is for security_mode "certificate"; rpk takes its public key from '
                                         "private_key"))
@@ -525,24 +583,26 @@ def check_server_config(server: Any) -> list[tuple[str, str]]:
                          + ": a file with what the server is checked against"))
     loads = {"certificate": certificate_der,
              "server_public_key": public_key_der if mode == "rpk" else certificate_der}
+    shares = getattr(server, "shares_server_check", False)
     for name, load in loads.items():
         file = getattr(server, name)
         if not file or (name == "certificate" and mode == "rpk"):
             continue
+        where = f"{file} ([lwm2m.server]'s)" if shares and name == "server_public_key" else file
         try:
             load(read_credential_file(file))
         except OSError as exc:
-            problems.append((name, f"cannot read {file}: {exc.strerror or exc}"))
+            problems.append((name, f"cannot read {where}: {exc.strerror or exc}"))
         except (ValueError, TypeError):
             what = "a public key, private key or certificate" if load is public_key_der else "a certificate"
-            problems.append((name, f"{file} is not {what} (PEM or DER)"))
+            problems.append((name, f"{where} is not {what} (PEM or DER)"))
     return problems
 
 
 def account_from_config(server: Any) -> dict[str, Any]:
-    """factory_bootstrap() arguments for ``[lwm2m.server]`` security_mode "rpk" or "certificate" (the
-    files read and normalised to DER, as the Security object holds them), the certificate a
-    ``coaps+tcp://`` server is checked against; {} otherwise."""
+    """factory_bootstrap() arguments for security_mode "rpk" or "certificate" of ``[lwm2m.server]`` or a
+    device (:func:`device_security`): the files read and normalised to DER, as the Security object holds
+    them; the certificate a ``coaps+tcp://`` server is checked against; {} otherwise."""
     if server.security_mode not in ("rpk", "certificate"):
         if server.uri.startswith("coaps+tcp://") and server.server_public_key:  # the TLS server's trust (.tcp)
             return {"server_certificate": read_credential_file(server.server_public_key)}

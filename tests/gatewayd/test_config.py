@@ -299,6 +299,8 @@ def test_every_url_key_takes_each_scheme_it_accepts(header: str, path: str, key:
         text = setting(header, path, f'"{value}"')
         if path.startswith("lwm2m.device"):
             text += 'endpoint = "a"\naddress = "fd00::2"\n'
+        if scheme == "coaps" and path.startswith("lwm2m."):  # DTLS needs credentials (dtls_pki.check_security)
+            text += 'psk_identity = "a"\npsk_key = "00"\n'
         parse(text)
 
 
@@ -321,7 +323,7 @@ def test_lwm2m_server_uris_need_a_host(header: str, path: str, key: Key, value: 
 
 
 def test_lwm2m_uri_scheme_case_is_normalised_and_empty_means_the_default():
-    config = parse('[lwm2m.server]\nuri = "COAPS://Leshan.example:5684"\n')
+    config = parse('[lwm2m.server]\nuri = "COAPS://Leshan.example:5684"\npsk_identity = "gw"\npsk_key = "00"\n')
     assert config.lwm2m.server.uri == "coaps://Leshan.example:5684"
     assert parse('[lwm2m.server]\nuri = ""\n').lwm2m.server.uri == ""
 

@@ -232,8 +232,15 @@ def test_loaders_take_pem_and_der_alike_and_refuse_anything_else(pki: Path, name
             loader(junk + b"\x00" + data[5:])  # truncated or mangled: refused, without quoting the bytes
 
 
-def _config(tmp_path: Path, pki: Path, **keys: Any) -> Path:
-    lines = ["[lwm2m.server]"] + [f"{k} = {v!r}" if isinstance(v, int) else f'{k} = "{v}"' for k, v in keys.items()]
+def _keys(keys: dict[str, Any]) -> list[str]:
+    return [f"{k} = {v!r}" if isinstance(v, int) else f'{k} = "{v}"' for k, v in keys.items()]
+
+
+def _config(tmp_path: Path, pki: Path, device: dict[str, Any] | None = None, **keys: Any) -> Path:
+    """[lwm2m.server] with ``keys``; with ``device``, a [[lwm2m.device]] dev-1 with those keys after it."""
+    lines = ["[lwm2m.server]", *_keys(keys)]
+    if device is not None:
+        lines += ["[[lwm2m.device]]", 'endpoint = "dev-1"', 'address = "::ffff:127.0.0.1"', *_keys(device)]
     path = tmp_path / "gatewayd.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -372,6 +379,17 @@ async def test_proxied_device_registers_through_the_gateway_certificate(openssl_
      'lwm2m.server.certificate: is for security_mode "rpk" or "certificate", not "psk"'),
     ({"uri": "coaps://h", "security_mode": "certificate", "certificate_usage": 4},
      "lwm2m.server.certificate_usage: expected an integer from 0 to 3"),
+    ({"uri": "coaps://h"},  # no PSK, no raw public key, no certificate: once accepted, then refused at run time
+     'lwm2m.server.psk_identity: required for a coaps:// uri in security_mode "psk"'),
+    ({"uri": "coaps://h", "psk_identity": "gw"},
+     'lwm2m.server.psk_key: required for a coaps:// uri in security_mode "psk" (give psk_key_file)'),
+    ({"uri": "coap://h", "psk_identity": "gw", "psk_key": "00"},
+     "lwm2m.server.psk_identity: is for a coaps:// uri; coap:// is not secured (NoSec)"),
+    ({"uri": "coap://h", "security_mode": "psk"}, 'lwm2m.server.security_mode: "psk" is a DTLS mode'),
+    ({"uri": "coaps+tcp://h", "psk_identity": "gw", "psk_key": "00"},
+     "lwm2m.server.psk_key: is for a coaps:// uri; TLS (coaps+tcp://) takes no PSK"),
+    ({"uri": "coaps+tcp://h", "security_mode": "rpk"},
+     'lwm2m.server.security_mode: "rpk" is a DTLS mode: it needs a coaps:// uri'),
 ])
 def test_config_rules_name_file_line_and_key(tmp_path: Path, pki: Path, keys: dict[str, Any], message: str):
     path = _config(tmp_path, pki, **keys)
@@ -397,3 +415,106 @@ def test_config_file_that_is_no_certificate_or_key(tmp_path: Path, pki: Path):
     assert f"lwm2m.server.certificate: {pki}/client.key is not a certificate (PEM or DER)" in text
     assert "lwm2m.server.private_key: is not an unencrypted private key in PEM" in text
     assert "BEGIN" not in text
+
+
+def _error_line(path: Path, key: str) -> int:
+    """The line of the device's ``key`` in ``path`` (its [[lwm2m.device]] header when it is not there)."""
+    lines = path.read_text().splitlines()
+    header = lines.index("[[lwm2m.device]]") + 1
+    name = key.removesuffix("_file")
+    found = [n for n, line in enumerate(lines, 1) if n > header and line.startswith((f"{name} =", f"{name}_file ="))]
+    return found[0] if found else header
+
+
+SERVER_CERT = {"uri": "coaps://h", "security_mode": "certificate", "certificate": "{pki}/client.crt",
+               "private_key_file": "{pki}/client.key", "server_public_key": "{pki}/server.crt"}
+
+
+@pytest.mark.parametrize(("server", "device", "key", "message"), [
+    ({"uri": "coap://h"}, {"server": "coaps://other"}, "psk_identity",
+     'required for a coaps:// uri in security_mode "psk" (or set security_mode "rpk" or "certificate" with their '
+     "keys)"),
+    ({"uri": "coaps://h", "psk_identity": "gw", "psk_key": "00"}, {"security_mode": "certificate"}, "certificate",
+     'required for security_mode "certificate": a file with the client\'s certificate'),
+    ({"uri": "coaps://h", "psk_identity": "gw", "psk_key": "00"}, {"security_mode": "certificate"}, "private_key",
+     'required for security_mode "certificate" (give private_key_file)'),
+    ({"uri": "coaps://h", "psk_identity": "gw", "psk_key": "00"},
+     {"security_mode": "rpk", "private_key_file": "{pki}/client.key"}, "server_public_key",
+     'required for security_mode "rpk": a file with what the server is checked against'),
+    (SERVER_CERT, {"security_mode": "certificate", "certificate": "/nonexistent.crt",
+                   "private_key_file": "{pki}/client.key"}, "certificate",
+     "cannot read /nonexistent.crt: No such file or directory"),
+    (SERVER_CERT, {"security_mode": "certificate", "certificate": "{pki}/client.crt",
+                   "private_key_file": "{pki}/client.crt"}, "private_key", "is not an unencrypted private key in PEM"),
+    (SERVER_CERT, {"security_mode": "rpk", "private_key_file": "{pki}/client.key",
+                   "server_public_key": "{pki}/junk"}, "server_public_key",
+     "{pki}/junk is not a public key, private key or certificate (PEM or DER)"),
+    (SERVER_CERT, {"security_mode": "certificate", "certificate": "{pki}/client.crt",
+                   "private_key_file": "{pki}/client.key", "psk_identity": "dev"}, "psk_identity",
+     'is for security_mode "psk", not "certificate"'),
+    (SERVER_CERT, {"security_mode": "rpk", "private_key_file": "{pki}/client.key", "psk_key": "00"}, "psk_key",
+     'is for security_mode "psk", not "rpk"'),
+    ({"uri": "coap://h"}, {"security_mode": "rpk", "private_key_file": "{pki}/client.key",
+                           "server_public_key": "{pki}/server.key"}, "security_mode",
+     '"rpk" is a DTLS mode: it needs a coaps:// uri'),
+    ({"uri": "coaps://h", "psk_identity": "gw", "psk_key": "00"},
+     {"server": "coap://other", "psk_identity": "dev", "psk_key": "00"}, "psk_identity",
+     "is for a coaps:// uri; coap:// is not secured (NoSec)"),
+    (SERVER_CERT, {"certificate": "{pki}/client.crt"}, "certificate",
+     'is for security_mode "rpk" or "certificate", not "psk"'),
+], ids=["coaps without credentials", "certificate mode without certificate", "certificate mode without key",
+        "rpk without server key", "unreadable certificate", "certificate as private key", "malformed server key",
+        "psk identity in certificate mode", "psk key in rpk mode", "rpk toward coap", "psk toward coap",
+        "certificate without its mode"])
+def test_device_security_rules_name_file_line_and_key(tmp_path: Path, pki: Path, server: dict[str, Any],
+                                                      device: dict[str, Any], key: str, message: str):
+    """[[lwm2m.device]] security is checked by the same rules as [lwm2m.server]'s, as the device registers
+    (its own server, or [lwm2m.server]'s uri), each error at the device's key and line."""
+    (pki / "junk").write_bytes(b"-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n")
+    fill = {k: v.format(pki=pki) if isinstance(v, str) else v for k, v in server.items()}
+    path = _config(tmp_path, pki, {k: v.format(pki=pki) if isinstance(v, str) else v for k, v in device.items()},
+                   **fill)
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    expected = f"{path}:{_error_line(path, key)}: lwm2m.device[0].{key}: {message.format(pki=pki)}"
+    assert expected in err.value.errors, err.value.errors
+    assert all("BEGIN" not in e and "lwm2m.server" not in e.split(": ")[1] for e in err.value.errors)
+
+
+def test_device_in_a_pki_mode_checks_the_shared_server_as_the_gateway_does(tmp_path: Path, pki: Path):
+    """A device with a certificate of its own toward [lwm2m.server] checks that server by
+    [lwm2m.server]'s server_public_key and certificate_usage; a device with no security keys shares the
+    gateway's credentials; one with its own server and server_public_key checks that."""
+    from gatewayd.lwm2m.proxy.component import device_configs
+
+    from .servers import REGISTRY
+
+    server = {k: v.format(pki=pki) for k, v in SERVER_CERT.items()} | {"certificate_usage": 2}
+    path = _config(tmp_path, pki, {"security_mode": "certificate", "certificate": pki / "other.crt",
+                                   "private_key_file": pki / "other.key"}, **server)
+    path.write_text(path.read_text() + '[[lwm2m.device]]\nendpoint = "dev-2"\naddress = "fd00::2"\n'
+                    '[[lwm2m.device]]\nendpoint = "dev-3"\naddress = "fd00::3"\nserver = "coaps://other"\n'
+                    f'security_mode = "rpk"\nprivate_key_file = "{pki}/client.key"\n'
+                    f'server_public_key = "{pki}/server.key"\n')
+    devices, errors = device_configs(load(path), REGISTRY)
+    assert errors == []
+    own, shared, elsewhere = (d.account for d in devices)
+    assert own.uri == shared.uri == "coaps://h" and elsewhere.uri == "coaps://other"
+    assert own.pki["identity"] == certificate_der((pki / "other.crt").read_bytes())
+    assert own.pki["key"] == private_key_der((pki / "other.key").read_bytes())
+    assert own.pki["server_certificate"] == certificate_der((pki / "server.crt").read_bytes())
+    assert own.pki["certificate_usage"] == 2
+    assert shared.pki["identity"] == certificate_der((pki / "client.crt").read_bytes())
+    assert elsewhere.pki["security_mode"] == 1
+    assert elsewhere.pki["server_certificate"] == public_key_der((pki / "server.key").read_bytes())
+    assert "BEGIN" not in repr(devices)
+
+
+def test_thread_devices_per_node_psk_is_refused_in_a_pki_mode(tmp_path: Path, pki: Path):
+    path = _config(tmp_path, pki, **{k: v.format(pki=pki) for k, v in SERVER_CERT.items()})
+    path.write_text(path.read_text() + '[lwm2m.thread_devices]\nenabled = true\npsk = "per-node"\n')
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert err.value.errors == [f'{path}:9: lwm2m.thread_devices.psk: "per-node" derives a PSK per node, but '
+                                '[lwm2m.server] security_mode is "certificate": the nodes share its credentials '
+                                '(set psk = "shared")']

@@ -41,20 +41,14 @@ class ProxyConfigError(ValueError):
 
 
 def _account(lw: LwM2MSection, dev: LwM2MDeviceSection | None) -> UpstreamAccount:
-    server = lw.server
-    if dev is not None and dev.server:
-        key = reveal(dev.psk_key)
-        return UpstreamAccount(dev.server, dev.psk_identity, key, dev.lifetime or server.lifetime)
-    key = reveal(server.psk_key)
-    identity = server.psk_identity
-    if dev is not None and dev.psk_identity:  # the device's own PSK toward the default server
-        identity, key = dev.psk_identity, reveal(dev.psk_key)
-    lifetime = (dev.lifetime if dev is not None else 0) or server.lifetime
-    if dev is None or not dev.psk_identity:  # [lwm2m.server]'s raw public key or certificate, if set
-        from ..dtls_pki import account_from_config
+    """The account a device's virtual client registers with: [lwm2m.server]'s, or the device's own
+    security (PSK, raw public key or certificate) toward its server (see dtls_pki.device_security)."""
+    from ..dtls_pki import account_from_config, device_security
 
-        return UpstreamAccount(server.uri, identity, key, lifetime, pki=account_from_config(server))
-    return UpstreamAccount(server.uri, identity, key, lifetime)
+    security = lw.server if dev is None else device_security(lw.server, dev)
+    lifetime = (dev.lifetime if dev is not None else 0) or lw.server.lifetime
+    return UpstreamAccount(security.uri, security.psk_identity, reveal(security.psk_key), lifetime,
+                           pki=account_from_config(security))
 
 
 def device_configs(config: Config, registry: ObjectRegistry) -> tuple[list[CoapDeviceConfig], list[str]]:
@@ -78,7 +72,7 @@ def device_configs(config: Config, registry: ObjectRegistry) -> tuple[list[CoapD
             if bool(dev.address) == bool(dev.eui64):
                 raise ProxyConfigError("give exactly one of address and eui64")
             resources = parse_mappings(dev.resources, registry)
-        except (ProxyConfigError, MappingError) as exc:
+        except (ProxyConfigError, MappingError, OSError, ValueError) as exc:  # (a key file gone since the check)
             errors.append(f"{where} ({dev.endpoint or '?'}): {exc}")
             continue
         seen.add(dev.endpoint)

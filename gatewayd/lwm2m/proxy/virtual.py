@@ -36,7 +36,7 @@ class UpstreamAccount:
     key: bytes = field(default=b"", repr=False)
     lifetime: int = 300
     #: a raw public key or certificate account instead of the PSK (factory_bootstrap arguments, see
-    #: .dtls_pki.account_from_config): the gateway's own credentials, shared by its virtual clients
+    #: .dtls_pki.account_from_config): the gateway's, shared by its virtual clients, or a device's own
     pki: dict[str, Any] = field(default_factory=dict, repr=False, hash=False)
 
 
