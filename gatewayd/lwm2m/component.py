@@ -14,7 +14,7 @@ from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
 from gatewayd.secrets import mask, reveal
 
-from .bootstrap import factory_bootstrap
+from .bootstrap import SecurityMode, factory_bootstrap
 from .client import ClientSettings, LwM2MClient, LwM2MEngine
 from .ddf import load_registry
 from .gateway import GatewayDevice
@@ -22,6 +22,11 @@ from .persist import StateStore
 
 if TYPE_CHECKING:
     from gatewayd.ncp.component import NcpComponent
+
+
+#: Security Mode (/0/x/2) as ``gatewayctl lwm2m psk`` shows it (the names of security_mode)
+_SECURITY_NAMES = {SecurityMode.PSK: "psk", SecurityMode.RPK: "rpk", SecurityMode.CERTIFICATE: "certificate",
+                   SecurityMode.NO_SEC: "nosec"}
 
 
 def settings_from_config(config: Config) -> ClientSettings:
@@ -149,8 +154,9 @@ class LwM2MComponent(Component):
             Command("lwm2m show", self._cmd_show, "One LwM2M client: registration, counters, objects", "EP"),
             Command("lwm2m observations", self._cmd_observations, "Observations servers hold on our clients"),
             Command("lwm2m psk", self._cmd_psk,
-                    "A client's server accounts and PSK identities, to enter on the server (--show-secrets: root "
-                    "only)", "EP [--show-secrets]"),
+                    "A client's server accounts, security modes and identities (PSK identity, certificate subject "
+                    "or public key hash), to enter on the server (--show-secrets: root only)",
+                    "EP [--show-secrets]"),
         ]
 
     def _engine(self) -> LwM2MEngine:
@@ -214,8 +220,15 @@ class LwM2MComponent(Component):
                 continue
             v = inst.values
             identity, key = bytes(v.get(3) or b""), bytes(v.get(5) or b"")
+            mode = v.get(2, SecurityMode.NO_SEC)
+            if mode in (SecurityMode.RPK, SecurityMode.CERTIFICATE):  # a DER certificate or key: described
+                from .dtls_pki import identity_text
+
+                text = identity_text(mode, identity)
+            else:
+                text = identity.decode("utf-8", "replace")
             rows.append({"endpoint": endpoint, "server": v.get(0, ""), "bootstrap": bool(v.get(1, False)),
-                         "identity": identity.decode("utf-8", "replace"),
+                         "security": _SECURITY_NAMES.get(mode, str(mode)), "identity": text,
                          "key": key.hex() if show and key else mask(key)})
         return rows
 

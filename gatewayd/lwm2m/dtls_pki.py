@@ -470,6 +470,24 @@ def read_credential_file(name: str) -> bytes:
         return f.read()
 
 
+def identity_text(mode: int, identity: bytes) -> str:
+    """/0/x/3 of mode RPK or Certificate for a table (``gatewayctl lwm2m psk``): the certificate's
+    subject, or "public key", with the SHA-256 of the public key (what a server's security list shows).
+    Neither is secret; the DER itself is unreadable there."""
+    import hashlib
+
+    try:
+        spki = public_key_der(identity)
+    except ValueError:
+        return "(does not load)"
+    digest = f"sha256:{hashlib.sha256(spki).hexdigest()[:32]}"
+    if mode != MODE_CERTIFICATE:
+        return f"public key {digest}"
+    from cryptography import x509
+
+    return f"{x509.load_der_x509_certificate(certificate_der(identity)).subject.rfc4514_string()} {digest}"
+
+
 #: the keys that give a [[lwm2m.device]] security of its own (otherwise it shares [lwm2m.server]'s)
 SECURITY_KEYS = ("security_mode", "psk_identity", "psk_key", "certificate", "private_key", "server_public_key")
 

@@ -37,6 +37,9 @@ class _Peer:
             except HandshakeError as exc:
                 self.front.failures.append(str(exc))
                 self.front.peers.pop(self.addr, None)
+                return
+            if self.session.established:
+                self.front.clients.append(self.session.peer_certificates()[0])
             return
         for plaintext in self.session.receive():
             if self.inner is not None:
@@ -54,6 +57,8 @@ class DtlsFront:
         self.port, self.security, self.backend = port, security, backend
         self.peers: dict[Any, _Peer] = {}
         self.failures: list[str] = []
+        #: what each client authenticated with, in handshake order: its certificate (DER) or raw public key
+        self.clients: list[bytes] = []
         self.outer: Any = None
 
     async def start(self) -> None:

@@ -117,7 +117,8 @@ async def test_psk_command_shows_identities_and_masks_keys_unless_root_asks(tmp_
     try:
         await srv.wait_event(lambda e: e.get("event") == "register" and e["ep"] == "gw", timeout=20)
         rows = await comp._cmd_psk(Request(["gw"], uid=0))
-        assert rows == [{"endpoint": "gw", "server": uri, "bootstrap": False, "identity": identity.decode(),
+        assert rows == [{"endpoint": "gw", "server": uri, "bootstrap": False, "security": "psk",
+                         "identity": identity.decode(),
                          "key": "********"}]
         with pytest.raises(CommandError, match="root"):
             await comp._cmd_psk(Request(["gw", "--show-secrets"], uid=1000))

@@ -9,6 +9,7 @@ per test session in a temporary directory.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import ipaddress
@@ -338,26 +339,48 @@ async def test_bootstrap_server_writes_a_certificate_account(pki: Path):
         await bs.stop()
 
 
-async def test_proxied_device_registers_through_the_gateway_certificate(openssl_server: str, pki: Path,
-                                                                        tmp_path: Path):
-    """A [[lwm2m.device]] toward [lwm2m.server] gets the gateway's certificate account: its virtual
-    client does the handshake, checks the server, and its Register goes through the session."""
+@pytest.mark.parametrize(("peer", "device", "outcome"), [
+    ("openssl_server", {}, "Register rejected"),
+    ("openssl_server", {"security_mode": "certificate", "certificate": "other.crt", "private_key_file": "other.key"},
+     "Register rejected"),
+    ("openssl_server", {"security_mode": "certificate", "certificate": "stranger.crt",
+                        "private_key_file": "stranger.key"}, "DTLS handshake failed"),
+    ("gnutls_rpk_server", {}, "Register rejected"),
+    ("gnutls_rpk_server", {"security_mode": "rpk", "private_key_file": "other.key"}, "Register rejected"),
+    ("gnutls_rpk_server", {"security_mode": "rpk", "private_key_file": "other.key", "server_public_key": "other.key"},
+     "the server's raw public key is not the Server Public Key (/0/x/4)"),
+], ids=["gateway certificate", "own certificate", "certificate of an unknown CA", "gateway raw public key",
+        "own raw public key", "wrong server raw public key"])
+async def test_proxied_device_handshakes_with_libcoap(request: pytest.FixtureRequest, pki: Path, tmp_path: Path,
+                                                      peer: str, device: dict[str, Any], outcome: str):
+    """A [[lwm2m.device]] toward [lwm2m.server] with the gateway's credentials (no keys of its own) or its
+    own certificate or raw public key: its virtual client does the handshake with Debian's libcoap server,
+    checks the server, and its Register goes through the session (libcoap answers 4.04); a certificate the
+    server's CA did not sign is refused by the server, a wrong server key by the client."""
     from gatewayd.lwm2m.proxy.component import device_configs
     from gatewayd.lwm2m.proxy.virtual import virtual_store
 
     from .servers import REGISTRY
 
-    path = _config(tmp_path, pki, uri=openssl_server, security_mode="certificate", certificate=pki / "client.crt",
-                   private_key_file=pki / "client.key", server_public_key=pki / "server.crt")
-    path.write_text(path.read_text() + '[[lwm2m.device]]\nendpoint = "dev-1"\naddress = "fd00::1"\n')
+    uri = request.getfixturevalue(peer)
+    if peer == "openssl_server":
+        server = {"security_mode": "certificate", "certificate": pki / "client.crt",
+                  "server_public_key": pki / "server.crt"}
+    else:
+        server = {"security_mode": "rpk", "server_public_key": pki / "server.key"}
+    path = _config(tmp_path, pki, {k: pki / v if k != "security_mode" else v for k, v in device.items()}, uri=uri,
+                   private_key_file=pki / "client.key", **server)
     devices, errors = device_configs(load(path), REGISTRY)
     assert errors == [] and len(devices) == 1
     assert "BEGIN" not in repr(devices[0].account)
+    own = device.get("private_key_file", "client.key")
+    assert devices[0].account.pki["key"] == private_key_der((pki / own).read_bytes())
     store = virtual_store(REGISTRY, devices[0].account, manufacturer="m", model="x")
     client = LwM2MClient("dev-1", store, ClientSettings(request_timeout=5))
     await client.start()
     try:
-        await until(lambda: "Register rejected" in client.last_error)  # libcoap's 4.04, through the session
+        await until(lambda: outcome in client.last_error)  # libcoap's 4.04 comes through the session
+        assert "Register rejected" in outcome or client.state == RegistrationState.FAILED
     finally:
         await client.stop()
 
@@ -518,3 +541,105 @@ def test_thread_devices_per_node_psk_is_refused_in_a_pki_mode(tmp_path: Path, pk
     assert err.value.errors == [f'{path}:9: lwm2m.thread_devices.psk: "per-node" derives a PSK per node, but '
                                 '[lwm2m.server] security_mode is "certificate": the nodes share its credentials '
                                 '(set psk = "shared")']
+
+
+def _device(endpoint: str, port: int, keys: dict[str, Any]) -> str:
+    return "\n".join(["[[lwm2m.device]]", f'endpoint = "{endpoint}"', 'address = "::ffff:127.0.0.1"', f"port = {port}",
+                      *_keys(keys), "[lwm2m.device.resources]",
+                      '"/3303/0/5700" = { get = "/sensors/temp", type = "float" }', ""])
+
+
+@pytest.mark.parametrize("mode", [2, 1], ids=["certificate", "raw public key"])
+async def test_proxied_devices_register_with_their_own_credentials_end_to_end(pki: Path, tmp_path: Path, mode: int,
+                                                                              caplog: pytest.LogCaptureFixture):
+    """Three [[lwm2m.device]] entries in front of a real CoAP sensor, through the daemon's LwM2M component:
+    dev-own with a certificate (or raw public key) of its own, dev-shared with none (the gateway's), and
+    dev-wrong whose server_public_key is not the server's. The server side (GnuTLS in front of the test
+    LwM2M server) sees each device authenticate with its own credentials; dev-wrong fails cleanly, with
+    the reason in `gatewayctl lwm2m clients` and the journal fields; no private key is shown or logged."""
+    import json
+    import logging
+
+    from devtools.testbed.sensors import Sensor
+    from gatewayd.config.render import dump
+    from gatewayd.control import CommandError, Request
+    from gatewayd.lwm2m.component import LwM2MComponent
+
+    from .aioserver import LwM2MTestServer
+    from .pki_server import DtlsFront
+    from .servers import free_udp_port
+
+    caplog.set_level(logging.DEBUG, logger="gatewayd")
+    lwm2m = LwM2MTestServer(free_udp_port())
+    await lwm2m.start()
+    server_own = (pki / "server.crt").read_bytes() if mode == 2 else b""
+    front = DtlsFront(free_udp_port(), PkiSecurity(mode, server_own, (pki / "server.key").read_bytes()),
+                      ("127.0.0.1", lwm2m.port))
+    await front.start()
+    sensor = Sensor("127.0.0.1", free_udp_port())
+    await sensor.start()
+    name = "certificate" if mode == 2 else "rpk"
+
+    def credentials(who: str) -> dict[str, Any]:
+        return {"security_mode": name, **({"certificate": pki / f"{who}.crt"} if mode == 2 else {}),
+                "private_key_file": pki / f"{who}.key"}
+
+    server_key = pki / ("server.crt" if mode == 2 else "server.key")
+    text = "\n".join([f'[daemon]\nstate_dir = "{tmp_path}"\n[lwm2m]\nenabled = true', "[lwm2m.server]",
+                      f'uri = "coaps://127.0.0.1:{front.port}"', "lifetime = 60",
+                      *_keys(credentials("client") | {"server_public_key": server_key}),
+                      "[lwm2m.gateway]\nenabled = false", ""])
+    text += _device("dev-own", sensor.port, credentials("other"))  # server_public_key: [lwm2m.server]'s
+    text += _device("dev-shared", sensor.port, {})
+    wrong = pki / ("other.crt" if mode == 2 else "other.key")
+    text += _device("dev-wrong", sensor.port, credentials("stranger") | {"server_public_key": wrong})
+    path = tmp_path / "gatewayd.toml"
+    path.write_text(text)
+    config = load(path)
+    comp = LwM2MComponent(config)
+    await comp.start()
+    try:
+        await lwm2m.wait_until(lambda: {"dev-own", "dev-shared"} <= set(lwm2m.registrations), timeout=20)
+        assert (await lwm2m.op("dev-own", Code.GET, "/3303/0/5700")).payload == b"21.5"  # the sensor, via DTLS
+        identity = certificate_der if mode == 2 else public_key_der
+        own_id, gateway_id = (identity((pki / f"{who}.{'crt' if mode == 2 else 'key'}").read_bytes())
+                              for who in ("other", "client"))
+        assert own_id in front.clients and gateway_id in front.clients  # each with its own, not one for all
+        refused = ("server certificate refused: it is not the Server Public Key (/0/x/4)" if mode == 2
+                   else "the server's raw public key is not the Server Public Key (/0/x/4)")
+        for _ in range(200):
+            rows = {r["endpoint"]: r for r in await comp._cmd_clients(Request([]))}
+            if refused in rows["dev-wrong"].get("error", ""):
+                break
+            await asyncio.sleep(0.05)
+        assert rows["dev-own"]["state"] == rows["dev-shared"]["state"] == "registered"
+        assert rows["dev-wrong"]["state"] == "failed" and refused in rows["dev-wrong"]["error"]
+        assert "dev-wrong" not in lwm2m.registrations
+        journal = [r for r in caplog.records if getattr(r, "fields", {}).get("LWM2M_ENDPOINT") == "dev-wrong"
+                   and r.fields.get("LWM2M_STATE") == "failed"]
+        assert journal and refused in journal[0].getMessage()
+
+        # gatewayctl lwm2m psk: the mode and who the device is; its private key only for root's --show-secrets
+        own = (await comp._cmd_psk(Request(["dev-own"], uid=0)))[0]
+        assert own["security"] == name and own["key"] == "********"
+        assert own["identity"].startswith("CN=other sha256:" if mode == 2 else "public key sha256:")
+        with pytest.raises(CommandError, match="root"):
+            await comp._cmd_psk(Request(["dev-own", "--show-secrets"], uid=1000))
+        revealed = (await comp._cmd_psk(Request(["dev-own", "--show-secrets"], uid=0)))[0]
+        device_key = private_key_der((pki / "other.key").read_bytes())
+        assert revealed["key"] == device_key.hex()
+        # gatewayctl config: the device's private key masked, shown to root's --show-secrets
+        shown = dump(config.root)["lwm2m"]["device"][0]
+        assert shown["private_key"] == "********" and shown["security_mode"] == name
+        assert dump(config.root, show_secrets=True)["lwm2m"]["device"][0]["private_key"].startswith("-----BEGIN")
+        # nowhere else: the clients table, the masked config, the log
+        pem_body = [line for line in (pki / "other.key").read_text().splitlines() if not line.startswith("-----")]
+        out = json.dumps([rows, own, dump(config.root)], default=str) + "\n".join(
+            f"{r.getMessage()} {getattr(r, 'fields', '')}" for r in caplog.records)
+        assert "PRIVATE KEY" not in out and device_key.hex() not in out
+        assert not any(line in out for line in pem_body)
+    finally:
+        await comp.stop()
+        await sensor.stop()
+        front.stop()
+        await lwm2m.stop()
