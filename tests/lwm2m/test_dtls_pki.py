@@ -638,6 +638,13 @@ async def test_proxied_devices_register_with_their_own_credentials_end_to_end(pk
             f"{r.getMessage()} {getattr(r, 'fields', '')}" for r in caplog.records)
         assert "PRIVATE KEY" not in out and device_key.hex() not in out
         assert not any(line in out for line in pem_body)
+
+        # fixed by a reload (a device's security keys are live): dev-wrong alone is replaced, and registers
+        registers = lwm2m.count("register", "dev-own")
+        path.write_text(text.replace(f'server_public_key = "{wrong}"\n', ""))
+        await comp.reload(load(path))
+        await lwm2m.wait_until(lambda: "dev-wrong" in lwm2m.registrations, timeout=20)
+        assert lwm2m.count("register", "dev-own") == registers
     finally:
         await comp.stop()
         await sensor.stop()
