@@ -15,7 +15,7 @@ import aiocoap
 from aiocoap import interfaces
 from aiocoap.numbers.codes import Code
 
-from gatewayd.lwm2m.codecs import ContentFormat, encode
+from gatewayd.lwm2m.codecs import CodecError, ContentFormat, encode, parse_registration
 from gatewayd.lwm2m.paths import LwM2MPath
 
 from .servers import REGISTRY
@@ -73,6 +73,8 @@ class LwM2MTestServer:
         self.bootstrap: dict[str, BootstrapPlan] = {}
         self.bootstrap_log: list[tuple[str, str]] = []
         self.accept_updates = True
+        #: Registers whose object list is longer are answered 4.13, as a server with a bound would
+        self.max_object_list: int | None = None
         #: cleared, Registers and Updates wait unanswered (counted in ``held``) until it is set again
         self.answer_registrations = asyncio.Event()
         self.answer_registrations.set()
@@ -117,6 +119,12 @@ class LwM2MTestServer:
     def _handle(self, request: aiocoap.Message, path: tuple[str, ...], query: dict[str, str],
                 remote: str) -> aiocoap.Message:
         if request.code == Code.POST and path == ("rd",):
+            if self.max_object_list is not None and len(request.payload) > self.max_object_list:
+                return aiocoap.Message(code=Code.REQUEST_ENTITY_TOO_LARGE)
+            try:
+                parse_registration(request.payload)  # what a server makes of it, with our decoder
+            except CodecError as exc:
+                return aiocoap.Message(code=Code.BAD_REQUEST, payload=str(exc).encode())
             self._next += 1
             ep = query["ep"]
             reg = Reg(ep, str(self._next), query, request.payload.decode(), remote)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gatewayd.lwm2m.codecs import CodecError, Link, decode_links, discover_link, encode_links
-from gatewayd.lwm2m.codecs.linkformat import parse_registration, registration_links
+from gatewayd.lwm2m.codecs.linkformat import MAX_PAYLOAD, parse_registration, registration_links
 from gatewayd.lwm2m.paths import LwM2MPath as P
 
 
@@ -64,3 +64,17 @@ def test_link_path_and_attribute_errors():
         _ = Link("/3/x").path
     with pytest.raises(CodecError):
         Link("/3", {"pmin": "ten"}).int_attr("pmin")
+
+
+def test_a_gateway_registration_of_every_25_instance_is_within_the_bound():
+    """The largest object list a gateway can register (65,535 /25 instances, about 770 KB) decodes, with its
+    instances in order and duplicates listed once; one byte over the bound is a clear CodecError."""
+    payload = encode_links(registration_links({1: [0], 3: [0], 25: list(range(65535))}, {25: "2.0"},
+                                              content_format=110))
+    assert 700_000 < len(payload) <= MAX_PAYLOAD
+    objects, versions = parse_registration(payload + b",</25/7>")
+    assert objects[25] == list(range(65535)) and versions[25] == "2.0" and objects[3] == [0]
+    too_long = payload + b"," + b" " * (MAX_PAYLOAD - len(payload)) + b"</3/1>"
+    with pytest.raises(CodecError, match=rf"link-format payload of {len(too_long)} bytes is over the "
+                                         rf"{MAX_PAYLOAD} byte bound"):
+        decode_links(too_long)

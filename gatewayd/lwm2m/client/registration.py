@@ -47,6 +47,10 @@ from .state import ClientSettings, Registration, RegistrationRejected, Registrat
 
 log = logging.getLogger("gatewayd.lwm2m")
 
+#: object lists longer than this go out block-wise (Block1) like any over one datagram, but some servers
+#: refuse them: Wakaama's lwm2mserver parses the Register payload with 16-bit offsets and answers 4.00
+LONG_OBJECT_LIST = 65535
+
 
 class LwM2MClient:
     """A LwM2M client endpoint over an :class:`ObjectStore` that already holds its objects.
@@ -294,7 +298,7 @@ class LwM2MClient:
         resp = await self.transport.request(Code.POST, ("rd",), tuple(query), links.encode(),
                                             ContentFormat.LINK_FORMAT, keep_session=True)
         if resp.code != CREATED or not resp.location:
-            raise RegistrationRejected("Register", resp)
+            raise RegistrationRejected("Register", resp, _long_list_hint(links))
         self.counters["registers"] += 1
         self.registration = Registration(self.server.uri, resp.location, lifetime, started + lifetime, links)
         self.last_error = ""
@@ -515,6 +519,15 @@ class LwM2MClient:
         log.warning("%s failed: %s", self.endpoint, reason,
                     extra={"fields": {"LWM2M_ENDPOINT": self.endpoint, "LWM2M_STATE": "failed",
                                       "LWM2M_SERVER": server}})
+
+
+def _long_list_hint(links: str) -> str:
+    """Why a server may have refused a Register: its object list is longer than some servers take."""
+    size = len(links.encode())
+    if size <= LONG_OBJECT_LIST:
+        return ""
+    return (f"the object list is {size} bytes, over the {LONG_OBJECT_LIST} some servers take, Wakaama's "
+            "among them: fewer devices behind this gateway, or registrations mode")
 
 
 def _base(uri: str) -> str:

@@ -76,8 +76,8 @@ class ClientSettings:
 class RegistrationRejected(Exception):
     """The server answered Register/Bootstrap-Request with an error code."""
 
-    def __init__(self, what: str, response: Response) -> None:
-        super().__init__(f"{what} rejected with {response.dotted}")
+    def __init__(self, what: str, response: Response, hint: str = "") -> None:
+        super().__init__(f"{what} rejected with {response.dotted}{f' ({hint})' if hint else ''}")
         self.response = response
 
 

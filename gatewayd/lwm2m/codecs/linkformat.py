@@ -19,7 +19,10 @@ _PTOKEN = re.compile(r"[!#$%&'()*+\-.:<=>?@\[\]^_`{|}~/0-9A-Za-z]+")
 _PARMNAME = re.compile(r"[!#$&+\-.^_`|~0-9A-Za-z*]+")
 # uri: Bootstrap-Discover (LwM2M 1.1 §5.2.7.3) shows the server URI as a quoted string
 QUOTED_ATTRS = frozenset({"rt", "if", "title", "anchor", "rel", "rev", "hreflang", "media", "type", "uri"})
-MAX_PAYLOAD = 64 * 1024
+#: the longest link-format document decoded: a gateway's Register lists up to 65,535 /25 instances
+#: (``</25/65534>,``, about 770 KB; 10,000 devices make about 110 KB), so 1 MiB holds any registration
+#: the LwM2M Gateway enabler allows with room for the rest of the object list
+MAX_PAYLOAD = 1 << 20
 CONTENT_FORMAT = ContentFormat.LINK_FORMAT
 
 
@@ -82,7 +85,7 @@ def encode_links(links: Iterable[Link]) -> bytes:
 def decode_links(payload: bytes) -> list[Link]:
     """Parse a link-format document; whitespace around separators is tolerated."""
     if len(payload) > MAX_PAYLOAD:
-        raise CodecError("link-format payload too long")
+        raise CodecError(f"link-format payload of {len(payload)} bytes is over the {MAX_PAYLOAD} byte bound")
     try:
         text = bytes(payload).decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -194,6 +197,7 @@ def parse_registration(payload: bytes) -> tuple[dict[int, list[int]], dict[int, 
     for link in links:
         if link.attributes.get("rt") == "oma.lwm2m":
             root = link.target if link.target.endswith("/") else link.target + "/"
+    seen: set[tuple[int, int]] = set()  # a list scan per link would be quadratic: 65,535 /25 instances
     for link in links:
         target = link.target
         if root != "/" and target.startswith(root):
@@ -206,7 +210,8 @@ def parse_registration(payload: bytes) -> tuple[dict[int, list[int]], dict[int, 
             continue
         assert path.object is not None
         objects.setdefault(path.object, [])
-        if path.instance is not None and path.instance not in objects[path.object]:
+        if path.instance is not None and (path.object, path.instance) not in seen:
+            seen.add((path.object, path.instance))
             objects[path.object].append(path.instance)
         if link.attributes.get("ver"):
             versions[path.object] = link.attributes["ver"] or ""
