@@ -476,16 +476,15 @@ def identity_text(mode: int, identity: bytes) -> str:
     Neither is secret; the DER itself is unreadable there."""
     import hashlib
 
-    try:
-        spki = public_key_der(identity)
-    except ValueError:
-        return "(does not load)"
-    digest = f"sha256:{hashlib.sha256(spki).hexdigest()[:32]}"
-    if mode != MODE_CERTIFICATE:
-        return f"public key {digest}"
     from cryptography import x509
 
-    return f"{x509.load_der_x509_certificate(certificate_der(identity)).subject.rfc4514_string()} {digest}"
+    try:
+        digest = f"sha256:{hashlib.sha256(public_key_der(identity)).hexdigest()[:32]}"
+        if mode != MODE_CERTIFICATE:
+            return f"public key {digest}"
+        return f"{x509.load_der_x509_certificate(certificate_der(identity)).subject.rfc4514_string()} {digest}"
+    except ValueError:  # what a Bootstrap-Server wrote may be anything
+        return "(not a certificate or public key)" if mode == MODE_CERTIFICATE else "(not a public key)"
 
 
 #: the keys that give a [[lwm2m.device]] security of its own (otherwise it shares [lwm2m.server]'s)

@@ -1,5 +1,5 @@
 """Fuzz the Security object's RPK/certificate fields (/0/x/2,3,4,5,15, as a Bootstrap-Server may write
-them) through gatewayd.lwm2m.dtls_pki's loaders; only ValueError may escape."""
+them) through gatewayd.lwm2m.dtls_pki's loaders (only ValueError may escape) and identity_text (nothing)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def TestOneInput(data: bytes) -> None:
         dtls_pki.PkiSecurity(mode, own, key, server, usage).check()
     except ValueError:
         pass
+    assert isinstance(dtls_pki.identity_text(mode, own), str)  # gatewayctl lwm2m psk: never raises
 
 
 if __name__ == "__main__":

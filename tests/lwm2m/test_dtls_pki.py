@@ -233,6 +233,20 @@ def test_loaders_take_pem_and_der_alike_and_refuse_anything_else(pki: Path, name
             loader(junk + b"\x00" + data[5:])  # truncated or mangled: refused, without quoting the bytes
 
 
+@given(st.sampled_from([1, 2]), st.binary(max_size=200))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_identity_text_names_a_certificate_or_key_by_its_hash_and_never_raises(pki: Path, mode: int, junk: bytes):
+    """What `gatewayctl lwm2m psk` shows for /0/x/3 in modes 1 and 2 (a Bootstrap-Server may write anything)."""
+    from gatewayd.lwm2m.dtls_pki import identity_text
+
+    cert = certificate_der((pki / "client.crt").read_bytes())
+    by_cert, by_key = identity_text(2, cert), identity_text(1, public_key_der((pki / "client.key").read_bytes()))
+    assert by_cert.startswith("CN=client sha256:") and by_key.startswith("public key sha256:")
+    assert by_cert.split()[-1] == by_key.split()[-1]  # the same key pair: the same hash
+    text = identity_text(mode, junk + cert[len(junk):] if mode == 2 else junk)
+    assert isinstance(text, str) and (junk.hex() not in text or not junk)
+
+
 def _keys(keys: dict[str, Any]) -> list[str]:
     return [f"{k} = {v!r}" if isinstance(v, int) else f'{k} = "{v}"' for k, v in keys.items()]
 
