@@ -55,6 +55,31 @@ def test_held_notifications_and_a_queued_read_follow_the_update(lwm2mserver, dae
     assert result.code == "2.05" and "gatewayd interop" in result.body, result
 
 
+def test_wakaama_turns_notification_storing_off(lwm2mserver, daemon) -> None:
+    """Wakaama writes /1/0/6 (Notification Storing When Disabled or Offline) false: what falls due while
+    the gateway is offline is discarded and counted, none of it follows the Update."""
+    server = lwm2mserver
+    extra = "queue_mode = true\nawake_time = 1\nqueue_limit = 2\n"
+    toml = gatewayd_toml(server.uri, endpoint=EP).replace("[lwm2m]\n", "[lwm2m]\n" + extra, 1)
+    gw = daemon(toml.replace("keepalive = 0\n", "keepalive = 6\n"))
+    c = server.client_id(EP)
+    # within the awake window of the Register (requests outside it are answered too, see above)
+    assert json.loads(server.request(f"read {c} /1/0/6").body) == [{"bn": "/1/0/6", "vb": True}], \
+        "stores notifications by default"
+    assert server.request(f"write {c} /1/0/6 0").code == "2.04"
+    start = server.mark
+    server.command(f"observe {c} /3/0/13")
+    server.result(c, "/3/0/13", 10, start, notification=True)
+    wait_until(lambda: show(gw)["queue_discarded"] >= 2, 20)
+    updated = server.wait_for(rf"^Client #{c} updated\.", 15, server.mark)
+    time.sleep(0.5)
+    assert show(gw)["queue_delivered"] == 0 and show(gw)["queued"] == 0
+    assert show(gw)["queue_dropped"] == 0, "nothing stored, so nothing over the bound"
+    after = server.output[updated.end():]
+    # the awake second after the Update may notify a change of its own: at most one or two, not a batch
+    assert len(re.findall(rf"^Notify from client #{c} /3/0/13 number", after, re.M)) <= 2
+
+
 def wait_until(predicate, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
