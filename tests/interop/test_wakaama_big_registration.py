@@ -13,35 +13,19 @@ import asyncio
 
 import pytest
 
-from gatewayd.lwm2m.client import ClientSettings, LwM2MClient
-from gatewayd.lwm2m.proxy.gateway_mode import GatewayEngine
-from gatewayd.lwm2m.store import ObjectStore
-from tests.lwm2m.servers import REGISTRY, device_store
+from tests.lwm2m.servers import gateway_with_devices, until
 
 pytestmark = pytest.mark.timeout(120)
 EP = "gw-big"
 
 
-async def wait(predicate, timeout: float = 30.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
-
-
 async def test_a_long_object_list_is_refused_with_the_reason_then_registers_shorter(lwm2mserver) -> None:
     server = lwm2mserver
-    store = device_store(server.uri, lifetime=120)
-    store.add_object(25)
-    gateway = LwM2MClient(EP, store, ClientSettings(keepalive=0, backoff_initial=0.5, backoff_max=1.0))
-    engine = GatewayEngine(gateway)
+    gateway, engine = await gateway_with_devices(server.uri, EP, 6500, backoff_initial=0.5, backoff_max=1.0)
     try:
-        for i in range(6500):
-            sensor = ObjectStore(REGISTRY)
-            sensor.add_instance(3303, 0, {5700: 21.5})
-            await engine.add(f"node-{i:04d}", sensor)
         await gateway.start()
         # 70,469 bytes: reassembled by Wakaama, then refused
-        await wait(lambda: "object list is" in gateway.last_error)
+        await until(lambda: "object list is" in gateway.last_error, 30)
         assert "Register rejected with 4.00 (the object list is 70469 bytes, over the 65535" in gateway.last_error
         # (Wakaama keeps a nameless client it made for the first block: a quirk of its Block1 handling)
         assert EP not in await asyncio.to_thread(server.listing)

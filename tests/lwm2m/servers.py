@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
+from typing import Any
 
 from aiocoap import resource
 
@@ -16,7 +17,7 @@ from gatewayd.lwm2m.client import LwM2MClient, RegistrationState
 from gatewayd.lwm2m.store import ObjectStore
 
 __all__ = ["NODE_LIB", "NODE_SERVER", "PEERS", "REGISTRY", "REPO", "NodeServer", "device_store", "free_udp_port",
-           "node_server_available", "until", "wait_state"]
+           "gateway_with_devices", "node_server_available", "until", "wait_state"]
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = load_registry()
@@ -75,6 +76,23 @@ async def wait_state(client: LwM2MClient, state: RegistrationState, timeout: flo
             await asyncio.sleep(0.02)
 
     await asyncio.wait_for(poll(), timeout)
+
+
+async def gateway_with_devices(uri: str, endpoint: str, count: int, **settings) -> tuple[LwM2MClient, Any]:
+    """A gateway-mode client for ``uri`` (not started yet) with ``count`` devices behind it, each a
+    temperature sensor: its Register lists ``count`` /25 instances (11 bytes each from /25/1000)."""
+    from gatewayd.lwm2m.client import ClientSettings
+    from gatewayd.lwm2m.proxy.gateway_mode import GatewayEngine
+
+    store = device_store(uri, lifetime=120)
+    store.add_object(25)
+    gateway = LwM2MClient(endpoint, store, ClientSettings(keepalive=0, **settings))
+    engine = GatewayEngine(gateway)
+    for i in range(count):
+        sensor = ObjectStore(REGISTRY)
+        sensor.add_instance(3303, 0, {5700: 21.5})
+        await engine.add(f"node-{i:04d}", sensor)
+    return gateway, engine
 
 
 async def until(predicate, timeout: float = 10.0) -> None:

@@ -10,14 +10,13 @@ from aiocoap.numbers.codes import Code
 
 from gatewayd.config.loader import ConfigError, parse
 from gatewayd.control import Request
-from gatewayd.lwm2m.client import ClientSettings, LwM2MClient
+from gatewayd.lwm2m.client import LwM2MClient
 from gatewayd.lwm2m.codecs import ContentFormat, decode, parse_registration
 from gatewayd.lwm2m.component import LwM2MComponent
 from gatewayd.lwm2m.paths import LwM2MPath
 from gatewayd.lwm2m.persist import StateStore
 from gatewayd.lwm2m.proxy import gateway_mode
-from gatewayd.lwm2m.store import ObjectStore
-from tests.lwm2m.servers import REGISTRY, device_store, until
+from tests.lwm2m.servers import REGISTRY, device_store, gateway_with_devices, until
 
 from .test_component import device
 
@@ -256,23 +255,13 @@ async def test_prefixes_come_back_to_their_devices_and_forgotten_ones_are_reused
     await gw.stop()
 
 
-def sensor_store() -> ObjectStore:
-    store = ObjectStore(REGISTRY)
-    store.add_instance(3303, 0, {5700: 21.5})
-    return store
-
 
 async def test_a_registration_of_7000_devices_goes_block_wise(server, clients) -> None:
     """7,000 devices behind the gateway: a Register object list of 75,969 bytes, more than a UDP datagram
     holds and over the link-format decoder's old 64 KiB bound, reaches the server block-wise (Block1) and
     decodes (the test server parses it with our decoder) with every /25 instance listed."""
-    store = device_store(server.uri, lifetime=60)
-    store.add_object(25)
-    gateway = LwM2MClient(GW, store, ClientSettings(keepalive=0))
+    gateway, engine = await gateway_with_devices(server.uri, GW, 7000)
     clients.append(gateway)
-    engine = gateway_mode.GatewayEngine(gateway)
-    for i in range(7000):
-        await engine.add(f"node-{i:04d}", sensor_store())
     await gateway.start()
     await server.wait_until(lambda: gateway.registration is not None, timeout=30)
     links = latest(server.registrations[GW])
@@ -286,13 +275,8 @@ async def test_a_server_that_bounds_the_object_list_refuses_with_the_reason_show
     """A server that takes at most 65,535 bytes of object list (Wakaama's bound) refuses 7,000 devices:
     the gateway's client fails saying how long its list is and what to do, and retries."""
     server.max_object_list = 65535
-    store = device_store(server.uri, lifetime=60)
-    store.add_object(25)
-    gateway = LwM2MClient(GW, store, ClientSettings(keepalive=0))
+    gateway, engine = await gateway_with_devices(server.uri, GW, 7000)
     clients.append(gateway)
-    engine = gateway_mode.GatewayEngine(gateway)
-    for i in range(7000):
-        await engine.add(f"node-{i:04d}", sensor_store())
     await gateway.start()
     await until(lambda: "object list" in gateway.last_error)
     assert gateway.last_error.startswith("Register rejected with 4.13 (the object list is 75969 bytes, over the "
