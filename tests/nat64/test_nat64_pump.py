@@ -12,8 +12,20 @@ import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.nat64.test_nat64_fastpath import HOSTS, PSH_ACK, SYN, Pair, open_flow, v4_packet, v6_packet
+from tests.nat64.test_nat64_fastpath import (
+    HOSTS,
+    PACKET,
+    PSH_ACK,
+    SYN,
+    Pair,
+    damage,
+    open_flow,
+    v4_packet,
+    v6_packet,
+)
 
 
 @pytest.fixture
@@ -58,6 +70,81 @@ def test_pump_translates_a_burst_like_the_full_path_and_reports_drained(pair, tu
     for p in packets:  # the slow-only translator, fed the same packets, gives the same bytes
         expect = pair.slow.from_v6(p, pair.now) if p[0] >> 4 == 6 else pair.slow.from_v4(p, pair.now)
         assert kernel.recv(70000) == expect[0].packet
+    pair.check_state()
+
+
+def test_pump_counts_every_flow_of_a_burst_that_interleaves_more_flows_than_a_batch_keeps(pair, tun):
+    ours, kernel = tun
+    flows = []
+    for i in range(12):  # 24 templates, both directions: the native batch keeps 8 at once
+        src, proto = HOSTS[i % 3], (6, 17)[i % 2]
+        pool_port = open_flow(pair, src, proto, 2000 + i, 80 + i)
+        pair.v4(v4_packet(proto, 80 + i, pool_port, b"teach", flags=PSH_ACK))
+        flows.append((src, proto, 2000 + i, 80 + i, pool_port))
+    burst = [p for _ in range(2) for src, proto, sport, dport, pool_port in flows
+             for p in (v6_packet(pair.fast, src, proto, sport, dport, b"q", flags=PSH_ACK),
+                       v4_packet(proto, dport, pool_port, b"a", flags=PSH_ACK))]
+    for p in burst:
+        kernel.send(p)
+    assert pair.fast.fast.pump(ours.fileno(), pair.now, 64) == (48, 0, None, True)
+    for p in burst:
+        expect = pair.slow.from_v6(p, pair.now) if p[0] >> 4 == 6 else pair.slow.from_v4(p, pair.now)
+        assert kernel.recv(70000) == expect[0].packet
+    pair.check_state()
+
+
+@pytest.mark.usefixtures("fast_path_impl")
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(flows=st.lists(st.tuples(st.sampled_from([6, 17]), st.integers(1024, 65535)), min_size=1, max_size=12,
+                      unique_by=lambda f: f[1]),
+       packets=st.lists(st.tuples(st.integers(0, 11), st.booleans(), st.one_of(st.none(), st.none(), PACKET)),
+                        min_size=1, max_size=60),
+       budget=st.integers(1, 64))
+def test_pump_translates_random_bursts_like_the_full_path(flows, packets, budget):
+    """Bursts that interleave up to 12 flows (more than a native batch keeps at once), both directions,
+    plain packets (None) and odd or damaged ones, pumped with any budget, the packets it hands over
+    taken the full way as the builtin backend does: the same bytes in the same order, and the same
+    counters and sessions."""
+    pair = Pair()
+    opened = []
+    for i, (proto, port) in enumerate(flows):
+        src = HOSTS[i % 3]
+        pool_port = open_flow(pair, src, proto, port, 80 + i)
+        pair.v4(v4_packet(proto, 80 + i, pool_port, b"teach", flags=PSH_ACK))  # both directions learned
+        opened.append((src, proto, port, 80 + i, pool_port))
+    burst = []
+    for i, v4, p in packets:
+        src, proto, sport, dport, pool_port = opened[i % len(opened)]
+        if p is None:
+            pkt = (v4_packet(proto, dport, pool_port, b"a", flags=PSH_ACK) if v4 else
+                   v6_packet(pair.fast, src, proto, sport, dport, b"q", flags=PSH_ACK))
+        elif p["v4"]:
+            body = b"r" * max(0, p["size"] - (28 if proto == 17 else 40))
+            pkt = v4_packet(proto, dport, pool_port, body, flags=p["flags"], ttl=p["hop"], tos=p["tc"], df=p["df"],
+                            ck=p["ck"], ident=len(body))
+        else:
+            body = b"q" * max(0, p["size"] - (48 if proto == 17 else 60))
+            pkt = v6_packet(pair.fast, src, proto, sport, dport, body, flags=p["flags"], hlim=p["hop"], tc=p["tc"],
+                            ck=p["ck"])
+        burst.append(pkt if p is None else damage(pkt, p["damage"], p["v4"]))
+    ours, kernel = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with ours, kernel:
+        for sock in (ours, kernel):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        ours.setblocking(False)
+        kernel.settimeout(2)
+        for pkt in burst:
+            kernel.send(pkt)
+        expected = [o.packet for pkt in burst
+                    for o in (pair.slow.from_v6 if pkt[0] >> 4 == 6 else pair.slow.from_v4)(pkt, pair.now)]
+        drained = False
+        while not drained:
+            _n, errors, slow, drained = pair.fast.fast.pump(ours.fileno(), pair.now, budget)
+            assert errors == 0
+            if slow is not None:
+                for o in (pair.fast.slow_from_v6 if slow[0] >> 4 == 6 else pair.fast.slow_from_v4)(slow, pair.now):
+                    ours.send(o.packet)
+        assert [kernel.recv(70000) for _ in expected] == expected
     pair.check_state()
 
 
