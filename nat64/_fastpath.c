@@ -11,14 +11,15 @@
  * tests run every case through both and compare the results byte for byte. Learning, expiry, and every
  * packet this returns None for, stay in Python.
  *
- * Per-packet cost: a Batch. Updating the Python objects for every packet (the session's counts and
- * lifetime, the IPv4 identification, the pending counts: a dozen attribute reads and writes, an int or
- * float made for each) cost more user time than the translation, about 0.7 us of a translated packet's
- * 1.1 us, where Tayga spends 0.3-0.5 us. While this module holds the GIL without calling back into
- * Python none of those objects can change, so a Batch reads what the packets depend on once (MTUs,
- * timeouts, the identification), keeps the flows it has met (templates already checked and unpacked),
- * counts in C, and writes everything back with the same results (batch_close) before the GIL can go:
- * before a wait, on return, or when its slots are full.
+ * Per-packet cost: the pump (the builtin backend's datapath loop) runs without the GIL and touches no
+ * Python object for a packet of a flow it has met in the same call. Before, it held the GIL throughout
+ * and updated the Python objects for every packet (the session's counts and lifetime, the IPv4
+ * identification, the pending counts: a dozen attribute reads and writes, an int or float made for
+ * each): 0.7 us of the 1.1 us of user time a translated packet cost, where Tayga spends 0.3-0.5 us; and
+ * each packet that woke the datapath had to take the GIL first, waiting whenever the daemon's event loop
+ * held it (the latency tail). Now a Batch reads what the packets depend on once (MTUs, timeouts, the
+ * identification), keeps the flows it has met (templates checked and copied), counts in C, and writes
+ * everything back with the same results when the call returns (batch_close), or when its slots are full.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -37,26 +38,27 @@
 static PyObject *s_removed, *s_state, *s_expires, *s_table, *s_timeouts, *s_udp, *s_tcp_established,
     *s_ipv4_mtu, *s_ipv6_mtu, *s_ident, *s_packets_6to4, *s_bytes_6to4, *s_packets_4to6, *s_bytes_4to6;
 
-#define SLOTS 8 /* flows a batch keeps: a burst that interleaves more flushes its counts more often */
+#define SLOTS 64 /* flows a batch keeps (a power of two): more interleaved flows flush the counts more often */
+#define PROBES 4
 
-/* A flow template met in this batch, checked and unpacked, with the counts not yet written back. */
+/* A flow template met in this batch, checked and copied, with the counts not yet written back. Read and
+ * written without the GIL: nothing here is a Python object but flow, which only the GIL holder touches. */
 typedef struct {
-    PyObject *flow;                     /* the Flow6/Flow4 (strong); its session is flow[0] */
-    const unsigned char *addrs_ports;   /* flow[4]'s bytes, alive while flow is */
-    unsigned char key[38];              /* IPv6 packet[6:44] or IPv4 packet[12:24] */
+    PyObject *flow;             /* the Flow6/Flow4 (strong), NULL for a free slot; its session is flow[0] */
+    unsigned char key[38];      /* IPv6 packet[6:44] or IPv4 packet[12:24] */
+    unsigned char ap[36];       /* flow[4]: addresses and ports of the translated packet */
     int v6, udp;
-    long long a, head_sum, delta;       /* ttl_proto (Flow6) or proto (Flow4); see fastpath.py */
+    long long a, head_sum, delta; /* ttl_proto (Flow6) or proto (Flow4); see fastpath.py */
     long long packets, bytes;
+    double now;                 /* the time of the last packet counted */
 } Slot;
 
-/* What a run of packets between two GIL releases shares (see the header comment). */
+/* What the packets of one call share (see the header comment). */
 typedef struct {
     int open;
-    PyObject *now;                      /* the packets' time (strong) */
-    PyObject *life_udp, *life_tcp;      /* nat.table.timeouts.udp / .tcp_established (strong) */
+    PyObject *life_udp, *life_tcp; /* nat.table.timeouts.udp / .tcp_established (strong) */
     long long ident, ident0, mtu4, mtu6;
-    long long pending[4];               /* as FastPath.pending */
-    int used;
+    long long pending[4];          /* as FastPath.pending */
     Slot slot[SLOTS];
 } Batch;
 
@@ -67,9 +69,11 @@ typedef struct {
     PyObject *nat;         /* the Nat64 whose fast path this is */
     PyObject *pending;     /* list: UDP 6to4, TCP 6to4, UDP 4to6, TCP 4to6 not yet in the counters */
     PyObject *established; /* TcpState.ESTABLISHED */
-    Batch batch;           /* open only inside one call, never across a GIL release */
+    int pumping;           /* a pump runs (maybe without the GIL): its batch and buffers are taken */
+    Batch batch;           /* the pump's; open only while it runs */
     unsigned char in[MAX_PACKET + 1];  /* pump's read buffer (one more byte: an oversized read shows) */
     unsigned char out[MAX_PACKET + 20];
+    unsigned char out1[MAX_PACKET + 20]; /* from_v6/from_v4's, which may run while a pump waits */
 } Translator;
 
 static inline unsigned u16(const unsigned char *p) { return ((unsigned)p[0] << 8) | p[1]; }
@@ -113,10 +117,9 @@ static int add_ll(PyObject *obj, PyObject *name, long long n) {
     return get_ll(obj, name, &v) < 0 ? -1 : set_ll(obj, name, v + n);
 }
 
-/* Take what every packet of the batch depends on: the MTUs, the table's current timeouts (so a reload
- * applies from the next batch, which is from the next packet: none is read meanwhile), the identification. */
-static int batch_open(Translator *self, PyObject *now) {
-    Batch *b = &self->batch;
+/* Take what every packet of the batch depends on (GIL held): the MTUs, the table's current timeouts, the
+ * identification. */
+static int batch_open(Translator *self, Batch *b) {
     memset(b, 0, sizeof *b);
     PyObject *table = NULL, *timeouts = NULL;
     if (get_ll(self->nat, s_ipv4_mtu, &b->mtu4) < 0 || get_ll(self->nat, s_ipv6_mtu, &b->mtu6) < 0
@@ -138,14 +141,12 @@ static int batch_open(Translator *self, PyObject *now) {
     Py_DECREF(table);
     Py_DECREF(timeouts);
     b->ident0 = b->ident;
-    Py_INCREF(now);
-    b->now = now;
     b->open = 1;
     return 0;
 }
 
-/* Write one slot's counts to its session as fastpath.py does per packet: packet and byte counts, and a
- * lifetime of now plus the timeout (the same for every packet of the batch). */
+/* Write one slot's counts to its session as fastpath.py does per packet (GIL held): packet and byte
+ * counts, and a lifetime of the last packet's time plus the timeout. */
 static int slot_flush(Batch *b, Slot *sl) {
     if (!sl->packets)
         return 0;
@@ -154,7 +155,11 @@ static int slot_flush(Batch *b, Slot *sl) {
         || add_ll(session, sl->v6 ? s_bytes_6to4 : s_bytes_4to6, sl->bytes) < 0)
         return -1;
     sl->packets = sl->bytes = 0;
-    PyObject *expires = PyNumber_Add(b->now, sl->udp ? b->life_udp : b->life_tcp);
+    PyObject *now = PyFloat_FromDouble(sl->now);
+    if (now == NULL)
+        return -1;
+    PyObject *expires = PyNumber_Add(now, sl->udp ? b->life_udp : b->life_tcp);
+    Py_DECREF(now);
     if (expires == NULL)
         return -1;
     int r = PyObject_SetAttr(session, s_expires, expires);
@@ -162,22 +167,23 @@ static int slot_flush(Batch *b, Slot *sl) {
     return r;
 }
 
-/* Write every slot's counts back and let the slots go (the batch stays open). */
+/* Write every slot's counts back and free the slots (GIL held; the batch stays open). */
 static int batch_flush_slots(Batch *b) {
     int r = 0;
-    for (int i = 0; i < b->used; i++) {
-        if (r == 0 && slot_flush(b, &b->slot[i]) < 0)
+    for (int i = 0; i < SLOTS; i++) {
+        Slot *sl = &b->slot[i];
+        if (sl->flow == NULL)
+            continue;
+        if (r == 0 && slot_flush(b, sl) < 0)
             r = -1;
-        Py_CLEAR(b->slot[i].flow);
+        Py_CLEAR(sl->flow);
     }
-    b->used = 0;
     return r;
 }
 
-/* Write everything back (slots, identification, pending counts) and close; a no-op when not open. On an
- * error (set) the batch is closed all the same. */
-static int batch_close(Translator *self) {
-    Batch *b = &self->batch;
+/* Write everything back (slots, identification, pending counts) and close (GIL held); a no-op when not
+ * open. On an error (set) the batch is closed all the same. */
+static int batch_close(Translator *self, Batch *b) {
     if (!b->open)
         return 0;
     int r = batch_flush_slots(b);
@@ -196,7 +202,6 @@ static int batch_close(Translator *self) {
         if (v == NULL || PyList_SetItem(self->pending, i, v) < 0) /* steals v */
             r = -1;
     }
-    Py_CLEAR(b->now);
     Py_CLEAR(b->life_udp);
     Py_CLEAR(b->life_tcp);
     b->open = 0;
@@ -237,52 +242,87 @@ static int session_usable(Translator *self, PyObject *s, int udp) {
     return r < 0 ? -1 : !r;
 }
 
-/* The batch's slot for the packet's flow: met before in this batch, or looked up, checked (a usable
- * session) and unpacked now. NULL with no error set: not a flow of the fast path (slow path). */
-static Slot *flow_slot(Translator *self, const unsigned char *key, Py_ssize_t len, int v6) {
-    Batch *b = &self->batch;
-    for (int i = 0; i < b->used; i++) {
-        Slot *sl = &b->slot[i];
-        if (sl->v6 == v6 && memcmp(sl->key, key, len) == 0)
-            return sl;
-    }
+/* Look a key up in the translator's dict and fill sl with its template if the fast path may take it (GIL
+ * held): 1 filled, 0 not a flow of the fast path, -1 error set. A taken sl means the batch is full: all
+ * its slots are flushed first. */
+static int fill_slot(Translator *self, Batch *b, Slot *sl, const unsigned char *key, Py_ssize_t len, int v6) {
     PyObject *f = lookup(v6 ? self->v6 : self->v4, key, len);
     if (f == NULL)
-        return NULL;
-    Py_INCREF(f); /* the slot keeps the template (and its session) alive */
+        return PyErr_Occurred() ? -1 : 0;
     int udp = PyObject_IsTrue(PyTuple_GET_ITEM(f, 1));
     long long a = PyLong_AsLongLong(PyTuple_GET_ITEM(f, 2));
     long long head_sum = PyLong_AsLongLong(PyTuple_GET_ITEM(f, 3));
     long long delta = PyLong_AsLongLong(PyTuple_GET_ITEM(f, 5));
     PyObject *ap = PyTuple_GET_ITEM(f, 4);
-    int usable = -1;
-    if (udp >= 0 && !PyErr_Occurred()) {
-        if (!PyBytes_Check(ap) || PyBytes_GET_SIZE(ap) != (v6 ? 12 : 36))
-            PyErr_SetString(PyExc_TypeError, "bad addresses/ports in a flow template");
-        else
-            usable = session_usable(self, PyTuple_GET_ITEM(f, 0), udp);
+    if (udp < 0 || PyErr_Occurred())
+        return -1;
+    if (!PyBytes_Check(ap) || PyBytes_GET_SIZE(ap) != (v6 ? 12 : 36)) {
+        PyErr_SetString(PyExc_TypeError, "bad addresses/ports in a flow template");
+        return -1;
     }
-    if (usable == 1 && b->used == SLOTS && batch_flush_slots(b) < 0)
-        usable = -1;
-    if (usable != 1) {
-        Py_DECREF(f);
-        return NULL;
-    }
-    Slot *sl = &b->slot[b->used++];
-    memcpy(sl->key, key, len);
+    int usable = session_usable(self, PyTuple_GET_ITEM(f, 0), udp);
+    if (usable != 1)
+        return usable;
+    if (sl->flow != NULL && batch_flush_slots(b) < 0) /* no room: every slot goes back to Python */
+        return -1;
+    Py_INCREF(f); /* the slot keeps the template (and its session) alive */
     sl->flow = f;
-    sl->addrs_ports = (const unsigned char *)PyBytes_AS_STRING(ap);
+    memcpy(sl->key, key, len);
+    memcpy(sl->ap, PyBytes_AS_STRING(ap), v6 ? 12 : 36);
     sl->v6 = v6;
     sl->udp = udp;
     sl->a = a;
     sl->head_sum = head_sum;
     sl->delta = delta;
     sl->packets = sl->bytes = 0;
-    return sl;
+    return 1;
 }
 
-/* IPv6 -> IPv4 with a Flow6 slot: the length written to o, or 0 for the slow path. */
-static Py_ssize_t translate6_flow(Batch *b, Slot *sl, const unsigned char *p, Py_ssize_t n, unsigned char *o) {
+static inline unsigned key_hash(const unsigned char *key, Py_ssize_t len, int v6) {
+    uint32_t h = v6 ? 2166136261u : 84696351u; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < len; i++)
+        h = (h ^ key[i]) * 16777619u;
+    return h ^ (h >> 15);
+}
+
+/* The batch's slot for the packet's flow: met before in this batch, or looked up, checked (a usable
+ * session) and copied now, which takes the GIL: *ts is the pump's saved thread state while it runs without
+ * the GIL, NULL when the caller holds it. 1 found (*out), 0 slow path, -1 error set (only when ts is NULL:
+ * a pump reports an error as unraisable and hands the packet to the slow path). */
+static int flow_slot(Translator *self, Batch *b, const unsigned char *key, Py_ssize_t len, int v6,
+                     PyThreadState **ts, Slot **out) {
+    unsigned h = key_hash(key, len, v6);
+    Slot *sl = NULL;
+    for (int i = 0; i < PROBES; i++) {
+        Slot *s = &b->slot[(h + i) & (SLOTS - 1)];
+        if (s->flow == NULL) {
+            sl = s;
+            break;
+        }
+        if (s->v6 == v6 && memcmp(s->key, key, len) == 0) {
+            *out = s;
+            return 1;
+        }
+    }
+    if (sl == NULL)
+        sl = &b->slot[h & (SLOTS - 1)]; /* all taken: fill_slot flushes them */
+    if (ts != NULL)
+        PyEval_RestoreThread(*ts);
+    int r = fill_slot(self, b, sl, key, len, v6);
+    if (r < 0 && ts != NULL) {
+        /* a bug must not lose the packet: log it and hand the packet to the slow path */
+        PyErr_WriteUnraisable((PyObject *)self);
+        r = 0;
+    }
+    if (ts != NULL)
+        *ts = PyEval_SaveThread();
+    *out = sl;
+    return r;
+}
+
+/* IPv6 -> IPv4 with a Flow6 slot: the length written to o, or 0 for the slow path. No Python here. */
+static Py_ssize_t translate6_flow(Batch *b, Slot *sl, const unsigned char *p, Py_ssize_t n, double now,
+                                  unsigned char *o) {
     int udp = sl->udp;
     long long ttl_proto = sl->a, ck, hck, ident;
     Py_ssize_t total = n - 20;
@@ -303,13 +343,14 @@ static Py_ssize_t translate6_flow(Batch *b, Slot *sl, const unsigned char *p, Py
     }
     sl->packets++;
     sl->bytes += n;
+    sl->now = now;
     b->pending[udp ? 0 : 1]++;
     put16(o, 0x4500 | tos);
     put16(o + 2, (unsigned)total);
     put16(o + 4, (unsigned)ident);
     put32(o + 6, (uint32_t)ttl_proto);
     put16(o + 10, (unsigned)hck);
-    memcpy(o + 12, sl->addrs_ports, 12);
+    memcpy(o + 12, sl->ap, 12);
     if (udp) {
         memcpy(o + 24, p + 44, 2); /* UDP length */
         put16(o + 26, ck ? (unsigned)ck : 0xFFFF);
@@ -322,8 +363,9 @@ static Py_ssize_t translate6_flow(Batch *b, Slot *sl, const unsigned char *p, Py
     return total;
 }
 
-/* IPv4 -> IPv6 with a Flow4 slot: the length written to o, or 0 for the slow path. */
-static Py_ssize_t translate4_flow(Batch *b, Slot *sl, const unsigned char *p, Py_ssize_t n, unsigned char *o) {
+/* IPv4 -> IPv6 with a Flow4 slot: the length written to o, or 0 for the slow path. No Python here. */
+static Py_ssize_t translate4_flow(Batch *b, Slot *sl, const unsigned char *p, Py_ssize_t n, double now,
+                                  unsigned char *o) {
     int udp = sl->udp;
     long long proto = sl->a, ck;
     Py_ssize_t plen = n - 20;
@@ -340,11 +382,12 @@ static Py_ssize_t translate4_flow(Batch *b, Slot *sl, const unsigned char *p, Py
     ck = 0xFFFE - mod_ffff(0xFFFE - (long long)old + sl->delta);
     sl->packets++;
     sl->bytes += n;
+    sl->now = now;
     b->pending[udp ? 2 : 3]++;
     put32(o, 0x60000000u | (tos << 20));
     put16(o + 4, (unsigned)plen);
     put16(o + 6, ((unsigned)proto << 8) | (ttl - 1));
-    memcpy(o + 8, sl->addrs_ports, 36);
+    memcpy(o + 8, sl->ap, 36);
     if (udp) {
         memcpy(o + 44, p + 24, 2); /* UDP length */
         put16(o + 46, ck ? (unsigned)ck : 0xFFFF);
@@ -357,23 +400,22 @@ static Py_ssize_t translate4_flow(Batch *b, Slot *sl, const unsigned char *p, Py
     return n + 20;
 }
 
-/* Either direction, by IP version, in the batch (opened at time now if it is not): the length written to o,
- * 0 for the slow path, -1 on error. */
-static Py_ssize_t translate(Translator *self, const unsigned char *p, Py_ssize_t n, PyObject *now,
-                            unsigned char *o) {
-    if (n < 1 || n > MAX_PACKET)
+/* Either direction, by IP version, in an open batch (ts: see flow_slot): the length written to o, 0 for
+ * the slow path, -1 on error (set; only when ts is NULL). */
+static Py_ssize_t translate(Translator *self, Batch *b, const unsigned char *p, Py_ssize_t n, double now,
+                            unsigned char *o, PyThreadState **ts) {
+    if (n < 1 || n > MAX_PACKET || !b->open)
         return 0;
     int v6 = p[0] >> 4 == 6;
     if (!v6 && p[0] >> 4 != 4)
         return 0;
     if (n < (v6 ? 44 : 24))
         return 0; /* too short for a flow key */
-    if (!self->batch.open && batch_open(self, now) < 0)
-        return -1;
-    Slot *sl = flow_slot(self, v6 ? p + 6 : p + 12, v6 ? 38 : 12, v6);
-    if (sl == NULL)
-        return PyErr_Occurred() ? -1 : 0;
-    return v6 ? translate6_flow(&self->batch, sl, p, n, o) : translate4_flow(&self->batch, sl, p, n, o);
+    Slot *sl;
+    int r = flow_slot(self, b, v6 ? p + 6 : p + 12, v6 ? 38 : 12, v6, ts, &sl);
+    if (r != 1)
+        return r;
+    return v6 ? translate6_flow(b, sl, p, n, now, o) : translate4_flow(b, sl, p, n, now, o);
 }
 
 static int ready(Translator *self) {
@@ -384,7 +426,7 @@ static int ready(Translator *self) {
     return 1;
 }
 
-/* from_v6 / from_v4: the packet must be of that version, as the Python methods assume. */
+/* from_v6 / from_v4: the packet must be of that version, as the Python methods assume. A batch of one. */
 static PyObject *from_version(Translator *self, PyObject *const *args, Py_ssize_t nargs, int version) {
     if (!ready(self))
         return NULL;
@@ -392,17 +434,37 @@ static PyObject *from_version(Translator *self, PyObject *const *args, Py_ssize_
         PyErr_SetString(PyExc_TypeError, "expected (packet, now)");
         return NULL;
     }
+    double now = PyFloat_AsDouble(args[1]);
+    if (now == -1.0 && PyErr_Occurred())
+        return NULL;
     Py_buffer buf;
     if (PyObject_GetBuffer(args[0], &buf, PyBUF_SIMPLE) < 0)
         return NULL;
     const unsigned char *p = buf.buf;
-    Py_ssize_t r = buf.len && p[0] >> 4 == version ? translate(self, p, buf.len, args[1], self->out) : 0;
+    Py_ssize_t r = 0;
+    Batch *b = PyMem_Malloc(sizeof *b);
+    if (b == NULL) {
+        PyBuffer_Release(&buf);
+        return PyErr_NoMemory();
+    }
+    b->open = 0;
+    if (buf.len && p[0] >> 4 == version && buf.len >= (version == 6 ? 44 : 24))
+        r = batch_open(self, b) < 0 ? -1 : translate(self, b, p, buf.len, now, self->out1, NULL);
     PyBuffer_Release(&buf);
-    if (batch_close(self) < 0 || r < 0)
+    if (r < 0) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        batch_close(self, b);
+        PyErr_Restore(type, value, tb);
+    } else if (batch_close(self, b) < 0) {
+        r = -1;
+    }
+    PyMem_Free(b);
+    if (r < 0)
         return NULL;
     if (r == 0)
         Py_RETURN_NONE;
-    return PyBytes_FromStringAndSize((const char *)self->out, r);
+    return PyBytes_FromStringAndSize((const char *)self->out1, r);
 }
 
 static PyObject *Translator_from_v6(Translator *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -420,8 +482,8 @@ static double monotonic(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Sleep (GIL released) until fd or wake is readable or deadline (monotonic seconds; < 0: none) passes.
- * 1: fd is readable, 0: woken (the wake pipe is emptied) or timed out, -1: error set. */
+/* Sleep (called without the GIL) until fd or wake is readable or deadline (monotonic seconds; < 0: none)
+ * passes. 1: fd is readable, 0: woken (the wake pipe is emptied) or timed out, -1: error (errno). */
 static int wait_readable(int fd, int wake, double deadline) {
     for (;;) {
         int ms = -1;
@@ -432,14 +494,10 @@ static int wait_readable(int fd, int wake, double deadline) {
             ms = left > 3600 ? 3600000 : (int)(left * 1000) + 1; /* a longer wait rechecks the hour */
         }
         struct pollfd fds[2] = {{.fd = fd, .events = POLLIN}, {.fd = wake, .events = POLLIN}};
-        int r;
-        Py_BEGIN_ALLOW_THREADS
-        r = poll(fds, 2, ms);
-        Py_END_ALLOW_THREADS
+        int r = poll(fds, 2, ms);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            PyErr_SetFromErrno(PyExc_OSError);
             return -1;
         }
         if (fds[1].revents) {
@@ -454,10 +512,14 @@ static int wait_readable(int fd, int wake, double deadline) {
 }
 
 /* pump(fd, now, budget, wake=-1, deadline=-1.0) -> (translated, write_errors, slow_packet, drained); see
- * FastPath.pump. The fd must be non-blocking: the GIL is held across read() and write(), which is cheaper
- * than releasing it per packet, and a batch is bounded by budget. With a wake fd, an empty TUN is waited
- * on here (GIL released) instead of returned from, until a packet (then the packets are translated at the
- * time they were read, time.monotonic()'s), the wake pipe or the deadline. */
+ * FastPath.pump. The fd must be non-blocking. The loop runs without the GIL: reading, translating the
+ * packets of flows it has met in this call and writing them back touch no Python object; it takes the
+ * GIL only to look a new flow up (and to flush the counts when its slots are full), and on return, where
+ * everything counted is written back. So a packet is never held up by another thread holding the GIL (the
+ * daemon's event loop), and the daemon's threads run meanwhile. While it runs only this thread may change
+ * the translator (BuiltinNat64 hands every other thread's request to it). With a wake fd, an empty TUN is
+ * waited on here instead of returned from, until a packet (then the packets are translated at the time
+ * they were read, time.monotonic()'s), the wake pipe or the deadline. */
 static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssize_t nargs) {
     if (!ready(self))
         return NULL;
@@ -466,15 +528,23 @@ static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssi
         return NULL;
     }
     int fd = PyLong_AsLong(args[0]);
+    double now = PyFloat_AsDouble(args[1]);
     Py_ssize_t budget = PyLong_AsSsize_t(args[2]);
     int wake = nargs > 3 ? (int)PyLong_AsLong(args[3]) : -1;
     double deadline = nargs > 4 ? PyFloat_AsDouble(args[4]) : -1.0;
     if (PyErr_Occurred())
         return NULL;
-    PyObject *now = args[1], *slow = Py_None, *result = NULL;
-    Py_INCREF(now);
-    Py_ssize_t translated = 0, write_errors = 0;
-    int drained = 0, read_errno = 0;
+    if (self->pumping) {
+        PyErr_SetString(PyExc_RuntimeError, "pump is already running in another thread");
+        return NULL;
+    }
+    self->pumping = 1;
+    Batch *b = &self->batch;
+    if (batch_open(self, b) < 0) /* the fast path cannot run: every packet goes to the slow path */
+        PyErr_WriteUnraisable((PyObject *)self);
+    Py_ssize_t translated = 0, write_errors = 0, slow_len = 0;
+    int drained = 0, error = 0;
+    PyThreadState *ts = PyEval_SaveThread();
     while (translated < budget) {
         ssize_t n = read(fd, self->in, MAX_PACKET + 1);
         if (n < 0) {
@@ -482,66 +552,49 @@ static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssi
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 if (wake >= 0) {
-                    if (batch_close(self) < 0) /* before the GIL goes: the counts are seen meanwhile */
-                        PyErr_WriteUnraisable((PyObject *)self);
                     int w = wait_readable(fd, wake, deadline);
-                    if (w < 0)
-                        goto out;
+                    if (w < 0) {
+                        error = errno;
+                        break;
+                    }
                     if (w == 1) {
-                        PyObject *t = PyFloat_FromDouble(monotonic());
-                        if (t == NULL)
-                            goto out;
-                        Py_SETREF(now, t);
+                        now = monotonic();
                         continue;
                     }
                 }
                 drained = 1;
                 break;
             }
-            if (translated)
-                break; /* report what was done; the next call raises */
-            read_errno = errno;
-            goto out;
+            if (!translated)
+                error = errno; /* else report what was done; the next call raises */
+            break;
         }
         if (n == 0) {
             drained = 1;
             break;
         }
-        Py_ssize_t r = translate(self, self->in, n, now, self->out);
-        if (r < 0) {
-            /* a bug must not lose the packet: log it and hand the packet to the slow path */
-            PyErr_WriteUnraisable((PyObject *)self);
-            r = 0;
-        }
+        Py_ssize_t r = translate(self, b, self->in, n, now, self->out, &ts);
         if (r == 0) {
-            slow = PyBytes_FromStringAndSize((const char *)self->in, n);
-            if (slow == NULL)
-                goto out;
+            slow_len = n;
             break;
         }
         translated++;
         if (write(fd, self->out, r) != r)
             write_errors++;
     }
-    result = Py_BuildValue("nnOO", translated, write_errors, slow, drained ? Py_True : Py_False);
-out:
-    /* The slow path, the expiry and the counters' readers see what this batch did. An error here is
+    PyEval_RestoreThread(ts);
+    /* The slow path, the expiry and the counters' readers see what this call did. An error here is
      * reported, not raised: the packets went out. */
-    if (self->batch.open) {
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        if (batch_close(self) < 0)
-            PyErr_WriteUnraisable((PyObject *)self);
-        PyErr_Restore(type, value, tb);
+    if (batch_close(self, b) < 0)
+        PyErr_WriteUnraisable((PyObject *)self);
+    self->pumping = 0;
+    if (error) {
+        errno = error;
+        return PyErr_SetFromErrno(PyExc_OSError);
     }
-    if (read_errno) {
-        errno = read_errno;
-        PyErr_SetFromErrno(PyExc_OSError);
-    }
-    Py_DECREF(now);
-    if (slow != Py_None)
-        Py_DECREF(slow);
-    return result;
+    if (!slow_len)
+        return Py_BuildValue("nnOO", translated, write_errors, Py_None, drained ? Py_True : Py_False);
+    return Py_BuildValue("nny#O", translated, write_errors, (const char *)self->in, slow_len, Py_False);
 }
 
 static int Translator_init(Translator *self, PyObject *args, PyObject *kwds) {
@@ -573,11 +626,9 @@ static int Translator_traverse(Translator *self, visitproc visit, void *arg) {
 }
 
 static int Translator_clear(Translator *self) {
-    Batch *b = &self->batch; /* never open here unless a call was cut short: let go without writing back */
-    for (int i = 0; i < b->used; i++)
+    Batch *b = &self->batch; /* never open here unless a pump was cut short: let go without writing back */
+    for (int i = 0; i < SLOTS; i++)
         Py_CLEAR(b->slot[i].flow);
-    b->used = 0;
-    Py_CLEAR(b->now);
     Py_CLEAR(b->life_udp);
     Py_CLEAR(b->life_tcp);
     b->open = 0;

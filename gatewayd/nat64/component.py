@@ -237,9 +237,7 @@ class Nat64Component(Component):
         """Timeouts and caps apply to the running builtin translator; tayga has neither."""
         self.config = config
         if self.backend == "builtin" and self.runner is not None:
-            table = self.runner.nat.table
-            table.timeouts = timeouts_from(config)
-            table.caps = caps_from(config)
+            await asyncio.to_thread(self.runner.set_limits, timeouts_from(config), caps_from(config))
             self.log.info("NAT64 timeouts and caps updated")
 
     # ---- status --------------------------------------------------------------------------------

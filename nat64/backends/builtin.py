@@ -175,6 +175,7 @@ class BuiltinNat64:
         self.rx_packets = 0
         self.tx_packets = 0
         self.write_errors = 0
+        self.thread_id: int | None = None
         self.started_at: float | None = None
 
     @property
@@ -294,6 +295,7 @@ class BuiltinNat64:
         """
         fd = self._fd
         assert fd is not None and self._wake is not None
+        self.thread_id = threading.get_native_id()
         wake = self._wake[0]
         poller = select.poll()
         poller.register(fd, select.POLLIN)
@@ -358,11 +360,22 @@ class BuiltinNat64:
             "rx_packets": self.rx_packets,
             "tx_packets": self.tx_packets,
             "write_errors": self.write_errors,
+            "thread_id": self.thread_id,  # the datapath thread's (top -H, perf -t), io="thread"
             **core,
         }
 
     def mappings(self) -> list[dict]:
         return self._call(lambda: self.nat.mappings(self._clock()))
+
+    def set_limits(self, timeouts: Timeouts, caps: Caps) -> None:
+        """New session timeouts and caps (a reload), applied by the thread that owns the core: the native
+        pump works on a copy of the timeouts while it runs, and writes back what it counted first."""
+
+        def apply() -> None:
+            self.nat.table.timeouts = timeouts
+            self.nat.table.caps = caps
+
+        self._call(apply)
 
     def counters(self) -> dict:
         return self._call(lambda: self.nat.counters.as_dict())

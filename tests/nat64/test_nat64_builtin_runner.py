@@ -109,6 +109,30 @@ async def test_control_requests_are_answered_under_load(tun):
         await runner.stop()
 
 
+@pytest.mark.parametrize("io", ["thread", "asyncio"])
+async def test_new_limits_apply_to_the_packets_after_them(tun, io):
+    """A reload's timeouts reach a running datapath (whose native pump counts on a copy of them)."""
+    nat = Nat64(PREFIX, [POOL], Timeouts(udp=300), rng=random.Random(3))
+    runner = builtin.BuiltinNat64(nat, "test64", io=io)
+    await runner.start()
+    try:
+        async def echo(i: int) -> None:
+            tun.send(raw(IPv6(src=HOST, dst=SERVER6) / UDP(sport=5000, dport=53) / Raw(b"q%d" % i)))
+            assert IP(await recv(tun))[Raw].load == b"q%d" % i
+
+        for i in range(3):  # learned, then the fast path
+            await echo(i)
+        assert 299 < runner.mappings()[0]["expires_in"] <= 300
+        await asyncio.to_thread(runner.set_limits, Timeouts(udp=30), nat.table.caps)
+        await echo(3)
+        [row] = runner.mappings()
+        assert 29 < row["expires_in"] <= 30 and row["packets_6to4"] == 4
+        status = runner.status()
+        assert status["thread_id"] == (None if io == "asyncio" else runner._thread.native_id)
+    finally:
+        await runner.stop()
+
+
 @pytest.mark.parametrize("native", [True, False])
 async def test_start_says_which_fast_path_runs(tun, caplog, native):
     caplog.set_level("INFO", logger="nat64")
