@@ -519,7 +519,8 @@ static int wait_readable(int fd, int wake, double deadline) {
  * daemon's event loop), and the daemon's threads run meanwhile. While it runs only this thread may change
  * the translator (BuiltinNat64 hands every other thread's request to it). With a wake fd, an empty TUN is
  * waited on here instead of returned from, until a packet (then the packets are translated at the time
- * they were read, time.monotonic()'s), the wake pipe or the deadline. */
+ * they were read, time.monotonic()'s), the wake pipe or the deadline; the budget then counts the packets
+ * read since the last wait (a steady trickle never makes it return, which would take the GIL). */
 static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssize_t nargs) {
     if (!ready(self))
         return NULL;
@@ -542,10 +543,10 @@ static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssi
     Batch *b = &self->batch;
     if (batch_open(self, b) < 0) /* the fast path cannot run: every packet goes to the slow path */
         PyErr_WriteUnraisable((PyObject *)self);
-    Py_ssize_t translated = 0, write_errors = 0, slow_len = 0;
+    Py_ssize_t translated = 0, write_errors = 0, slow_len = 0, since_wait = 0;
     int drained = 0, error = 0;
     PyThreadState *ts = PyEval_SaveThread();
-    while (translated < budget) {
+    while (since_wait < budget) {
         ssize_t n = read(fd, self->in, MAX_PACKET + 1);
         if (n < 0) {
             if (errno == EINTR)
@@ -559,6 +560,7 @@ static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssi
                     }
                     if (w == 1) {
                         now = monotonic();
+                        since_wait = 0;
                         continue;
                     }
                 }
@@ -579,6 +581,7 @@ static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssi
             break;
         }
         translated++;
+        since_wait++;
         if (write(fd, self->out, r) != r)
             write_errors++;
     }

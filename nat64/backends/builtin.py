@@ -291,7 +291,10 @@ class BuiltinNat64:
         expiry), so a packet arriving at an idle translator is read and translated without going
         through this loop: its per-iteration interpreter work (expiry bookkeeping, the poll object, the
         result tuple) was most of the latency the datapath added to a lone packet. It comes back here
-        after a batch, a packet for the full path, a request or stop, or when expiry is due.
+        after 64 packets read without a wait, a packet for the full path, a request or stop, or when
+        expiry is due. The native pump runs without the GIL meanwhile, so the event loop holding it
+        never delays a packet, and the pump counts on its own copies of the core's figures: every other
+        thread's request comes here (:meth:`_call`), after the pump has written them back.
         """
         fd = self._fd
         assert fd is not None and self._wake is not None

@@ -244,6 +244,29 @@ def test_pump_with_a_wake_fd_waits_for_packets_and_translates_them_at_their_arri
         os.read(r, 1)  # the pump emptied the wake pipe
 
 
+def test_pump_with_a_wake_fd_counts_its_budget_from_the_last_wait(pair, tun, wake):
+    """Packets that each arrive at an empty TUN keep the pump waiting (returning would take the GIL): only
+    a run of packets without a wait is bounded by the budget."""
+    ours, kernel = tun
+    established(pair)
+    r, w = wake
+
+    def play() -> None:
+        for i in range(3):
+            time.sleep(0.03)
+            kernel.send(v6_packet(pair.fast, HOSTS[0], 17, 5000, 53, b"t%d" % i))
+        time.sleep(0.03)
+        os.write(w, b"x")
+
+    player = threading.Thread(target=play)
+    player.start()
+    try:
+        assert pair.fast.fast.pump(ours.fileno(), pair.now, 2, r, -1.0) == (3, 0, None, True)
+    finally:
+        player.join()
+    assert [kernel.recv(2048)[-2:] for _ in range(3)] == [b"t0", b"t1", b"t2"]
+
+
 def test_pump_with_a_wake_fd_returns_at_its_deadline_or_at_once_past_it(pair, tun, wake):
     ours, _kernel = tun
     established(pair)
