@@ -70,6 +70,8 @@ typedef struct {
     PyObject *pending;     /* list: UDP 6to4, TCP 6to4, UDP 4to6, TCP 4to6 not yet in the counters */
     PyObject *established; /* TcpState.ESTABLISHED */
     int pumping;           /* a pump runs (maybe without the GIL): its batch and buffers are taken */
+    int lone;              /* the last wake-up brought one packet: read one per wake-up (see pump) */
+    unsigned wakes;
     Batch batch;           /* the pump's; open only while it runs */
     unsigned char in[MAX_PACKET + 1];  /* pump's read buffer (one more byte: an oversized read shows) */
     unsigned char out[MAX_PACKET + 20];
@@ -544,15 +546,24 @@ static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssi
     if (batch_open(self, b) < 0) /* the fast path cannot run: every packet goes to the slow path */
         PyErr_WriteUnraisable((PyObject *)self);
     Py_ssize_t translated = 0, write_errors = 0, slow_len = 0, since_wait = 0;
-    int drained = 0, error = 0;
+    int drained = 0, error = 0, to_wait = 0;
     PyThreadState *ts = PyEval_SaveThread();
     while (since_wait < budget) {
-        ssize_t n = read(fd, self->in, MAX_PACKET + 1);
+        ssize_t n;
+        if (to_wait) { /* one packet per wake-up: straight back to poll() (see below) */
+            to_wait = 0;
+            n = -1;
+            errno = EAGAIN;
+        } else {
+            n = read(fd, self->in, MAX_PACKET + 1);
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 if (wake >= 0) {
+                    if (since_wait)
+                        self->lone = since_wait == 1;
                     int w = wait_readable(fd, wake, deadline);
                     if (w < 0) {
                         error = errno;
@@ -584,6 +595,12 @@ static PyObject *Translator_pump(Translator *self, PyObject *const *args, Py_ssi
         since_wait++;
         if (write(fd, self->out, r) != r)
             write_errors++;
+        /* Lone packets (one per wake-up, as a request and its answer are) go back to poll() at once, as
+         * Tayga does: reading on until EAGAIN costs each one a read() more, on the way of the answer when
+         * its receiver shares the CPU (the added latency). Every 8th wake-up reads on, so a burst is
+         * found and drained with read() alone. */
+        if (wake >= 0 && self->lone && since_wait == 1 && ++self->wakes % 8)
+            to_wait = 1;
     }
     PyEval_RestoreThread(ts);
     /* The slow path, the expiry and the counters' readers see what this call did. An error here is
