@@ -1,22 +1,28 @@
 """gatewayd's NAT64 and DNS64 against Tayga and unbound, in the same run on the same topology.
 
 The end-to-end testbed (mesh ns ←Spinel pty→ br ns running gatewayd ←veth→ IPv4-only inet ns) runs
-gatewayd twice, ``[nat64] backend = "builtin"`` then ``"tayga"``. Traffic starts in the br namespace
+gatewayd with ``[nat64] backend = "builtin"`` and with ``"tayga"`` in turns, ``--rounds`` times each
+(ABBA…: the first side alternates, so a drift of the shared machine hits both alike); every figure is
+given per round and as the median of the rounds with their spread. Traffic starts in the br namespace
 (the Spinel pty would be the bottleneck otherwise) and is translated by whichever backend runs:
 
-- NAT64 CPU per translated packet: CPU time of the translating process (gatewayd for builtin, tayga
-  for tayga) over a UDP flood of a few seconds at the sender's top rate, divided by the packets it
-  translated; and packets/s delivered at an IPv4 sink. Ratio builtin/tayga (target: at most 1.0).
-- Added latency: p50/p99 round trip of a UDP echo through NAT64 less the same over plain IPv4
-  (target: builtin's added p99 at most Tayga's).
-- DNS64: cached AAAA answers/s measured by dnsperf from gatewayd's DNS64 against unbound with its
+- NAT64 CPU per translated packet: CPU time of the translator over a UDP flood of a few seconds at the
+  sender's top rate, divided by the packets it translated; and packets/s delivered at an IPv4 sink.
+  The translator is the builtin backend's datapath thread (``thread_id`` in its status) and the tayga
+  process: the same work on both sides. The whole daemon's CPU (all of gatewayd's threads, plus tayga
+  for the tayga backend) is given beside it. Ratio builtin/tayga (target: at most 1.0).
+- Added latency: p50/p99 round trip of a UDP echo through NAT64 less the same over plain IPv4 (measured
+  after each turn's; the median of all turns is the baseline of both sides) (target: builtin's added
+  p99 at most Tayga's); and the translator's CPU per packet during the echoes, where every packet
+  wakes it.
+- DNS64 (once): cached AAAA answers/s measured by dnsperf from gatewayd's DNS64 against unbound with its
   dns64 module (same prefix, same upstream in the inet namespace, same query set as
   benchmarks/dns64.py), after checking both give the same AAAA sets. Ratio (target at least 1.0).
 
 With ``--busy`` one process spins on one core for the whole run, both backends and both DNS64 servers
-alike (benchmarks/_busy.py).
+alike (benchmarks/_busy.py); the share of the translator's samples on that core is shown per round.
 
-Run as root: ``.venv/bin/python benchmarks/nat64_vs_tayga.py [--busy] [--seconds S] [--pings N]``.
+Run as root: ``.venv/bin/python benchmarks/nat64_vs_tayga.py [--busy] [--rounds N] [--seconds S] [--pings N]``.
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -80,9 +88,46 @@ RTT = textwrap.dedent("""
 """)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_ns(pid: int, tid: int | None = None) -> int:
+    """CPU time (ns, the scheduler's own sum) of one thread, or of every thread of a process."""
+    tasks = [Path(f"/proc/{pid}/task/{tid}")] if tid else list(Path(f"/proc/{pid}/task").iterdir())
+    total = 0
+    for t in tasks:
+        try:
+            total += int((t / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+class CpuWatch:
+    """Samples on which CPU a thread runs (every 10 ms): how much of it the busy core took."""
+
+    def __init__(self, pid: int, tid: int | None) -> None:
+        self.path = Path(f"/proc/{pid}/task/{tid or pid}/stat")
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            try:
+                fields = self.path.read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                return
+            if fields[0] == "R":  # running or runnable: where it is, not where it slept
+                self.samples.append(int(fields[36]))
+
+    def __enter__(self) -> CpuWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def share(self, cpu: int) -> float:
+        return sum(c == cpu for c in self.samples) / len(self.samples) if self.samples else float("nan")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -127,17 +172,18 @@ async def dns_child(upstream: str, prefix: str, seconds: float, rounds: int) -> 
 
 def run(args: argparse.Namespace) -> int:
     with busy(args.busy) as cpu:
-        results, direct = measure(args)
+        rounds, dns = measure(args, cpu)
     print(describe(cpu))
-    report(results, direct)
+    report(rounds, dns, cpu)
     return 0
 
 
-def measure(args: argparse.Namespace) -> tuple[dict, list[float]]:
-    from tests.conftest import wait_until
-    from tests.e2e_nat64.conftest import INET4, INET6, PREFIX, UDP_PORT, Nat64Topology, nat64_toml
+def measure(args: argparse.Namespace, busy_on: int | None) -> tuple[list[dict], dict | None]:
+    from tests.e2e_nat64.conftest import INET4, Nat64Topology
 
     bench = dns64_bench()
+    rounds: list[dict] = []
+    dns = None
     with tempfile.TemporaryDirectory() as tmp:
         topo = Nat64Topology(Path(tmp))
         try:
@@ -153,83 +199,153 @@ def measure(args: argparse.Namespace) -> tuple[dict, list[float]]:
                                   "        print('ready', flush=True); await asyncio.Event().wait()\n"
                                   "asyncio.run(main())\n")
                 assert zone.stdout.readline().strip() == b"ready"
-            sink_rtt_direct = None
-            results: dict[str, dict] = {}
-            for backend in ("builtin", "tayga"):
-                extra = (f'listen = ["{DNS_LISTEN}"]\nport = {DNS_PORT}\nallowed = ["127.0.0.0/8"]\n'
-                         f'upstream = ["{INET4}:5353"]\n')
-                gw = topo.start_daemon(nat64_toml(backend).replace(f'upstream = ["{INET4}"]\n', extra))
-                try:
-                    wait_until(lambda gw=gw: json.loads(gw.ctl("--json", "status").stdout)["components"]
-                               .get("nat64", {}).get("running"), timeout=30, what=f"{backend} NAT64 running")
-                    status = json.loads(gw.ctl("--json", "status").stdout)["components"]["nat64"]
-                    pid = gw.proc.pid if backend == "builtin" else status["pid"]
-                    wait_until(lambda: topo.run(topo.br, "ping", "-c1", "-W1", INET6, check=False).returncode == 0,
-                               timeout=20, what="a ping through NAT64")  # the routes are in, the mapping exists
-                    results[backend] = flood(topo, gw, backend, pid, INET6, args.seconds)
-                    results[backend]["fast_path"] = status.get("fast_path", "-")
-                    rtt = json.loads(topo.run(topo.br, PY, "-c", RTT, INET6, str(UDP_PORT), str(args.pings),
-                                              timeout=120).stdout)
-                    if sink_rtt_direct is None:
-                        sink_rtt_direct = json.loads(topo.run(topo.br, PY, "-c", RTT, INET4, str(UDP_PORT),
-                                                              str(args.pings), timeout=120).stdout)
-                    results[backend]["rtt"] = rtt
-                    if backend == "builtin" and bench is not None:
-                        out = topo.run(topo.br, PY, __file__, "--dns-child", f"{INET4}:5353", PREFIX,
-                                       str(args.dns_seconds), str(args.dns_rounds),
-                                       timeout=600).stdout
-                        results["dns"] = json.loads(out.strip().splitlines()[-1])
-                finally:
-                    gw.signal(signal.SIGTERM)
-                    gw.proc.wait(15)
+            for r in range(args.rounds):
+                sides: dict[str, dict] = {}
+                for backend in ("builtin", "tayga") if r % 2 == 0 else ("tayga", "builtin"):
+                    with_dns = dns is None and backend == "builtin" and bench is not None and not args.no_dns
+                    sides[backend] = side(topo, backend, args, busy_on, with_dns)
+                    dns = sides[backend].pop("dns", dns)
+                rounds.append(sides)
+                b, t = sides["builtin"], sides["tayga"]
+                print(f"round {r + 1}/{args.rounds}: CPU/pkt builtin/tayga {b['cpu'] / t['cpu']:.2f}x, echo RTT p99 "
+                      f"builtin {b['rtt'][1]:.0f} µs tayga {t['rtt'][1]:.0f} µs", flush=True)
         finally:
             topo.close()
-    return results, sink_rtt_direct or []
+    return rounds, dns
 
 
-def flood(topo, gw, backend: str, pid: int, dst: str, seconds: float) -> dict:
-    def translated() -> int:
-        c = json.loads(gw.ctl("--json", "nat64", "counters").stdout)
-        return sum(c["translated"]["6to4"].values()) if backend == "builtin" else c["tun_rx_packets"]
+def side(topo, backend: str, args: argparse.Namespace, busy_on: int | None, with_dns: bool) -> dict:
+    """One backend's turn: a daemon started for it, the flood, the echoes (and DNS64 once), stopped."""
+    from tests.conftest import wait_until
+    from tests.e2e_nat64.conftest import INET4, INET6, PREFIX, UDP_PORT, nat64_toml
 
+    extra = (f'listen = ["{DNS_LISTEN}"]\nport = {DNS_PORT}\nallowed = ["127.0.0.0/8"]\n'
+             f'upstream = ["{INET4}:5353"]\n')
+    gw = topo.start_daemon(nat64_toml(backend).replace(f'upstream = ["{INET4}"]\n', extra))
+    try:
+        wait_until(lambda: json.loads(gw.ctl("--json", "status").stdout)["components"]
+                   .get("nat64", {}).get("running"), timeout=30, what=f"{backend} NAT64 running")
+        status = json.loads(gw.ctl("--json", "status").stdout)["components"]["nat64"]
+        # the translator: the builtin backend's datapath thread, or the tayga process
+        pid, tid = (gw.proc.pid, status["thread_id"]) if backend == "builtin" else (status["pid"], None)
+        daemon = [gw.proc.pid] + ([pid] if backend == "tayga" else [])
+        wait_until(lambda: topo.run(topo.br, "ping", "-c1", "-W1", INET6, check=False).returncode == 0,
+                   timeout=20, what="a ping through NAT64")  # the routes are in, the mapping exists
+        meter = Meter(gw, backend, pid, tid, daemon)
+        out = flood(topo, meter, INET6, args.seconds, busy_on)
+        out["fast_path"] = status.get("fast_path", "-")
+        meter.start()
+        rtt = json.loads(topo.run(topo.br, PY, "-c", RTT, INET6, str(UDP_PORT), str(args.pings), timeout=120).stdout)
+        pkts, cpu, _ = meter.stop()
+        direct = json.loads(topo.run(topo.br, PY, "-c", RTT, INET4, str(UDP_PORT), str(args.pings),
+                                     timeout=120).stdout)
+        out["echo_cpu"] = cpu / pkts if pkts else float("nan")
+        out["rtt"] = tuple(pct(v, q) * 1e6 for v in (rtt, direct) for q in (50, 99))  # NAT64 p50, p99, IPv4 …
+        out["echoes"] = len(rtt)
+        if with_dns:
+            res = topo.run(topo.br, PY, __file__, "--dns-child", f"{INET4}:5353", PREFIX, str(args.dns_seconds),
+                           str(args.dns_rounds), timeout=600).stdout
+            out["dns"] = json.loads(res.strip().splitlines()[-1])
+        return out
+    finally:
+        gw.signal(signal.SIGTERM)
+        gw.proc.wait(15)
+
+
+class Meter:
+    """Packets the backend translated and the CPU time its translator and the whole daemon spent, between
+    start() and stop() (the CPU is read right next to the window, not around the gatewayctl calls)."""
+
+    def __init__(self, gw, backend: str, pid: int, tid: int | None, daemon: list[int]) -> None:
+        self.gw, self.backend, self.pid, self.tid, self.daemon = gw, backend, pid, tid, daemon
+
+    def translated(self) -> int:
+        c = json.loads(self.gw.ctl("--json", "nat64", "counters").stdout)
+        if self.backend == "builtin":
+            return sum(sum(c["translated"][d].values()) for d in ("6to4", "4to6"))
+        return c["tun_rx_packets"]
+
+    def _cpu(self) -> tuple[int, int]:
+        return cpu_ns(self.pid, self.tid), sum(cpu_ns(p) for p in self.daemon)
+
+    def start(self) -> None:
+        self.pkts0 = self.translated()
+        self.cpu0 = self._cpu()
+
+    def stop(self) -> tuple[int, float, float]:
+        """(packets, translator CPU s, daemon CPU s) since start()."""
+        cpu = self._cpu()
+        return self.translated() - self.pkts0, (cpu[0] - self.cpu0[0]) / 1e9, (cpu[1] - self.cpu0[1]) / 1e9
+
+
+def flood(topo, meter: Meter, dst: str, seconds: float, busy_on: int | None) -> dict:
     sink = topo.spawn(topo.inet, PY, "-c", SINK)
     assert sink.stdout is not None and sink.stdout.readline().strip() == b"ready"
-    before_pkts, before_cpu = translated(), cpu_seconds(pid)
-    offered = float(topo.run(topo.br, PY, "-c", FLOOD, dst, str(seconds), "64", timeout=300).stdout)
+    meter.start()
+    with CpuWatch(meter.pid, meter.tid) as where:
+        offered = float(topo.run(topo.br, PY, "-c", FLOOD, dst, str(seconds), "64", timeout=300).stdout)
     n, secs = sink.stdout.readline().split()
     sink.wait(10)
     time.sleep(0.2)
-    pkts, cpu = translated() - before_pkts, cpu_seconds(pid) - before_cpu
+    pkts, cpu, whole = meter.stop()
     return {"offered": offered, "delivered": int(n), "pps": int(n) / float(secs) if float(secs) else 0.0,
-            "cpu_per_packet": cpu / pkts if pkts else float("nan"), "translated": pkts}
+            "cpu": cpu / pkts if pkts else float("nan"), "daemon_cpu": whole / pkts if pkts else float("nan"),
+            "translated": pkts, "on_busy": where.share(busy_on) if busy_on is not None else None}
 
 
-def report(r: dict, direct: list[float]) -> None:
-    b, t = r["builtin"], r["tayga"]
-    print("NAT64, 64-byte UDP flood from the border router to the IPv4-only namespace")
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    """median (min–max)"""
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def report(rounds: list[dict], dns: dict | None, busy_on: int | None) -> None:
+    n = len(rounds)
+    # Added latency: the NAT64 RTT less the plain IPv4 RTT of the whole run (the median of every turn's),
+    # one baseline for both sides: a turn's own IPv4 p99 varies as much as the difference sought.
+    base = [statistics.median(r[x]["rtt"][i] for r in rounds for x in r) for i in (2, 3)]
+    for r in rounds:
+        for x in r.values():
+            x["added"] = (x["rtt"][0] - base[0], x["rtt"][1] - base[1])
+    print(f"NAT64, {n} rounds, builtin and tayga in turns; 64-byte UDP flood from the border router to the"
+          " IPv4-only namespace")
     print("(offered: sender's rate; translated: packets the backend turned into IPv4, the rest the kernel dropped"
-          " at the TUN queue; delivered/s: received at the IPv4 sink)")
-    print(f"{'backend':<10}{'offered/s':>11}{'translated':>12}{'delivered/s':>13}{'CPU µs/pkt':>12}")
-    for name, x in (("builtin", b), ("tayga", t)):
-        print(f"{name:<10}{x['offered']:>11.0f}{x['translated']:>12}{x['pps']:>13.0f}"
-              f"{x['cpu_per_packet'] * 1e6:>12.2f}")
-    print(f"builtin fast path: {b['fast_path']} (native = nat64/_fastpath.c built; python = its reference)")
-    ratio = b["cpu_per_packet"] / t["cpu_per_packet"]
-    print(f"CPU per packet builtin/tayga: {ratio:.2f}x (target <= 1.0) -> {'met' if ratio <= 1 else 'MISSED'}")
-    print(f"packets/s builtin/tayga: {b['pps'] / t['pps']:.2f}x")
-    if direct:
-        d50, d99 = pct(direct, 50), pct(direct, 99)
-        print(f"added latency (UDP echo RTT through NAT64 less plain IPv4 p50 {d50 * 1e6:.0f} µs, "
-              f"p99 {d99 * 1e6:.0f} µs):")
-        added = {}
-        for name, x in (("builtin", b), ("tayga", t)):
-            added[name] = p50, p99 = (pct(x["rtt"], 50) - d50) * 1e6, (pct(x["rtt"], 99) - d99) * 1e6
-            print(f"  {name:<8} p50 {p50:+.0f} µs   p99 {p99:+.0f} µs   ({len(x['rtt'])} echoes)")
-        mine, ref = added["builtin"][1], added["tayga"][1]
-        print(f"added p99 builtin - tayga: {mine - ref:+.0f} µs (target <= 0) -> {'met' if mine <= ref else 'MISSED'}")
-    dns = r.get("dns")
+          " at the TUN queue; CPU: the translator's (builtin's datapath thread, the tayga process), daemon: all"
+          " of gatewayd's threads, plus tayga; echo: the translator's CPU per packet during the UDP echoes)")
+    print(f"{'round':<6}{'backend':<9}{'offered/s':>10}{'translated':>11}{'deliv./s':>9}{'CPU µs/pkt':>11}"
+          f"{'daemon':>8}{'echo':>7}{'+p50 µs':>8}{'+p99 µs':>8}{'RTT p50/p99 NAT64, IPv4':>25}"
+          + ("  on busy CPU" if busy_on is not None else ""))
+    for i, sides in enumerate(rounds, 1):
+        for name in ("builtin", "tayga"):
+            x = sides[name]
+            busy_col = f"  {x['on_busy'] * 100:9.0f} %" if busy_on is not None else ""
+            print(f"{i:<6}{name:<9}{x['offered']:>10.0f}{x['translated']:>11}{x['pps']:>9.0f}"
+                  f"{x['cpu'] * 1e6:>11.2f}{x['daemon_cpu'] * 1e6:>8.2f}{x['echo_cpu'] * 1e6:>7.2f}"
+                  f"{x['added'][0]:>+8.0f}{x['added'][1]:>+8.0f}{'{:.0f}/{:.0f}, {:.0f}/{:.0f}'.format(*x['rtt']):>25}"
+                  + busy_col)
+    print(f"builtin fast path: {rounds[0]['builtin']['fast_path']} (native = nat64/_fastpath.c built; python ="
+          " its reference)")
+    ratio = [r["builtin"]["cpu"] / r["tayga"]["cpu"] for r in rounds]
+    med = statistics.median(ratio)
+    print(f"CPU per packet builtin/tayga, median (min–max) of {n} rounds: {spread(ratio)}x (target <= 1.0)"
+          f" -> {'met' if med <= 1 else 'MISSED'}{'' if max(ratio) <= 1 else ' (not in every round)'}")
+    def ratios(key: str) -> str:
+        return spread([r["builtin"][key] / r["tayga"][key] for r in rounds])
+
+    print(f"  whole daemon (gatewayd's threads; + tayga): {ratios('daemon_cpu')}x; during the echoes:"
+          f" {ratios('echo_cpu')}x")
+    print(f"packets/s builtin/tayga: {ratios('pps')}x")
+    echoes = rounds[0]["builtin"]["echoes"]
+    print(f"added latency (UDP echo RTT through NAT64 less plain IPv4's, p50 {base[0]:.0f} µs p99 {base[1]:.0f} µs:"
+          f" the median of the turns'; {echoes} echoes each), median (min–max) µs:")
+    for name in ("builtin", "tayga"):
+        print(f"  {name:<8} p50 {spread([r[name]['added'][0] for r in rounds], '{:+.0f}')}"
+              f"   p99 {spread([r[name]['added'][1] for r in rounds], '{:+.0f}')}")
+    diff = [r["builtin"]["added"][1] - r["tayga"]["added"][1] for r in rounds]
+    med = statistics.median(diff)
+    print(f"added p99 builtin - tayga, median (min–max): {spread(diff, '{:+.0f}')} µs (target <= 0)"
+          f" -> {'met' if med <= 0 else 'MISSED'}{'' if max(diff) <= 0 else ' (not in every round)'}")
     if dns is None:
-        print("DNS64: skipped (benchmarks/dns64.py not found)")
+        print("DNS64: skipped (--no-dns, or benchmarks/dns64.py not found)")
         return
     print(f"DNS64: {dns['same']}/{dns['names']} names give the same AAAA set as unbound's dns64")
     for name, (ours, theirs) in dns["differs"].items():
@@ -241,11 +357,13 @@ def report(r: dict, direct: list[float]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3, help="turns of each backend (the figures are their medians)")
     ap.add_argument("--seconds", type=float, default=5.0, help="length of each flood")
-    ap.add_argument("--pings", type=int, default=2000, help="UDP echoes per latency measurement")
+    ap.add_argument("--pings", type=int, default=5000, help="UDP echoes per latency measurement")
     ap.add_argument("--busy", action="store_true", help="keep one core occupied for the whole run (both sides)")
     ap.add_argument("--dns-seconds", type=float, default=5.0, help="length of each dnsperf round")
     ap.add_argument("--dns-rounds", type=int, default=3)
+    ap.add_argument("--no-dns", action="store_true", help="NAT64 only")
     ap.add_argument("--dns-child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.dns_child:
