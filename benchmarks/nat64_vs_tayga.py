@@ -357,7 +357,7 @@ def report(rounds: list[dict], dns: dict | None, busy_on: int | None) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3, help="turns of each backend (the figures are their medians)")
+    ap.add_argument("--rounds", type=int, default=5, help="turns of each backend (the figures are their medians)")
     ap.add_argument("--seconds", type=float, default=5.0, help="length of each flood")
     ap.add_argument("--pings", type=int, default=5000, help="UDP echoes per latency measurement")
     ap.add_argument("--busy", action="store_true", help="keep one core occupied for the whole run (both sides)")
