@@ -17,7 +17,7 @@
  * identification, the pending counts: a dozen attribute reads and writes, an int or float made for
  * each): 0.7 us of the 1.1 us of user time a translated packet cost, where Tayga spends 0.3-0.5 us; and
  * each packet that woke the datapath had to take the GIL first, waiting whenever the daemon's event loop
- * held it (the latency tail). Now a Batch reads what the packets depend on once (MTUs, timeouts, the
+ * held it. Now a Batch reads what the packets depend on once (MTUs, timeouts, the
  * identification), keeps the flows it has met (templates checked and copied), counts in C, and writes
  * everything back with the same results when the call returns (batch_close), or when its slots are full.
  */
