@@ -148,7 +148,20 @@ def _check_lwm2m(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
         if lwm2m.lwm2m_version == "1.0":
             problems.append(("proxy_mode", "the LwM2M Gateway enabler needs LwM2M 1.1 or later: set "
                                            'lwm2m_version = "1.1"'))
+        problems += _unused_in_gateway_mode(lwm2m)
     return problems
+
+
+#: A device's keys for a registration of its own: in gateway mode it has none, so they would be ignored.
+OWN_REGISTRATION_KEYS = ("server", "psk_identity", "psk_key", "security_mode", "certificate", "private_key",
+                         "server_public_key")
+
+
+def _unused_in_gateway_mode(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
+    return [(f"device[{i}].{key}", 'is for a registration of the device\'s own; in proxy_mode "gateway" it is '
+                                   'reached through the gateway\'s registration: remove it or set proxy_mode = '
+                                   '"registrations"')
+            for i, device in enumerate(lwm2m.device) for key in OWN_REGISTRATION_KEYS if getattr(device, key)]
 
 
 def _check_device_security(lwm2m: LwM2MSection) -> list[tuple[str, str]]:

@@ -187,6 +187,10 @@ def test_defaults_fill_unset_keys():
     ('[[lwm2m.device]]\nendpoint = "a"\naddress = "fd00::1"\n[[lwm2m.device]]\nendpoint = "a"\n'
      'address = "fd00::2"\n',
      'gatewayd.toml:5: lwm2m.device[1].endpoint: "a" is already used by another device'),
+    ('[lwm2m]\nproxy_mode = "gateway"\n[lwm2m.gateway]\nenabled = true\n[[lwm2m.device]]\nendpoint = "a"\n'
+     'address = "fd00::1"\nserver = "coap://[fd00::9]"\n',
+     'gatewayd.toml:8: lwm2m.device[0].server: is for a registration of the device\'s own; in proxy_mode '
+     '"gateway" it is reached through the gateway\'s registration: remove it or set proxy_mode = "registrations"'),
 ])
 def test_device_rules_across_keys(text: str, message: str):
     with pytest.raises(ConfigError) as err:
