@@ -73,6 +73,7 @@ typedef struct {
     int lone;              /* the last wake-up brought one packet: read one per wake-up (see pump) */
     unsigned wakes;
     Batch batch;           /* the pump's; open only while it runs */
+    Batch batch1;          /* from_v6/from_v4's (a batch of one packet) */
     unsigned char in[MAX_PACKET + 1];  /* pump's read buffer (one more byte: an oversized read shows) */
     unsigned char out[MAX_PACKET + 20];
     unsigned char out1[MAX_PACKET + 20]; /* from_v6/from_v4's, which may run while a pump waits */
@@ -120,9 +121,13 @@ static int add_ll(PyObject *obj, PyObject *name, long long n) {
 }
 
 /* Take what every packet of the batch depends on (GIL held): the MTUs, the table's current timeouts, the
- * identification. */
+ * identification. The slots of a closed batch are all free (batch_close frees them, and the Translator
+ * starts zeroed), so only the header is reset: clearing every slot cost a one-packet call more than its
+ * translation. */
 static int batch_open(Translator *self, Batch *b) {
-    memset(b, 0, sizeof *b);
+    b->open = 0;
+    b->life_udp = b->life_tcp = NULL;
+    memset(b->pending, 0, sizeof b->pending);
     PyObject *table = NULL, *timeouts = NULL;
     if (get_ll(self->nat, s_ipv4_mtu, &b->mtu4) < 0 || get_ll(self->nat, s_ipv6_mtu, &b->mtu6) < 0
         || get_ll(self->nat, s_ident, &b->ident) < 0)
@@ -444,12 +449,7 @@ static PyObject *from_version(Translator *self, PyObject *const *args, Py_ssize_
         return NULL;
     const unsigned char *p = buf.buf;
     Py_ssize_t r = 0;
-    Batch *b = PyMem_Malloc(sizeof *b);
-    if (b == NULL) {
-        PyBuffer_Release(&buf);
-        return PyErr_NoMemory();
-    }
-    b->open = 0;
+    Batch *b = &self->batch1;
     if (buf.len && p[0] >> 4 == version && buf.len >= (version == 6 ? 44 : 24))
         r = batch_open(self, b) < 0 ? -1 : translate(self, b, p, buf.len, now, self->out1, NULL);
     PyBuffer_Release(&buf);
@@ -461,7 +461,6 @@ static PyObject *from_version(Translator *self, PyObject *const *args, Py_ssize_
     } else if (batch_close(self, b) < 0) {
         r = -1;
     }
-    PyMem_Free(b);
     if (r < 0)
         return NULL;
     if (r == 0)
@@ -645,13 +644,18 @@ static int Translator_traverse(Translator *self, visitproc visit, void *arg) {
     return 0;
 }
 
-static int Translator_clear(Translator *self) {
-    Batch *b = &self->batch; /* never open here unless a pump was cut short: let go without writing back */
+/* Let a batch go without writing back: never open here unless a call was cut short. */
+static void batch_drop(Batch *b) {
     for (int i = 0; i < SLOTS; i++)
         Py_CLEAR(b->slot[i].flow);
     Py_CLEAR(b->life_udp);
     Py_CLEAR(b->life_tcp);
     b->open = 0;
+}
+
+static int Translator_clear(Translator *self) {
+    batch_drop(&self->batch);
+    batch_drop(&self->batch1);
     Py_CLEAR(self->v6);
     Py_CLEAR(self->v4);
     Py_CLEAR(self->nat);
