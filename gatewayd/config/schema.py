@@ -140,7 +140,6 @@ def _check_lwm2m(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
         if device.endpoint and device.endpoint in seen:
             problems.append((f"device[{i}].endpoint", f'"{device.endpoint}" is already used by another device'))
         seen.add(device.endpoint)
-    problems += _check_device_security(lwm2m)
     if lwm2m.proxy_mode == "gateway":
         if not lwm2m.gateway.enabled:
             problems.append(("proxy_mode", 'gateway mode puts the devices under the gateway\'s registration: '
@@ -149,19 +148,24 @@ def _check_lwm2m(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
             problems.append(("proxy_mode", "the LwM2M Gateway enabler needs LwM2M 1.1 or later: set "
                                            'lwm2m_version = "1.1"'))
         problems += _unused_in_gateway_mode(lwm2m)
+    else:
+        problems += _check_device_security(lwm2m)
+    mode = lwm2m.server.security_mode
+    if lwm2m.thread_devices.psk == "per-node" and mode in ("rpk", "certificate"):
+        problems.append(("thread_devices.psk", f'"per-node" derives a PSK per node, but [lwm2m.server] '
+                                               f'security_mode is "{mode}": the nodes share its credentials '
+                                               '(set psk = "shared")'))
     return problems
 
 
-#: A device's keys for a registration of its own: in gateway mode it has none, so they would be ignored.
-OWN_REGISTRATION_KEYS = ("server", "psk_identity", "psk_key", "security_mode", "certificate", "private_key",
-                         "server_public_key")
-
-
 def _unused_in_gateway_mode(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
+    """A device's keys for a registration of its own: in gateway mode it has none, so they would be ignored."""
+    from gatewayd.lwm2m.dtls_pki import SECURITY_KEYS
+
     return [(f"device[{i}].{key}", 'is for a registration of the device\'s own; in proxy_mode "gateway" it is '
                                    'reached through the gateway\'s registration: remove it or set proxy_mode = '
                                    '"registrations"')
-            for i, device in enumerate(lwm2m.device) for key in OWN_REGISTRATION_KEYS if getattr(device, key)]
+            for i, device in enumerate(lwm2m.device) for key in ("server", *SECURITY_KEYS) if getattr(device, key)]
 
 
 def _check_device_security(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
@@ -174,11 +178,6 @@ def _check_device_security(lwm2m: LwM2MSection) -> list[tuple[str, str]]:
         security = device_security(lwm2m.server, device)
         if security is not lwm2m.server:
             problems += [(f"device[{i}].{key}", message) for key, message in check_security(security)]
-    mode = lwm2m.server.security_mode
-    if lwm2m.thread_devices.psk == "per-node" and mode in ("rpk", "certificate"):
-        problems.append(("thread_devices.psk", f'"per-node" derives a PSK per node, but [lwm2m.server] '
-                                               f'security_mode is "{mode}": the nodes share its credentials '
-                                               '(set psk = "shared")'))
     return problems
 
 

@@ -191,6 +191,11 @@ def test_defaults_fill_unset_keys():
      'address = "fd00::1"\nserver = "coap://[fd00::9]"\n',
      'gatewayd.toml:8: lwm2m.device[0].server: is for a registration of the device\'s own; in proxy_mode '
      '"gateway" it is reached through the gateway\'s registration: remove it or set proxy_mode = "registrations"'),
+    # said once: not also as a PSK on a coap:// uri, which the device would never use
+    ('[lwm2m]\nproxy_mode = "gateway"\n[lwm2m.server]\nuri = "coap://[fd00::9]"\n[lwm2m.gateway]\nenabled = true\n'
+     '[[lwm2m.device]]\nendpoint = "a"\naddress = "fd00::1"\npsk_identity = "a"\n',
+     'gatewayd.toml:10: lwm2m.device[0].psk_identity: is for a registration of the device\'s own; in proxy_mode '
+     '"gateway" it is reached through the gateway\'s registration: remove it or set proxy_mode = "registrations"'),
 ])
 def test_device_rules_across_keys(text: str, message: str):
     with pytest.raises(ConfigError) as err:
