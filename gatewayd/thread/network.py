@@ -224,6 +224,8 @@ class ThreadNetwork(Component):
         self._attached = asyncio.Event()
         self._subscribers = Subscribers()
         self._evaluation: asyncio.Future[None] | None = None
+        self._evaluate_again = False
+        self._publishing = asyncio.Lock()
         self._seen: tuple[object, ...] | None = None  # the view's state when subscribers last heard
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -386,12 +388,14 @@ class ThreadNetwork(Component):
         return self._client
 
     async def _publish(self) -> None:
-        """Read the leader's network data, let the routing manager decide, and publish exactly that."""
-        if self.netdata is None or self.local_omr_prefix is None:
-            return
-        self.routing.set_local(upstream_default=self._upstream_default)
-        decision = self.routing.evaluate(await self._mesh_data())
-        await self.netdata.publish(set(decision.prefixes), set(decision.routes))
+        """Read the leader's network data, let the routing manager decide, and publish exactly that. One at a
+        time: an older read finishing last would publish a stale decision over a newer one."""
+        async with self._publishing:
+            if self.netdata is None or self.local_omr_prefix is None:
+                return
+            self.routing.set_local(upstream_default=self._upstream_default)
+            decision = self.routing.evaluate(await self._mesh_data())
+            await self.netdata.publish(set(decision.prefixes), set(decision.routes))
         self.changed()
 
     async def _mesh_data(self) -> MeshData:
@@ -412,13 +416,18 @@ class ThreadNetwork(Component):
             self._schedule_evaluation()
 
     def _schedule_evaluation(self) -> None:
-        """Evaluate once for a burst of network-data pushes (the NCP sends prefixes and routes together)."""
+        """Evaluate once for a burst of network-data pushes (the NCP sends prefixes and routes together), and
+        once more for a push that lands while an evaluation is reading the NCP: that one may have read the
+        network data before the change, and dropping the push would leave its decision stale."""
+        self._evaluate_again = True
         if self._evaluation is None or self._evaluation.done():
             self._evaluation = asyncio.ensure_future(self._evaluate_soon())
 
     async def _evaluate_soon(self) -> None:
-        await asyncio.sleep(0)
-        await self._publish_safely()
+        while self._evaluate_again:
+            await asyncio.sleep(0)
+            self._evaluate_again = False
+            await self._publish_safely()
 
     @property
     def omr_prefix(self) -> ipaddress.IPv6Network | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import random
 
@@ -11,11 +12,13 @@ from gatewayd.config.loader import parse
 from gatewayd.ncp.component import NcpComponent
 from gatewayd.thread.netdata import OMR_FLAGS
 from gatewayd.thread.network import ResetThrottle, ThreadNetwork, _net_flags, _per_router
+from gatewayd.thread.routing import Preference, with_preference
 from gatewayd.thread.state import ThreadState
 from gatewayd.thread.wpan import is_mle
 from ncp.client import PropertyChanged
 from ncp.meshcop import Dataset
 from ncp.spinel import NetRole, Prop
+from ncp.spinel.tables import OnMeshNet
 
 
 class Clock:
@@ -96,3 +99,58 @@ async def test_undecodable_pushes_change_nothing(tmp_path):
     for prop in (Prop.NET_ROLE, Prop.IPV6_ADDRESS_TABLE, Prop.THREAD_ON_MESH_NETS, Prop.THREAD_CHILD_TABLE):
         thread._on_event(PropertyChanged(prop, b"\x01\x02\x03"))  # what the client passes when decoding fails
     assert thread.role == NetRole.LEADER and thread.children == 0 and not thread._tasks
+
+
+class _SlowLeader:
+    """An NCP client whose first network-data read is held open, as a busy serial link holds it, so a push can
+    land while an evaluation is reading."""
+
+    def __init__(self, nets: list[OnMeshNet]) -> None:
+        self.nets = nets
+        self.reading = asyncio.Event()
+        self.release = asyncio.Event()
+        self.reads = 0
+
+    async def get(self, prop: Prop) -> object:
+        if prop == Prop.THREAD_ON_MESH_NETS:
+            self.reads += 1
+            nets = list(self.nets)  # what the leader had when the read started
+            if self.reads == 1:
+                self.reading.set()
+                await self.release.wait()
+            return nets
+        return 0x0800 if prop == Prop.THREAD_RLOC16 else []
+
+
+class _Publisher:
+    def __init__(self) -> None:
+        self.published: list[frozenset[ipaddress.IPv6Network]] = []
+
+    async def publish(self, prefixes: set, routes: set) -> bool:
+        self.published.append(frozenset(p.prefix for p in prefixes))
+        return True
+
+
+async def test_a_network_data_push_during_an_evaluation_is_not_lost(tmp_path):
+    """Another border router's prefix pushed while an evaluation reads the NCP: the evaluation in flight read
+    the old network data, so one more runs; otherwise ours stayed published next to the favoured one."""
+    config = parse(f'[daemon]\nstate_dir = "{tmp_path}"\n')
+    thread = ThreadNetwork(config, NcpComponent(config))
+    ours = ipaddress.IPv6Network("fd12:3456:789a:1::/64")
+    theirs = OnMeshNet(ipaddress.IPv6Address("fd00:1111::"), 64, True,
+                       with_preference(OMR_FLAGS, Preference.MEDIUM), False, 0x0400)
+    client, publisher = _SlowLeader([]), _Publisher()
+    thread._client, thread.netdata, thread.local_omr_prefix = client, publisher, ours  # type: ignore[assignment]
+    thread.routing.set_local(omr_prefix=ours)
+    thread.role = NetRole.LEADER
+
+    thread._on_event(PropertyChanged(Prop.THREAD_OFF_MESH_ROUTES, []))  # our own publication echoed back
+    await asyncio.wait_for(client.reading.wait(), 5)
+    client.nets = [theirs]  # the other router's prefix reaches the leader ...
+    thread._on_event(PropertyChanged(Prop.THREAD_OFF_MESH_ROUTES, []))  # ... and is pushed mid-read
+    client.release.set()
+    await asyncio.wait_for(thread._evaluation, 5)
+
+    assert publisher.published[0] == {ours}, "the evaluation in flight saw no other router"
+    assert publisher.published[-1] == frozenset(), "ours withdrawn once the push was evaluated"
+    assert thread.routing.decision is not None and thread.routing.decision.omr_prefix == theirs.network
