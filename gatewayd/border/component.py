@@ -17,13 +17,16 @@ from common.aio import cancel_and_wait
 from common.sysctl import IPV6_FORWARDING, SysctlSaver, ipv6_conf
 from gatewayd.border.infra import (
     IPV4ONLY_ARPA,
+    RESOLV_CONF,
     Change,
     InfraLink,
     InfraState,
     Kind,
     RaTracker,
     changes,
+    is_host_address,
     nat64_prefix_from_synthesis,
+    resolv_conf_nameservers,
 )
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
@@ -65,7 +68,8 @@ class BorderRouting(Component):
         self._handed: object = None  # the last LanLearned handed to the Thread network
         self.counters = {"prefixes_learned": 0, "prefixes_withdrawn": 0, "prefixes_expired": 0,
                          "nat64_infrastructure_adopted": 0, "nat64_infrastructure_lost": 0,
-                         "dns64_discovery_failures": 0}
+                         "dns64_discovery_failures": 0, "dns64_discovery_self": 0}
+        self._own_resolver: list[str] = []  # our DNS64 addresses the system resolver names, as last read
 
     async def start(self) -> None:
         border = self.config.border
@@ -239,9 +243,38 @@ class BorderRouting(Component):
         return (bool(border.infra_interface) and border.lan_routes and self.config.nat64.enabled
                 and self.config.nat64.infrastructure != "ignore")
 
+    def _own_dns64_resolvers(self) -> list[str]:
+        """The system resolver's servers that are gatewayd's own DNS64: asked for ipv4only.arpa, it answers in
+        our translator's prefix, and adopting that as the LAN's NAT64 would switch our translator off."""
+        dns64 = self.config.dns64
+        if not dns64.enabled or dns64.port != 53:
+            return []
+        try:
+            with open(RESOLV_CONF, encoding="utf-8", errors="replace") as f:
+                servers = resolv_conf_nameservers(f.read())
+        except OSError:
+            return []
+        ours: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set(dns64.listen)
+        if self.thread is not None:
+            ours |= {a.ip for a in self.thread.addresses}
+            if self.thread.dns_address is not None:
+                ours.add(self.thread.dns_address)
+        wildcard = any(a.is_unspecified for a in dns64.listen)
+        return [str(s) for s in servers if s in ours or (wildcard and is_host_address(s))]
+
     async def _discover_dns64(self) -> None:
         while True:
-            addresses = await _resolve_aaaa(IPV4ONLY_ARPA, DNS64_DISCOVERY_TIMEOUT)
+            own = self._own_dns64_resolvers()
+            if own and own != self._own_resolver:
+                log.warning("%s names gatewayd's own DNS64 (%s): no NAT64 discovery through it (RFC 7050), it "
+                            "would find our own prefix; name the LAN's resolver there", RESOLV_CONF, ", ".join(own),
+                            extra={"fields": {"NAT64_DISCOVERY": "rfc7050-self"}})
+            self._own_resolver = own
+            if own:
+                self.counters["dns64_discovery_self"] += 1
+                addresses: list[ipaddress.IPv6Address] | None = []
+            else:
+                addresses = await _resolve_aaaa(IPV4ONLY_ARPA, DNS64_DISCOVERY_TIMEOUT)
             if addresses is None:
                 self.counters["dns64_discovery_failures"] += 1
             prefix = nat64_prefix_from_synthesis(addresses or [])

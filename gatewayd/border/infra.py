@@ -12,9 +12,11 @@ Times are seconds on any monotonic clock the caller passes in; nothing here read
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import ipaddress
 import math
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
@@ -212,6 +214,32 @@ def nat64_prefix_from_synthesis(addresses: Iterable[IPv6Address]) -> IPv6Network
                 found.append(IPv6Network((int(address) >> (128 - plen) << (128 - plen), plen)))
                 break
     return min(found, key=_order) if found else None
+
+
+#: Where the system resolver's servers are listed (what getaddrinfo asks for ipv4only.arpa).
+RESOLV_CONF = "/etc/resolv.conf"
+
+
+def resolv_conf_nameservers(text: str) -> list[ipaddress.IPv4Address | IPv6Address]:
+    """The ``nameserver`` lines of a resolv.conf (zone ids dropped; lines that are no address skipped)."""
+    servers: list[ipaddress.IPv4Address | IPv6Address] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            with contextlib.suppress(ValueError):
+                servers.append(ipaddress.ip_address(fields[1].split("%")[0]))
+    return servers
+
+
+def is_host_address(address: ipaddress.IPv4Address | IPv6Address) -> bool:
+    """True when ``address`` is one of this host's own (a socket binds to it), loopback included."""
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.bind((str(address), 0))
+    except OSError:
+        return False
+    return True
 
 
 class InfraLink:

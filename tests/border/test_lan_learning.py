@@ -206,3 +206,49 @@ async def test_border_counters_are_metrics(border):
     assert samples[("gatewayd_border_prefixes_learned_total", ())] == 4
     assert samples[("gatewayd_border_nat64_infrastructure_adopted_total", ())] == 1
     assert samples[("gatewayd_border_ingress_dropped_packets_total", (("reason", "omr_source"),))] == 3
+
+
+SYNTHESISED = [IPv6Address("64:ff9b::c000:aa"), IPv6Address("64:ff9b::c000:ab")]  # ipv4only.arpa via a DNS64
+
+
+@pytest.mark.parametrize(("listen", "nameserver", "own"), [
+    ("", "fd11:22::53", True),  # the mesh DNS64 address, as `dns config` gives it to nodes
+    ("", "2001:db8:1:2::1", False),  # the LAN's resolver
+    ('"::"', "::1", True),  # DNS64 on every address, the resolver on loopback
+    ('"127.0.0.1"', "127.0.0.1", True),
+])
+async def test_rfc7050_through_our_own_dns64_is_not_taken_for_the_lans(tmp_path, monkeypatch, caplog, listen,
+                                                                        nameserver, own):
+    """A Pi whose /etc/resolv.conf names gatewayd's own DNS64 gets our translator's prefix back for
+    ipv4only.arpa: taken as the LAN's NAT64, it would switch our translator off and leave the mesh with none."""
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text(f"# generated\nsearch lan\nnameserver {nameserver}\n")
+    monkeypatch.setattr("gatewayd.border.component.RESOLV_CONF", str(resolv))
+    monkeypatch.setattr(listener_module, "RaListener", FakeListener)
+    asked: list[str] = []
+
+    async def dns64(name: str, _timeout: float) -> list[IPv6Address]:
+        asked.append(name)
+        return SYNTHESISED
+
+    monkeypatch.setattr("gatewayd.border.component._resolve_aaaa", dns64)
+    thread = FakeThreadView(omr_prefix=OMR, mesh_local_prefix=MESH_LOCAL, dns_address=IPv6Address("fd11:22::53"))
+    cfg = parse(f'[daemon]\nstate_dir = "{tmp_path}"\n[border]\ninfra_interface = "lan0"\nforwarding = false\n'
+                f'router_advertisements = false\ningress_filter = false\n[dns64]\nlisten = [{listen}]\n')
+    component = BorderRouting(cfg, thread)
+    await component.start()
+    try:
+        counters = component.counters
+        await asyncio.wait_for(_until(lambda: counters["dns64_discovery_self"] or asked), 5)
+        rows = await component._cmd_lan(_Request())
+        if own:
+            assert counters["dns64_discovery_self"] == 1 and not asked, "our own DNS64 is not asked"
+            assert not any(r["router"] == "rfc7050" for r in rows)
+            assert not thread.lan or thread.lan[-1].nat64_prefix is None, "our translator stays on"
+            assert f"names gatewayd's own DNS64 ({nameserver})" in caplog.text
+        else:
+            assert asked == ["ipv4only.arpa"] and counters["dns64_discovery_self"] == 0
+            assert thread.lan[-1].nat64_prefix == NAT64
+            assert [r["prefix"] for r in rows if r["router"] == "rfc7050"] == [str(NAT64)]
+    finally:
+        await component.stop()
