@@ -8,7 +8,9 @@ command's arguments. The peer's uid (SO_PEERCRED) decides root-only options such
 ``--show-secrets``.
 
 At most ``max_connections`` connections are served at once; one more gets the one line
-``{"ok": false, "busy": true, "error": "gatewayd is busy: ..."}`` and is closed. A
+``{"ok": false, "busy": true, "error": "gatewayd is busy: ..."}`` and is closed. Root has
+``ROOT_RESERVE`` places more, so an administrator's gatewayctl is answered while members of the
+socket's group hold every place. A
 connection that sends no request, or reads no answer, for ``idle_timeout`` seconds is
 closed, so idle clients cannot keep the places forever.
 """
@@ -34,6 +36,8 @@ log = logging.getLogger("gatewayd.control")
 MAX_REQUEST = 64 * 1024
 #: The ``[control]`` defaults, from the schema.
 DEFAULT_MAX_CONNECTIONS: int = find("control.max_connections").default  # type: ignore[union-attr]
+#: Places beyond max_connections that only root's connections take.
+ROOT_RESERVE = 4
 DEFAULT_IDLE_TIMEOUT: float = find("control.idle_timeout").default  # type: ignore[union-attr]
 #: How long a refused connection may take to accept its one-line answer.
 REFUSAL_TIMEOUT = 1.0
@@ -165,11 +169,11 @@ class ControlServer:
         return {"ok": True, "result": result}
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._writers) >= self.max_connections:
+        uid = _peer_uid(writer)
+        if len(self._writers) >= self.max_connections + (ROOT_RESERVE if uid == 0 else 0):
             await self._refuse(writer)
             return
         self._writers.add(writer)
-        uid = _peer_uid(writer)
         try:
             while True:
                 try:

@@ -573,7 +573,8 @@ SCHEMA = Section(
                     "Connections served at once (gatewayctl opens one per command and closes it when "
                     'answered). One more is answered {"ok": false, "busy": true, "error": "gatewayd is busy: '
                     '..."} and closed, and gatewayctl tries again until its --timeout, so clients that hold '
-                    "or flood the socket cannot take the daemon's file descriptors."),
+                    "or flood the socket cannot take the daemon's file descriptors. Root has 4 places more, so "
+                    "an administrator is answered while the socket's group holds every place."),
                 Key("idle_timeout", t.Float(min=0.1, max=3600), 10.0,
                     "Seconds a connection may wait without sending a request, or without reading an answer, "
                     "before it is closed, so idle connections do not hold a place under max_connections."),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -12,10 +15,12 @@ import pytest
 
 from gatewayd.component import Command
 from gatewayd.config import parse
-from gatewayd.control import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ControlServer, Request
+from gatewayd.control import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ROOT_RESERVE, ControlServer, Request
 from gatewayd.ctl import CtlError, request
 from tests.conftest import PYTHON, ROOT
 
+#: The places a client of this test's uid gets: root has ROOT_RESERVE more.
+PLACES = DEFAULT_MAX_CONNECTIONS + (ROOT_RESERVE if os.geteuid() == 0 else 0)
 BUSY = (f"gatewayd is busy: {DEFAULT_MAX_CONNECTIONS} control connections are open, the most it serves at once; "
         "try again shortly")
 
@@ -60,8 +65,8 @@ async def test_over_the_cap_is_refused_and_gatewayctl_is_answered_once_idle_ones
     try:
         # Fill every place. The holders stay in (a request every 0.2 s, well inside idle_timeout) until told
         # to fall silent, so the refusals below do not race the idle timeout.
-        held = [await asyncio.open_unix_connection(path) for _ in range(DEFAULT_MAX_CONNECTIONS)]
-        await until(lambda: server.connections == DEFAULT_MAX_CONNECTIONS, what="all connections served")
+        held = [await asyncio.open_unix_connection(path) for _ in range(PLACES)]
+        await until(lambda: server.connections == PLACES, what="all connections served")
         silent = asyncio.Event()
 
         async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -78,7 +83,7 @@ async def test_over_the_cap_is_refused_and_gatewayctl_is_answered_once_idle_ones
         assert json.loads(line) == {"ok": False, "busy": True, "error": BUSY}
         assert await asyncio.wait_for(reader.read(), 5) == b"", "the refused connection is closed"
         writer.close()
-        assert server.connections == DEFAULT_MAX_CONNECTIONS
+        assert server.connections == PLACES
 
         # gatewayctl while the cap holds: refused with the daemon's words once its --timeout is spent.
         with pytest.raises(CtlError, match=r"^gatewayd is busy: 64 control connections are open"):
@@ -104,6 +109,54 @@ async def test_over_the_cap_is_refused_and_gatewayctl_is_answered_once_idle_ones
         await until(lambda: server.connections == 0, what="every connection closed")
     finally:
         await server.stop()
+
+
+HOLDER = """
+import json, socket, sys, time
+path, places = sys.argv[1], int(sys.argv[2])
+held = []
+for _ in range(places):
+    s = socket.socket(socket.AF_UNIX); s.connect(path); held.append(s)
+    s.sendall(b'{"command": ["status"]}\\n'); assert json.loads(s.makefile().readline())["ok"]
+one_more = socket.socket(socket.AF_UNIX); one_more.connect(path)
+print(one_more.makefile().readline().strip(), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.root
+async def test_root_is_answered_while_the_group_holds_every_place(tmp_path: Path):
+    """Members of the socket's group (here: nobody, the socket opened to all) hold every place: they are
+    refused one more, and root's gatewayctl still gets its answer, up to ROOT_RESERVE connections."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: holds the places as another user")
+    here = Path(tempfile.mkdtemp(prefix="gatewayd-control-"))  # a directory nobody can reach (not tmp_path's)
+    here.chmod(0o755)
+    server = await started(here, mode=0o666, max_connections=8, idle_timeout=30.0)
+    holder = await asyncio.create_subprocess_exec(
+        "/usr/bin/python3", "-c", HOLDER, server.path, "8", user=65534, group=65534,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert holder.stdout is not None
+        line = await asyncio.wait_for(holder.stdout.readline(), 10)
+        assert json.loads(line)["busy"], "the group's one more is refused"
+        assert server.connections == 8 and server.refused == 1
+
+        assert await asyncio.to_thread(request, server.path, ["status"], 2.0) == {"state": "running"}
+        mine = [await asyncio.open_unix_connection(server.path) for _ in range(ROOT_RESERVE)]
+        for reader, writer in mine:
+            assert (await ask(reader, writer, ["status"]))["ok"]
+        reader, writer = await asyncio.open_unix_connection(server.path)
+        assert json.loads(await asyncio.wait_for(reader.readline(), 5))["busy"], "root's reserve is bounded too"
+        writer.close()
+        for _reader, writer in mine:
+            writer.close()
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+        await holder.wait()
+        await server.stop()
+        shutil.rmtree(here, ignore_errors=True)
 
 
 async def test_an_idle_connection_is_closed_after_idle_timeout(tmp_path: Path):
