@@ -91,6 +91,7 @@ class NcpTables:
         self.nodes: dict[str, ThreadNode] = {}
         self.mesh_local: ipaddress.IPv6Network | None = None
         self.rloc16: int | None = None
+        self.ext_address: str | None = None  # the NCP's own, as hex
         self.read_at = 0.0
         self.ok = False
         self._lock = asyncio.Lock()
@@ -120,6 +121,8 @@ class NcpTables:
             self.mesh_local = ipaddress.IPv6Network(f"{prefix}/{length}", strict=False)
         with contextlib.suppress(Exception):
             self.rloc16 = int(await ncp.get(Prop.THREAD_RLOC16))
+        with contextlib.suppress(Exception):
+            self.ext_address = bytes(await ncp.get(Prop.MAC_15_4_LADDR)).hex()
         for child in await ncp.get(Prop.THREAD_CHILD_TABLE):
             key = child.ext_address.hex()
             nodes[key] = ThreadNode(key, child.rloc16, True, child.link_quality_in or 0, child.average_rssi or 0)
@@ -133,8 +136,10 @@ class NcpTables:
             for router in await ncp.get(Prop.THREAD_ROUTER_TABLE):
                 # A child that just became a router stays in the child table for a while: the router
                 # table is the truth about its RLOC16.
+                # The NCP lists itself: known by its extended address, which stays while its RLOC16 changes
+                # with its role (an RLOC16 read as it became leader let the border router in as a node).
                 key = router.ext_address.hex()
-                if router.rloc16 != self.rloc16:
+                if router.rloc16 != self.rloc16 and key != self.ext_address:
                     nodes[key] = ThreadNode(key, router.rloc16, False, router.link_quality_in or 0, 0)
         with contextlib.suppress(Exception):
             for entry in await ncp.get(Prop.THREAD_CHILD_TABLE_ADDRESSES):

@@ -178,3 +178,27 @@ async def test_a_node_the_ncp_announces_is_registered_without_waiting_for_the_ne
     finally:
         await devices.stop()
         await engine.stop()
+
+
+class _RoleChanging:
+    """The NCP as seen while it becomes leader: its RLOC16 read a moment before the router table (0xfffe,
+    detached), the router table read after (itself in it with its leader RLOC16)."""
+
+    def __init__(self, ncp: SimClient) -> None:
+        self.ncp = ncp
+
+    async def get(self, prop: Prop) -> object:
+        return 0xFFFE if prop == Prop.THREAD_RLOC16 else await self.ncp.get(prop)
+
+
+async def test_the_border_routers_own_ncp_is_never_a_node() -> None:
+    """Its router-table entry is its own: a virtual client for it would register a ``thread-<own address>``
+    endpoint that is no device (seen in the demo as a sixth client)."""
+    ncp = SimClient(seed=3, formed=True)
+    ncp.core.add_node("router-capable", bytes.fromhex(FTD), ncp.now)
+    ncp.advance(0.5)
+    own = bytes(await ncp.get(Prop.MAC_15_4_LADDR)).hex()
+    assert own in {r.ext_address.hex() for r in await ncp.get(Prop.THREAD_ROUTER_TABLE)}, "the NCP lists itself"
+    tables = NcpTables(lambda: _RoleChanging(ncp))
+    assert await tables.refresh(max_age=0)
+    assert set(tables.nodes) == {FTD}
