@@ -70,8 +70,9 @@ class Readings:
         state = await self.command("thread", "state")
         thread = None
         if state is not None:
-            thread = {k: state.get(k) for k in ("role", "network_name", "channel", "pan_id", "ext_pan_id",
-                                                "mesh_local_prefix", "omr_prefix", "dns64_address", "children")}
+            thread = {k: state.get(k) for k in ("role", "network_name", "channel", "pending_channel", "pending_in_s",
+                                                "pan_id", "ext_pan_id", "mesh_local_prefix", "omr_prefix",
+                                                "dns64_address", "children")}
         nat64 = await self.command("nat64", "nat64 counters")
         sessions = await self.command("nat64", "nat64 mappings")
         clients = await self.command("lwm2m", "lwm2m clients")

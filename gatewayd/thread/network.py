@@ -217,6 +217,8 @@ class ThreadNetwork(Component):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recovery: asyncio.Task[None] | None = None
         self._pending_watch: asyncio.Task[None] | None = None
+        # a channel change in flight, set through this daemon: (new channel, time.monotonic() it is due)
+        self._pending_due: tuple[int | None, float] | None = None
         self._led = False  # the NCP's last attached role was leader
         self._monitor: asyncio.Task[None] | None = None
         self._groups: set[ipaddress.IPv6Address] = set()
@@ -879,6 +881,7 @@ class ThreadNetwork(Component):
                                 f"({_stamp(current, 'pending_timestamp').seconds})")
         await write_dataset(client, dataset, PENDING_DATASET_PROPS)
         self._await_pending(dataset.delay_timer / 1000)
+        self._pending_due = (dataset.channel, time.monotonic() + dataset.delay_timer / 1000)
         log.info("pending dataset set through %s: channel %s → %s, network %s, in %.1f s", via, active.channel,
                  future.channel, future.network_name, dataset.delay_timer / 1000,
                  extra={"fields": {"THREAD_PENDING_CHANNEL": str(future.channel)}})
@@ -908,6 +911,7 @@ class ThreadNetwork(Component):
         await write_dataset(self._connected_client(), None, PENDING_DATASET_PROPS)
         if self._pending_watch is not None:
             self._pending_watch.cancel()
+        self._pending_due = None
         log.warning("pending dataset cleared through %s", via)
 
     def _changeable_dataset(self) -> Dataset:
@@ -926,6 +930,7 @@ class ThreadNetwork(Component):
         async def adopt_later() -> None:
             await asyncio.sleep(delay + PENDING_GRACE)
             await self._adopt_active("the pending dataset's delay passed")
+            self._pending_due = None
 
         self._pending_watch = asyncio.create_task(adopt_later(), name="thread-pending")
 
@@ -942,7 +947,7 @@ class ThreadNetwork(Component):
             return
         if current is None or not _successor(current, self.dataset):
             return
-        old, self.dataset = self.dataset, current
+        old, self.dataset, self._pending_due = self.dataset, current, None
         self.state.save_dataset(current)
         self.changed()
         log.info("the NCP took the pending dataset (%s): network %s now on channel %s (was %s); kept in %s", why,
@@ -954,6 +959,9 @@ class ThreadNetwork(Component):
         out: dict[str, Any] = {"role": role_name(self.role), "children": self.children}
         if self.dataset is not None:
             out.update(network_name=self.dataset.network_name, channel=self.dataset.channel)
+        if self._pending_due is not None:  # a channel change on its way: the status page and `state` say so
+            channel, due = self._pending_due
+            out.update(pending_channel=channel, pending_in_s=round(max(0.0, due - time.monotonic()), 1))
         if (omr := self.omr_prefix or self.local_omr_prefix) is not None:
             out["omr_prefix"] = str(omr)
         if self.local_omr_prefix is not None:

@@ -50,13 +50,16 @@ async def test_channel_change_moves_the_network_and_keeps_the_role(tmp_path: Pat
     assert Dataset.from_hex(hexed).as_active.with_(active_timestamp=before.active_timestamp, channel=15) == before
     with pytest.raises(CtlError, match="contains the network key"):
         await ctl(server, ROOT, "dataset", "pending", "-x")
-    assert (await ctl(server, USER, "state"))["channel"] == 15, "nothing changes before the delay passes"
+    state = await ctl(server, USER, "state")
+    assert state["channel"] == 15, "nothing changes before the delay passes"
+    assert state["pending_channel"] == 20 and 0 < state["pending_in_s"] <= 3.0, "the change in flight is shown"
 
     client.advance(2.5)
     await settle()
     assert client.core.dataset.channel == 20 and client.core.stack.role == NetRole.LEADER
     assert thread.role_name() == "leader" and thread.status()["channel"] == 20
-    assert (await ctl(server, USER, "state"))["channel"] == 20
+    state = await ctl(server, USER, "state")
+    assert state["channel"] == 20 and "pending_channel" not in state and "pending_in_s" not in state
     assert thread.status_line().startswith("leader ch 20")
     assert await ctl(server, USER, "dataset", "pending") is None
     kept = Dataset.from_hex((tmp_path / "state" / "dataset.hex").read_text())
@@ -87,7 +90,9 @@ async def test_bad_channel_change_requests_are_refused(tmp_path: Path, generatio
     await ctl(server, ROOT, "channel", "change", "21", "--delay", "60000")
     with pytest.raises(CtlError, match="a pending dataset is in place"):
         await ctl(server, ROOT, "channel", "change", "22")
+    assert (await ctl(server, USER, "state"))["pending_channel"] == 21, "the refused one is not shown"
     assert await ctl(server, ROOT, "dataset", "pending", "clear") == {"pending_dataset": None}
+    assert "pending_channel" not in await ctl(server, USER, "state"), "a cleared change is not announced"
     assert await ctl(server, USER, "dataset", "pending") is None
     client.advance(61.0)
     await settle()
