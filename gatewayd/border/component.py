@@ -31,6 +31,7 @@ from gatewayd.border.infra import (
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import Request
+from gatewayd.dns64 import answer_addresses
 from gatewayd.thread.view import ThreadView, Unsubscribe
 
 if TYPE_CHECKING:
@@ -254,11 +255,9 @@ class BorderRouting(Component):
                 servers = resolv_conf_nameservers(f.read())
         except OSError:
             return []
-        ours: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set(dns64.listen)
-        if self.thread is not None:
-            ours |= {a.ip for a in self.thread.addresses}
-            if self.thread.dns_address is not None:
-                ours.add(self.thread.dns_address)
+        ours = set(answer_addresses(self.config, self.thread))
+        if self.thread is not None and self.thread.dns_address is not None:
+            ours.add(self.thread.dns_address)  # where it answers once wpan0 has the address
         wildcard = any(a.is_unspecified for a in dns64.listen)
         return [str(s) for s in servers if s in ours or (wildcard and is_host_address(s))]
 

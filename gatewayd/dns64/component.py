@@ -21,6 +21,7 @@ from common.aio import cancel_and_wait
 from gatewayd.component import Command, Component
 from gatewayd.config import Config
 from gatewayd.control import CommandError, Request
+from gatewayd.dns64 import answer_addresses
 from gatewayd.thread.view import ThreadView, Unsubscribe
 
 if TYPE_CHECKING:
@@ -48,12 +49,6 @@ class Dns64Component(Component):
         self._unsubscribe: Unsubscribe | None = None
 
     # ---- what to serve -------------------------------------------------------------------------
-    def mesh_addresses(self) -> list[str]:
-        """wpan0's addresses a mesh device can send to without a scope (link-local ones are left out)."""
-        if self.thread is None:
-            return []
-        return sorted(str(a.ip) for a in self.thread.addresses if not a.ip.is_link_local and not a.ip.is_multicast)
-
     def mesh_prefixes(self) -> list[ipaddress.IPv6Network]:
         if self.thread is None:
             return []
@@ -76,11 +71,10 @@ class Dns64Component(Component):
 
         d = self.config.dns64
         port = int(d.port)
-        addresses = dict.fromkeys([*self.mesh_addresses(), *(str(a) for a in d.listen)])
         return Dns64Config(
             prefix=self.synthesis_prefix(),
             upstreams=[str(u) for u in d.upstream],
-            listen=[(a, port) for a in addresses],
+            listen=[(str(a), port) for a in answer_addresses(self.config, self.thread)],
             allowed=[*self.mesh_prefixes(), *d.allowed],
             cache_size=int(d.cache_size),
         )

@@ -112,7 +112,7 @@ async def test_over_the_cap_is_refused_and_gatewayctl_is_answered_once_idle_ones
 
 
 HOLDER = """
-import json, socket, sys, time
+import json, socket, sys
 path, places = sys.argv[1], int(sys.argv[2])
 held = []
 for _ in range(places):
