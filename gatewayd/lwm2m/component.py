@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 #: Security Mode (/0/x/2) as ``gatewayctl lwm2m psk`` shows it (the names of security_mode)
 _SECURITY_NAMES = {SecurityMode.PSK: "psk", SecurityMode.RPK: "rpk", SecurityMode.CERTIFICATE: "certificate",
                    SecurityMode.NO_SEC: "nosec"}
+# gatewayctl lwm2m send --format: names of the content formats Send may carry (client.state.SEND_FORMATS)
+_SEND_NAMES = {110: "senml-json", 112: "senml-cbor", 11544: "lwm2m-cbor"}
+_SEND_FORMATS = {name: cf for cf, name in _SEND_NAMES.items()}
 
 
 def settings_from_config(config: Config) -> ClientSettings:
@@ -157,6 +160,10 @@ class LwM2MComponent(Component):
                     "A client's server accounts, security modes and identities (PSK identity, certificate subject "
                     "or public key hash), to enter on the server (--show-secrets: root only)",
                     "EP [--show-secrets]"),
+            Command("lwm2m send", self._cmd_send,
+                    "Send (LwM2M 1.1 POST /dp) a client's current values of PATHs to its server now; "
+                    "--format senml-json|senml-cbor|lwm2m-cbor, else the client's own choice",
+                    "EP PATH... [--format F]"),
         ]
 
     def _engine(self) -> LwM2MEngine:
@@ -231,6 +238,39 @@ class LwM2MComponent(Component):
                          "security": _SECURITY_NAMES.get(mode, str(mode)), "identity": text,
                          "key": key.hex() if show and key else mask(key)})
         return rows
+
+    async def _cmd_send(self, request: Request) -> dict[str, Any]:
+        from .errors import LwM2MError
+        from .paths import LwM2MPath, PathError
+
+        fmt = request.option("--format")
+        if len(request.args) < 2:
+            raise CommandError("usage: lwm2m send EP PATH... [--format senml-json|senml-cbor|lwm2m-cbor]")
+        content_format = None
+        if fmt is not None:
+            content_format = _SEND_FORMATS.get(fmt)
+            if content_format is None:
+                raise CommandError(f"--format {fmt!r}: expected one of {', '.join(_SEND_FORMATS)}")
+        endpoint, texts = request.args[0], request.args[1:]
+        try:
+            paths = [LwM2MPath.parse(t) for t in texts]
+        except PathError as exc:
+            raise CommandError(f"{exc} (a path is /OBJECT[/INSTANCE[/RESOURCE]], e.g. /3/0/13)") from None
+        if any(p.depth == 0 for p in paths):
+            raise CommandError("Send needs an object, instance or resource path, not the root")
+        client = self._client(endpoint)
+        if self.proxy is not None and self.proxy.gateway_client(endpoint) is not None:
+            raise CommandError(f"{endpoint} is behind the gateway's registration (proxy_mode = \"gateway\"), "
+                               "which has no Send for its devices")
+        try:
+            response = await client.send(paths, content_format)
+        except LwM2MError as exc:
+            raise CommandError(f"{endpoint}: not sent: {exc}") from None
+        used = content_format if content_format is not None else client.settings.send_format
+        if not response.ok:
+            raise CommandError(f"{endpoint}: the server answered Send with {response.dotted}")
+        return {"endpoint": endpoint, "paths": [str(p) for p in paths], "format": _SEND_NAMES[used],
+                "code": response.dotted}
 
     async def _cmd_observations(self, request: Request) -> list[dict[str, Any]]:
         request.no_more_args()

@@ -352,6 +352,14 @@ async def test_send_is_refused_while_the_server_mutes_it(server, clients) -> Non
     assert len(server.sent) == 1
 
 
+async def test_send_is_refused_to_a_1_0_registration(server, clients) -> None:
+    """Send is LwM2M 1.1's: a client registered as 1.0 refuses it rather than POST /dp to a 1.0 server."""
+    client = await registered(server, clients, lwm2m_version="1.0")
+    with pytest.raises(LwM2MError) as err:
+        await client.send([LwM2MPath(3, 0, 13)])
+    assert err.value.code == Code.METHOD_NOT_ALLOWED and "1.0" in str(err.value) and server.sent == []
+
+
 async def test_updates_before_lifetime_and_for_keepalive(server, clients) -> None:
     await registered(server, clients, "short", lifetime=4, update_margin=2, keepalive=0)
     reg = server.registrations["short"]

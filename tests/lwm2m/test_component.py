@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 from aiocoap.numbers.codes import Code
 
+from gatewayd import __version__
 from gatewayd.components import lwm2m as lwm2m_factory
 from gatewayd.config.loader import parse
 from gatewayd.control import CommandError, Request
@@ -95,6 +96,39 @@ async def test_reboot_requests_a_restart(server, tmp_path) -> None:
         resp = await server.op("gw", Code.POST, "/3/0/4")
         assert resp.code == Code.CHANGED and not restarted.is_set(), "answered before restarting"
         await asyncio.wait_for(restarted.wait(), 3)
+    finally:
+        await comp.stop()
+
+
+async def test_send_command_pushes_current_values_and_refuses_what_it_cannot_send(server, tmp_path) -> None:
+    """gatewayctl lwm2m send: the values the server gets are the store's now, in the format asked for or the
+    client's own; each refusal says why and sends nothing."""
+    comp = lwm2m_factory(config(tmp_path, server.uri, '[lwm2m.gateway]\nendpoint = "gw"'), {})
+    await comp.start()
+    try:
+        await server.wait_until(lambda: "gw" in server.registrations)
+        await asyncio.sleep(0.05)
+        client = comp.engine.clients["gw"]
+        client.store.set(LwM2MPath(3, 0, 13), 1_700_000_321)
+        out = await comp._cmd_send(Request(["gw", "/3/0/13", "3/0/19"]))
+        assert out == {"endpoint": "gw", "paths": ["/3/0/13", "/3/0/19"], "format": "senml-cbor", "code": "2.04"}
+        (ep, cf, payload), = server.sent
+        got = dict(decode(ContentFormat.SENML_CBOR, LwM2MPath(), payload, REGISTRY))
+        assert ep == "gw" and cf == ContentFormat.SENML_CBOR
+        assert got == {LwM2MPath(3, 0, 13): 1_700_000_321, LwM2MPath(3, 0, 19): __version__}
+        out = await comp._cmd_send(Request(["gw", "/3/0/13", "--format", "senml-json"]))
+        assert out["format"] == "senml-json" and server.sent[-1][1] == ContentFormat.SENML_JSON
+
+        for args, why in ((["gw"], "usage"), (["gw", "/3/x"], "a path is"), (["gw", "/"], "not the root"),
+                          (["gw", "/3/0/13", "--format", "tlv"], "expected one of"),
+                          (["nope", "/3/0/13"], "no LwM2M client"), (["gw", "/77/0/1"], "not sent"),
+                          (["gw", "/3/0/13", "--format"], "needs a value")):
+            with pytest.raises(CommandError, match=why):
+                await comp._cmd_send(Request(args))
+        assert (await server.op("gw", Code.PUT, "/1/0/23", b"1", ContentFormat.TEXT)).code == Code.CHANGED
+        with pytest.raises(CommandError, match="muted"):
+            await comp._cmd_send(Request(["gw", "/3/0/13"]))
+        assert len(server.sent) == 2, "nothing went out after the first two"
     finally:
         await comp.stop()
 

@@ -491,6 +491,8 @@ class LwM2MClient:
         for a 1.2 registration, SenML CBOR (with a timestamp) for 1.1."""
         if self.registration is None or self.transport is None:
             raise LwM2MError(Code.NOT_FOUND, "not registered")
+        if self.settings.lwm2m_version == "1.0":
+            raise LwM2MError(Code.METHOD_NOT_ALLOWED, "Send is LwM2M 1.1's; this client registers as 1.0")
         if self._server_value(23, True):
             self.counters["sends_muted"] += 1
             raise LwM2MError(Code.METHOD_NOT_ALLOWED, "the server muted Send (/1/x/23 Mute Send is true or absent)")

@@ -9,7 +9,7 @@ import pytest
 from aiocoap.numbers.codes import Code
 
 from gatewayd.config.loader import ConfigError, parse
-from gatewayd.control import Request
+from gatewayd.control import CommandError, Request
 from gatewayd.lwm2m.client import LwM2MClient
 from gatewayd.lwm2m.codecs import ContentFormat, decode, parse_registration
 from gatewayd.lwm2m.component import LwM2MComponent
@@ -120,6 +120,9 @@ async def test_devices_behind_one_registration_reached_by_prefix(server, sensors
         assert rows["dev-a"]["adapter"] == "coap" and rows["dev-a"]["state"] == "registered"
         shown = await comp._cmd_show(Request(["dev-b"]))
         assert shown["prefix"] == "/dev1" and shown["mode"] == "gateway"
+        with pytest.raises(CommandError, match="behind the gateway's registration"):
+            await comp._cmd_send(Request(["dev-b", "/3303/0/5700"]))
+        assert (await comp._cmd_send(Request([GW, "/3/0/19"])))["code"] == "2.04", "the gateway's own Send goes"
 
         # reload: dev-b leaves, dev-c comes; an Update tells the server, dev-c does not take dev-b's prefix
         updates = len(reg.updates)
