@@ -73,6 +73,9 @@ class LwM2MTestServer:
         self.bootstrap: dict[str, BootstrapPlan] = {}
         self.bootstrap_log: list[tuple[str, str]] = []
         self.accept_updates = True
+        #: Updates without Content-Format 40 answered 4.00, payload or not, as Wakaama's lwm2mserver from
+        #: 2024-07 (7aa5e9e) to 2025-11 (f91cfe0) does
+        self.update_wants_link_format = False
         #: Registers whose object list is longer are answered 4.13, as a server with a bound would
         self.max_object_list: int | None = None
         #: cleared, Registers and Updates wait unanswered (counted in ``held``) until it is set again
@@ -138,7 +141,11 @@ class LwM2MTestServer:
             if reg is None or not self.accept_updates:
                 return aiocoap.Message(code=Code.NOT_FOUND)
             if request.code == Code.POST:
-                reg.updates.append({"query": query, "payload": request.payload.decode(), "remote": remote})
+                if self.update_wants_link_format and request.opt.content_format != 40:
+                    self.log.append(("update-refused", reg.endpoint))
+                    return aiocoap.Message(code=Code.BAD_REQUEST)
+                reg.updates.append({"query": query, "payload": request.payload.decode(), "remote": remote,
+                                    "ct": request.opt.content_format})
                 reg.remote = remote
                 self.log.append(("update", reg.endpoint))
                 return aiocoap.Message(code=Code.CHANGED)

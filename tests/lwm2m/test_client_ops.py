@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 
 import cbor2
@@ -350,6 +351,31 @@ async def test_send_is_refused_while_the_server_mutes_it(server, clients) -> Non
     with pytest.raises(LwM2MError):
         await client.send([LwM2MPath(3, 0, 13)])
     assert len(server.sent) == 1
+
+
+async def test_an_update_refused_without_content_format_goes_again_with_it(server, clients, caplog) -> None:
+    """A server that answers 4.00 to an Update without Content-Format (Wakaama 2024-07..2025-11): the same
+    Update again with 40, and every later one with it, instead of a new Register each time."""
+    caplog.set_level(logging.INFO, logger="gatewayd.lwm2m")
+    server.update_wants_link_format = True
+    client = await registered(server, clients)
+    reg = server.registrations["ep-1"]
+    for n in (1, 2):
+        client.trigger_update()
+        await server.wait_until(lambda n=n: len(reg.updates) == n)
+    assert [e for e, _ in server.log] == ["register", "update-refused", "update", "update"]
+    assert [u["ct"] for u in reg.updates] == [40, 40] and all(u["payload"] == "" for u in reg.updates)
+    await server.wait_until(lambda: client.state == RegistrationState.REGISTERED)
+    assert client.counters["registers"] == 1 and client.counters["updates"] == 2
+    assert sum("sending 40 (link-format) in every Update" in r.getMessage() for r in caplog.records) == 1
+
+    # a server that takes either: no Content-Format without a payload, as LwM2M has it
+    server.update_wants_link_format = False
+    await client.stop()
+    client = await registered(server, clients, "ep-2")
+    client.trigger_update()
+    await server.wait_until(lambda: len(server.registrations["ep-2"].updates) == 1)
+    assert server.registrations["ep-2"].updates[0]["ct"] is None
 
 
 async def test_send_is_refused_to_a_1_0_registration(server, clients) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,14 +20,17 @@ from aiocoap.numbers.codes import Code
 
 from gatewayd.lwm2m.bootstrap import check_bootstrap_finish, factory_bootstrap, lwm2m_server, server_accounts
 from gatewayd.lwm2m.client import ClientSettings, LwM2MClient
+from gatewayd.lwm2m.client.state import Registration
 from gatewayd.lwm2m.codecs import ContentFormat, decode, decode_links
 from gatewayd.lwm2m.gateway import GatewayDevice
 from gatewayd.lwm2m.paths import LwM2MPath
-from gatewayd.lwm2m.transport import op_request
+from gatewayd.lwm2m.transport import Response, op_request
 
 from .servers import REGISTRY
 
 DATA = Path(__file__).with_name("data") / "wakaama.txt"
+#: the same scenarios against Wakaama a30c1e6 (2025-04), which wants Content-Format 40 on every Update
+DATA_2025_04 = DATA.with_name("wakaama-2025-04.txt")
 pytestmark = pytest.mark.timeout(30)
 
 
@@ -42,12 +46,12 @@ class Session:
         return [(n, m) for n, m in self.messages if n.startswith(f"{sender}:") and m.code.is_response()]
 
 
-def load_sessions() -> dict[str, Session]:
+def load_sessions(data: Path = DATA) -> dict[str, Session]:
     """``## title`` starts a session; ``# note`` then a hex line is one message."""
     sessions: dict[str, Session] = {}
     current: Session | None = None
     note = ""
-    for line in DATA.read_text().splitlines():
+    for line in data.read_text().splitlines():
         if line.startswith("## "):
             current = sessions.setdefault(line[3:], Session(line[3:]))
         elif line.startswith("# "):
@@ -184,4 +188,55 @@ async def test_bootstrap_server_writes_the_account_the_client_then_registers_wit
         values = dict(decode(ContentFormat.SENML_JSON, path_of(read), resp.payload, REGISTRY))
         assert values[LwM2MPath(1, 1, 1)] == 120
     finally:
+        await client.stop(deregister=False)
+
+
+class RecordedUpdates:
+    """A transport answering Updates as Wakaama a30c1e6 did in the recording: by whether the Update
+    carried Content-Format 40, with the very messages it sent."""
+
+    reliable = False
+
+    def __init__(self, session: Session) -> None:
+        answers = session.answers("lwm2mserver")
+        self.refused = next(m for n, m in answers if "answering POST /rd/0?lt=90" in n and "Content-Format" not in n)
+        self.taken = next(m for n, m in answers if "answering POST /rd/0?lt=90 Content-Format=40" in n)
+        self.sent: list[int | None] = []
+
+    async def request(self, method, path, query=(), payload=b"", content_format=None, **_) -> Response:
+        assert method == Code.POST and path == ("rd", "0") and payload == b""
+        self.sent.append(content_format)
+        msg = self.taken if content_format == ContentFormat.LINK_FORMAT else self.refused
+        return Response(int(msg.code), bytes(msg.payload))
+
+
+def test_wakaama_2025_04_refused_an_update_without_content_format_and_took_it_with() -> None:
+    """What that server did: 4.00 to the Update of a new lifetime, 2.04 to the same Update with 40, and
+    no second Register (the client went on with its registration)."""
+    for session in load_sessions(DATA_2025_04).values():
+        answers = session.answers("lwm2mserver")
+        if not any("answering POST /rd/" in n for n, _ in answers):
+            continue
+        updates = [(n, m.code) for n, m in answers if "answering POST /rd/" in n]
+        assert updates[0][1] == Code.BAD_REQUEST and "Content-Format" not in updates[0][0], session.title
+        assert all(code == Code.CHANGED and "Content-Format=40" in n for n, code in updates[1:]), session.title
+        assert sum("answering POST /rd?" in n for n, _ in answers) == 1, f"{session.title}: registered again"
+
+
+async def test_the_client_updates_through_wakaama_2025_04s_answers() -> None:
+    """The client against that server's recorded answers: the refused Update goes again with 40 and is
+    taken; the next one carries 40 from the start."""
+    session = load_sessions(DATA_2025_04)["lwm2mserver, client registered with lwm2m=1.1"]
+    client = gateway_client("1.1")
+    transport = client.transport = RecordedUpdates(session)  # type: ignore[assignment]
+    client.registration = Registration("coap://127.0.0.1:5683", ("rd", "0"), 120, time.time() + 120,
+                                       client._object_links())
+    try:
+        for _ in range(2):
+            client._lifetime_changed = True
+            await client._update()
+        assert transport.sent == [None, ContentFormat.LINK_FORMAT, ContentFormat.LINK_FORMAT]
+        assert client.counters["updates"] == 2 and client.registration is not None
+    finally:
+        client.transport = None
         await client.stop(deregister=False)

@@ -104,6 +104,8 @@ class LwM2MClient:
         self._wake = asyncio.Event()
         self._objects_changed = False
         self._lifetime_changed = False
+        #: the server wants Content-Format 40 on every Update, even without a payload (see _update)
+        self._update_needs_ct = False
         #: whether the last _wait_wake ended by a wake-up rather than its timeout
         self._wake_seen = False
         #: over TCP: the registration's connection was lost
@@ -294,6 +296,7 @@ class LwM2MClient:
             query.append("Q")
         links = self._object_links()
         self._objects_changed = self._lifetime_changed = False
+        self._update_needs_ct = False  # learnt again from this server's first answer to an Update
         started = time.time()
         resp = await self.transport.request(Code.POST, ("rd",), tuple(query), links.encode(),
                                             ContentFormat.LINK_FORMAT, keep_session=True)
@@ -329,7 +332,7 @@ class LwM2MClient:
         lifetime = self._lifetime()
         if lifetime != reg.lifetime or self._lifetime_changed:
             query.append(f"lt={lifetime}")
-        payload, cf = b"", None
+        payload, cf = b"", ContentFormat.LINK_FORMAT if self._update_needs_ct else None
         links = self._object_links()
         if self._objects_changed or links != reg.objects:
             payload, cf = links.encode(), ContentFormat.LINK_FORMAT
@@ -338,6 +341,16 @@ class LwM2MClient:
         try:
             resp = await self.transport.request(Code.POST, reg.location, tuple(query), payload, cf,
                                                 keep_session=True)
+            if resp.code == Code.BAD_REQUEST and cf is None:
+                # Wakaama's server from 2024-07 to 2025-11 answers 4.00 to any Update without Content-Format
+                # 40, a payload or not; once it has, every Update carries it (it means nothing without one).
+                resp = await self.transport.request(Code.POST, reg.location, tuple(query), payload,
+                                                    ContentFormat.LINK_FORMAT, keep_session=True)
+                if resp.ok:
+                    self._update_needs_ct = True
+                    log.info("%s: the server refuses an Update without Content-Format; sending 40 (link-format) "
+                             "in every Update from now on", self.endpoint,
+                             extra={"fields": {"LWM2M_ENDPOINT": self.endpoint}})
         except TransportError:
             self._set_state(RegistrationState.REGISTERED if reg.expires > time.time() else RegistrationState.FAILED)
             if payload:
