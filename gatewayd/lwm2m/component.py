@@ -30,6 +30,8 @@ _SECURITY_NAMES = {SecurityMode.PSK: "psk", SecurityMode.RPK: "rpk", SecurityMod
 # gatewayctl lwm2m send --format: names of the content formats Send may carry (client.state.SEND_FORMATS)
 _SEND_NAMES = {110: "senml-json", 112: "senml-cbor", 11544: "lwm2m-cbor"}
 _SEND_FORMATS = {name: cf for cf, name in _SEND_NAMES.items()}
+#: how long gatewayctl lwm2m send waits for the server's answer: inside gatewayctl's own 10 s
+SEND_TIMEOUT = 8.0
 
 
 def settings_from_config(config: Config) -> ClientSettings:
@@ -242,6 +244,7 @@ class LwM2MComponent(Component):
     async def _cmd_send(self, request: Request) -> dict[str, Any]:
         from .errors import LwM2MError
         from .paths import LwM2MPath, PathError
+        from .transport import TransportError
 
         fmt = request.option("--format")
         if len(request.args) < 2:
@@ -263,8 +266,8 @@ class LwM2MComponent(Component):
             raise CommandError(f"{endpoint} is behind the gateway's registration (proxy_mode = \"gateway\"), "
                                "which has no Send for its devices")
         try:
-            response = await client.send(paths, content_format)
-        except LwM2MError as exc:
+            response = await client.send(paths, content_format, timeout=SEND_TIMEOUT)
+        except (LwM2MError, TransportError) as exc:
             raise CommandError(f"{endpoint}: not sent: {exc}") from None
         used = content_format if content_format is not None else client.settings.send_format
         if not response.ok:

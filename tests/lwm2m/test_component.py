@@ -13,6 +13,7 @@ from gatewayd import __version__
 from gatewayd.components import lwm2m as lwm2m_factory
 from gatewayd.config.loader import parse
 from gatewayd.control import CommandError, Request
+from gatewayd.lwm2m import component as component_module
 from gatewayd.lwm2m.codecs import ContentFormat, decode
 from gatewayd.lwm2m.component import LwM2MComponent
 from gatewayd.lwm2m.gateway import split_ncp_version
@@ -100,7 +101,8 @@ async def test_reboot_requests_a_restart(server, tmp_path) -> None:
         await comp.stop()
 
 
-async def test_send_command_pushes_current_values_and_refuses_what_it_cannot_send(server, tmp_path) -> None:
+async def test_send_command_pushes_current_values_and_refuses_what_it_cannot_send(server, tmp_path,
+                                                                                  monkeypatch) -> None:
     """gatewayctl lwm2m send: the values the server gets are the store's now, in the format asked for or the
     client's own; each refusal says why and sends nothing."""
     comp = lwm2m_factory(config(tmp_path, server.uri, '[lwm2m.gateway]\nendpoint = "gw"'), {})
@@ -129,6 +131,15 @@ async def test_send_command_pushes_current_values_and_refuses_what_it_cannot_sen
         with pytest.raises(CommandError, match="muted"):
             await comp._cmd_send(Request(["gw", "/3/0/13"]))
         assert len(server.sent) == 2, "nothing went out after the first two"
+        assert (await server.op("gw", Code.PUT, "/1/0/23", b"0", ContentFormat.TEXT)).code == Code.CHANGED
+
+        # a server that no longer answers: a refusal within the bound, not a failed command
+        monkeypatch.setattr(component_module, "SEND_TIMEOUT", 0.5)
+        held = asyncio.Event()
+        server.hold = lambda request: held.wait()  # type: ignore[method-assign]  # /dp unanswered too
+        with pytest.raises(CommandError, match="not sent: no answer from"):
+            await comp._cmd_send(Request(["gw", "/3/0/13"]))
+        held.set()
     finally:
         await comp.stop()
 

@@ -498,7 +498,8 @@ class LwM2MClient:
             self.store.set_execute_handler(1, 4, lambda path, args: self.request_disable(path.instance))
 
     # --- Send (client push) -------------------------------------------------------------------------------
-    async def send(self, paths: list[LwM2MPath], content_format: int | None = None) -> Response:
+    async def send(self, paths: list[LwM2MPath], content_format: int | None = None,
+                   timeout: float | None = None) -> Response:
         """Send (``POST /dp``) the current values of ``paths``; needs a registration and a server that has
         not muted Send (/1/x/23 false). The format is ``settings.send_format`` unless given: LwM2M CBOR
         for a 1.2 registration, SenML CBOR (with a timestamp) for 1.1."""
@@ -512,7 +513,7 @@ class LwM2MClient:
         if content_format is None:
             content_format = self.settings.send_format
         payload = send_payload(self.store, paths, content_format)
-        return await self.transport.request(Code.POST, ("dp",), (), payload, content_format)
+        return await self.transport.request(Code.POST, ("dp",), (), payload, content_format, timeout=timeout)
 
     # --- logging ---------------------------------------------------------------------------------------------
     def _set_state(self, state: RegistrationState) -> None:
