@@ -16,6 +16,7 @@ from gatewayd.secrets import mask, reveal
 
 from .bootstrap import SecurityMode, factory_bootstrap
 from .client import ClientSettings, LwM2MClient, LwM2MEngine
+from .client.state import SEND_FORMATS
 from .ddf import load_registry
 from .gateway import GatewayDevice
 from .persist import StateStore
@@ -27,9 +28,9 @@ if TYPE_CHECKING:
 #: Security Mode (/0/x/2) as ``gatewayctl lwm2m psk`` shows it (the names of security_mode)
 _SECURITY_NAMES = {SecurityMode.PSK: "psk", SecurityMode.RPK: "rpk", SecurityMode.CERTIFICATE: "certificate",
                    SecurityMode.NO_SEC: "nosec"}
-# gatewayctl lwm2m send --format: names of the content formats Send may carry (client.state.SEND_FORMATS)
-_SEND_NAMES = {110: "senml-json", 112: "senml-cbor", 11544: "lwm2m-cbor"}
-_SEND_FORMATS = {name: cf for cf, name in _SEND_NAMES.items()}
+#: gatewayctl lwm2m send --format NAME → content format
+_SEND_FORMATS = {name: cf for cf, name in SEND_FORMATS.items()}
+_SEND_USAGE = f"lwm2m send EP PATH... [--format {'|'.join(_SEND_FORMATS)}]"
 #: how long gatewayctl lwm2m send waits for the server's answer: inside gatewayctl's own 10 s
 SEND_TIMEOUT = 8.0
 
@@ -163,9 +164,8 @@ class LwM2MComponent(Component):
                     "or public key hash), to enter on the server (--show-secrets: root only)",
                     "EP [--show-secrets]"),
             Command("lwm2m send", self._cmd_send,
-                    "Send (LwM2M 1.1 POST /dp) a client's current values of PATHs to its server now; "
-                    "--format senml-json|senml-cbor|lwm2m-cbor, else the client's own choice",
-                    "EP PATH... [--format F]"),
+                    "Send (LwM2M 1.1 POST /dp) a client's current values of PATHs to its server now, in the "
+                    "--format given or the client's own choice", _SEND_USAGE.removeprefix("lwm2m send ")),
         ]
 
     def _engine(self) -> LwM2MEngine:
@@ -248,7 +248,7 @@ class LwM2MComponent(Component):
 
         fmt = request.option("--format")
         if len(request.args) < 2:
-            raise CommandError("usage: lwm2m send EP PATH... [--format senml-json|senml-cbor|lwm2m-cbor]")
+            raise CommandError(f"usage: {_SEND_USAGE}")
         content_format = None
         if fmt is not None:
             content_format = _SEND_FORMATS.get(fmt)
@@ -262,17 +262,17 @@ class LwM2MComponent(Component):
         if any(p.depth == 0 for p in paths):
             raise CommandError("Send needs an object, instance or resource path, not the root")
         client = self._client(endpoint)
-        if self.proxy is not None and self.proxy.gateway_client(endpoint) is not None:
+        if endpoint not in self._engine().clients:  # found by _client among the devices behind the gateway
             raise CommandError(f"{endpoint} is behind the gateway's registration (proxy_mode = \"gateway\"), "
                                "which has no Send for its devices")
         try:
             response = await client.send(paths, content_format, timeout=SEND_TIMEOUT)
         except (LwM2MError, TransportError) as exc:
             raise CommandError(f"{endpoint}: not sent: {exc}") from None
-        used = content_format if content_format is not None else client.settings.send_format
         if not response.ok:
             raise CommandError(f"{endpoint}: the server answered Send with {response.dotted}")
-        return {"endpoint": endpoint, "paths": [str(p) for p in paths], "format": _SEND_NAMES[used],
+        used = content_format if content_format is not None else client.settings.send_format
+        return {"endpoint": endpoint, "paths": [str(p) for p in paths], "format": SEND_FORMATS[used],
                 "code": response.dotted}
 
     async def _cmd_observations(self, request: Request) -> list[dict[str, Any]]:

@@ -124,6 +124,7 @@ async def test_send_command_pushes_current_values_and_refuses_what_it_cannot_sen
         for args, why in ((["gw"], "usage"), (["gw", "/3/x"], "a path is"), (["gw", "/"], "not the root"),
                           (["gw", "/3/0/13", "--format", "tlv"], "expected one of"),
                           (["nope", "/3/0/13"], "no LwM2M client"), (["gw", "/77/0/1"], "not sent"),
+                          (["gw", "/3/0/4"], "not sent"),
                           (["gw", "/3/0/13", "--format"], "needs a value")):
             with pytest.raises(CommandError, match=why):
                 await comp._cmd_send(Request(args))

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from ..codecs import ContentFormat
 from ..transport import Response
 
-#: the formats a Send may carry: SenML (LwM2M 1.1 §5.5.4) and LwM2M CBOR (1.2)
-SEND_FORMATS = frozenset({ContentFormat.SENML_JSON, ContentFormat.SENML_CBOR, ContentFormat.LWM2M_CBOR})
+#: the formats a Send may carry: SenML (LwM2M 1.1 §5.5.4) and LwM2M CBOR (1.2), by their gatewayctl names
+SEND_FORMATS = {ContentFormat.SENML_JSON: "senml-json", ContentFormat.SENML_CBOR: "senml-cbor",
+                ContentFormat.LWM2M_CBOR: "lwm2m-cbor"}
 
 
 class RegistrationState(enum.StrEnum):
